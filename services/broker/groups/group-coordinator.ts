@@ -1,0 +1,371 @@
+/**
+ * The classic Kafka consumer-group protocol (JoinGroup / SyncGroup / Heartbeat / LeaveGroup):
+ * members join, the coordinator waits until every known member has rejoined (or the rebalance
+ * timeout drops the laggards), bumps the generation, hands the member list to the leader, and
+ * distributes the leader's assignment. A member that stops heartbeating past its session
+ * timeout is removed and the group rebalances. Because every commit and heartbeat carries the
+ * generation, a member of an old generation cannot commit, so no partition is owned by two
+ * members of one generation.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+
+export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
+
+export type GroupErrorName =
+  | 'NONE'
+  | 'UNKNOWN_MEMBER_ID'
+  | 'ILLEGAL_GENERATION'
+  | 'REBALANCE_IN_PROGRESS'
+  | 'INCONSISTENT_GROUP_PROTOCOL'
+  | 'INVALID_SESSION_TIMEOUT'
+  | 'INVALID_GROUP_ID'
+  | 'COORDINATOR_NOT_AVAILABLE';
+
+export interface Protocol {
+  name: string;
+  metadata: Buffer;
+}
+
+export interface JoinRequest {
+  groupId: string;
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocolType: string;
+  protocols: Protocol[];
+}
+
+export interface JoinResult {
+  error: GroupErrorName;
+  generationId: number;
+  protocolName: string;
+  leader: string;
+  memberId: string;
+  members: Array<{ memberId: string; groupInstanceId: string | null; metadata: Buffer }>;
+}
+
+export interface SyncResult {
+  error: GroupErrorName;
+  assignment: Buffer;
+}
+
+interface Member {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocols: Protocol[];
+  assignment: Buffer;
+  expiresAt: number;
+  pendingJoin?: (r: JoinResult) => void;
+  pendingSync?: (r: SyncResult) => void;
+}
+
+export class Group {
+  state: GroupState = 'Empty';
+  generation = 0;
+  protocolType = '';
+  protocol = '';
+  leader = '';
+  members = new Map<string, Member>();
+  rebalanceTimer?: NodeJS.Timeout;
+
+  constructor(readonly id: string) {}
+
+  describeMembers(): Array<{ memberId: string; clientId: string; clientHost: string; memberMetadata: Buffer; memberAssignment: Buffer }> {
+    return [...this.members.values()].map((m) => ({
+      memberId: m.memberId,
+      clientId: m.clientId,
+      clientHost: m.clientHost,
+      memberMetadata: m.protocols.find((p) => p.name === this.protocol)?.metadata ?? Buffer.alloc(0),
+      memberAssignment: m.assignment,
+    }));
+  }
+}
+
+export interface CoordinatorOptions {
+  minSessionTimeoutMs: number;
+  maxSessionTimeoutMs: number;
+  /** Wait this long after the first member joins an empty group before completing the join. */
+  initialRebalanceDelayMs: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Emits 'rebalance' (groupId, generation, memberCount) and 'memberExpired' (groupId, memberId)
+ * for logs and metrics.
+ */
+export class GroupCoordinator extends EventEmitter {
+  readonly groups = new Map<string, Group>();
+  private sweeper: NodeJS.Timeout;
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    super();
+    this.sweeper = setInterval(() => this.expireSessions(), 100);
+    this.sweeper.unref();
+  }
+
+  group(id: string): Group | undefined {
+    return this.groups.get(id);
+  }
+
+  /** Registers a group known only from stored offsets (after a restart). */
+  restore(id: string, protocolType: string, generation: number): void {
+    if (this.groups.has(id)) return;
+    const g = new Group(id);
+    g.protocolType = protocolType;
+    g.generation = generation;
+    this.groups.set(id, g);
+  }
+
+  join(req: JoinRequest): Promise<JoinResult> {
+    const fail = (error: GroupErrorName): Promise<JoinResult> =>
+      Promise.resolve({ error, generationId: -1, protocolName: '', leader: '', memberId: req.memberId, members: [] });
+    if (!req.groupId) return fail('INVALID_GROUP_ID');
+    if (req.sessionTimeoutMs < this.opts.minSessionTimeoutMs || req.sessionTimeoutMs > this.opts.maxSessionTimeoutMs) {
+      return fail('INVALID_SESSION_TIMEOUT');
+    }
+    let g = this.groups.get(req.groupId);
+    if (!g) {
+      g = new Group(req.groupId);
+      this.groups.set(req.groupId, g);
+    }
+    if (g.state === 'Dead') return fail('COORDINATOR_NOT_AVAILABLE');
+    const wasEmpty = g.members.size === 0;
+    if (!wasEmpty && (req.protocolType !== g.protocolType || !this.sharesProtocol(g, req.protocols))) {
+      return fail('INCONSISTENT_GROUP_PROTOCOL');
+    }
+    if (req.protocols.length === 0) return fail('INCONSISTENT_GROUP_PROTOCOL');
+    let member = req.memberId ? g.members.get(req.memberId) : undefined;
+    if (req.memberId && !member) return fail('UNKNOWN_MEMBER_ID');
+    if (!member) {
+      member = {
+        memberId: `${req.clientId || 'member'}-${randomUUID()}`,
+        groupInstanceId: req.groupInstanceId,
+        clientId: req.clientId,
+        clientHost: req.clientHost,
+        sessionTimeoutMs: req.sessionTimeoutMs,
+        rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+        protocols: req.protocols,
+        assignment: EMPTY,
+        expiresAt: 0,
+      };
+      g.members.set(member.memberId, member);
+    }
+    if (wasEmpty) g.protocolType = req.protocolType;
+    member.protocols = req.protocols;
+    member.sessionTimeoutMs = req.sessionTimeoutMs;
+    member.rebalanceTimeoutMs = req.rebalanceTimeoutMs > 0 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs;
+    member.expiresAt = Date.now() + member.sessionTimeoutMs;
+    // A second JoinGroup from the same member supersedes its earlier, still-pending one.
+    member.pendingJoin?.({ error: 'UNKNOWN_MEMBER_ID', generationId: -1, protocolName: '', leader: '', memberId: member.memberId, members: [] });
+    const m = member;
+    const result = new Promise<JoinResult>((resolve) => {
+      m.pendingJoin = resolve;
+    });
+    if (g.state !== 'PreparingRebalance') this.prepareRebalance(g, wasEmpty ? this.opts.initialRebalanceDelayMs : undefined);
+    else this.tryCompleteJoin(g);
+    return result;
+  }
+
+  private sharesProtocol(g: Group, protocols: Protocol[]): boolean {
+    const names = new Set(protocols.map((p) => p.name));
+    for (const m of g.members.values()) if (!m.protocols.some((p) => names.has(p.name))) return false;
+    return true;
+  }
+
+  private prepareRebalance(g: Group, delayMs?: number): void {
+    g.state = 'PreparingRebalance';
+    // Members waiting for their assignment of the old generation must rejoin.
+    for (const m of g.members.values()) {
+      m.pendingSync?.({ error: 'REBALANCE_IN_PROGRESS', assignment: EMPTY });
+      m.pendingSync = undefined;
+    }
+    clearTimeout(g.rebalanceTimer);
+    const timeout = delayMs ?? Math.max(...[...g.members.values()].map((m) => m.rebalanceTimeoutMs), 0);
+    g.rebalanceTimer = setTimeout(() => this.completeJoin(g, true), timeout);
+    if (delayMs === undefined || delayMs === 0) this.tryCompleteJoin(g);
+  }
+
+  private tryCompleteJoin(g: Group): void {
+    if (g.state !== 'PreparingRebalance') return;
+    for (const m of g.members.values()) if (!m.pendingJoin) return;
+    this.completeJoin(g, false);
+  }
+
+  /** Ends the join phase: drops members that did not rejoin (on timeout) and starts a generation. */
+  private completeJoin(g: Group, timedOut: boolean): void {
+    if (g.state !== 'PreparingRebalance') return;
+    clearTimeout(g.rebalanceTimer);
+    if (timedOut) for (const [id, m] of g.members) if (!m.pendingJoin) g.members.delete(id);
+    g.generation++;
+    if (g.members.size === 0) {
+      g.state = 'Empty';
+      g.protocol = '';
+      g.leader = '';
+      this.emit('rebalance', g.id, g.generation, 0);
+      return;
+    }
+    g.protocol = this.selectProtocol(g);
+    if (!g.members.has(g.leader)) g.leader = g.members.keys().next().value as string;
+    g.state = 'CompletingRebalance';
+    const all = [...g.members.values()].map((m) => ({
+      memberId: m.memberId,
+      groupInstanceId: m.groupInstanceId,
+      metadata: m.protocols.find((p) => p.name === g.protocol)?.metadata ?? EMPTY,
+    }));
+    const now = Date.now();
+    for (const m of g.members.values()) {
+      const reply = m.pendingJoin;
+      m.pendingJoin = undefined;
+      m.assignment = EMPTY;
+      m.expiresAt = now + m.sessionTimeoutMs;
+      reply?.({
+        error: 'NONE',
+        generationId: g.generation,
+        protocolName: g.protocol,
+        leader: g.leader,
+        memberId: m.memberId,
+        members: m.memberId === g.leader ? all : [],
+      });
+    }
+    this.emit('rebalance', g.id, g.generation, g.members.size);
+  }
+
+  /** The protocol every member supports with the most first-choice votes (Kafka's rule). */
+  private selectProtocol(g: Group): string {
+    const members = [...g.members.values()];
+    const candidates = members[0].protocols.map((p) => p.name).filter((n) => members.every((m) => m.protocols.some((p) => p.name === n)));
+    const votes = new Map<string, number>();
+    for (const m of members) {
+      const pick = m.protocols.find((p) => candidates.includes(p.name))?.name;
+      if (pick) votes.set(pick, (votes.get(pick) ?? 0) + 1);
+    }
+    return [...votes].sort((a, b) => b[1] - a[1])[0]?.[0] ?? candidates[0];
+  }
+
+  private check(groupId: string, memberId: string, generation: number): { g?: Group; m?: Member; error: GroupErrorName } {
+    const g = this.groups.get(groupId);
+    const m = g?.members.get(memberId);
+    if (!g || !m) return { error: 'UNKNOWN_MEMBER_ID' };
+    if (generation !== g.generation) return { g, m, error: 'ILLEGAL_GENERATION' };
+    return { g, m, error: 'NONE' };
+  }
+
+  sync(groupId: string, memberId: string, generation: number, assignments: Array<{ memberId: string; assignment: Buffer }>): Promise<SyncResult> {
+    const { g, m, error } = this.check(groupId, memberId, generation);
+    if (error !== 'NONE' || !g || !m) return Promise.resolve({ error, assignment: EMPTY });
+    m.expiresAt = Date.now() + m.sessionTimeoutMs;
+    if (g.state === 'PreparingRebalance') return Promise.resolve({ error: 'REBALANCE_IN_PROGRESS', assignment: EMPTY });
+    if (g.state === 'Stable') return Promise.resolve({ error: 'NONE', assignment: m.assignment });
+    const result = new Promise<SyncResult>((resolve) => {
+      m.pendingSync = resolve;
+    });
+    if (memberId === g.leader) {
+      const byMember = new Map(assignments.map((a) => [a.memberId, a.assignment]));
+      for (const member of g.members.values()) member.assignment = byMember.get(member.memberId) ?? EMPTY;
+      g.state = 'Stable';
+      for (const member of g.members.values()) {
+        member.pendingSync?.({ error: 'NONE', assignment: member.assignment });
+        member.pendingSync = undefined;
+      }
+    }
+    return result;
+  }
+
+  heartbeat(groupId: string, memberId: string, generation: number): GroupErrorName {
+    const { g, m, error } = this.check(groupId, memberId, generation);
+    if (error !== 'NONE' || !g || !m) {
+      if (m && error === 'ILLEGAL_GENERATION' && g?.state === 'PreparingRebalance') return 'REBALANCE_IN_PROGRESS';
+      return error;
+    }
+    m.expiresAt = Date.now() + m.sessionTimeoutMs;
+    return g.state === 'PreparingRebalance' ? 'REBALANCE_IN_PROGRESS' : 'NONE';
+  }
+
+  leave(groupId: string, memberIds: string[]): GroupErrorName[] {
+    const g = this.groups.get(groupId);
+    const out = memberIds.map((id): GroupErrorName => {
+      const m = g?.members.get(id);
+      if (!g || !m) return 'UNKNOWN_MEMBER_ID';
+      this.removeMember(g, m);
+      return 'NONE';
+    });
+    return out;
+  }
+
+  private removeMember(g: Group, m: Member): void {
+    g.members.delete(m.memberId);
+    m.pendingJoin?.({ error: 'UNKNOWN_MEMBER_ID', generationId: -1, protocolName: '', leader: '', memberId: m.memberId, members: [] });
+    m.pendingSync?.({ error: 'UNKNOWN_MEMBER_ID', assignment: EMPTY });
+    if (g.state === 'Stable' || g.state === 'CompletingRebalance') this.prepareRebalance(g);
+    else if (g.state === 'PreparingRebalance') {
+      if (g.members.size === 0) this.completeJoin(g, false);
+      else this.tryCompleteJoin(g);
+    }
+  }
+
+  /**
+   * Validates a commit against the group. Commits with generation -1 and no member id are
+   * "simple" commits (admin tools), allowed only while the group has no members.
+   */
+  checkCommit(groupId: string, memberId: string, generation: number): GroupErrorName {
+    const g = this.groups.get(groupId);
+    if (generation < 0 && !memberId) return g && g.members.size > 0 ? 'UNKNOWN_MEMBER_ID' : 'NONE';
+    const { g: grp, m, error } = this.check(groupId, memberId, generation);
+    if (error !== 'NONE' || !grp || !m) return error;
+    if (grp.state === 'CompletingRebalance') return 'REBALANCE_IN_PROGRESS';
+    m.expiresAt = Date.now() + m.sessionTimeoutMs;
+    return 'NONE';
+  }
+
+  /** Creates the group record for a simple commit so it is listed and described. */
+  ensureGroup(groupId: string, protocolType = 'consumer'): Group {
+    let g = this.groups.get(groupId);
+    if (!g) {
+      g = new Group(groupId);
+      g.protocolType = protocolType;
+      this.groups.set(groupId, g);
+    }
+    return g;
+  }
+
+  deleteGroup(groupId: string): 'NONE' | 'NON_EMPTY_GROUP' | 'GROUP_ID_NOT_FOUND' {
+    const g = this.groups.get(groupId);
+    if (!g) return 'GROUP_ID_NOT_FOUND';
+    if (g.members.size > 0) return 'NON_EMPTY_GROUP';
+    clearTimeout(g.rebalanceTimer);
+    g.state = 'Dead';
+    this.groups.delete(groupId);
+    return 'NONE';
+  }
+
+  private expireSessions(now = Date.now()): void {
+    for (const g of this.groups.values()) {
+      for (const m of [...g.members.values()]) {
+        // A member parked in JoinGroup is bounded by the rebalance timeout instead.
+        if (m.pendingJoin || m.expiresAt > now) continue;
+        this.emit('memberExpired', g.id, m.memberId);
+        this.removeMember(g, m);
+      }
+    }
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const g of this.groups.values()) {
+      clearTimeout(g.rebalanceTimer);
+      for (const m of g.members.values()) {
+        m.pendingJoin?.({ error: 'COORDINATOR_NOT_AVAILABLE', generationId: -1, protocolName: '', leader: '', memberId: m.memberId, members: [] });
+        m.pendingSync?.({ error: 'COORDINATOR_NOT_AVAILABLE', assignment: EMPTY });
+      }
+    }
+  }
+}

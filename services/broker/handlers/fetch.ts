@@ -1,0 +1,89 @@
+/**
+ * Fetch with long-polling: if less than `minBytes` is available, wait until a partition's high
+ * watermark moves, `maxWaitMs` passes or the broker shuts down. Waiting is event-driven (no
+ * polling) and per request, so one consumer's long-poll never delays another connection.
+ */
+import { ApiKey } from '../protocol/apis.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import type { BrokerContext } from '../context.js';
+import type { Handler } from '../server.js';
+import type { Message } from '../protocol/schema.js';
+import type { PartitionLog } from '../log/partition-log.js';
+
+interface PartitionFetch {
+  topic: string;
+  partition: number;
+  fetchOffset: number;
+  maxBytes: number;
+  log?: PartitionLog;
+}
+
+function collect(wanted: PartitionFetch[], maxBytes: number): { responses: Message[]; bytes: number; errors: boolean } {
+  const byTopic = new Map<string, Message[]>();
+  let bytes = 0;
+  let errors = false;
+  for (const w of wanted) {
+    const part: Message = { partitionIndex: w.partition, errorCode: 0, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, abortedTransactions: null, records: null };
+    if (!w.log) {
+      part.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      errors = true;
+    } else {
+      part.highWatermark = w.log.highWatermark;
+      part.lastStableOffset = w.log.highWatermark;
+      part.logStartOffset = w.log.logStartOffset;
+      // The response-wide limit applies after the first non-empty partition, like Kafka's.
+      const budget = bytes === 0 ? w.maxBytes : Math.min(w.maxBytes, maxBytes - bytes);
+      if (budget > 0 || bytes === 0) {
+        const r = w.log.read(w.fetchOffset, Math.max(budget, 1));
+        if (r.error) {
+          part.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;
+          errors = true;
+        } else {
+          part.records = r.records;
+          bytes += r.bytes;
+        }
+      }
+    }
+    const list = byTopic.get(w.topic) ?? [];
+    list.push(part);
+    byTopic.set(w.topic, list);
+  }
+  return { responses: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })), bytes, errors };
+}
+
+function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const offs: Array<() => void> = [];
+    const done = (): void => {
+      clearTimeout(timer);
+      shutdown.removeEventListener('abort', done);
+      for (const off of offs) off();
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    shutdown.addEventListener('abort', done);
+    for (const log of logs) offs.push(log.onHighWatermark(done));
+  });
+}
+
+export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
+  const fetch: Handler = async (_ctx, req) => {
+    const wanted: PartitionFetch[] = [];
+    for (const t of req.topics as Message[]) {
+      for (const p of t.partitions as Message[]) {
+        wanted.push({ topic: t.topic, partition: p.partition, fetchOffset: p.fetchOffset, maxBytes: p.partitionMaxBytes, log: b.logs.partition(t.topic, p.partition) });
+      }
+    }
+    const deadline = Date.now() + Math.max(0, req.maxWaitMs);
+    for (;;) {
+      const result = collect(wanted, req.maxBytes);
+      const remaining = deadline - Date.now();
+      const satisfied = req.minBytes <= 0 || result.bytes >= req.minBytes;
+      if (satisfied || result.errors || remaining <= 0 || b.shutdown.aborted) {
+        return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: result.responses };
+      }
+      await waitForData(wanted.map((w) => w.log).filter((l): l is PartitionLog => l !== undefined), remaining, b.shutdown);
+    }
+  };
+  return [[ApiKey.Fetch, fetch]];
+}

@@ -1,0 +1,84 @@
+/** Group membership APIs, delegating to the coordinator's state machine. */
+import { ApiKey } from '../protocol/apis.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { committedOffsets, groupKey, offsetKey } from './offsets.js';
+import type { BrokerContext } from '../context.js';
+import type { Handler } from '../server.js';
+import type { Message } from '../protocol/schema.js';
+
+const code = (name: string): number => ErrorCode[name as keyof typeof ErrorCode] ?? ErrorCode.UNKNOWN_SERVER_ERROR;
+
+export function groupHandlers(b: BrokerContext): Array<[number, Handler]> {
+  const join: Handler = async (ctx, req) => {
+    const r = await b.groups.join({
+      groupId: req.groupId,
+      memberId: req.memberId,
+      groupInstanceId: req.groupInstanceId ?? null,
+      clientId: ctx.clientId,
+      clientHost: ctx.clientHost,
+      sessionTimeoutMs: req.sessionTimeoutMs,
+      rebalanceTimeoutMs: req.rebalanceTimeoutMs,
+      protocolType: req.protocolType,
+      protocols: req.protocols,
+    });
+    if (r.error === 'NONE') b.store.set([[groupKey(req.groupId), { protocolType: req.protocolType, generation: r.generationId }]]);
+    return { throttleTimeMs: 0, ...r, errorCode: code(r.error) };
+  };
+
+  const sync: Handler = async (_ctx, req) => {
+    const r = await b.groups.sync(req.groupId, req.memberId, req.generationId, req.assignments);
+    return { throttleTimeMs: 0, errorCode: code(r.error), assignment: r.assignment };
+  };
+
+  const heartbeat: Handler = (_ctx, req) => ({ throttleTimeMs: 0, errorCode: code(b.groups.heartbeat(req.groupId, req.memberId, req.generationId)) });
+
+  const leave: Handler = (ctx, req) => {
+    if (ctx.apiVersion < 3) return { throttleTimeMs: 0, errorCode: code(b.groups.leave(req.groupId, [req.memberId])[0]) };
+    const members = req.members as Message[];
+    const errors = b.groups.leave(req.groupId, members.map((m) => m.memberId));
+    return {
+      throttleTimeMs: 0,
+      errorCode: 0,
+      members: members.map((m, i) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, errorCode: code(errors[i]) })),
+    };
+  };
+
+  const describe: Handler = (_ctx, req) => ({
+    throttleTimeMs: 0,
+    groups: (req.groups as string[]).map((id) => {
+      const g = b.groups.group(id);
+      if (!g) return { errorCode: 0, groupId: id, groupState: 'Dead', protocolType: '', protocolData: '', members: [] };
+      return { errorCode: 0, groupId: id, groupState: g.state, protocolType: g.protocolType, protocolData: g.protocol, members: g.describeMembers() };
+    }),
+  });
+
+  const list: Handler = () => ({
+    throttleTimeMs: 0,
+    errorCode: 0,
+    groups: [...b.groups.groups.values()].map((g) => ({ groupId: g.id, protocolType: g.protocolType })),
+  });
+
+  const deleteGroups: Handler = async (_ctx, req) => {
+    const results = (req.groupsNames as string[]).map((id) => {
+      const verdict = b.groups.deleteGroup(id);
+      if (verdict === 'NONE') {
+        const changes: Array<[string, unknown]> = committedOffsets(b, id).map(([t, p]) => [offsetKey(id, t, p), null]);
+        changes.push([groupKey(id), null]);
+        b.store.set(changes);
+      }
+      return { groupId: id, errorCode: code(verdict) };
+    });
+    await b.commit.durable();
+    return { throttleTimeMs: 0, results };
+  };
+
+  return [
+    [ApiKey.JoinGroup, join],
+    [ApiKey.SyncGroup, sync],
+    [ApiKey.Heartbeat, heartbeat],
+    [ApiKey.LeaveGroup, leave],
+    [ApiKey.DescribeGroups, describe],
+    [ApiKey.ListGroups, list],
+    [ApiKey.DeleteGroups, deleteGroups],
+  ];
+}

@@ -1,0 +1,51 @@
+/** Produce: validate and append each partition's batches; answer per the requested acks. */
+import { ApiKey } from '../protocol/apis.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { AppendError } from '../log/partition-log.js';
+import type { BrokerContext } from '../context.js';
+import type { Handler } from '../server.js';
+import type { Message } from '../protocol/schema.js';
+
+export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
+  const produce: Handler = async (ctx, req) => {
+    const acks: number = req.acks;
+    let needsSync = false;
+    const responses = (req.topicData as Message[]).map((t) => ({
+      name: t.name,
+      partitionResponses: (t.partitionData as Message[]).map((p) => {
+        const out = { index: p.index, errorCode: 0, baseOffset: -1, logAppendTimeMs: -1, logStartOffset: -1 };
+        if (acks !== 0 && acks !== 1 && acks !== -1) return { ...out, errorCode: ErrorCode.INVALID_REQUIRED_ACKS };
+        if (req.transactionalId) return { ...out, errorCode: ErrorCode.UNSUPPORTED_VERSION };
+        const log = b.logs.partition(t.name, p.index);
+        if (!log) return { ...out, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+        if (!p.records) return { ...out, errorCode: ErrorCode.CORRUPT_MESSAGE };
+        try {
+          const r = log.append(p.records);
+          if (!r.duplicate) {
+            b.metrics.recordsIn.inc({ topic: t.name }, countRecords(p.records));
+            b.logs.markDirty(log);
+            needsSync = true;
+          }
+          return { ...out, baseOffset: r.baseOffset, logStartOffset: log.logStartOffset };
+        } catch (err) {
+          if (!(err instanceof AppendError)) throw err;
+          b.metrics.produceErrors.inc({ topic: t.name, error: err.errorName });
+          b.logger.warn({ topic: t.name, partition: p.index, clientId: ctx.clientId, err: err.message }, 'produce rejected');
+          return { ...out, errorCode: ErrorCode[err.errorName] };
+        }
+      }),
+    }));
+    if (acks === 0) return null;
+    // acks=-1: answer only once the data is fsynced (group commit). acks=1: written to the log.
+    if (acks === -1 && needsSync && b.options.durability === 'group') await b.commit.durable();
+    return { responses, throttleTimeMs: 0 };
+  };
+  return [[ApiKey.Produce, produce]];
+}
+
+/** Record count across the batches of a validated record set (header field at offset 57). */
+function countRecords(records: Buffer): number {
+  let n = 0;
+  for (let pos = 0; pos + 61 <= records.length; pos += 12 + records.readInt32BE(pos + 8)) n += records.readInt32BE(pos + 57);
+  return n;
+}

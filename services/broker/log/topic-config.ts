@@ -1,0 +1,87 @@
+/**
+ * Per-topic settings, named as in Kafka so `CreateTopics` configs and `kafka-topics` habits
+ * carry over. Unknown Kafka settings (e.g. `min.insync.replicas`) are accepted and kept but
+ * have no effect on a single node.
+ */
+export interface TopicConfig {
+  /** `cleanup.policy`: delete whole segments by age/size, or keep the latest record per key. */
+  cleanupPolicy: 'delete' | 'compact' | 'compact,delete';
+  /** `retention.ms` (default 7 days; -1 keeps forever). */
+  retentionMs: number;
+  /** `retention.bytes` per partition (default -1: no size limit). */
+  retentionBytes: number;
+  /** `segment.bytes` (default 128 MiB). */
+  segmentBytes: number;
+  /** `segment.ms` (default 7 days): roll the active segment after this age. */
+  segmentMs: number;
+  /** `delete.retention.ms` (default 1 day): how long compaction keeps tombstones. */
+  deleteRetentionMs: number;
+  /** `max.message.bytes` (default 1 MiB + overhead): the largest batch accepted. */
+  maxMessageBytes: number;
+  /** `index.interval.bytes` (default 4 KiB): bytes between offset-index entries. */
+  indexIntervalBytes: number;
+  /** Every setting as given, for DescribeConfigs-style listings. */
+  raw: Record<string, string>;
+}
+
+export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
+  cleanupPolicy: 'delete',
+  retentionMs: 7 * 24 * 3600_000,
+  retentionBytes: -1,
+  segmentBytes: 128 * 1024 * 1024,
+  segmentMs: 7 * 24 * 3600_000,
+  deleteRetentionMs: 24 * 3600_000,
+  maxMessageBytes: 1024 * 1024 + 12,
+  indexIntervalBytes: 4096,
+  raw: {},
+};
+
+export class InvalidConfigError extends Error {
+  readonly code = 'INVALID_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidConfigError';
+  }
+}
+
+const NUMERIC: Record<string, keyof TopicConfig> = {
+  'retention.ms': 'retentionMs',
+  'retention.bytes': 'retentionBytes',
+  'segment.bytes': 'segmentBytes',
+  'segment.ms': 'segmentMs',
+  'delete.retention.ms': 'deleteRetentionMs',
+  'max.message.bytes': 'maxMessageBytes',
+  'index.interval.bytes': 'indexIntervalBytes',
+};
+
+const MINIMUM: Partial<Record<keyof TopicConfig, number>> = {
+  segmentBytes: 1024,
+  segmentMs: 1,
+  indexIntervalBytes: 0,
+  maxMessageBytes: 0,
+  deleteRetentionMs: 0,
+};
+
+/** Builds a config from Kafka-named settings over `base`; throws InvalidConfigError naming the key. */
+export function parseTopicConfig(settings: Record<string, string | null>, base: TopicConfig = DEFAULT_TOPIC_CONFIG): TopicConfig {
+  const out: TopicConfig = { ...base, raw: { ...base.raw } };
+  for (const [name, value] of Object.entries(settings)) {
+    if (value === null) continue;
+    if (name === 'cleanup.policy') {
+      const parts = value.split(',').map((p) => p.trim()).filter(Boolean).sort();
+      const joined = parts.join(',');
+      if (joined !== 'delete' && joined !== 'compact' && joined !== 'compact,delete') {
+        throw new InvalidConfigError(`cleanup.policy must be delete, compact or compact,delete (got "${value}")`);
+      }
+      out.cleanupPolicy = joined as TopicConfig['cleanupPolicy'];
+    } else if (name in NUMERIC) {
+      const key = NUMERIC[name];
+      const n = Number(value);
+      const min = MINIMUM[key] ?? -1;
+      if (!Number.isInteger(n) || n < min) throw new InvalidConfigError(`${name} must be an integer >= ${min} (got "${value}")`);
+      (out[key] as number) = n;
+    }
+    out.raw[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,21 @@
+/**
+ * `postline <command>`: one entry point for every service, so one image and one binary run
+ * any stage (`postline broker`, later `postline ingest`, `postline renderer`, ...).
+ */
+const commands: Record<string, { describe: string; load: () => Promise<{ main(argv: string[]): Promise<void> }> }> = {
+  broker: { describe: 'run the embedded Kafka-compatible broker', load: () => import('./broker/main.js') },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.describe}`);
+  return `usage: postline <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'postline <command> --help' for a command's options.`;
+}
+
+const [name, ...rest] = process.argv.slice(2);
+const command = name ? commands[name] : undefined;
+if (!command) {
+  process.stderr.write(`${name && name !== '--help' && name !== '-h' ? `unknown command "${name}"\n\n` : ''}${usage()}\n`);
+  process.exit(name === '--help' || name === '-h' ? 0 : 2);
+}
+const mod = await command.load();
+await mod.main(rest);

@@ -1,0 +1,32 @@
+/**
+ * Every Postline option, in one schema composed from the sections in `config/`: type, default
+ * and meaning. Services receive the validated object from their `main.ts`; nothing else reads
+ * the environment. The README's configuration reference and the Kubernetes ConfigMap are
+ * generated from this schema.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { loadConfig, type LoadOptions } from './config-loader.js';
+import { KafkaSection, LogSection, OpsSection } from './config/base.js';
+import { IngestSection } from './config/ingest.js';
+import { RendererSection } from './config/renderer.js';
+import { DispatcherSection } from './config/dispatcher.js';
+
+export { Priority, PRIORITIES } from './config/priority.js';
+
+export const PostlineConfigSchema = Type.Object(
+  {
+    log: LogSection,
+    kafka: KafkaSection,
+    ops: OpsSection,
+    ingest: IngestSection,
+    renderer: RendererSection,
+    dispatcher: DispatcherSection,
+  },
+  { additionalProperties: false },
+);
+
+export type PostlineConfig = Static<typeof PostlineConfigSchema>;
+
+export function loadPostlineConfig(opts: LoadOptions = {}): PostlineConfig {
+  return loadConfig(PostlineConfigSchema, opts);
+}

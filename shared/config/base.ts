@@ -1,0 +1,32 @@
+/** Options every service shares: logging, Kafka, the operations server. */
+import { Type } from '@sinclair/typebox';
+import { section, int, str, bool } from './schema-helpers.js';
+
+export const LogSection = section(
+  {
+    level: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Log level.' }),
+  },
+  'Logging',
+);
+
+export const KafkaSection = section(
+  {
+    brokers: Type.Array(Type.String(), { default: ['127.0.0.1:9092'], minItems: 1, description: 'Bootstrap brokers (comma-separated host:port).' }),
+    clientId: str('postline', 'Kafka client id prefix; the service name is appended.'),
+    connectionTimeoutMs: int(3000, 'Timeout for establishing a broker connection.', 1),
+    requestTimeoutMs: int(30000, 'Timeout for one broker request.', 1),
+    createTopics: bool(true, 'Create missing Postline topics at start-up with the partition count below.'),
+    partitions: int(6, 'Partitions for email.requested, email.events and the dispatch/retry topics when Postline creates them; caps the replicas per stage.', 1),
+    replicationFactor: int(1, 'Replication factor when Postline creates topics (3 on a production Kafka cluster).', 1),
+  },
+  'Kafka connection and topic creation',
+);
+
+export const OpsSection = section(
+  {
+    host: str('0.0.0.0', 'Interface for the operations server (/metrics, /healthz, /readyz).'),
+    port: int(9464, 'Port for the operations server; 0 picks a free port.'),
+    shutdownGraceMs: int(25000, 'How long SIGTERM may take to drain in-flight work before the process exits.'),
+  },
+  'Operations endpoints and shutdown',
+);

@@ -1,0 +1,63 @@
+/**
+ * `email.events` — every lifecycle step of every message, from every stage. Keyed by message
+ * id. `eventId` is unique per event so the analytics sink can drop replays.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { contract } from './codec.js';
+
+export const EMAIL_EVENT_VERSION = 1;
+
+export const EVENT_TYPES = [
+  'accepted',
+  'rendered',
+  'sent',
+  'deferred',
+  'bounced',
+  'expired',
+  'failed',
+  'suppressed',
+  'opened',
+  'clicked',
+  'complained',
+  'unsubscribed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Outcomes after which nothing more happens to a (message, recipient domain) delivery. */
+export const TERMINAL_EVENTS: ReadonlySet<EventType> = new Set(['sent', 'bounced', 'expired', 'failed', 'suppressed']);
+
+export const EmailEventSchema = Type.Object(
+  {
+    schemaVersion: Type.Literal(EMAIL_EVENT_VERSION),
+    eventId: Type.String({ minLength: 1 }),
+    type: Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))),
+    messageId: Type.String(),
+    tenant: Type.String(),
+    /** When it happened (ISO-8601). */
+    at: Type.String({ format: 'date-time' }),
+    /** The stage that emitted it: ingest, renderer, dispatcher, scheduler, tracker. */
+    stage: Type.String(),
+    priority: Type.Optional(Type.String()),
+    recipients: Type.Optional(Type.Array(Type.String())),
+    domain: Type.Optional(Type.String()),
+    pool: Type.Optional(Type.String()),
+    attempt: Type.Optional(Type.Integer()),
+    smtp: Type.Optional(
+      Type.Object({
+        code: Type.Optional(Type.Integer()),
+        enhanced: Type.Optional(Type.String()),
+        message: Type.Optional(Type.String()),
+        host: Type.Optional(Type.String()),
+      }),
+    ),
+    reason: Type.Optional(Type.String()),
+    nextAttemptAt: Type.Optional(Type.String({ format: 'date-time' })),
+    latencyMs: Type.Optional(Type.Number()),
+    connectionReused: Type.Optional(Type.Boolean()),
+    tags: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
+
+export type EmailEvent = Static<typeof EmailEventSchema>;
+export const EmailEventContract = contract('EmailEvent', EMAIL_EVENT_VERSION, EmailEventSchema);

@@ -1,0 +1,70 @@
+/**
+ * `email.requested` — what any service produces to ask Postline to send an email (the HTTP
+ * API produces exactly this). Keyed by message id. Documented for foreign producers in the README.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Priority } from '../config.js';
+import { contract } from './codec.js';
+
+export const EMAIL_REQUESTED_VERSION = 1;
+
+/** Header values and addresses may not carry CR, LF or NUL (header injection). */
+const NO_CONTROL = '^[^\\r\\n\\u0000]*$';
+const SafeText = (opts: { maxLength: number; minLength?: number; description?: string }) => Type.String({ pattern: NO_CONTROL, ...opts });
+
+export const Address = Type.Object(
+  {
+    email: SafeText({ minLength: 3, maxLength: 320, description: 'addr-spec; IDN domains allowed' }),
+    name: Type.Optional(SafeText({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+export type Address = Static<typeof Address>;
+
+export const Attachment = Type.Object(
+  {
+    filename: SafeText({ minLength: 1, maxLength: 255 }),
+    content: Type.String({ description: 'base64', contentEncoding: 'base64' }),
+    contentType: Type.Optional(SafeText({ maxLength: 255 })),
+    contentId: Type.Optional(SafeText({ maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
+export type Attachment = Static<typeof Attachment>;
+
+export const EmailRequestedSchema = Type.Object(
+  {
+    schemaVersion: Type.Literal(EMAIL_REQUESTED_VERSION),
+    messageId: SafeText({ minLength: 1, maxLength: 128 }),
+    tenant: SafeText({ minLength: 1, maxLength: 128 }),
+    acceptedAt: Type.String({ format: 'date-time', description: 'ISO-8601 time the request was accepted' }),
+    priority: Priority,
+    from: Address,
+    to: Type.Array(Address, { maxItems: 50 }),
+    cc: Type.Optional(Type.Array(Address, { maxItems: 50 })),
+    bcc: Type.Optional(Type.Array(Address, { maxItems: 50 })),
+    replyTo: Type.Optional(Type.Array(Address, { maxItems: 10 })),
+    subject: Type.Optional(SafeText({ maxLength: 998 })),
+    html: Type.Optional(Type.String()),
+    text: Type.Optional(Type.String()),
+    template: Type.Optional(
+      Type.Object(
+        {
+          name: SafeText({ minLength: 1, maxLength: 200 }),
+          data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]{1,76}$' }), SafeText({ maxLength: 998 }))),
+    attachments: Type.Optional(Type.Array(Attachment, { maxItems: 20 })),
+    tags: Type.Optional(Type.Array(SafeText({ minLength: 1, maxLength: 64 }), { maxItems: 20 })),
+    metadata: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }))),
+    pool: Type.Optional(SafeText({ minLength: 1, maxLength: 64 })),
+    idempotencyKey: Type.Optional(SafeText({ minLength: 1, maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
+
+export type EmailRequested = Static<typeof EmailRequestedSchema>;
+export const EmailRequestedContract = contract('EmailRequested', EMAIL_REQUESTED_VERSION, EmailRequestedSchema);

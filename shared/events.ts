@@ -1,0 +1,79 @@
+/**
+ * Publishing lifecycle events and dead letters. Every stage records what it did on
+ * `email.events` (keyed by message id) and parks what it cannot process on `email.dead` with
+ * the reason, then goes on with the stream.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IHeaders } from 'kafkajs';
+import { Topics } from './topics.js';
+import { EMAIL_EVENT_VERSION, EmailEventContract, type EmailEvent } from './contracts/email-event.js';
+import { DEAD_LETTER_VERSION, DeadLetterContract, type DeadLetter } from './contracts/dead-letter.js';
+import type { BatchingProducer } from './kafka/batching-producer.js';
+import type { StageRecord } from './kafka/stage-consumer.js';
+
+export type EventInput = Omit<EmailEvent, 'schemaVersion' | 'eventId' | 'at' | 'stage'> & { at?: string };
+
+export class EventPublisher {
+  constructor(
+    private readonly producer: BatchingProducer,
+    readonly stage: string,
+  ) {}
+
+  build(input: EventInput): EmailEvent {
+    return { schemaVersion: EMAIL_EVENT_VERSION, eventId: randomUUID(), at: input.at ?? new Date().toISOString(), stage: this.stage, ...input };
+  }
+
+  /** Resolves once the event is durably on `email.events`. */
+  async publish(input: EventInput, headers?: IHeaders): Promise<EmailEvent> {
+    const event = this.build(input);
+    await this.producer.send(Topics.events, { key: event.messageId, value: EmailEventContract.encode(event), headers });
+    return event;
+  }
+
+  /**
+   * Parks a record on `email.dead` with its reason and emits a `failed` event when the
+   * message (and tenant) are known. Both are durable when this resolves.
+   */
+  async deadLetter(record: StageRecord, code: string, reason: string, ids: { messageId?: string; tenant?: string } = {}): Promise<void> {
+    const letter = deadLetterFor(record, this.stage, code, reason, ids);
+    const sends: Array<Promise<unknown>> = [
+      this.producer.send(Topics.dead, { key: ids.messageId ?? record.message.key ?? null, value: DeadLetterContract.encode(letter) }),
+    ];
+    if (ids.messageId && ids.tenant) {
+      sends.push(this.publish({ type: 'failed', messageId: ids.messageId, tenant: ids.tenant, reason: `${code}: ${reason}` }));
+    }
+    await Promise.all(sends);
+  }
+}
+
+function isUtf8(buf: Buffer): boolean {
+  return Buffer.from(buf.toString('utf8'), 'utf8').equals(buf);
+}
+
+export function deadLetterFor(record: StageRecord, stage: string, code: string, reason: string, ids: { messageId?: string; tenant?: string }): DeadLetter {
+  const { message } = record;
+  const value = message.value;
+  const utf8 = value === null || isUtf8(value);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(message.headers ?? {})) {
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
+  }
+  return {
+    schemaVersion: DEAD_LETTER_VERSION,
+    ...(ids.messageId ? { messageId: ids.messageId } : {}),
+    ...(ids.tenant ? { tenant: ids.tenant } : {}),
+    code,
+    reason,
+    stage,
+    failedAt: new Date().toISOString(),
+    source: {
+      topic: record.topic,
+      partition: record.partition,
+      offset: message.offset,
+      key: message.key ? message.key.toString('utf8') : null,
+      value: value === null ? null : value.toString(utf8 ? 'utf8' : 'base64'),
+      valueEncoding: utf8 ? 'utf8' : 'base64',
+      headers,
+    },
+  };
+}

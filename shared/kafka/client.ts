@@ -1,0 +1,46 @@
+/**
+ * The one place that constructs kafkajs clients, so every stage talks to Kafka (or the embedded
+ * broker) the same way: same timeouts, logs through pino, topics created the same way.
+ */
+import { Kafka, logLevel, type LogEntry, type Admin } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { PostlineConfig } from '../config.js';
+import type { TopicSpec } from '../topics.js';
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(config: PostlineConfig['kafka'], service: string, logger: Logger): Kafka {
+  const log = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: `${config.clientId}-${service}`,
+    brokers: config.brokers,
+    connectionTimeout: config.connectionTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    // kafkajs INFO is chatty (every join/leave); keep it at debug unless it matters.
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        log[LEVELS[level] ?? 'info'](rest, message);
+      },
+    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
+  });
+}
+
+/** Creates the topics that are missing; existing topics are left as they are. */
+export async function ensureTopics(admin: Admin, specs: TopicSpec[], replicationFactor: number): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((s) => !existing.has(s.topic));
+  if (missing.length === 0) return [];
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((s) => ({ ...s, replicationFactor })),
+  });
+  return missing.map((s) => s.topic);
+}

@@ -1,0 +1,139 @@
+/**
+ * The consume loop every stage shares: fetch batches, run the stage's handler on each record
+ * with bounded concurrency (across partitions and within one), and commit a partition's offset
+ * only up to the last record whose side effect is durable. On failure what finished is
+ * committed and the error propagates, so the group restarts from the first unfinished record:
+ * at-least-once, never at-most-once.
+ */
+import { EventEmitter } from 'node:events';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+import { OffsetTracker } from './offset-tracker.js';
+
+export interface StageRecord {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+}
+
+export interface StageConsumerOptions {
+  consumer: Consumer;
+  topics: string[];
+  /** Records handled at once across all partitions. */
+  concurrency: number;
+  /** Resolves once the record's side effect is durable; throws to stop and retry from here. */
+  handle(record: StageRecord): Promise<void>;
+  logger: Logger;
+  fromBeginning?: boolean;
+  /** Commit at least this often while a batch is in progress (default 500 ms). */
+  commitIntervalMs?: number;
+}
+
+/** A counting semaphore shared by every partition's batch. */
+class Semaphore {
+  private waiting: Array<() => void> = [];
+  private used = 0;
+  constructor(private readonly size: number) {}
+  async acquire(): Promise<void> {
+    if (this.used < this.size) {
+      this.used++;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.used--;
+  }
+}
+
+/**
+ * Emits 'processed' (topic, ms), 'failed' (topic, err), 'committed' (topic, partition, offset),
+ * 'lag' (topic, partition, lag) for metrics.
+ */
+export class StageConsumer extends EventEmitter {
+  private stopping = false;
+  private readonly semaphore: Semaphore;
+
+  constructor(private readonly opts: StageConsumerOptions) {
+    super();
+    this.semaphore = new Semaphore(opts.concurrency);
+  }
+
+  async start(): Promise<void> {
+    const { consumer, topics } = this.opts;
+    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, Math.min(this.opts.concurrency, 16)),
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { topic, partition } = batch;
+    const tracker = new OffsetTracker();
+    const interval = this.opts.commitIntervalMs ?? 500;
+    let lastCommit = Date.now();
+    let failure: unknown;
+    const inFlight = new Set<Promise<void>>();
+
+    const commit = async (): Promise<void> => {
+      const offset = tracker.takeCommittable();
+      if (offset === null) return;
+      // Resolving moves the fetch position; committing makes it survive a restart.
+      resolveOffset(String(BigInt(offset) - 1n));
+      await this.opts.consumer.commitOffsets([{ topic, partition, offset }]);
+      lastCommit = Date.now();
+      this.emit('committed', topic, partition, offset);
+    };
+
+    for (const message of batch.messages) {
+      if (this.stopping || !isRunning() || isStale() || failure) break;
+      await this.semaphore.acquire();
+      if (failure) {
+        this.semaphore.release();
+        break;
+      }
+      tracker.start(message.offset);
+      const started = performance.now();
+      const p = this.opts
+        .handle({ topic, partition, message })
+        .then(
+          () => {
+            tracker.finish(message.offset);
+            this.emit('processed', topic, performance.now() - started);
+          },
+          (err: unknown) => {
+            failure ??= err;
+            this.emit('failed', topic, err);
+          },
+        )
+        .finally(() => {
+          this.semaphore.release();
+          inFlight.delete(p);
+        });
+      inFlight.add(p);
+      if (Date.now() - lastCommit > interval) {
+        await commit();
+        await heartbeat();
+      }
+    }
+    await Promise.allSettled([...inFlight]);
+    // Commit what finished even when a record failed; the failed one is retried after restart.
+    await commit();
+    const hw = Number(batch.highWatermark);
+    const last = Number(batch.lastOffset());
+    this.emit('lag', topic, partition, Math.max(0, hw - last - 1));
+    if (failure) throw failure;
+  }
+
+  /** Stops taking new records; in-flight ones finish and are committed by the loop. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.opts.consumer.stop();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Structured logs (pino) with the fixed field names used across Postline: messageId, tenant,
+ * route, host, attempt, topic, partition, offset. Secrets are redacted at the logger, so a
+ * careless `logger.info({ config })` still never prints a password or API key.
+ */
+import pino, { type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger } from 'pino';
+
+const REDACT = [
+  'password',
+  '*.password',
+  '*.*.password',
+  'pass',
+  '*.pass',
+  '*.*.pass',
+  'apiKey',
+  '*.apiKey',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.secret',
+  'secret',
+  '*.signingSecret',
+];
+
+export interface LoggerConfig {
+  level: string;
+  /** Pretty single-line output for humans (npm start); JSON otherwise. */
+  pretty?: boolean;
+}
+
+export function createLogger(service: string, config: LoggerConfig, destination?: pino.DestinationStream): Logger {
+  const options: LoggerOptions = {
+    name: service,
+    level: config.level,
+    base: { service },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}

@@ -1,0 +1,37 @@
+/**
+ * Prometheus registries and the metrics every stage shares. Core code emits events; the
+ * functions here subscribe to them, so business logic never imports prom-client.
+ * Labels are bounded: stage, topic, partition, outcome — never a recipient or message id.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StageConsumer } from './kafka/stage-consumer.js';
+
+export function createRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry, prefix: 'postline_' });
+  return registry;
+}
+
+/** Records processed/failed per stage and topic, handling time, committed offsets and lag. */
+export function instrumentStageConsumer(stage: string, consumer: StageConsumer, registry: Registry): void {
+  const registers = [registry];
+  const processed = new Counter({ name: 'postline_stage_records_processed_total', help: 'Records a stage finished', labelNames: ['stage', 'topic'], registers });
+  const failed = new Counter({ name: 'postline_stage_records_failed_total', help: 'Records whose handler threw (retried from the last commit)', labelNames: ['stage', 'topic'], registers });
+  const seconds = new Histogram({
+    name: 'postline_stage_record_seconds',
+    help: 'Time from picking a record to its side effect being durable',
+    labelNames: ['stage', 'topic'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const committed = new Gauge({ name: 'postline_consumer_committed_offset', help: 'Last committed offset', labelNames: ['stage', 'topic', 'partition'], registers });
+  const lag = new Gauge({ name: 'postline_consumer_lag', help: 'Records behind the high watermark at the end of the last batch', labelNames: ['stage', 'topic', 'partition'], registers });
+  consumer.on('processed', (topic: string, ms: number) => {
+    processed.inc({ stage, topic });
+    seconds.observe({ stage, topic }, ms / 1000);
+  });
+  consumer.on('failed', (topic: string) => failed.inc({ stage, topic }));
+  consumer.on('committed', (topic: string, partition: number, offset: string) => committed.set({ stage, topic, partition: String(partition) }, Number(offset)));
+  consumer.on('lag', (topic: string, partition: number, n: number) => lag.set({ stage, topic, partition: String(partition) }, n));
+}

@@ -80,8 +80,8 @@ export class BatchingProducer {
         acks: -1,
         topicMessages: [...byTopic].map(([topic, ws]) => ({ topic, messages: ws.map((w) => w.message) })),
       });
-      // kafkajs reports one entry per topic-partition with the batch's base offset; each caller
-      // gets its partition's metadata (exact per-record offsets are not needed by callers).
+      // kafkajs reports one entry per topic-partition with its base offset, not which record
+      // went where; callers learn the topic and that the write is durable, not its offset.
       for (const [topic, ws] of byTopic) {
         for (const w of ws) {
           const meta = results.find((r) => r.topicName === topic) ?? { topicName: topic, partition: -1, errorCode: 0 };

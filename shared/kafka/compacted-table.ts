@@ -1,0 +1,116 @@
+/**
+ * An in-memory view of a compacted topic (templates, suppressions, idempotency keys): every
+ * instance reads all partitions from the beginning, keeps the latest value per key, and stays
+ * subscribed for changes. `put` produces and then waits until this instance has read its own
+ * write, so a caller sees what it just wrote. Start-up waits until the view has caught up with
+ * the log end, so a fresh replica never answers from a half-loaded table.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { BatchingProducer } from './batching-producer.js';
+
+export interface CompactedTableOptions<V> {
+  kafka: Kafka;
+  producer: BatchingProducer;
+  topic: string;
+  logger: Logger;
+  decode(value: Buffer): V;
+  encode(value: V): Buffer;
+  /** Decides the stored value when a key is written again (default: the newer value wins). */
+  merge?(previous: V | undefined, next: V): V;
+  /** Called for every applied change (after merge), e.g. to invalidate caches. */
+  onChange?(key: string, value: V | undefined): void;
+}
+
+export class CompactedTable<V> {
+  private map = new Map<string, V>();
+  private consumer: Consumer;
+  private admin: Admin;
+  /** Highest offset applied per partition. */
+  private applied = new Map<number, bigint>();
+  private waiters: Array<{ partition: number; offset: bigint; resolve: () => void }> = [];
+
+  constructor(private readonly opts: CompactedTableOptions<V>) {
+    // A group of its own: every instance must see every partition, and nothing is committed.
+    this.consumer = opts.kafka.consumer({ groupId: `postline-table-${opts.topic}-${randomUUID()}`, maxWaitTimeInMs: 250 });
+    this.admin = opts.kafka.admin();
+  }
+
+  async start(timeoutMs = 30_000): Promise<void> {
+    await this.admin.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        const key = message.key?.toString('utf8');
+        if (key !== undefined) {
+          if (message.value === null) {
+            this.map.delete(key);
+            this.opts.onChange?.(key, undefined);
+          } else {
+            try {
+              const next = this.opts.decode(message.value);
+              const value = this.opts.merge ? this.opts.merge(this.map.get(key), next) : next;
+              this.map.set(key, value);
+              this.opts.onChange?.(key, value);
+            } catch (err) {
+              this.opts.logger.warn({ topic: this.opts.topic, partition, offset: message.offset, err }, 'skipping undecodable table record');
+            }
+          }
+        }
+        this.applied.set(partition, BigInt(message.offset));
+        this.release();
+      },
+    });
+    await Promise.race([
+      this.catchUp(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`table ${this.opts.topic} did not load within ${timeoutMs} ms`)), timeoutMs).unref()),
+    ]);
+  }
+
+  /** Resolves once every record written before this call has been applied here. */
+  async catchUp(): Promise<void> {
+    const ends = await this.admin.fetchTopicOffsets(this.opts.topic);
+    await Promise.all(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => this.waitFor(e.partition, BigInt(e.high) - 1n)));
+  }
+
+  private waitFor(partition: number, offset: bigint): Promise<void> {
+    if ((this.applied.get(partition) ?? -1n) >= offset) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ partition, offset, resolve }));
+  }
+
+  private release(): void {
+    this.waiters = this.waiters.filter((w) => {
+      if ((this.applied.get(w.partition) ?? -1n) < w.offset) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+
+  entries(): IterableIterator<[string, V]> {
+    return this.map.entries();
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** Writes a value (null deletes) and resolves once this instance has applied it. */
+  async put(key: string, value: V | null): Promise<V | undefined> {
+    await this.opts.producer.send(this.opts.topic, { key, value: value === null ? null : this.opts.encode(value) });
+    // Our record is below the end offsets read after its ack, so catching up includes it.
+    await this.catchUp();
+    return this.map.get(key);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.admin.disconnect();
+  }
+}

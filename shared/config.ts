@@ -10,6 +10,7 @@ import { KafkaSection, LogSection, OpsSection } from './config/base.js';
 import { IngestSection } from './config/ingest.js';
 import { RendererSection } from './config/renderer.js';
 import { DispatcherSection } from './config/dispatcher.js';
+import { RetrySection } from './config/retry.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -21,6 +22,7 @@ export const PostlineConfigSchema = Type.Object(
     ingest: IngestSection,
     renderer: RendererSection,
     dispatcher: DispatcherSection,
+    retry: RetrySection,
   },
   { additionalProperties: false },
 );

@@ -1,11 +1,53 @@
 /** Options of the dispatcher (`services/dispatcher`). */
-import { section, int } from './schema-helpers.js';
+import { Type } from '@sinclair/typebox';
+import { section, int, str, bool } from './schema-helpers.js';
+
+/** The smarthost every message leaves through (direct-to-MX routing comes later). */
+export const RelaySection = section(
+  {
+    host: str('', 'Relay (smarthost) host name or address. Required by `postline dispatcher`; `npm start` points it at its local capture server when empty.'),
+    port: int(587, 'Relay port (587 submission with STARTTLS, 465 implicit TLS, 25 plain relay).', 1),
+    secure: bool(false, 'Implicit TLS from the first byte (port 465). Otherwise STARTTLS is used when the relay offers it.'),
+    requireTLS: bool(false, 'Refuse to send unless the relay upgrades with STARTTLS.'),
+    ignoreTLS: bool(false, 'Never use STARTTLS even when offered (trusted local relays only).'),
+    tlsRejectUnauthorized: bool(true, 'Verify the relay certificate; turn off only for a relay with a self-signed certificate on a trusted network.'),
+    user: str('', 'SMTP AUTH user; empty for none.'),
+    password: str('', 'SMTP AUTH password. Never logged.'),
+    fallbackHosts: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Fallback relays as host or host:port (comma-separated), tried in order when the primary cannot be reached. Same TLS and auth settings as the primary.',
+    }),
+    clientName: str('', 'Name sent with EHLO; empty for the machine host name.'),
+  },
+  'SMTP relay',
+);
+
+/** Per-destination-host fleets of persistent SMTP connections. */
+export const FleetSection = section(
+  {
+    warmConnections: int(2, 'Connections opened to each relay host at start and kept open while idle.'),
+    maxConnectionsPerHost: int(20, 'Most connections open to one destination host.', 1),
+    reserveCritical: int(4, 'Connections of a fleet that transactional and bulk mail may not take, kept for critical mail.'),
+    reserveTransactional: int(2, 'Further connections that bulk mail may not take, kept for transactional (and critical) mail.'),
+    idleTimeoutMs: int(60_000, 'An idle connection above the warm count is closed (QUIT) after this long.', 1),
+    ceilingCooldownMs: int(60_000, 'After a host refuses a connection or answers 421, the fleet stays at the size it had for this long before trying to grow again.', 1),
+    acquireTimeoutMs: int(30_000, 'Longest a message waits for a free connection before it is deferred to the retry path.', 1),
+  },
+  'SMTP connection fleets',
+);
 
 export const DispatcherSection = section(
   {
     concurrencyCritical: int(50, 'Messages in flight at once from email.dispatch.critical.', 1),
     concurrencyTransactional: int(20, 'Messages in flight at once from email.dispatch.transactional.', 1),
     concurrencyBulk: int(10, 'Messages in flight at once from email.dispatch.bulk.', 1),
+    groupId: str('postline-dispatcher', 'Consumer group prefix; each priority consumes as <groupId>-<priority>.'),
+    connectionTimeoutMs: int(10_000, 'Time to open a TCP (and TLS) connection to an SMTP host, DNS included.', 1),
+    greetingTimeoutMs: int(10_000, 'Time an SMTP host has to send its greeting once connected.', 1),
+    socketTimeoutMs: int(60_000, 'Time an SMTP host may stay silent while a reply is due (a stalled DATA ends here); keep it above the idle timeout of the relay.', 1),
+    retryDelayMs: int(60_000, 'Delay before the first retry of a transient failure (the email.retry.1m tier).', 1),
+    relay: RelaySection,
+    fleet: FleetSection,
   },
   'Dispatcher',
 );

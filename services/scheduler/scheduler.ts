@@ -1,0 +1,96 @@
+/**
+ * The scheduler holds each retry partition until its head record is due, then moves due records
+ * back to `email.dispatch.<priority>` and commits. Every record in a tier waits the same delay,
+ * so records are due in log order: the head decides for the whole partition. Holding is
+ * kafkajs `pause()` plus a timer that resumes the partition — no polling, and no handler ever
+ * sleeps past the group's session timeout.
+ */
+import { EventEmitter } from 'node:events';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import type { Logger } from 'pino';
+import { Topics, RETRY_TIERS } from '../../shared/topics.js';
+import { EmailReadyForDispatchContract } from '../../shared/contracts/email-ready-for-dispatch.js';
+import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
+import type { EventPublisher } from '../../shared/events.js';
+import { planHead } from './due-records.js';
+
+export interface SchedulerDeps {
+  consumer: Consumer;
+  producer: BatchingProducer;
+  events: EventPublisher;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Emits 'moved' (topic, count), 'held' (topic, partition, ms), 'invalid' (topic). */
+export class Scheduler extends EventEmitter {
+  private timers = new Map<string, NodeJS.Timeout>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    super();
+    this.now = deps.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    const { consumer } = this.deps;
+    for (const tier of RETRY_TIERS) await consumer.subscribe({ topic: Topics.retry(tier), fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: RETRY_TIERS.length * 2,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+  }
+
+  private async eachBatch({ batch, resolveOffset, pause, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    if (!isRunning() || isStale()) return;
+    const plan = planHead(batch.messages, this.now());
+    if (plan.ready.length > 0) {
+      await Promise.all(
+        plan.ready.map((item) => {
+          const message = batch.messages.find((m) => m.offset === item.offset)!;
+          if (item.kind === 'invalid') {
+            this.emit('invalid', topic);
+            return this.deps.events.deadLetter({ topic, partition, message }, item.error.code, item.error.message);
+          }
+          const { record } = item;
+          return this.deps.producer.send(Topics.dispatch(record.priority), {
+            key: record.domain,
+            value: EmailReadyForDispatchContract.encode(record),
+            headers: message.headers,
+          });
+        }),
+      );
+      // Commit only after every moved record is durably back on its dispatch topic.
+      const last = plan.ready[plan.ready.length - 1].offset;
+      resolveOffset(last);
+      await this.deps.consumer.commitOffsets([{ topic, partition, offset: String(BigInt(last) + 1n) }]);
+      this.emit('moved', topic, plan.ready.length);
+      await heartbeat();
+    }
+    if (plan.waitMs !== undefined) this.hold(topic, partition, plan.waitMs, pause);
+  }
+
+  private hold(topic: string, partition: number, ms: number, pause: () => () => void): void {
+    const key = `${topic}:${partition}`;
+    clearTimeout(this.timers.get(key));
+    const resume = pause();
+    this.emit('held', topic, partition, ms);
+    this.deps.logger.debug({ topic, partition, holdMs: ms }, 'holding retry partition until its head is due');
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        resume();
+      }, ms),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await this.deps.consumer.stop();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * What every stage's `main.ts` sets up the same way: logger, metrics registry, Kafka client,
+ * topics, a durable batching producer, the event publisher, the ops server and an ordered
+ * shutdown. A stage adds its own parts and shutdown steps in between; `main.ts` files stay
+ * about what is particular to their stage.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Kafka, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { loadPostlineConfig, type PostlineConfig } from './config.js';
+import { ConfigError } from './config-loader.js';
+import { createLogger } from './logger.js';
+import { createRegistry } from './metrics.js';
+import { createKafka, ensureTopics } from './kafka/client.js';
+import { BatchingProducer } from './kafka/batching-producer.js';
+import { EventPublisher } from './events.js';
+import { Shutdown } from './lifecycle.js';
+import { buildOpsApp, type ReadinessCheck } from './ops-server.js';
+import { topicSpecs } from './topics.js';
+
+export interface Runtime {
+  service: string;
+  config: PostlineConfig;
+  logger: Logger;
+  registry: Registry;
+  kafka: Kafka;
+  producer: BatchingProducer;
+  events: EventPublisher;
+  shutdown: Shutdown;
+  readiness: Record<string, ReadinessCheck>;
+  /** Starts the ops server (/metrics, /healthz, /readyz) on `config.ops`; returns its address. */
+  startOps(): Promise<string>;
+  /**
+   * Adds the steps every stage ends its shutdown with — drain and disconnect the producer,
+   * close the ops server. Call it after adding the stage's own steps (stop consuming, drain
+   * in-flight work, close SMTP fleets), so those run first.
+   */
+  addFinalShutdownSteps(): void;
+}
+
+export interface RuntimeOptions {
+  logger?: Logger;
+  registry?: Registry;
+}
+
+/**
+ * Connects to Kafka, creates missing topics (when configured) and a producer. The returned
+ * shutdown already holds the producer's drain and disconnect as its last steps; a stage adds
+ * its own steps with `shutdown.add` and they run first (see `finalSteps`).
+ */
+export async function startRuntime(service: string, config: PostlineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const logger = opts.logger ?? createLogger(service, config.log);
+  const registry = opts.registry ?? createRegistry(service);
+  const kafka = createKafka(config.kafka, service, logger);
+  if (config.kafka.createTopics) {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const created = await ensureTopics(admin, topicSpecs(config.kafka.partitions), config.kafka.replicationFactor);
+      if (created.length > 0) logger.info({ topics: created }, 'created topics');
+    } finally {
+      await admin.disconnect();
+    }
+  }
+  const rawProducer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await rawProducer.connect();
+  let connected = true;
+  rawProducer.on('producer.disconnect', () => {
+    connected = false;
+  });
+  rawProducer.on('producer.connect', () => {
+    connected = true;
+  });
+  const producer = new BatchingProducer(rawProducer);
+  const shutdown = new Shutdown(logger);
+  const readiness: Record<string, ReadinessCheck> = { kafkaProducer: () => (connected ? null : 'producer disconnected') };
+  let ops: FastifyInstance | undefined;
+  return {
+    service,
+    config,
+    logger,
+    registry,
+    kafka,
+    producer,
+    events: new EventPublisher(producer, service),
+    shutdown,
+    readiness,
+    async startOps() {
+      ops = buildOpsApp({ registry, readiness });
+      const address = await ops.listen({ host: config.ops.host, port: config.ops.port });
+      logger.info({ ops: address }, 'ops server listening');
+      return address;
+    },
+    addFinalShutdownSteps() {
+      shutdown.add('drain producer', () => producer.drain());
+      shutdown.add('disconnect producer', () => rawProducer.disconnect());
+      shutdown.add('close ops server', () => ops?.close());
+    },
+  };
+}
+
+/**
+ * The body of every stage's `main()`: load and validate config (printing every bad key and
+ * exiting 2 when it is wrong), start the stage, and shut it down in order on SIGTERM/SIGINT.
+ */
+export async function serviceMain(name: string, start: (config: PostlineConfig) => Promise<{ shutdown: Shutdown }>): Promise<void> {
+  let config: PostlineConfig;
+  try {
+    config = loadPostlineConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`postline ${name}: ${err.message}\n`);
+    process.exit(2);
+  }
+  const { shutdown } = await start(config);
+  shutdown.installSignalHandlers(config.ops.shutdownGraceMs);
+}

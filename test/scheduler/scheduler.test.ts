@@ -75,7 +75,7 @@ test('a restarted scheduler resumes from its committed offset and moves nothing 
   const config = loadPostlineConfig({ env: {}, overrides: { 'kafka.brokers': [broker.bootstrap], 'kafka.partitions': 1, 'log.level': 'silent' } });
   const reader = await new TopicReader(broker.bootstrap, [Topics.dispatch('critical')]).start();
   // The reader starts from the beginning: the first test's three records come first.
-  const before = await waitFor(() => reader.records.length >= 3 && reader.records.length, 10_000, 'earlier records');
+  const before = await waitFor(() => (reader.records.length >= 3 ? reader.records.length : 0), 10_000, 'earlier records');
   const producer = kafka.producer();
   await producer.connect();
   const scheduler1 = await startScheduler(config, { logger: pino({ level: 'silent' }), ops: false });

@@ -150,7 +150,9 @@ export function loadConfig<T extends TObject>(schema: T, opts: LoadOptions = {})
   for (const e of Value.Errors(schema, value)) {
     const path = e.path.split('/').filter(Boolean);
     const top = path.length > 0 ? `${envName(path)} (${path.join('.')})` : '(root)';
-    problems.push(`${top}: ${e.message}${e.value !== undefined && typeof e.value !== 'object' ? ` (got ${JSON.stringify(e.value)})` : ''}`);
+    const choices = Array.isArray(e.schema.anyOf) ? (e.schema.anyOf as TSchema[]).map((x) => x.const).filter((c) => c !== undefined) : [];
+    const message = choices.length > 0 ? `must be one of ${choices.join(', ')}` : e.message;
+    problems.push(`${top}: ${message}${e.value !== undefined && typeof e.value !== 'object' ? ` (got ${JSON.stringify(e.value)})` : ''}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return value as Static<T>;

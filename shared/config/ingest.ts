@@ -1,10 +1,47 @@
 /** Options of the ingest API (`services/ingest`). */
+import { Type } from '@sinclair/typebox';
 import { section, int, str } from './schema-helpers.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const HOUR = 3600_000;
+
+/** One tenant's API key, stored only as a digest (`hashApiKey` in services/ingest/api-keys.ts). */
+export const ApiKeyEntry = Type.Object(
+  {
+    tenant: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\r\\n\\u0000]+$' }),
+    keyHash: Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: '"sha256:" + hex SHA-256 of the key' }),
+  },
+  { additionalProperties: false },
+);
 
 export const IngestSection = section(
   {
     host: str('0.0.0.0', 'Interface the send API listens on.'),
-    port: int(8080, 'Port of the send API.'),
+    port: int(8080, 'Port of the send API (it also serves /metrics, /healthz and /readyz); 0 picks a free port.'),
+    apiKeys: Type.Array(ApiKeyEntry, {
+      default: [],
+      description: 'API keys as JSON: [{"tenant":"acme","keyHash":"sha256:<hex>"}]. Only digests are stored (hashApiKey in services/ingest/api-keys.ts computes one).',
+    }),
+    apiKeysFile: str('', 'A JSON file holding more keys in the same form as apiKeys (e.g. a mounted Kubernetes Secret); empty for none.'),
+    produceTimeoutMs: int(10_000, 'How long a request waits for the broker to acknowledge before answering 503.', 1),
+    maxBodyBytes: int(2 * MiB, 'Largest body of POST /v1/emails (413 above).', 1024),
+    maxBatchBodyBytes: int(16 * MiB, 'Largest body of POST /v1/emails/batch (413 above).', 1024),
+    maxMessageBytes: int(
+      1_000_000,
+      'Largest encoded EmailRequested record (413 above). Keep it below max.message.bytes of email.requested and the dispatch topics (Kafka default: 1 MiB); raise both together.',
+      1024,
+    ),
+    maxAttachmentBytes: int(512 * KiB, 'Largest attachment, decoded (413 above).', 1),
+    maxAttachmentsTotalBytes: int(700 * KiB, 'Largest total of one message’s attachments, decoded (413 above).', 1),
+    rateLimitMax: int(1000, 'Requests per tenant per window, counted by each replica on its own (429 above); 0 turns the limit off.'),
+    rateLimitWindowMs: int(1000, 'Length of the rate-limit window.', 1),
+    idempotencyTtlMs: int(24 * HOUR, 'How long an Idempotency-Key keeps returning the original message id.', 1),
+    idempotencyLeaseMs: int(
+      60_000,
+      'How long a claimed but not yet acknowledged Idempotency-Key is treated as in progress (409) before a retry may complete it. Must exceed produceTimeoutMs.',
+      1,
+    ),
   },
   'Ingest API',
 );

@@ -1,0 +1,37 @@
+/**
+ * Renders the config schema for people and manifests: a Markdown reference for the README, and
+ * `POSTLINE_*` defaults for a Kubernetes ConfigMap or an env file. Generated, so it cannot drift.
+ */
+import { stringify } from 'yaml';
+import { describeOptions } from './config-loader.js';
+import { PostlineConfigSchema } from './config.js';
+
+const SECRET = /password|secret|apiKeys|pass$/i;
+
+function formatDefault(v: unknown): string {
+  if (v === undefined) return '';
+  if (typeof v === 'string') return v === '' ? '(empty)' : v;
+  return JSON.stringify(v);
+}
+
+/** The configuration reference as a Markdown table, one row per option. */
+export function configReferenceMarkdown(): string {
+  const rows = describeOptions(PostlineConfigSchema).map(
+    (o) => `| \`${o.env}\` | ${o.type.replace(/\|/g, '\\|')} | \`${formatDefault(o.default).replace(/\|/g, '\\|')}\` | ${o.description.replace(/\|/g, '\\|')} |`,
+  );
+  return ['| variable | type | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** Every non-secret option's default as environment variables (secrets come from a Secret). */
+export function defaultEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const o of describeOptions(PostlineConfigSchema)) {
+    if (SECRET.test(o.path) || o.default === undefined) continue;
+    env[o.env] = Array.isArray(o.default) && o.default.every((x) => typeof x === 'string') ? o.default.join(',') : typeof o.default === 'string' ? o.default : JSON.stringify(o.default);
+  }
+  return env;
+}
+
+export function configMapYaml(name = 'postline-config'): string {
+  return stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { 'app.kubernetes.io/part-of': 'postline' } }, data: defaultEnv() });
+}

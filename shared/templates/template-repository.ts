@@ -1,0 +1,212 @@
+/**
+ * Where templates come from, and the cache of their compiled form. Two sources:
+ *
+ * 1. the templates directory (`template-directory.ts`), available to every tenant;
+ * 2. each tenant's own templates on the compacted `email.templates` topic, keyed
+ *    `<tenant>/<name>`, written by `PUT /v1/templates/:name` through `put()`.
+ *
+ * A tenant's template overrides a directory template of the same name. Compiled templates are
+ * cached by source, tenant and name together with the revision they were compiled from
+ * (tenant: version + updatedAt; directory: content hash), and dropped as soon as the table
+ * reports a change to that key, or when the directory's shared partials change.
+ */
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { PermanentError, ValidationError } from '../errors.js';
+import { CompactedTable } from '../kafka/compacted-table.js';
+import type { BatchingProducer } from '../kafka/batching-producer.js';
+import { Topics } from '../topics.js';
+import { compileTemplate, templateIssues, type CompiledTemplate } from './template-compiler.js';
+import { EMPTY_DIRECTORY, type DirectoryTemplates } from './template-directory.js';
+import {
+  STORED_TEMPLATE_VERSION,
+  StoredTemplateContract,
+  TEMPLATE_LIMITS,
+  TEMPLATE_NAME_PATTERN,
+  TemplateInputSchema,
+  isTemplateName,
+  parseTemplateKey,
+  templateKey,
+  type StoredTemplate,
+  type TemplateInput,
+} from './template-schema.js';
+
+/** The part of a CompactedTable the repository uses (an in-memory map serves in unit tests). */
+export interface TemplateStore {
+  get(key: string): StoredTemplate | undefined;
+  put(key: string, value: StoredTemplate | null): Promise<StoredTemplate | undefined>;
+  /** Resolves once every write made before the call is visible through `get`. */
+  catchUp(): Promise<void>;
+  entries(): IterableIterator<[string, StoredTemplate]>;
+}
+
+export interface FoundTemplate {
+  source: 'tenant' | 'directory';
+  template: StoredTemplate;
+}
+
+export interface TemplateRepositoryOptions {
+  store?: TemplateStore;
+  directory?: DirectoryTemplates;
+  /** Compiled templates kept (least recently used dropped first); default 1000. */
+  cacheSize?: number;
+  now?: () => Date;
+}
+
+const inputCheck = TypeCompiler.Compile(TemplateInputSchema);
+
+export class TemplateRepository {
+  private directory: DirectoryTemplates;
+  private readonly cache = new Map<string, CompiledTemplate>();
+  private readonly cacheSize: number;
+  private readonly now: () => Date;
+  /** Compilations since start (a cache miss each); for metrics and tests. */
+  compilations = 0;
+
+  constructor(private readonly opts: TemplateRepositoryOptions = {}) {
+    this.directory = opts.directory ?? EMPTY_DIRECTORY;
+    this.cacheSize = opts.cacheSize ?? 1000;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  /** Replaces the directory templates (a reload); drops what their change made stale. */
+  setDirectory(next: DirectoryTemplates): void {
+    // Tenant templates may use shared partials too, so a partials change stales everything.
+    if (next.partialsRevision !== this.directory.partialsRevision) this.cache.clear();
+    this.directory = next;
+  }
+
+  /** Called by the table for every applied change of a key. */
+  invalidate(key: string): void {
+    this.cache.delete(`t:${key}`);
+  }
+
+  /** The tenant's own stored template (not the directory's). */
+  get(tenant: string, name: string): StoredTemplate | undefined {
+    return this.opts.store?.get(templateKey(tenant, name));
+  }
+
+  /** The template a message of this tenant renders with: its own, else the directory's. */
+  find(tenant: string, name: string): FoundTemplate | undefined {
+    const own = this.get(tenant, name);
+    if (own) return { source: 'tenant', template: own };
+    const file = this.directory.templates.get(name);
+    return file ? { source: 'directory', template: file.template } : undefined;
+  }
+
+  /** The tenant's own templates, by name. */
+  list(tenant: string): StoredTemplate[] {
+    const out: StoredTemplate[] = [];
+    for (const [key, value] of this.opts.store?.entries() ?? []) {
+      if (parseTemplateKey(key)?.tenant === tenant) out.push(value);
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Stores a tenant's template after checking its shape and that every part compiles;
+   * throws ValidationError naming the bad part (`html: does not compile: Parse error on
+   * line 3 ...`). Resolves with the stored record once it is durable and visible here.
+   */
+  async put(tenant: string, name: string, input: TemplateInput): Promise<StoredTemplate> {
+    const store = this.requireStore();
+    const issues: Array<{ path: string; message: string }> = [];
+    if (!isTemplateName(name)) issues.push({ path: 'name', message: `must match ${TEMPLATE_NAME_PATTERN}` });
+    if (!inputCheck.Check(input)) {
+      for (const e of inputCheck.Errors(input)) issues.push({ path: e.path.split('/').filter(Boolean).join('.'), message: e.message });
+      throw new ValidationError(issues);
+    }
+    issues.push(...templateIssues(input));
+    if (issues.length > 0) throw new ValidationError(issues);
+    const previous = store.get(templateKey(tenant, name));
+    const record: StoredTemplate = {
+      schemaVersion: STORED_TEMPLATE_VERSION,
+      name,
+      subject: input.subject,
+      ...(input.html !== undefined ? { html: input.html } : {}),
+      ...(input.text !== undefined ? { text: input.text } : {}),
+      ...(input.partials !== undefined ? { partials: input.partials } : {}),
+      updatedAt: this.now().toISOString(),
+      version: (previous?.version ?? 0) + 1,
+    };
+    const size = StoredTemplateContract.encode(record).length;
+    if (size > TEMPLATE_LIMITS.recordBytes) {
+      throw new ValidationError([{ path: '', message: `template is ${size} bytes encoded; at most ${TEMPLATE_LIMITS.recordBytes}` }]);
+    }
+    return (await store.put(templateKey(tenant, name), record)) ?? record;
+  }
+
+  /** Deletes a tenant's template; resolves false if there was none. */
+  async delete(tenant: string, name: string): Promise<boolean> {
+    const store = this.requireStore();
+    if (!store.get(templateKey(tenant, name))) return false;
+    await store.put(templateKey(tenant, name), null);
+    return true;
+  }
+
+  /**
+   * The compiled template for a tenant's message, from the cache when its source is
+   * unchanged. A miss first catches up with the topic (a template PUT just before the email
+   * was requested may not have reached this replica yet), then throws TEMPLATE_NOT_FOUND.
+   */
+  async compiled(tenant: string, name: string): Promise<CompiledTemplate> {
+    let found = this.find(tenant, name);
+    if (!found && this.opts.store) {
+      await this.opts.store.catchUp();
+      found = this.find(tenant, name);
+    }
+    if (!found) throw new PermanentError('TEMPLATE_NOT_FOUND', `template "${name}" not found for tenant "${tenant}"`);
+    const cacheKey = found.source === 'tenant' ? `t:${templateKey(tenant, name)}` : `d:${name}`;
+    const revision = found.source === 'tenant' ? `${found.template.version}@${found.template.updatedAt}` : this.directory.templates.get(name)!.revision;
+    const cached = this.cache.get(cacheKey);
+    if (cached && cached.revision === revision) {
+      // Re-insert: Map order is the LRU order.
+      this.cache.delete(cacheKey);
+      this.cache.set(cacheKey, cached);
+      return cached;
+    }
+    const compiled = compileTemplate(found.template, this.directory.partials, revision);
+    this.compilations++;
+    this.cache.delete(cacheKey);
+    this.cache.set(cacheKey, compiled);
+    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+    return compiled;
+  }
+
+  private requireStore(): TemplateStore {
+    if (!this.opts.store) throw new Error('this template repository has no store (email.templates)');
+    return this.opts.store;
+  }
+}
+
+export interface OpenTemplateRepositoryOptions {
+  kafka: Kafka;
+  producer: BatchingProducer;
+  logger: Logger;
+  directory?: DirectoryTemplates;
+  cacheSize?: number;
+  /** Defaults to `email.templates`. */
+  topic?: string;
+}
+
+/**
+ * Opens the repository over `email.templates`: starts a CompactedTable (resolves once it has
+ * read the topic to its end) wired to invalidate the cache on every change. Used by the
+ * renderer (reads) and the ingest API (`put`/`get`).
+ */
+export async function openTemplateRepository(opts: OpenTemplateRepositoryOptions): Promise<{ repository: TemplateRepository; stop(): Promise<void> }> {
+  let repository: TemplateRepository | undefined;
+  const table = new CompactedTable<StoredTemplate>({
+    kafka: opts.kafka,
+    producer: opts.producer,
+    topic: opts.topic ?? Topics.templates,
+    logger: opts.logger,
+    decode: (value) => StoredTemplateContract.decode(value),
+    encode: (value) => StoredTemplateContract.encode(value),
+    onChange: (key) => repository?.invalidate(key),
+  });
+  repository = new TemplateRepository({ store: table, directory: opts.directory, cacheSize: opts.cacheSize });
+  await table.start();
+  return { repository, stop: () => table.stop() };
+}

@@ -56,6 +56,8 @@ export function topicSpecs(partitions: number): TopicSpec[] {
       configEntries: [
         { name: 'cleanup.policy', value: 'compact,delete' },
         { name: 'retention.ms', value: String(2 * DAY) },
+        // A claim must not be compacted away by a later one inside the 24 h idempotency window.
+        { name: 'min.compaction.lag.ms', value: String(DAY) },
       ],
     },
   ];

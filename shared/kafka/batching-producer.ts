@@ -12,6 +12,12 @@ export interface BatchingProducerOptions {
   lingerMs?: number;
   /** Send as soon as this many records are waiting (default 1000). */
   maxBatchRecords?: number;
+  /**
+   * Send before the waiting records' keys and values exceed this many bytes (default 768 KiB),
+   * so one batch stays under the broker's `max.message.bytes` (1 MiB by default) even when all
+   * its records land on one partition. A larger record goes out on its own.
+   */
+  maxBatchBytes?: number;
 }
 
 interface Waiting {
@@ -27,12 +33,21 @@ export interface SendResult {
   offset: string;
 }
 
+function sizeOf(m: Message): number {
+  const len = (v: unknown): number => (v === null || v === undefined ? 0 : Buffer.isBuffer(v) ? v.length : Buffer.byteLength(String(v)));
+  let n = len(m.key) + len(m.value) + 70;
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (Array.isArray(v) ? v.reduce((a, x) => a + len(x), 0) : len(v));
+  return n;
+}
+
 export class BatchingProducer {
   private queue: Waiting[] = [];
   private timer?: NodeJS.Timeout;
   private inFlight = new Set<Promise<void>>();
   private readonly lingerMs: number;
   private readonly maxBatch: number;
+  private readonly maxBytes: number;
+  private queuedBytes = 0;
 
   constructor(
     readonly producer: Producer,
@@ -40,13 +55,17 @@ export class BatchingProducer {
   ) {
     this.lingerMs = opts.lingerMs ?? 2;
     this.maxBatch = opts.maxBatchRecords ?? 1000;
+    this.maxBytes = opts.maxBatchBytes ?? 768 * 1024;
   }
 
   /** Resolves once the record is durably acknowledged (acks=-1). */
   send(topic: string, message: Message): Promise<SendResult> {
+    const size = sizeOf(message);
     return new Promise<RecordMetadata>((resolve, reject) => {
+      if (this.queuedBytes > 0 && this.queuedBytes + size > this.maxBytes) this.flush();
       this.queue.push({ topic, message, resolve, reject });
-      if (this.queue.length >= this.maxBatch) this.flush();
+      this.queuedBytes += size;
+      if (this.queue.length >= this.maxBatch || this.queuedBytes >= this.maxBytes) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
     }).then((m) => ({ topic: m.topicName, partition: m.partition, offset: String(m.baseOffset ?? m.offset ?? '') }));
   }
@@ -62,6 +81,7 @@ export class BatchingProducer {
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    this.queuedBytes = 0;
     const p = this.sendBatch(batch).finally(() => this.inFlight.delete(p));
     this.inFlight.add(p);
   }

@@ -89,6 +89,21 @@ export class CompactedTable<V> {
     });
   }
 
+  /**
+   * Forgets entries in memory only (the log keeps them until compaction or retention), e.g.
+   * idempotency claims past their window, so a long-running replica's memory stays bounded.
+   */
+  evict(predicate: (key: string, value: V) => boolean): number {
+    let n = 0;
+    for (const [k, v] of this.map) {
+      if (predicate(k, v)) {
+        this.map.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
   get(key: string): V | undefined {
     return this.map.get(key);
   }

@@ -1,0 +1,195 @@
+/**
+ * Accepting an email: normalize the request into an `EmailRequested`, claim its
+ * Idempotency-Key when it has one, produce the record and its `accepted` event, and only then
+ * answer. The record and the event are sent together — one linger batch, one broker round
+ * trip — and the answer waits for both acks, so a 202 always means the message is durably on
+ * `email.requested` and its `accepted` event durably on `email.events`. The claim is marked
+ * accepted only after that: a mark must never exist for a message that was not produced.
+ *
+ * Emits 'accepted' (priority), 'replayed' (), 'rejected' (code) and 'late-ack' () for metrics.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import { Topics } from '../../shared/topics.js';
+import { EmailRequestedContract, type EmailRequested } from '../../shared/contracts/email-requested.js';
+import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
+import type { EventPublisher } from '../../shared/events.js';
+import type { EmailBody } from './email-body-schema.js';
+import { checkBatchItemShape, normalizeEmail, type Normalized, type NormalizeLimits } from './normalize-email.js';
+import { requestFingerprint, type IdempotencyClaim } from './idempotency-claims.js';
+import type { IdempotencyStore } from './idempotency-store.js';
+import { RequestRejected, Unavailable, toHttpError, type ErrorBody } from './ingest-errors.js';
+import { hasControlChars } from './addresses.js';
+
+export interface AcceptorDeps {
+  producer: BatchingProducer;
+  events: EventPublisher;
+  idempotency: IdempotencyStore;
+  limits: NormalizeLimits;
+  /** Longest a request waits for the broker (claim, produce and mark together) before 503. */
+  produceTimeoutMs: number;
+  logger: Logger;
+  newId?: () => string;
+  now?: () => Date;
+}
+
+export interface Accepted {
+  id: string;
+  /** True when an Idempotency-Key matched an earlier request and nothing was sent. */
+  replayed: boolean;
+}
+
+export interface BatchItemResult {
+  index: number;
+  status: number;
+  id?: string;
+  error?: ErrorBody['error'];
+}
+
+/** Longest Idempotency-Key header; batch items derive `<key>#<index>` within the contract's 255. */
+export const MAX_IDEMPOTENCY_KEY = 200;
+
+export class Acceptor extends EventEmitter {
+  private readonly newId: () => string;
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: AcceptorDeps) {
+    super();
+    this.newId = deps.newId ?? uuidv7;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Accepts one message; throws RequestRejected (4xx) or Unavailable (503). */
+  accept(tenant: string, body: EmailBody, idempotencyKey?: string): Promise<Accepted> {
+    return this.counted(() => this.acceptOne(tenant, body, idempotencyKey));
+  }
+
+  /** Accepts each item on its own: an invalid item gets its errors, the others their ids. */
+  async acceptBatch(tenant: string, items: unknown[], batchKey?: string): Promise<BatchItemResult[]> {
+    return Promise.all(
+      items.map(async (item, index): Promise<BatchItemResult> => {
+        try {
+          const { id } = await this.counted(() => {
+            checkBatchItemShape(item);
+            const { idempotencyKey, ...body } = item as EmailBody & { idempotencyKey?: string };
+            if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey, 'idempotencyKey');
+            return this.acceptOne(tenant, body, idempotencyKey ?? (batchKey !== undefined ? `${batchKey}#${index}` : undefined));
+          });
+          return { index, status: 202, id };
+        } catch (err) {
+          const { status, body } = toHttpError(err);
+          return { index, status, error: body.error };
+        }
+      }),
+    );
+  }
+
+  private async counted(run: () => Promise<Accepted>): Promise<Accepted> {
+    try {
+      return await run();
+    } catch (err) {
+      this.emit('rejected', (err as { code?: string }).code ?? 'INTERNAL');
+      throw err;
+    }
+  }
+
+  private async acceptOne(tenant: string, body: EmailBody, key: string | undefined): Promise<Accepted> {
+    const deadline = Date.now() + this.deps.produceTimeoutMs;
+    const ids = { tenant, messageId: this.newId(), acceptedAt: this.now().toISOString(), idempotencyKey: key };
+    const normalized = normalizeEmail(body, ids, this.deps.limits);
+    if (key === undefined) {
+      await this.produce(normalized, deadline);
+      return { id: ids.messageId, replayed: false };
+    }
+    const got = await within(this.deps.idempotency.acquire(tenant, key, requestFingerprint(normalized.record), ids), deadline, 'claiming the idempotency key');
+    switch (got.kind) {
+      case 'replay':
+        this.emit('replayed');
+        this.deps.logger.debug({ messageId: got.messageId, tenant }, 'idempotent replay');
+        return { id: got.messageId, replayed: true };
+      case 'conflict':
+        throw new RequestRejected('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request', [
+          { field: 'Idempotency-Key', message: 'already used with a different request body' },
+        ]);
+      case 'in-progress':
+        throw new RequestRejected('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is in progress; retry later', [], Math.ceil(got.retryAfterMs / 1000));
+    }
+    // Completing a claim left pending by a failed request reproduces that request's record.
+    const record = got.completing ? { ...normalized.record, messageId: got.claim.messageId, acceptedAt: got.claim.acceptedAt } : normalized.record;
+    const toSend = got.completing ? { record, value: EmailRequestedContract.encode(record) } : normalized;
+    if (got.completing) this.deps.logger.info({ messageId: record.messageId, tenant }, 'completing an idempotency claim left pending');
+    await this.produce(toSend, deadline, () => this.mark(tenant, key, got.claim));
+    await this.mark(tenant, key, got.claim);
+    return { id: record.messageId, replayed: false };
+  }
+
+  /**
+   * Produces the record and its accepted event; resolves once both are acked. When the
+   * deadline passes first the caller gets Unavailable, but a late ack still runs `onLateAck`
+   * so an idempotency claim does not stay pending for a message that was in fact queued.
+   */
+  private async produce({ record, value }: Normalized, deadline: number, onLateAck?: () => Promise<void>): Promise<void> {
+    const { producer, events, logger } = this.deps;
+    const durable = Promise.all([
+      producer.send(Topics.requested, { key: record.messageId, value }),
+      events.publish({
+        type: 'accepted',
+        messageId: record.messageId,
+        tenant: record.tenant,
+        priority: record.priority,
+        recipients: recipientsOf(record),
+        ...(record.pool !== undefined ? { pool: record.pool } : {}),
+        ...(record.tags ? { tags: record.tags } : {}),
+      }),
+    ]);
+    try {
+      await within(durable, deadline, 'producing to email.requested');
+    } catch (err) {
+      logger.warn({ messageId: record.messageId, tenant: record.tenant, topic: Topics.requested, err }, 'not acknowledged; answering 503');
+      durable.then(
+        async () => {
+          logger.warn({ messageId: record.messageId, tenant: record.tenant }, 'acknowledged after the request was answered 503');
+          this.emit('late-ack');
+          await onLateAck?.();
+        },
+        () => undefined,
+      );
+      throw err instanceof Unavailable ? err : new Unavailable('the message could not be queued; retry', err);
+    }
+    this.emit('accepted', record.priority);
+    logger.debug({ messageId: record.messageId, tenant: record.tenant, priority: record.priority }, 'accepted');
+  }
+
+  private async mark(tenant: string, key: string, claim: IdempotencyClaim): Promise<void> {
+    try {
+      await this.deps.idempotency.markAccepted(tenant, key, claim);
+    } catch (err) {
+      // The message is queued, so the answer stays 202; an unmarked claim is completed (and the
+      // message possibly produced again, same id) only by a retry after its lease.
+      this.deps.logger.error({ messageId: claim.messageId, tenant, err }, 'could not mark the idempotency claim accepted');
+    }
+  }
+}
+
+/** Throws RequestRejected when an Idempotency-Key is unusable. */
+export function checkIdempotencyKey(key: string, field = 'Idempotency-Key'): void {
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY || hasControlChars(key)) {
+    throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [
+      { field, message: `must be 1-${MAX_IDEMPOTENCY_KEY} characters without CR, LF or NUL` },
+    ]);
+  }
+}
+
+function recipientsOf(r: EmailRequested): string[] {
+  return [...r.to, ...(r.cc ?? []), ...(r.bcc ?? [])].map((a) => a.email);
+}
+
+/** Resolves like `p`, or rejects with Unavailable once `deadline` (epoch ms) passes. */
+function within<T>(p: Promise<T>, deadline: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Unavailable(`the broker did not answer in time (${what})`)), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,149 @@
+/**
+ * The send API as a Fastify app: `POST /v1/emails`, `POST /v1/emails/batch`, and the ops
+ * routes (/metrics, /healthz, /readyz) on the same port. `buildApp` never listens — `main.ts`
+ * does, tests call `inject`. Routes are schema-first (TypeBox, validated by TypeBox's own
+ * compiler so unknown fields are refused rather than silently dropped, and every bad field is
+ * named); every error goes through one handler that maps its code to a status.
+ */
+import type { EventEmitter } from 'node:events';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { TSchema } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { PostlineConfig } from '../../shared/config.js';
+import { ValidationError } from '../../shared/errors.js';
+import { registerOpsRoutes, type ReadinessCheck } from '../../shared/ops-server.js';
+import { bearerToken, type ApiKeyStore } from './api-keys.js';
+import { checkIdempotencyKey, type Acceptor } from './acceptor.js';
+import { shapeIssues, AcceptedSchema, BatchBodySchema, BatchResultSchema, EmailBodySchema, ErrorBodySchema, type BatchBody, type EmailBody } from './email-body-schema.js';
+import { RequestRejected, toHttpError } from './ingest-errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated tenant (set on /v1 routes). */
+    tenant: string;
+  }
+}
+
+export interface IngestAppDeps {
+  acceptor: Acceptor;
+  apiKeys: ApiKeyStore;
+  config: PostlineConfig['ingest'];
+  logger: Logger;
+  registry: Registry;
+  readiness: Record<string, ReadinessCheck>;
+  /** Receives 'response' ({ route, method, status, seconds }) for every answered request. */
+  observer?: EventEmitter;
+}
+
+export interface ResponseObservation {
+  /** The route pattern (bounded), or 'unmatched'. */
+  route: string;
+  method: string;
+  status: number;
+  seconds: number;
+}
+
+export function buildApp(deps: IngestAppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Per-request lines are written by the onResponse hook below, with the tenant and at a level by status.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.config.maxBodyBytes,
+  });
+  app.setValidatorCompiler(({ schema }) => {
+    const check = TypeCompiler.Compile(schema as TSchema);
+    return (data: unknown) => {
+      if (check.Check(data)) return { value: data };
+      return { error: new ValidationError(shapeIssues(check, data)) };
+    };
+  });
+  // JSON only: without this a text/plain body would be parsed as a string and fail as a 400.
+  app.removeContentTypeParser('text/plain');
+  app.decorateRequest('tenant', '');
+  app.addHook('onResponse', async (req, reply) => observe(deps, req, reply));
+  app.setErrorHandler(async (err, req, reply) => {
+    const h = toHttpError(err);
+    if (h.status === 500) req.log.error({ err, tenant: req.tenant || undefined }, 'request failed');
+    return reply.code(h.status).headers(h.headers).send(h.body);
+  });
+  app.setNotFoundHandler(async (req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
+  registerOpsRoutes(app, { registry: deps.registry, readiness: deps.readiness });
+  app.register(async (v1) => sendRoutes(v1, deps));
+  return app;
+}
+
+async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<void> {
+  const { acceptor, config } = deps;
+  // Authenticate before the body is read: an unauthenticated client costs no parsing.
+  v1.addHook('onRequest', async (req, reply) => {
+    const tenant = deps.apiKeys.authenticate(bearerToken(req.headers.authorization) ?? '');
+    if (tenant === undefined) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new RequestRejected('UNAUTHORIZED', 'missing or invalid API key');
+    }
+    req.tenant = tenant;
+    req.log = req.log.child({ tenant });
+  });
+  if (config.rateLimitMax > 0) {
+    // Route-level hooks run after the instance's, so the limiter sees the authenticated tenant.
+    await v1.register(rateLimit, {
+      max: config.rateLimitMax,
+      timeWindow: config.rateLimitWindowMs,
+      keyGenerator: (req) => req.tenant,
+      errorResponseBuilder: (_req, ctx) => new RequestRejected('RATE_LIMITED', `rate limit of ${ctx.max} requests exceeded; retry in ${ctx.after}`, [], Math.ceil(ctx.ttl / 1000)),
+    });
+  }
+  const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
+
+  v1.post<{ Body: EmailBody }>(
+    '/v1/emails',
+    { bodyLimit: config.maxBodyBytes, schema: { body: EmailBodySchema, response: { 202: AcceptedSchema, ...errors } } },
+    async (req, reply) => {
+      const key = idempotencyKeyOf(req);
+      const { id, replayed } = await acceptor.accept(req.tenant, req.body, key);
+      if (replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(202).send({ id });
+    },
+  );
+
+  v1.post<{ Body: BatchBody }>(
+    '/v1/emails/batch',
+    { bodyLimit: config.maxBatchBodyBytes, schema: { body: BatchBodySchema, response: { ...errors, 202: BatchResultSchema, 207: BatchResultSchema, 503: BatchResultSchema } } },
+    async (req, reply) => {
+      const results = await acceptor.acceptBatch(req.tenant, req.body.messages, idempotencyKeyOf(req));
+      return reply.code(batchStatus(results.map((r) => r.status))).send({ results });
+    },
+  );
+}
+
+/**
+ * 202 when every item was accepted; 503 when none was and the broker is why (retrying the
+ * whole batch is then safe); otherwise 207 — each item's own status says what happened.
+ */
+export function batchStatus(statuses: number[]): number {
+  if (statuses.every((s) => s === 202)) return 202;
+  if (statuses.every((s) => s !== 202) && statuses.includes(503)) return 503;
+  return 207;
+}
+
+function idempotencyKeyOf(req: FastifyRequest): string | undefined {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  if (Array.isArray(raw)) throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [{ field: 'Idempotency-Key', message: 'given more than once' }]);
+  checkIdempotencyKey(raw);
+  return raw;
+}
+
+function observe(deps: IngestAppDeps, req: FastifyRequest, reply: FastifyReply): void {
+  const status = reply.statusCode;
+  const o: ResponseObservation = { route: req.routeOptions.url ?? 'unmatched', method: req.method, status, seconds: reply.elapsedTime / 1000 };
+  deps.observer?.emit('response', o);
+  if (o.route === '/metrics' || o.route === '/healthz' || o.route === '/readyz') return;
+  const line = { route: o.route, status, ms: Math.round(reply.elapsedTime) };
+  if (status >= 500) req.log.warn(line, 'answered');
+  else if (status >= 400) req.log.info(line, 'answered');
+  else req.log.debug(line, 'answered');
+}

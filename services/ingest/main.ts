@@ -1,0 +1,118 @@
+/**
+ * `postline ingest`: the send API. Wires config, logger, metrics, Kafka, the idempotency
+ * table, the acceptor and the Fastify app, and shuts them down in order: stop accepting HTTP
+ * (in-flight requests finish), stop the table, drain the producer, disconnect.
+ * `startIngest` runs it in-process (npm start, tests).
+ */
+import { EventEmitter } from 'node:events';
+import type { FastifyInstance } from 'fastify';
+import { PostlineConfigSchema, type PostlineConfig } from '../../shared/config.js';
+import { ConfigError, describeOptions } from '../../shared/config-loader.js';
+import type { Shutdown } from '../../shared/lifecycle.js';
+import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
+import { ApiKeyStore, readApiKeysFile } from './api-keys.js';
+import { IdempotencyStore } from './idempotency-store.js';
+import { Acceptor } from './acceptor.js';
+import { buildApp } from './app.js';
+import { instrumentIngest } from './ingest-metrics.js';
+
+export interface StartIngestOptions extends RuntimeOptions {
+  /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
+  listen?: boolean;
+}
+
+export interface IngestHandle {
+  app: FastifyInstance;
+  /** `http://host:port` when listening. */
+  address?: string;
+  shutdown: Shutdown;
+  /** Runs the shutdown steps; safe to call twice. */
+  close(): Promise<boolean>;
+}
+
+/** Checks what the schema cannot (relations between options); throws ConfigError. */
+export function checkIngestConfig(config: PostlineConfig['ingest']): void {
+  if (config.idempotencyLeaseMs <= config.produceTimeoutMs) {
+    throw new ConfigError([
+      `POSTLINE_INGEST_IDEMPOTENCY_LEASE_MS (ingest.idempotencyLeaseMs) must exceed ingest.produceTimeoutMs (${config.idempotencyLeaseMs} <= ${config.produceTimeoutMs})`,
+    ]);
+  }
+}
+
+/** The configured keys plus those of the keys file; throws ConfigError when the file is bad. */
+export function loadApiKeys(config: PostlineConfig['ingest']): ApiKeyStore {
+  return new ApiKeyStore([...config.apiKeys, ...(config.apiKeysFile ? readApiKeysFile(config.apiKeysFile) : [])]);
+}
+
+/**
+ * Starts the send API in this process: connects to Kafka (creating topics when configured),
+ * loads the idempotency table, then listens on `config.ingest.host:port` (its ops routes on the
+ * same port; `config.ops.port` is not used). Resolves once requests can be served.
+ */
+export async function startIngest(config: PostlineConfig, opts: StartIngestOptions = {}): Promise<IngestHandle> {
+  checkIngestConfig(config.ingest);
+  const apiKeys = loadApiKeys(config.ingest);
+  const rt = await startRuntime('ingest', config, opts);
+  if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every send request will be refused with 401');
+  const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);
+  const observer = new EventEmitter();
+  const acceptor = new Acceptor({
+    producer: rt.producer,
+    events: rt.events,
+    idempotency: new IdempotencyStore(table, { ttlMs: config.ingest.idempotencyTtlMs, leaseMs: config.ingest.idempotencyLeaseMs }),
+    limits: config.ingest,
+    produceTimeoutMs: config.ingest.produceTimeoutMs,
+    logger: rt.logger,
+  });
+  instrumentIngest(acceptor, observer, rt.registry);
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer });
+  // Claims past their window are forgotten in memory too; the topic ages them out by retention.
+  const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
+  evictor.unref();
+  rt.shutdown.add('stop accepting HTTP', () => app.close());
+  rt.shutdown.add('stop idempotency table', () => {
+    clearInterval(evictor);
+    return table.stop();
+  });
+  rt.addFinalShutdownSteps();
+  let address: string | undefined;
+  try {
+    // Loaded before the first request, so a restarted replica already knows every live key.
+    await table.start();
+    if (opts.listen === false) await app.ready();
+    else address = await app.listen({ host: config.ingest.host, port: config.ingest.port });
+  } catch (err) {
+    await rt.shutdown.run();
+    throw err;
+  }
+  rt.logger.info({ address, tenants: apiKeys.size }, 'ingest API ready');
+  return { app, address, shutdown: rt.shutdown, close: () => rt.shutdown.run() };
+}
+
+const help = (): string => `usage: postline ingest
+
+Runs the send API (POST /v1/emails, POST /v1/emails/batch; /metrics, /healthz, /readyz on the
+same port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
+
+${describeOptions(PostlineConfigSchema)
+  .filter((o) => o.path.startsWith('ingest.') || o.path.startsWith('kafka.'))
+  .map((o) => `  ${o.env}\n      ${o.description} (default ${JSON.stringify(o.default)})`)
+  .join('\n')}
+`;
+
+/** The `postline ingest` command. */
+export async function main(argv: string[] = []): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(help());
+    return;
+  }
+  await serviceMain('ingest', async (config) => {
+    try {
+      return await startIngest(config);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`postline ingest: ${err.message}\n`);
+      process.exit(2);
+    }
+  });
+}

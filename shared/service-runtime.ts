@@ -113,6 +113,16 @@ export async function serviceMain(name: string, start: (config: PostlineConfig) 
     process.stderr.write(`postline ${name}: ${err.message}\n`);
     process.exit(2);
   }
-  const { shutdown } = await start(config);
-  shutdown.installSignalHandlers(config.ops.shutdownGraceMs);
+  let started: { shutdown: Shutdown };
+  try {
+    started = await start(config);
+  } catch (err) {
+    // Some options are only checked when the stage builds its parts (e.g. a templates directory).
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`postline ${name}: ${err.message}\n`);
+    process.exit(2);
+  }
+  started.shutdown.installSignalHandlers(config.ops.shutdownGraceMs);
+  // A fixed line supervisors (npm start, tests) wait for.
+  createLogger(name, config.log).info({ pid: process.pid }, 'service ready');
 }

@@ -1,10 +1,16 @@
 /** Options of the renderer (`services/renderer`). */
 import { section, int, str } from './schema-helpers.js';
 
+const MiB = 1024 * 1024;
+
 export const RendererSection = section(
   {
     concurrency: int(64, 'Records rendered at once.', 1),
-    templatesDir: str('', 'Directory of file templates (GitOps); empty for none.'),
+    templatesDir: str('', 'Directory of file templates (GitOps), available to every tenant; empty for none. Layout: services/renderer/README.md.'),
+    templatesReloadMs: int(30000, 'How often the templates directory is re-read for changes; 0 reads it only at start-up.'),
+    templateCacheSize: int(1000, 'Compiled templates kept in memory (least recently used dropped first).', 1),
+    maxRecordBytes: int(32 * MiB, 'Larger email.requested records are dead-lettered without being parsed.', 1024),
+    maxMessageBytes: int(25 * MiB, 'Larger rendered messages are dead-lettered (MESSAGE_TOO_LARGE); the dispatch topics must accept records of this size.', 1024),
   },
   'Renderer',
 );

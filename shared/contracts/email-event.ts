@@ -40,6 +40,8 @@ export const EmailEventSchema = Type.Object(
     priority: Type.Optional(Type.String()),
     recipients: Type.Optional(Type.Array(Type.String())),
     domain: Type.Optional(Type.String()),
+    /** `rendered`: how many recipient domains (dispatch records) the message was split into. */
+    domainCount: Type.Optional(Type.Integer({ minimum: 0 })),
     pool: Type.Optional(Type.String()),
     attempt: Type.Optional(Type.Integer()),
     smtp: Type.Optional(
@@ -55,6 +57,12 @@ export const EmailEventSchema = Type.Object(
     latencyMs: Type.Optional(Type.Number()),
     connectionReused: Type.Optional(Type.Boolean()),
     tags: Type.Optional(Type.Array(Type.String())),
+    /**
+     * When the message was accepted (ISO-8601), carried on delivery outcomes (`sent`,
+     * `bounced`, `deferred`, `expired`) from the dispatch record's `acceptedAt`, so analytics
+     * computes accepted → sent latency without joining events.
+     */
+    acceptedAt: Type.Optional(Type.String({ format: 'date-time' })),
   },
   { additionalProperties: false },
 );

@@ -56,10 +56,11 @@ export const EmailRequestedSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]{1,76}$' }), SafeText({ maxLength: 998 }))),
+    // additionalProperties: false makes the key pattern binding (a header name with CR/LF fails).
+    headers: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9-]{1,76}$' }), SafeText({ maxLength: 998 }), { additionalProperties: false })),
     attachments: Type.Optional(Type.Array(Attachment, { maxItems: 20 })),
     tags: Type.Optional(Type.Array(SafeText({ minLength: 1, maxLength: 64 }), { maxItems: 20 })),
-    metadata: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }))),
+    metadata: Type.Optional(Type.Record(Type.String({ pattern: '^[^\\r\\n\\u0000]{1,64}$' }), Type.String({ maxLength: 1024 }), { additionalProperties: false })),
     pool: Type.Optional(SafeText({ minLength: 1, maxLength: 64 })),
     idempotencyKey: Type.Optional(SafeText({ minLength: 1, maxLength: 255 })),
   },

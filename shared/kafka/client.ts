@@ -14,6 +14,8 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+const QUIET = ['KafkaJS v2.0.0 switched default partitioner', 'Limiting retries for the idempotent producer'];
+
 export function createKafka(config: PostlineConfig['kafka'], service: string, logger: Logger): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   return new Kafka({
@@ -27,6 +29,10 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
+        // Known, deliberate choices that kafkajs warns about at every start: the default
+        // partitioner is the one we want, and producer retries are bounded on purpose (ingest
+        // answers 503 instead of hanging; the broker still dedupes retried batches).
+        if (level === logLevel.WARN && QUIET.some((q) => message.startsWith(q))) return;
         log[LEVELS[level] ?? 'info'](rest, message);
       },
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },

@@ -78,14 +78,11 @@ async function readTemplate(dir: string, name: string, issues: string[]): Promis
   const root = path.join(dir, name);
   const [subject, html, text] = await Promise.all(PARTS.map((p) => readOptional(path.join(root, `${p}.hbs`))));
   const partials = await readPartials(path.join(root, 'partials'), `${name}/partials`, issues);
-  if (subject === undefined) {
-    issues.push(`${name}: subject.hbs is missing`);
-    return undefined;
-  }
+  if (subject === undefined) issues.push(`${name}: subject.hbs is missing`);
   const template: StoredTemplate = {
     schemaVersion: STORED_TEMPLATE_VERSION,
     name,
-    subject,
+    subject: subject ?? '',
     ...(html !== undefined ? { html } : {}),
     ...(text !== undefined ? { text } : {}),
     ...(Object.keys(partials).length > 0 ? { partials } : {}),
@@ -93,10 +90,8 @@ async function readTemplate(dir: string, name: string, issues: string[]): Promis
     version: 1,
   };
   const bad = templateIssues(template);
-  if (bad.length > 0) {
-    for (const i of bad) issues.push(`${name}: ${i.path}: ${i.message}`);
-    return undefined;
-  }
+  for (const i of bad) issues.push(`${name}: ${i.path}: ${i.message}`);
+  if (subject === undefined || bad.length > 0) return undefined;
   return { template, revision: hash([subject, html ?? '', text ?? '', JSON.stringify(partials)]) };
 }
 

@@ -10,8 +10,8 @@
  * | `default v fallback` | `{{default name "there"}}` | `v` unless null, undefined or '' |
  * | `formatDate d [locale=] [timeZone=] [dateStyle=] [timeStyle=]` | `{{formatDate order.at dateStyle="long" locale="de-DE"}}` | `Intl.DateTimeFormat`; `d` is an ISO string, epoch ms or Date; defaults: en-US, UTC, dateStyle medium |
  *
- * Handlebars' own `if`, `unless`, `each`, `with` and `lookup` stay; `log` is removed (it
- * writes to the process's console).
+ * Handlebars' own `if`, `unless`, `each`, `with` and `lookup` stay; `log` renders nothing
+ * (Handlebars' own writes to the process's console).
  */
 import type HandlebarsNS from 'handlebars';
 
@@ -60,7 +60,8 @@ export function formatDate(value: unknown, hash: Record<string, unknown> = {}): 
 
 /** Registers the safe helper set on one environment (from `Handlebars.create()`). */
 export function registerSafeHelpers(env: HandlebarsEnv): void {
-  env.unregisterHelper('log');
+  // Handlebars' `log` writes to the console; templates must not reach the process's output.
+  env.registerHelper('log', () => '');
   env.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   env.registerHelper('ne', (a: unknown, b: unknown) => a !== b);
   env.registerHelper('uppercase', (s: unknown) => text(s).toUpperCase());

@@ -166,7 +166,14 @@ export class TemplateRepository {
       this.cache.set(cacheKey, cached);
       return cached;
     }
-    const compiled = compileTemplate(found.template, this.directory.partials, revision);
+    let compiled: CompiledTemplate;
+    try {
+      compiled = compileTemplate(found.template, this.directory.partials, revision);
+    } catch (err) {
+      // Compiling is deterministic: whatever it throws, trying again cannot help.
+      if (err instanceof PermanentError) throw err;
+      throw new PermanentError('TEMPLATE_INVALID', `template "${name}" does not compile: ${(err as Error).message}`, { cause: err });
+    }
     this.compilations++;
     this.cache.delete(cacheKey);
     this.cache.set(cacheKey, compiled);

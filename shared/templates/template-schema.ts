@@ -41,6 +41,8 @@ export const TemplateInputSchema = Type.Object(
     partials: Type.Optional(
       Type.Record(Type.String({ pattern: PARTIAL_NAME_PATTERN }), Type.String({ maxLength: TEMPLATE_LIMITS.partialChars }), {
         maxProperties: TEMPLATE_LIMITS.partials,
+        // Without this TypeBox only checks keys that match the pattern and lets others through.
+        additionalProperties: false,
       }),
     ),
   },

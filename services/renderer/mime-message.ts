@@ -1,0 +1,90 @@
+/**
+ * Builds the raw RFC 5322 message with nodemailer's MailComposer, once per email: every
+ * recipient domain's dispatch record carries these same bytes.
+ *
+ * The output is deterministic for a given request (Message-ID from the message id, Date from
+ * `acceptedAt`, multipart boundaries from a hash of the message id), so rendering a record
+ * again after a crash yields byte-identical MIME, and a duplicate delivery is recognisable
+ * as such by the recipient's system. Line breaks are CRLF throughout (bodies are normalised
+ * before composing, which costs less than MailComposer's newline transform stream), so the
+ * dispatcher can send the record byte for byte.
+ *
+ * Bcc is never handed to MailComposer: blind recipients exist only in the envelopes.
+ */
+import { createHash } from 'node:crypto';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { Address, EmailRequested } from '../../shared/contracts/email-requested.js';
+import { PermanentError } from '../../shared/errors.js';
+
+export interface MessageContent {
+  subject?: string;
+  html?: string;
+  text?: string;
+}
+
+export interface BuiltMessage {
+  raw: Buffer;
+  /** The Message-ID header value, `<id@domain>`. */
+  messageIdHeader: string;
+}
+
+/** dot-atom-text (RFC 5322 3.2.3): usable as the left part of a Message-ID as is. */
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const LINE_BREAK = /\r\n|\r|\n/g;
+
+/**
+ * `<messageId@domain>`; a message id that is not dot-atom text (a foreign producer may use
+ * anything) is replaced by a hash of it, so the header is always valid and still stable.
+ */
+export function messageIdHeader(messageId: string, domain: string): string {
+  const left = DOT_ATOM.test(messageId) && messageId.length <= 128 ? messageId : createHash('sha256').update(messageId).digest('hex').slice(0, 32);
+  return `<${left}@${domain}>`;
+}
+
+function crlf(s: string | undefined): string | undefined {
+  return s === undefined ? undefined : s.replace(LINE_BREAK, '\r\n');
+}
+
+function mailbox(a: Address): { name: string; address: string } {
+  return { name: a.name ?? '', address: a.email };
+}
+
+/**
+ * Composes the message. `fromDomain` is the sender's ASCII domain (for the Message-ID).
+ * Throws PermanentError MIME_BUILD_FAILED if MailComposer rejects the input.
+ */
+export async function buildMessage(req: EmailRequested, content: MessageContent, fromDomain: string): Promise<BuiltMessage> {
+  const header = messageIdHeader(req.messageId, fromDomain);
+  const composer = new MailComposer({
+    from: mailbox(req.from),
+    to: req.to.map(mailbox),
+    ...(req.cc?.length ? { cc: req.cc.map(mailbox) } : {}),
+    ...(req.replyTo?.length ? { replyTo: req.replyTo.map(mailbox) } : {}),
+    ...(content.subject !== undefined ? { subject: content.subject } : {}),
+    ...(content.text !== undefined ? { text: crlf(content.text) } : {}),
+    ...(content.html !== undefined ? { html: crlf(content.html) } : {}),
+    messageId: header,
+    date: new Date(req.acceptedAt),
+    ...(req.headers ? { headers: req.headers } : {}),
+    ...(req.attachments?.length
+      ? {
+          attachments: req.attachments.map((a) => ({
+            filename: a.filename,
+            content: a.content.replace(LINE_BREAK, ''),
+            encoding: 'base64',
+            ...(a.contentType ? { contentType: a.contentType } : {}),
+            ...(a.contentId ? { cid: a.contentId } : {}),
+          })),
+        }
+      : {}),
+    baseBoundary: createHash('sha256').update(req.messageId).digest('hex').slice(0, 24),
+    // Content only ever comes from the record; never let it name a file or a URL.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+  try {
+    return { raw: await composer.compile().build(), messageIdHeader: header };
+  } catch (err) {
+    throw new PermanentError('MIME_BUILD_FAILED', `could not compose the message: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The render stage's record handler: `email.requested` → validated request → content (inline
+ * or template) → raw MIME, built once → one dispatch record per recipient domain on
+ * `email.dispatch.<priority>` + a `rendered` event. `handle` resolves only when all of
+ * those are durable, so the StageConsumer commits the offset after them.
+ *
+ * Failures:
+ * - the record is invalid (not JSON, wrong shape, bad addresses, oversized, ...) or rendering
+ *   fails on the data (unknown template, missing variable, helper error): retrying cannot
+ *   help, so the record goes to `email.dead` with a `failed` event and `handle` resolves;
+ * - Kafka is unavailable (producing, catching up with `email.templates`): `handle` throws,
+ *   nothing is committed, and the record is processed again.
+ *
+ * Emits 'rendered' ({ priority, domains, renderMs }) and 'failed' (code) for metrics.
+ */
+import { EventEmitter } from 'node:events';
+import type { IHeaders } from 'kafkajs';
+import type { Logger } from 'pino';
+import { EmailRequestedContract, type EmailRequested } from '../../shared/contracts/email-requested.js';
+import { PermanentError, ValidationError } from '../../shared/errors.js';
+import type { EventPublisher } from '../../shared/events.js';
+import type { StageRecord } from '../../shared/kafka/stage-consumer.js';
+import type { SendResult } from '../../shared/kafka/batching-producer.js';
+import type { CompiledTemplate } from '../../shared/templates/template-compiler.js';
+import { checkRequest, type EnvelopePlan } from './request-checks.js';
+import { buildMessage } from './mime-message.js';
+import { messageContent, templateFor, type TemplateSource } from './message-content.js';
+import { dispatchRecords } from './dispatch-records.js';
+import { readRecordIds } from './record-ids.js';
+
+export interface RendererLimits {
+  /** Larger `email.requested` records are dead-lettered unread. */
+  maxRecordBytes: number;
+  /** Larger rendered messages are dead-lettered (they would not fit a dispatch record). */
+  maxMessageBytes: number;
+}
+
+export interface RendererDeps {
+  templates: TemplateSource;
+  producer: { send(topic: string, message: { key: string; value: Buffer; headers?: IHeaders }): Promise<SendResult> };
+  events: Pick<EventPublisher, 'publish' | 'deadLetter'>;
+  logger: Logger;
+  limits: RendererLimits;
+}
+
+export interface RenderedInfo {
+  priority: string;
+  domains: number;
+  /** Template + MIME time, without Kafka. */
+  renderMs: number;
+}
+
+/** A dead letter keeps this much of an oversized record: enough to inspect, small enough to produce. */
+const OVERSIZED_KEEP_BYTES = 64 * 1024;
+/** Trace context travels from the request to everything produced for it. */
+const TRACE_HEADERS = ['traceparent', 'tracestate'];
+
+function asPermanent(err: unknown, code: string): PermanentError {
+  return err instanceof PermanentError ? err : new PermanentError(code, (err as Error)?.message ?? String(err), { cause: err });
+}
+
+function traceHeaders(record: StageRecord): IHeaders | undefined {
+  const from = record.message.headers;
+  if (!from) return undefined;
+  const out: IHeaders = {};
+  for (const name of TRACE_HEADERS) if (from[name] !== undefined) out[name] = from[name];
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+export class Renderer extends EventEmitter {
+  constructor(private readonly deps: RendererDeps) {
+    super();
+  }
+
+  async handle(record: StageRecord): Promise<void> {
+    let req: EmailRequested;
+    let plan: EnvelopePlan;
+    try {
+      ({ req, plan } = this.decode(record));
+    } catch (err) {
+      return this.fail(record, asPermanent(err, 'VALIDATION_FAILED'), readRecordIds(record.message.value));
+    }
+    const ids = { messageId: req.messageId, tenant: req.tenant };
+    let template: CompiledTemplate | undefined;
+    try {
+      template = await templateFor(req, this.deps.templates);
+    } catch (err) {
+      // Not found is permanent; anything else is Kafka failing to catch up: retry.
+      if (err instanceof PermanentError) return this.fail(record, err, ids);
+      throw err;
+    }
+    const started = performance.now();
+    let raw: string;
+    try {
+      raw = await this.render(req, plan, template);
+    } catch (err) {
+      return this.fail(record, asPermanent(err, 'RENDER_FAILED'), ids);
+    }
+    const renderMs = performance.now() - started;
+    const headers = traceHeaders(record);
+    await Promise.all([
+      ...dispatchRecords(req, plan, raw, headers).map((r) => this.deps.producer.send(r.topic, r.message)),
+      // Same linger batch as the dispatch records: one round trip, and at-least-once either way.
+      this.deps.events.publish(
+        {
+          type: 'rendered',
+          messageId: req.messageId,
+          tenant: req.tenant,
+          priority: req.priority,
+          recipients: plan.recipients,
+          domainCount: plan.groups.length,
+          attempt: 1,
+          latencyMs: Math.round(renderMs * 1000) / 1000,
+          ...(req.pool ? { pool: req.pool } : {}),
+          ...(req.tags?.length ? { tags: req.tags } : {}),
+        },
+        headers,
+      ),
+    ]);
+    this.emit('rendered', { priority: req.priority, domains: plan.groups.length, renderMs } satisfies RenderedInfo);
+    this.deps.logger.debug({ ...ids, topic: record.topic, partition: record.partition, offset: record.message.offset, domains: plan.groups.length }, 'rendered');
+  }
+
+  private decode(record: StageRecord): { req: EmailRequested; plan: EnvelopePlan } {
+    const value = record.message.value;
+    if (value && value.length > this.deps.limits.maxRecordBytes) {
+      throw new PermanentError('RECORD_TOO_LARGE', `record is ${value.length} bytes; at most ${this.deps.limits.maxRecordBytes}`);
+    }
+    const req = EmailRequestedContract.decode(value);
+    const { issues, envelope } = checkRequest(req);
+    if (!envelope) throw new ValidationError(issues);
+    return { req, plan: envelope };
+  }
+
+  /** Pure and deterministic for a given request and template: every failure is permanent. */
+  private async render(req: EmailRequested, plan: EnvelopePlan, template: CompiledTemplate | undefined): Promise<string> {
+    const content = messageContent(req, template);
+    const { raw } = await buildMessage(req, content, plan.from.domain);
+    if (raw.length > this.deps.limits.maxMessageBytes) {
+      throw new PermanentError('MESSAGE_TOO_LARGE', `rendered message is ${raw.length} bytes; at most ${this.deps.limits.maxMessageBytes}`);
+    }
+    return raw.toString('utf8');
+  }
+
+  /** Dead-letters the record with a `failed` event (when the ids are known); both durable on return. */
+  private async fail(record: StageRecord, err: PermanentError, ids: { messageId?: string; tenant?: string }): Promise<void> {
+    const { topic, partition, message } = record;
+    this.deps.logger.warn({ ...ids, topic, partition, offset: message.offset, code: err.code, reason: err.message }, 'record dead-lettered');
+    const kept =
+      err.code === 'RECORD_TOO_LARGE' && message.value ? { ...record, message: { ...message, value: message.value.subarray(0, OVERSIZED_KEEP_BYTES) } } : record;
+    await this.deps.events.deadLetter(kept, err.code, err.message, ids);
+    this.emit('failed', err.code);
+  }
+}

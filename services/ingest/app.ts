@@ -19,6 +19,8 @@ import { bearerToken, type ApiKeyStore } from './api-keys.js';
 import { checkIdempotencyKey, type Acceptor } from './acceptor.js';
 import { shapeIssues, AcceptedSchema, BatchBodySchema, BatchResultSchema, EmailBodySchema, ErrorBodySchema, type BatchBody, type EmailBody } from './email-body-schema.js';
 import { RequestRejected, toHttpError } from './ingest-errors.js';
+import { templateRoutes } from './template-routes.js';
+import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,6 +36,8 @@ export interface IngestAppDeps {
   logger: Logger;
   registry: Registry;
   readiness: Record<string, ReadinessCheck>;
+  /** Per-tenant templates (`/v1/templates`); the routes are absent without it. */
+  templates?: TemplateRepository;
   /** Receives 'response' ({ route, method, status, seconds }) for every answered request. */
   observer?: EventEmitter;
 }
@@ -96,6 +100,7 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
       errorResponseBuilder: (_req, ctx) => new RequestRejected('RATE_LIMITED', `rate limit of ${ctx.max} requests exceeded; retry in ${ctx.after}`, [], Math.ceil(ctx.ttl / 1000)),
     });
   }
+  if (deps.templates) await templateRoutes(v1, deps.templates);
   const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
 
   v1.post<{ Body: EmailBody }>(

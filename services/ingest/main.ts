@@ -15,6 +15,7 @@ import { IdempotencyStore } from './idempotency-store.js';
 import { Acceptor } from './acceptor.js';
 import { buildApp } from './app.js';
 import { instrumentIngest } from './ingest-metrics.js';
+import { openTemplateRepository } from '../../shared/templates/template-repository.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -65,11 +66,13 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
     logger: rt.logger,
   });
   instrumentIngest(acceptor, observer, rt.registry);
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer });
+  const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();
   rt.shutdown.add('stop accepting HTTP', () => app.close());
+  rt.shutdown.add('stop template table', () => templates.stop());
   rt.shutdown.add('stop idempotency table', () => {
     clearInterval(evictor);
     return table.stop();

@@ -6,6 +6,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ main(ar
   broker: { describe: 'run the embedded Kafka-compatible broker', load: () => import('./broker/main.js') },
   start: { describe: 'run the whole pipeline on the embedded default (npm start)', load: () => import('./embedded/main.js') },
   renderer: { describe: 'render templates and MIME, one dispatch record per recipient domain', load: () => import('./renderer/main.js') },
+  dispatcher: { describe: 'send dispatch records to the SMTP relay over pooled connections', load: () => import('./dispatcher/main.js') },
   ingest: { describe: 'run the send API (POST /v1/emails)', load: () => import('./ingest/main.js') },
   config: { describe: 'print the configuration reference (markdown | env | configmap)', load: () => import('./config-command.js') },
   scheduler: { describe: 'move retry records back to dispatch when due', load: () => import('./scheduler/main.js') },

@@ -13,20 +13,33 @@ export function createRegistry(service: string): Registry {
   return registry;
 }
 
-/** Records processed/failed per stage and topic, handling time, committed offsets and lag. */
+/** The metric named `name` in `registry`, created by `make` the first time. */
+function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+/**
+ * Records processed/failed per stage and topic, handling time, committed offsets and lag.
+ * Safe to call for several consumers on one registry (the dispatcher runs one per priority).
+ */
 export function instrumentStageConsumer(stage: string, consumer: StageConsumer, registry: Registry): void {
   const registers = [registry];
-  const processed = new Counter({ name: 'postline_stage_records_processed_total', help: 'Records a stage finished', labelNames: ['stage', 'topic'], registers });
-  const failed = new Counter({ name: 'postline_stage_records_failed_total', help: 'Records whose handler threw (retried from the last commit)', labelNames: ['stage', 'topic'], registers });
-  const seconds = new Histogram({
-    name: 'postline_stage_record_seconds',
-    help: 'Time from picking a record to its side effect being durable',
-    labelNames: ['stage', 'topic'],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers,
-  });
-  const committed = new Gauge({ name: 'postline_consumer_committed_offset', help: 'Last committed offset', labelNames: ['stage', 'topic', 'partition'], registers });
-  const lag = new Gauge({ name: 'postline_consumer_lag', help: 'Records behind the high watermark at the end of the last batch', labelNames: ['stage', 'topic', 'partition'], registers });
+  const processed = getOrCreate(registry, 'postline_stage_records_processed_total', () => new Counter({ name: 'postline_stage_records_processed_total', help: 'Records a stage finished', labelNames: ['stage', 'topic'], registers }));
+  const failed = getOrCreate(registry, 'postline_stage_records_failed_total', () => new Counter({ name: 'postline_stage_records_failed_total', help: 'Records whose handler threw (retried from the last commit)', labelNames: ['stage', 'topic'], registers }));
+  const seconds = getOrCreate(
+    registry,
+    'postline_stage_record_seconds',
+    () =>
+      new Histogram({
+        name: 'postline_stage_record_seconds',
+        help: 'Time from picking a record to its side effect being durable',
+        labelNames: ['stage', 'topic'],
+        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        registers,
+      }),
+  );
+  const committed = getOrCreate(registry, 'postline_consumer_committed_offset', () => new Gauge({ name: 'postline_consumer_committed_offset', help: 'Last committed offset', labelNames: ['stage', 'topic', 'partition'], registers }));
+  const lag = getOrCreate(registry, 'postline_consumer_lag', () => new Gauge({ name: 'postline_consumer_lag', help: 'Records behind the high watermark at the end of the last batch', labelNames: ['stage', 'topic', 'partition'], registers }));
   consumer.on('processed', (topic: string, ms: number) => {
     processed.inc({ stage, topic });
     seconds.observe({ stage, topic }, ms / 1000);

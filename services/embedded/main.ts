@@ -18,7 +18,7 @@ import { generateApiKey, hashApiKey } from '../ingest/api-keys.js';
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
-export const STAGES = ['renderer', 'scheduler', 'ingest'] as const;
+export const STAGES = ['renderer', 'dispatcher', 'scheduler', 'ingest'] as const;
 
 const HELP = `usage: postline start [options]
 

@@ -21,6 +21,7 @@ export const AnalyticsSection = section(
     retentionDays: int(90, 'Days raw events are kept (TTL on the events table; applied at start-up when changed).', 1),
     rollupRetentionDays: int(400, 'Days the per-minute rollups (counts, latency quantiles) are kept.', 1),
     groupId: str('postline-analytics', 'Consumer group of the sink on email.events.'),
+    sessionTimeoutMs: int(30_000, 'Consumer session timeout: how long the partitions of a sink that died stay with it before the group hands them on.', 6000),
     batchMaxRows: int(10_000, 'Rows per ClickHouse insert: a batch is inserted when it reaches this size…', 1),
     batchMaxWaitMs: int(1000, '…or when its oldest row has waited this long.', 1),
     maxBufferedRows: int(50_000, 'Rows held in memory (buffered plus being inserted) before consumption pauses; the back-pressure bound.', 1),

@@ -73,58 +73,64 @@ export class StageConsumer extends EventEmitter {
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary } = payload;
     const { topic, partition } = batch;
     const tracker = new OffsetTracker();
     const interval = this.opts.commitIntervalMs ?? 500;
+    const inFlight = new Set<Promise<void>>();
     let lastCommit = Date.now();
     let failure: unknown;
-    const inFlight = new Set<Promise<void>>();
 
     const commit = async (): Promise<void> => {
       const offset = tracker.takeCommittable();
       if (offset === null) return;
-      // Resolving moves the fetch position; committing makes it survive a restart.
+      // Resolving moves the fetch position; committing makes it survive a restart. The batch
+      // payload's commit still works while the consumer is stopping (consumer.commitOffsets
+      // silently does nothing then), so work finished during a clean shutdown is not redone.
       resolveOffset(String(BigInt(offset) - 1n));
-      await this.opts.consumer.commitOffsets([{ topic, partition, offset }]);
+      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset }] }] });
       lastCommit = Date.now();
       this.emit('committed', topic, partition, offset);
     };
 
-    for (const message of batch.messages) {
-      if (this.stopping || !isRunning() || isStale() || failure) break;
-      await this.semaphore.acquire();
-      if (failure) {
-        this.semaphore.release();
-        break;
-      }
-      tracker.start(message.offset);
-      const started = performance.now();
-      const p = this.opts
-        .handle({ topic, partition, message })
-        .then(
-          () => {
-            tracker.finish(message.offset);
-            this.emit('processed', topic, performance.now() - started);
-          },
-          (err: unknown) => {
-            failure ??= err;
-            this.emit('failed', topic, err);
-          },
-        )
-        .finally(() => {
+    // Slow side effects (a hanging SMTP server) must not cost the group membership: keep
+    // heartbeating while records are in flight, not only when a new one starts.
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 1000);
+    try {
+      for (const message of batch.messages) {
+        if (this.stopping || !isRunning() || isStale() || failure) break;
+        await this.semaphore.acquire();
+        if (failure) {
           this.semaphore.release();
-          inFlight.delete(p);
-        });
-      inFlight.add(p);
-      if (Date.now() - lastCommit > interval) {
-        await commit();
-        await heartbeat();
+          break;
+        }
+        tracker.start(message.offset);
+        const started = performance.now();
+        const p: Promise<void> = this.opts
+          .handle({ topic, partition, message })
+          .then(
+            () => {
+              tracker.finish(message.offset);
+              this.emit('processed', topic, performance.now() - started);
+            },
+            (err: unknown) => {
+              failure ??= err;
+              this.emit('failed', topic, err);
+            },
+          )
+          .finally(() => {
+            this.semaphore.release();
+            inFlight.delete(p);
+          });
+        inFlight.add(p);
+        if (Date.now() - lastCommit > interval) await commit();
       }
+      await Promise.allSettled([...inFlight]);
+      // Commit what finished even when a record failed; the failed one is retried after restart.
+      await commit();
+    } finally {
+      clearInterval(beat);
     }
-    await Promise.allSettled([...inFlight]);
-    // Commit what finished even when a record failed; the failed one is retried after restart.
-    await commit();
     const hw = Number(batch.highWatermark);
     const last = Number(batch.lastOffset());
     this.emit('lag', topic, partition, Math.max(0, hw - last - 1));

@@ -1,0 +1,78 @@
+/**
+ * One delivery attempt of one dispatch record: through the route's hosts in order, over a
+ * pooled connection of each host's fleet. A connection that breaks under the message is
+ * discarded and the message goes once more over another connection of the same fleet; a host
+ * that cannot be reached hands over to the next host of the route. What the server said (or the
+ * error) is returned for `outcomesOf` to judge — this module never decides retry or bounce.
+ */
+import type { Priority } from '../../shared/config.js';
+import type { EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
+import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
+import { HostUnavailableError, type SmtpFleet } from './smtp-fleet.js';
+import { isBrokenConnection, type SmtpFailure } from './smtp-outcome.js';
+import type { FleetRegistry } from './fleet-registry.js';
+import type { Route } from './route.js';
+
+export interface DeliveryAttempt {
+  /** The host (`host:port`) that answered, or the last one tried. */
+  host: string;
+  /** Time the final SMTP transaction took (0 when no connection was had). */
+  latencyMs: number;
+  /** The final transaction used a connection that had carried messages before. */
+  connectionReused: boolean;
+  /** Transactions tried (2 when a connection broke and the message went again). */
+  tries: number;
+  result: { info: SMTPConnectionSendInfo } | { error: SmtpFailure };
+}
+
+/** Notified when a try fails and another follows (for logs). */
+export type RetryNotice = (host: string, err: SmtpFailure, next: 'same-host' | 'next-host') => void;
+
+/** Connection-level failures worth one more try on another connection of the same host. */
+const TRIES_PER_HOST = 2;
+
+async function sendOnFleet(fleet: SmtpFleet, record: EmailReadyForDispatch, priority: Priority, onRetry?: RetryNotice): Promise<DeliveryAttempt> {
+  const host = fleet.target.key;
+  for (let tries = 1; ; tries++) {
+    // Throws HostUnavailableError (caller moves on) or FleetBusyError / FLEET_CLOSED (deferred).
+    const lease = await fleet.acquire(priority);
+    const started = performance.now();
+    try {
+      const info = await lease.connection.send(record.envelope, record.raw);
+      lease.release();
+      return { host, latencyMs: performance.now() - started, connectionReused: lease.reused, tries, result: { info } };
+    } catch (e) {
+      const err = e as SmtpFailure;
+      const latencyMs = performance.now() - started;
+      if (lease.connection.closed) lease.discard('broken', { throttled: err.responseCode === 421 });
+      else lease.release({ reset: true }); // the server refused the transaction; the session is fine
+      if (isBrokenConnection(err) && tries < TRIES_PER_HOST) {
+        onRetry?.(host, err, 'same-host');
+        continue;
+      }
+      return { host, latencyMs, connectionReused: lease.reused, tries, result: { error: err } };
+    }
+  }
+}
+
+/** Delivers `record` through `route`; never throws for SMTP or connection failures. */
+export async function deliver(
+  record: EmailReadyForDispatch,
+  route: Route,
+  fleets: FleetRegistry,
+  onRetry?: RetryNotice,
+): Promise<DeliveryAttempt> {
+  let last: DeliveryAttempt | undefined;
+  for (const [i, target] of route.hosts.entries()) {
+    try {
+      return await sendOnFleet(fleets.get(target), record, record.priority, onRetry);
+    } catch (e) {
+      // Unreachable host: report the connection error itself (refused, greeting timeout, ...).
+      const err = (e instanceof HostUnavailableError ? e.cause : e) as SmtpFailure;
+      last = { host: target.key, latencyMs: 0, connectionReused: false, tries: 0, result: { error: err } };
+      if (!(e instanceof HostUnavailableError)) return last;
+      if (i < route.hosts.length - 1) onRetry?.(target.key, err, 'next-host');
+    }
+  }
+  return last ?? { host: '', latencyMs: 0, connectionReused: false, tries: 0, result: { error: { message: 'route has no hosts', code: 'NO_ROUTE' } } };
+}

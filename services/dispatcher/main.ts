@@ -1,0 +1,167 @@
+/**
+ * `postline dispatcher`, and `startDispatcher` for in-process use (tests, tools): wires one
+ * StageConsumer per priority topic (own group, own concurrency) to the dispatch handler, the
+ * SMTP fleets, the producer for events and retry records, and metrics. Shutdown: stop consumers →
+ * wait for in-flight sends → close fleets (QUIT) → disconnect consumers → drain the producer →
+ * disconnect it → close the ops server.
+ */
+import { EventEmitter } from 'node:events';
+import { parseArgs } from 'node:util';
+import type { Registry } from 'prom-client';
+import { PRIORITIES, PostlineConfigSchema, type PostlineConfig, type Priority } from '../../shared/config.js';
+import { ConfigError, describeOptions } from '../../shared/config-loader.js';
+import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
+import type { Shutdown } from '../../shared/lifecycle.js';
+import type { Logger } from '../../shared/logger.js';
+import { instrumentStageConsumer } from '../../shared/metrics.js';
+import type { ReadinessCheck } from '../../shared/ops-server.js';
+import { retryPolicy } from '../../shared/retry-policy.js';
+import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
+import { Topics } from '../../shared/topics.js';
+import { DispatchHandler } from './dispatch-handler.js';
+import { instrumentDispatcher } from './dispatcher-metrics.js';
+import { FleetRegistry } from './fleet-registry.js';
+import { relayRoute, type RoutingTable } from './route.js';
+import type { FleetOptions } from './smtp-fleet.js';
+
+export const STAGE = 'dispatcher';
+
+export interface DispatcherOptions extends RuntimeOptions {
+  /** Start the ops server (/metrics, /healthz, /readyz) on config.ops (default true). */
+  ops?: boolean;
+  /** Replaces how fleets open connections (a circuit breaker per host wraps it). */
+  connect?: FleetOptions['connect'];
+}
+
+export interface RunningDispatcher {
+  /** Ordered shutdown; safe to call twice. Resolves true when every step succeeded. */
+  close(): Promise<boolean>;
+  shutdown: Shutdown;
+  registry: Registry;
+  fleets: FleetRegistry;
+  handler: DispatchHandler;
+}
+
+type DispatcherConfig = PostlineConfig['dispatcher'];
+
+function fleetOptions(d: DispatcherConfig, connect?: FleetOptions['connect']): FleetOptions {
+  return {
+    warm: d.fleet.warmConnections,
+    max: d.fleet.maxConnectionsPerHost,
+    reserve: { critical: d.fleet.reserveCritical, transactional: d.fleet.reserveTransactional },
+    idleTimeoutMs: d.fleet.idleTimeoutMs,
+    ceilingCooldownMs: d.fleet.ceilingCooldownMs,
+    acquireTimeoutMs: d.fleet.acquireTimeoutMs,
+    timeouts: { connectionTimeoutMs: d.connectionTimeoutMs, greetingTimeoutMs: d.greetingTimeoutMs, socketTimeoutMs: d.socketTimeoutMs },
+    ...(connect ? { connect } : {}),
+  };
+}
+
+const concurrencyOf = (d: DispatcherConfig, p: Priority): number =>
+  p === 'critical' ? d.concurrencyCritical : p === 'transactional' ? d.concurrencyTransactional : d.concurrencyBulk;
+
+/** Logs fleet life-cycle events; the returned check says whether any route host is reachable. */
+function watchFleets(fleets: FleetRegistry, logger: Logger): ReadinessCheck {
+  const unreachable = new Map<string, string>();
+  fleets.on('opened', (host: string, conn: { id: number }) => {
+    unreachable.delete(host);
+    logger.debug({ host, connection: conn.id }, 'SMTP connection opened');
+  });
+  fleets.on('closed', (host: string, conn: { id: number }, reason: string, err?: Error) => {
+    const quiet = reason === 'idle' || reason === 'shutdown';
+    logger[quiet ? 'debug' : 'info']({ host, connection: conn.id, reason, err: err?.message }, 'SMTP connection closed');
+  });
+  fleets.on('connect-failed', (host: string, err: Error & { code?: string }) => {
+    unreachable.set(host, err.message);
+    logger.warn({ host, code: err.code, err: err.message }, 'SMTP connection failed');
+  });
+  fleets.on('ceiling', (host: string, cap: number, until: number) =>
+    logger.warn({ host, cap, until: new Date(until).toISOString() }, 'SMTP host refused more connections; fleet capped'),
+  );
+  return () => {
+    const stats = fleets.stats();
+    if (stats.length === 0 || stats.some((s) => s.size > 0 || !unreachable.has(s.host))) return null;
+    return `no SMTP host reachable: ${[...unreachable].map(([h, m]) => `${h} (${m})`).join(', ')}`;
+  };
+}
+
+/** Starts the dispatcher against Kafka and the configured relay. */
+export async function startDispatcher(config: PostlineConfig, opts: DispatcherOptions = {}): Promise<RunningDispatcher> {
+  const d = config.dispatcher;
+  if (!d.relay.host) throw new ConfigError(['POSTLINE_DISPATCHER_RELAY_HOST (dispatcher.relay.host): a relay host is required']);
+  const rt = await startRuntime(STAGE, config, opts);
+  const { logger, registry, shutdown } = rt;
+  const routing: RoutingTable = { relay: relayRoute(d.relay) };
+  const fleets = new FleetRegistry(() => fleetOptions(d, opts.connect));
+  rt.readiness.relay = watchFleets(fleets, logger);
+  const handler = new DispatchHandler({ events: rt.events, producer: rt.producer, fleets, routing, retryPolicy: retryPolicy(config.retry), logger });
+
+  const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
+  const stages = PRIORITIES.map(
+    (p, i) =>
+      new StageConsumer({ consumer: consumers[i], topics: [Topics.dispatch(p)], concurrency: concurrencyOf(d, p), handle: handler.handle, logger: logger.child({ priority: p }) }),
+  );
+  // instrumentStageConsumer registers its metrics once per registry: feed it all three consumers.
+  const stageEvents = new EventEmitter();
+  for (const s of stages) for (const e of ['processed', 'failed', 'committed', 'lag']) s.on(e, (...a: unknown[]) => stageEvents.emit(e, ...a));
+  instrumentStageConsumer(STAGE, stageEvents as unknown as StageConsumer, registry);
+  instrumentDispatcher(registry, handler, fleets);
+
+  let consuming = false;
+  rt.readiness.consumers = () => (consuming ? null : 'consumers not running');
+  shutdown
+    .add('stop consumers', async () => {
+      consuming = false;
+      await Promise.all(stages.map((s) => s.stop()));
+    })
+    .add('finish in-flight sends', () => handler.drain())
+    .add('close SMTP fleets', () => fleets.close())
+    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
+  rt.addFinalShutdownSteps();
+
+  try {
+    fleets.warm(routing.relay.hosts.slice(0, 1));
+    for (const c of consumers) await c.connect();
+    for (const s of stages) await s.start();
+    consuming = true;
+    if (opts.ops !== false) await rt.startOps();
+  } catch (err) {
+    await shutdown.run();
+    throw err;
+  }
+  logger.info(
+    { route: 'relay', host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
+    'dispatcher running',
+  );
+  return { close: () => shutdown.run(), shutdown, registry, fleets, handler };
+}
+
+const HELP = `usage: postline dispatcher [--help]
+
+Consumes email.dispatch.{critical,transactional,bulk} and sends each message to the configured
+SMTP relay over pooled connections. Configured by environment variables (or POSTLINE_CONFIG);
+\`postline config\` lists every option. The dispatcher's own:
+
+${describeOptions(PostlineConfigSchema)
+  .filter((o) => o.path.startsWith('dispatcher.'))
+  .map((o) => `  ${o.env.padEnd(52)} default ${JSON.stringify(o.default)}`)
+  .join('\n')}
+`;
+
+/** `postline dispatcher`: runs until SIGTERM/SIGINT, then shuts down in order. */
+export async function main(argv: string[] = []): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h', default: false } }, strict: true });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  await serviceMain(STAGE, async (config) => {
+    try {
+      return await startDispatcher(config);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`postline ${STAGE}: ${err.message}\n`);
+      process.exit(2);
+    }
+  });
+}

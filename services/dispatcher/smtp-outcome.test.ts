@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { classifyFailure, isBrokenConnection, outcomesOf, parseSmtpReply, type SmtpFailure } from './smtp-outcome.js';
+
+test('parseSmtpReply splits code, enhanced code and text', () => {
+  const cases: Array<[string, ReturnType<typeof parseSmtpReply>]> = [
+    ['250 2.0.0 OK: queued as ABC', { code: 250, enhanced: '2.0.0', text: 'OK: queued as ABC' }],
+    ['550 5.1.1 <x@y>: No such user', { code: 550, enhanced: '5.1.1', text: '<x@y>: No such user' }],
+    ['451 Try again later', { code: 451, text: 'Try again later' }],
+    ['250-first line\n250 2.0.0 last line', { code: 250, enhanced: '2.0.0', text: 'last line' }],
+    ['421', { code: 421, text: '' }],
+    ['garbage', { text: 'garbage' }],
+  ];
+  for (const [input, expected] of cases) assert.deepEqual(parseSmtpReply(input), expected, input);
+});
+
+test('classifyFailure: 5xx about the message bounces, everything else that may pass later is deferred', () => {
+  const reply = (responseCode: number, command: string, text = 'x'): SmtpFailure => ({
+    message: 'failed',
+    code: 'EENVELOPE',
+    responseCode,
+    response: `${responseCode} ${responseCode >= 500 ? '5' : '4'}.0.0 ${text}`,
+    command,
+  });
+  const cases: Array<[string, SmtpFailure, string, string]> = [
+    ['550 at RCPT', reply(550, 'RCPT TO'), 'bounced', 'SMTP_PERMANENT'],
+    ['552 after DATA', { ...reply(552, 'DATA'), code: 'EMESSAGE' }, 'bounced', 'SMTP_PERMANENT'],
+    ['553 at MAIL FROM', reply(553, 'MAIL FROM'), 'bounced', 'SMTP_PERMANENT'],
+    ['451 at RCPT', reply(451, 'RCPT TO'), 'deferred', 'SMTP_TRANSIENT'],
+    ['452 after DATA', reply(452, 'DATA'), 'deferred', 'SMTP_TRANSIENT'],
+    ['421 at RCPT', reply(421, 'RCPT TO'), 'deferred', 'SMTP_SERVICE_UNAVAILABLE'],
+    ['503 bad sequence (our session, not the message)', reply(503, 'DATA'), 'deferred', 'SMTP_TRANSIENT'],
+    ['554 greeting (not about the message)', { ...reply(554, 'CONN'), code: 'EPROTOCOL' }, 'deferred', 'SMTP_SESSION_REFUSED'],
+    ['535 auth (our credentials)', { ...reply(535, 'AUTH PLAIN'), code: 'EAUTH' }, 'deferred', 'SMTP_SESSION_REFUSED'],
+    ['421 greeting', { ...reply(421, 'CONN'), code: 'EPROTOCOL' }, 'deferred', 'SMTP_SERVICE_UNAVAILABLE'],
+    ['greeting timeout', { message: 'Greeting never received', code: 'ETIMEDOUT', timeoutType: 'GREETING_TIMEOUT' }, 'deferred', 'SMTP_GREETING_TIMEOUT'],
+    ['connect timeout', { message: 'Connection timeout', code: 'ETIMEDOUT', timeoutType: 'CONNECT_TIMEOUT' }, 'deferred', 'SMTP_CONNECT_TIMEOUT'],
+    ['socket timeout (stalled DATA)', { message: 'Timeout', code: 'ETIMEDOUT', timeoutType: 'SOCKET_TIMEOUT' }, 'deferred', 'SMTP_TIMEOUT'],
+    ['connection refused', { message: 'connect ECONNREFUSED', code: 'ESOCKET', originalCode: 'ECONNREFUSED' }, 'deferred', 'SMTP_CONNECTION'],
+    ['connection reset', { message: 'read ECONNRESET', code: 'ESOCKET', originalCode: 'ECONNRESET' }, 'deferred', 'SMTP_CONNECTION'],
+    ['dropped mid-DATA', { message: 'Connection closed unexpectedly', code: 'ECONNECTION' }, 'deferred', 'SMTP_CONNECTION'],
+    ['DNS failure', { message: 'getaddrinfo ENOTFOUND', code: 'EDNS' }, 'deferred', 'SMTP_DNS'],
+    ['TLS failure', { message: 'Error initiating TLS', code: 'ETLS' }, 'deferred', 'SMTP_TLS'],
+    ['fleet busy', { message: 'no connection became free', code: 'FLEET_BUSY' }, 'deferred', 'FLEET_BUSY'],
+    ['unknown error', { message: 'something odd' }, 'deferred', 'SMTP_UNKNOWN'],
+    ['invalid envelope address', { message: 'Invalid recipient "a\\nb"', code: 'EENVELOPE', command: 'API' }, 'failed', 'INVALID_ENVELOPE'],
+    ['over the SIZE limit', { message: 'Message size larger than allowed 1000', code: 'EMESSAGE', command: 'MAIL FROM' }, 'failed', 'MESSAGE_REFUSED_LOCALLY'],
+  ];
+  for (const [name, err, kind, code] of cases) {
+    const v = classifyFailure(err);
+    assert.equal(v.kind, kind, name);
+    assert.equal(v.code, code, name);
+    assert.ok(v.reason.length > 0, name);
+  }
+});
+
+test('classifyFailure keeps code, enhanced code and text of the reply', () => {
+  const v = classifyFailure({ message: 'x', code: 'EENVELOPE', responseCode: 550, response: '550 5.1.1 No such user', command: 'RCPT TO' });
+  assert.deepEqual(v.reply, { code: 550, enhanced: '5.1.1', text: 'No such user' });
+  assert.match(v.reason, /550 5\.1\.1 No such user/);
+});
+
+test('isBrokenConnection: only a connection that died without a reply', () => {
+  assert.equal(isBrokenConnection({ message: 'closed', code: 'ECONNECTION' }), true);
+  assert.equal(isBrokenConnection({ message: 'reset', code: 'ESOCKET' }), true);
+  assert.equal(isBrokenConnection({ message: 'x', code: 'ECONNECTION', responseCode: 421, response: '421 bye' }), false);
+  assert.equal(isBrokenConnection({ message: 'Timeout', code: 'ETIMEDOUT' }), false);
+  assert.equal(isBrokenConnection({ message: 'x', code: 'EENVELOPE', responseCode: 451 }), false);
+});
+
+const info = (over: object) => ({ accepted: [], rejected: [], envelopeTime: 1, messageTime: 1, messageSize: 10, response: '250 2.0.0 OK', ...over });
+const rcptErr = (recipient: string, code: number): SmtpFailure => ({ message: 'Recipient command failed', code: 'EENVELOPE', responseCode: code, response: `${code} x`, command: 'RCPT TO', recipient });
+
+test('outcomesOf: every recipient gets exactly one outcome', () => {
+  const cases: Array<[string, string[], Parameters<typeof outcomesOf>[1], Record<string, string[]>]> = [
+    ['all accepted', ['a@x', 'b@x'], { info: info({ accepted: ['a@x', 'b@x'] }) }, { sent: ['a@x', 'b@x'] }],
+    [
+      'partly refused',
+      ['a@x', 'b@x', 'c@x'],
+      { info: info({ accepted: ['a@x'], rejected: ['b@x', 'c@x'], rejectedErrors: [rcptErr('b@x', 550), rcptErr('c@x', 451)] }) },
+      { sent: ['a@x'], bounced: ['b@x'], deferred: ['c@x'] },
+    ],
+    [
+      'all refused, mixed codes',
+      ['a@x', 'b@x'],
+      { error: { message: 'all rejected', code: 'EENVELOPE', responseCode: 451, response: '451 x', command: 'RCPT TO', rejectedErrors: [rcptErr('a@x', 550), rcptErr('b@x', 451)] } },
+      { bounced: ['a@x'], deferred: ['b@x'] },
+    ],
+    ['connection dropped', ['a@x', 'b@x'], { error: { message: 'closed', code: 'ECONNECTION' } }, { deferred: ['a@x', 'b@x'] }],
+    ['message refused after DATA', ['a@x'], { error: { message: 'Message failed', code: 'EMESSAGE', responseCode: 554, response: '554 5.7.1 spam', command: 'DATA' } }, { bounced: ['a@x'] }],
+    ['recipient missing from a 250', ['a@x', 'b@x'], { info: info({ accepted: ['a@x'] }) }, { sent: ['a@x'], deferred: ['b@x'] }],
+  ];
+  for (const [name, to, result, expected] of cases) {
+    const got: Record<string, string[]> = {};
+    for (const o of outcomesOf(to, result)) got[o.kind] = [...(got[o.kind] ?? []), ...o.recipients].sort();
+    assert.deepEqual(got, expected, name);
+  }
+});
+
+test('outcomesOf: a sent outcome carries the server reply', () => {
+  const [o] = outcomesOf(['a@x'], { info: info({ accepted: ['a@x'], response: '250 2.0.0 Ok: queued as 4F2' }) });
+  assert.equal(o.kind, 'sent');
+  assert.deepEqual(o.reply, { code: 250, enhanced: '2.0.0', text: 'Ok: queued as 4F2' });
+});

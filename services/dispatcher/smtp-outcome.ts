@@ -1,0 +1,140 @@
+/**
+ * What an SMTP attempt means for each recipient: `sent`, `bounced` (a permanent refusal of the
+ * message or recipient; never retried), `deferred` (anything that may work later: 4xx, timeouts,
+ * refused or broken connections; goes to the retry path) or `failed` (the record itself can never
+ * be sent, e.g. an envelope address SMTP cannot carry; parked on email.dead). Pure: the rules are
+ * tables and the tests are tables.
+ */
+import type { NodemailerError } from 'nodemailer/lib/errors';
+import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
+
+export type OutcomeKind = 'sent' | 'bounced' | 'deferred' | 'failed';
+
+/** A parsed SMTP reply: `550 5.1.1 No such user` → { code: 550, enhanced: '5.1.1', text: 'No such user' }. */
+export interface SmtpReply {
+  code?: number;
+  enhanced?: string;
+  text: string;
+}
+
+/** The verdict for some recipients of one attempt. */
+export interface RecipientOutcome {
+  kind: OutcomeKind;
+  recipients: string[];
+  /** Stable code: SMTP_OK, SMTP_PERMANENT, SMTP_TRANSIENT, SMTP_TIMEOUT, SMTP_CONNECTION, ... */
+  code: string;
+  /** Human-readable why, with the server reply when there was one. */
+  reason: string;
+  reply?: SmtpReply;
+}
+
+/** The shape of errors from nodemailer's SMTP connection and from the fleet. */
+export type SmtpFailure = Pick<NodemailerError, 'message' | 'code' | 'responseCode' | 'response' | 'command' | 'timeoutType' | 'originalCode' | 'recipient'> & {
+  rejectedErrors?: SmtpFailure[];
+};
+
+/** Parses the last line of a (possibly multi-line) reply. */
+export function parseSmtpReply(response: string | undefined | false | null): SmtpReply {
+  const lines = String(response ?? '').trim().split(/\r?\n/);
+  const last = lines[lines.length - 1] ?? '';
+  const m = /^(\d{3})[ -]?(?:([245]\.\d{1,3}\.\d{1,3})\s+)?(.*)$/.exec(last);
+  if (!m) return { text: last };
+  return { code: Number(m[1]), ...(m[2] ? { enhanced: m[2] } : {}), text: m[3] };
+}
+
+/** Commands whose permanent refusal is about this message or recipient, not about our session. */
+const MESSAGE_COMMANDS = new Set(['MAIL FROM', 'RCPT TO', 'DATA']);
+
+/** Codes of failures that never reached a server verdict and cannot succeed by retrying this record. */
+const UNSENDABLE_CODES: Record<string, string> = {
+  EENVELOPE: 'INVALID_ENVELOPE',
+  EMESSAGE: 'MESSAGE_REFUSED_LOCALLY',
+  EREQUIRETLS: 'REQUIRETLS_UNAVAILABLE',
+};
+
+/** Transient failures without a reply, by nodemailer code (timeouts are refined by timeoutType). */
+const TRANSIENT_CODES: Record<string, string> = {
+  ECONNECTION: 'SMTP_CONNECTION',
+  ESOCKET: 'SMTP_CONNECTION',
+  EDNS: 'SMTP_DNS',
+  ETLS: 'SMTP_TLS',
+  EPROTOCOL: 'SMTP_PROTOCOL',
+  EAUTH: 'SMTP_AUTH',
+  ENOAUTH: 'SMTP_AUTH',
+  ETIMEDOUT: 'SMTP_TIMEOUT',
+};
+
+const TIMEOUTS: Record<string, string> = {
+  CONNECT_TIMEOUT: 'SMTP_CONNECT_TIMEOUT',
+  GREETING_TIMEOUT: 'SMTP_GREETING_TIMEOUT',
+  UPGRADE_TIMEOUT: 'SMTP_TLS_TIMEOUT',
+  SOCKET_TIMEOUT: 'SMTP_TIMEOUT',
+};
+
+function describe(err: SmtpFailure): string {
+  const detail = err.originalCode ? ` (${err.originalCode})` : '';
+  return `${err.message}${detail}`.slice(0, 500);
+}
+
+/** The verdict for one failure (for every recipient it covers). */
+export function classifyFailure(err: SmtpFailure): Omit<RecipientOutcome, 'recipients'> {
+  if (err.responseCode) {
+    const reply = parseSmtpReply(err.response);
+    const text = `${reply.code ?? err.responseCode}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`.trim();
+    // RFC 5321: 5yz is a permanent refusal, except 503 (bad sequence: our session, not the message).
+    const permanent = err.responseCode >= 500 && err.responseCode < 600 && err.responseCode !== 503;
+    // A 5xx to EHLO, AUTH or the greeting refuses us (configuration, reputation), not the recipient.
+    const aboutMessage = err.command !== undefined && MESSAGE_COMMANDS.has(err.command);
+    if (permanent && aboutMessage) return { kind: 'bounced', code: 'SMTP_PERMANENT', reason: text, reply };
+    const code = err.responseCode === 421 ? 'SMTP_SERVICE_UNAVAILABLE' : permanent ? 'SMTP_SESSION_REFUSED' : 'SMTP_TRANSIENT';
+    return { kind: 'deferred', code, reason: `${text}${err.command ? ` (${err.command})` : ''}`, reply };
+  }
+  const code = err.code ?? '';
+  if (UNSENDABLE_CODES[code]) return { kind: 'failed', code: UNSENDABLE_CODES[code], reason: describe(err) };
+  if (code === 'ETIMEDOUT') return { kind: 'deferred', code: TIMEOUTS[err.timeoutType ?? ''] ?? 'SMTP_TIMEOUT', reason: describe(err) };
+  // Anything unknown is retried: dropping a message is never the safe default.
+  return { kind: 'deferred', code: TRANSIENT_CODES[code] ?? (code || 'SMTP_UNKNOWN'), reason: describe(err) };
+}
+
+/** True when the error means the connection died under the message (worth one more try elsewhere). */
+export function isBrokenConnection(err: SmtpFailure): boolean {
+  return !err.responseCode && (err.code === 'ECONNECTION' || err.code === 'ESOCKET');
+}
+
+function merge(into: RecipientOutcome[], outcome: RecipientOutcome): void {
+  const same = into.find((o) => o.kind === outcome.kind && o.code === outcome.code && o.reason === outcome.reason);
+  if (same) same.recipients.push(...outcome.recipients);
+  else into.push({ ...outcome, recipients: [...outcome.recipients] });
+}
+
+function perRecipient(into: RecipientOutcome[], rejected: SmtpFailure[]): void {
+  for (const r of rejected) {
+    if (r.recipient) merge(into, { ...classifyFailure(r), recipients: [r.recipient] });
+  }
+}
+
+/**
+ * Splits one attempt into outcomes per recipient: a 250 for some recipients and a 550 or 451 for
+ * others gives `sent` for the first, `bounced` or `deferred` for the rest. Every recipient of
+ * `to` ends in exactly one outcome.
+ */
+export function outcomesOf(to: string[], result: { info: SMTPConnectionSendInfo } | { error: SmtpFailure }): RecipientOutcome[] {
+  const out: RecipientOutcome[] = [];
+  if ('info' in result) {
+    const { info } = result;
+    const reply = parseSmtpReply(info.response);
+    if (info.accepted.length > 0) merge(out, { kind: 'sent', recipients: info.accepted, code: 'SMTP_OK', reason: info.response, reply });
+    perRecipient(out, info.rejectedErrors ?? []);
+  } else if (result.error.rejectedErrors?.length) {
+    perRecipient(out, result.error.rejectedErrors);
+  }
+  const covered = new Set(out.flatMap((o) => o.recipients));
+  const rest = to.filter((r) => !covered.has(r));
+  if (rest.length > 0) {
+    // Recipients the result does not name share the error's verdict (or are deferred when the
+    // server reported success without naming them, which a conforming server never does).
+    const verdict = 'error' in result ? classifyFailure(result.error) : { kind: 'deferred' as const, code: 'SMTP_UNCONFIRMED', reason: 'recipient missing from the server reply' };
+    merge(out, { ...verdict, recipients: rest });
+  }
+  return out;
+}

@@ -11,7 +11,7 @@ import { PermanentError } from './errors.js';
 
 export const ENV_PREFIX = 'POSTLINE_';
 /** Variables read by the loader itself rather than mapped to an option. */
-const RESERVED = new Set(['POSTLINE_CONFIG']);
+const RESERVED = new Set(['POSTLINE_CONFIG', 'POSTLINE_SUPERVISED']);
 
 export class ConfigError extends PermanentError {
   constructor(readonly problems: string[]) {

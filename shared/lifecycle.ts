@@ -50,5 +50,19 @@ export class Shutdown {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    shutdownWhenSupervisorGoes(() => onSignal('SIGHUP'));
   }
+}
+
+/**
+ * Under `postline start` each stage runs in its own process group (so a terminal's Ctrl-C
+ * reaches only the launcher, which stops the stages in order). Should the launcher itself die
+ * without stopping them, the IPC channel to it disconnects: shut down then rather than linger
+ * as an orphan. Only when started with an IPC channel (POSTLINE_SUPERVISED=1).
+ */
+export function shutdownWhenSupervisorGoes(onGone: () => void, env: NodeJS.ProcessEnv = process.env): void {
+  if (env.POSTLINE_SUPERVISED !== '1' || !process.channel) return;
+  process.once('disconnect', onGone);
+  // The channel must not keep a stage alive that has finished shutting down.
+  process.channel.unref();
 }

@@ -40,5 +40,17 @@ export function createLogger(service: string, config: LoggerConfig, destination?
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
-  return destination ? pino(options, destination) : pino(options);
+  return pino(options, destination ?? defaultDestination());
+}
+
+/**
+ * Under `postline start` stdout is a pipe to the launcher. Should the launcher die, writes fail
+ * with EPIPE, and pino's file-descriptor writer retries a failed flush forever at exit (so the
+ * stage could never finish shutting down). Node's own stdout stream reports the error instead,
+ * which is ignored: with the launcher gone there is nobody to read the logs.
+ */
+export function defaultDestination(env: NodeJS.ProcessEnv = process.env): pino.DestinationStream {
+  if (env.POSTLINE_SUPERVISED !== '1') return pino.destination({ fd: 1, sync: true });
+  process.stdout.on('error', () => undefined);
+  return process.stdout;
 }

@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startBroker, DEFAULT_BROKER_OPTIONS } from './broker.js';
+import { shutdownWhenSupervisorGoes } from '../../shared/lifecycle.js';
+import { defaultDestination } from '../../shared/logger.js';
 
 const HELP = `usage: postline broker [options]
 
@@ -48,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`${errors.join('\n')}\n\n${HELP}`);
     process.exit(2);
   }
-  const logger = pino({ name: 'broker', level: values['log-level'] });
+  const logger = pino({ name: 'broker', level: values['log-level'] }, defaultDestination());
   const broker = await startBroker({
     host: values.host,
     port,
@@ -70,4 +72,5 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  shutdownWhenSupervisorGoes(() => stop('SIGHUP'));
 }

@@ -93,6 +93,8 @@ export async function main(argv: string[]): Promise<void> {
     POSTLINE_KAFKA_BROKERS: bootstrap,
     POSTLINE_KAFKA_PARTITIONS: process.env.POSTLINE_KAFKA_PARTITIONS ?? '2',
     POSTLINE_OPS_PORT: '0',
+    // Below the supervisor's 15 s before SIGKILL, so a stuck drain still ends on its own terms.
+    POSTLINE_OPS_SHUTDOWN_GRACE_MS: process.env.POSTLINE_OPS_SHUTDOWN_GRACE_MS ?? '10000',
     POSTLINE_OPS_HOST: '127.0.0.1',
     POSTLINE_INGEST_HOST: process.env.POSTLINE_INGEST_HOST ?? '127.0.0.1',
     POSTLINE_INGEST_PORT: values['api-port'],

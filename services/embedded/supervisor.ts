@@ -35,7 +35,13 @@ export class Supervisor extends EventEmitter {
   /** Starts a child and waits until its `ready` predicate matches a log line (or it exits). */
   start(spec: ChildSpec, timeoutMs = 30_000): Promise<string> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [this.entry, ...spec.args], { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the stages
+      // in order; the IPC channel lets a child notice if the launcher dies (see lifecycle.ts).
+      const child = spawn(process.execPath, [this.entry, ...spec.args], {
+        env: { ...spec.env, POSTLINE_SUPERVISED: '1' },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        detached: true,
+      });
       const state: Running = this.running.get(spec.name) ?? { spec, child, stopping: false, restarts: 0 };
       state.child = child;
       this.running.set(spec.name, state);

@@ -35,3 +35,14 @@ export function defaultEnv(): Record<string, string> {
 export function configMapYaml(name = 'postline-config'): string {
   return stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels: { 'app.kubernetes.io/part-of': 'postline' } }, data: defaultEnv() });
 }
+
+const START = /<!-- config-reference:start[^>]*-->/;
+const END = '<!-- config-reference:end -->';
+
+/** `readme` with the generated reference between its markers (the README's copy must match). */
+export function withConfigReference(readme: string): string {
+  const start = START.exec(readme);
+  const end = readme.indexOf(END);
+  if (!start || end < 0) throw new Error('README has no config-reference markers');
+  return `${readme.slice(0, start.index + start[0].length)}\n${configReferenceMarkdown()}\n${readme.slice(end)}`;
+}

@@ -11,6 +11,7 @@ import { APIS } from './protocol/apis.js';
 import { KafkaServer, type Handler } from './server.js';
 import { LogManager } from './log/log-manager.js';
 import { GroupCommit } from './log/group-commit.js';
+import { syncDir } from './log/sync-dir.js';
 import { parseTopicConfig } from './log/topic-config.js';
 import { cleanPartition, needsCleaning } from './log/log-cleaner.js';
 import { GroupCoordinator } from './groups/group-coordinator.js';
@@ -72,7 +73,11 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
 
   const marker = path.join(dataDir, CLEAN_SHUTDOWN);
   const unclean = fs.existsSync(path.join(dataDir, 'topics')) && !fs.existsSync(marker);
-  fs.rmSync(marker, { force: true });
+  if (fs.existsSync(marker)) {
+    fs.rmSync(marker);
+    // Durably: a marker resurrected by a power cut would skip recovery after the next crash.
+    syncDir(dataDir);
+  }
 
   let metricsRef: ReturnType<typeof createBrokerMetrics> | undefined;
   const commit = new GroupCommit((ms) => metricsRef?.fsyncSeconds.observe(ms / 1000));

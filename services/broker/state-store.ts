@@ -8,25 +8,37 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { crc32c } from '@node-rs/crc32';
+import { syncDir } from './log/sync-dir.js';
 
 const HEADER = 8;
-const COMPACT_BYTES = 8 * 1024 * 1024;
+
+export interface StateStoreOptions {
+  /** Rewrite the journal once it grows past this many bytes (default 8 MiB). */
+  compactBytes: number;
+}
 
 export class StateStore {
   private map = new Map<string, unknown>();
   private fd: number;
   private size = 0;
   private unsynced = false;
+  private compactDue = false;
+  /** Flushes run one after another, so compaction never swaps the fd under a running fdatasync. */
+  private syncing: Promise<void> = Promise.resolve();
   private readonly file: string;
+  private readonly compactBytes: number;
 
   /** `onWrite` is told about every write, so the owner can schedule a group-commit pass. */
-  constructor(dir: string, private readonly onWrite: () => void = () => undefined) {
+  constructor(dir: string, private readonly onWrite: () => void = () => undefined, opts: Partial<StateStoreOptions> = {}) {
+    this.compactBytes = opts.compactBytes ?? 8 * 1024 * 1024;
     fs.mkdirSync(dir, { recursive: true });
     this.file = path.join(dir, 'state.journal');
     fs.rmSync(`${this.file}.tmp`, { force: true });
+    const existed = fs.existsSync(this.file);
     this.replay();
     this.fd = fs.openSync(this.file, 'a+');
-    if (this.size > COMPACT_BYTES / 2) this.compact();
+    if (!existed) syncDir(dir);
+    if (this.size > this.compactBytes / 2) this.compact();
   }
 
   private replay(): void {
@@ -74,34 +86,53 @@ export class StateStore {
       if (v === null) this.map.delete(k);
       else this.map.set(k, v);
     }
-    if (this.size > COMPACT_BYTES) this.compact();
+    // Compaction waits for the next flush: doing it here could close the fd while a flush's
+    // fdatasync is still running on it.
+    if (this.size > this.compactBytes) this.compactDue = true;
     this.onWrite();
   }
 
   get needsFlush(): boolean {
-    return this.unsynced;
+    return this.unsynced || this.compactDue;
   }
 
-  async flush(): Promise<void> {
-    if (!this.unsynced) return;
-    this.unsynced = false;
-    await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (e) => (e ? reject(e) : resolve())));
+  /** Resolves once every write made before the call is on disk. */
+  flush(): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.compactDue) {
+        this.compact();
+        return;
+      }
+      if (!this.unsynced) return;
+      this.unsynced = false;
+      const fd = this.fd;
+      await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+    };
+    this.syncing = this.syncing.then(run, run);
+    return this.syncing;
   }
 
-  /** Rewrites the journal as one entry per live key. */
+  /** Rewrites the journal as one entry per live key, durably (file and directory fsynced). */
   private compact(): void {
     const tmp = `${this.file}.tmp`;
     const parts = [...this.map].map(([k, v]) => this.frame(k, v));
     const buf = Buffer.concat(parts);
-    fs.writeFileSync(tmp, buf);
-    const tfd = fs.openSync(tmp, 'r');
-    fs.fsyncSync(tfd);
-    fs.closeSync(tfd);
+    const tfd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(tfd, buf);
+      fs.fsyncSync(tfd);
+    } finally {
+      fs.closeSync(tfd);
+    }
     fs.renameSync(tmp, this.file);
+    // Until the directory entry is durable a power cut could bring back the old journal,
+    // which lacks the writes this compaction just declared synced.
+    syncDir(path.dirname(this.file));
     fs.closeSync(this.fd);
     this.fd = fs.openSync(this.file, 'a+');
     this.size = buf.length;
     this.unsynced = false;
+    this.compactDue = false;
   }
 
   close(): void {

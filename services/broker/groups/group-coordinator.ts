@@ -20,6 +20,7 @@ export type GroupErrorName =
   | 'INCONSISTENT_GROUP_PROTOCOL'
   | 'INVALID_SESSION_TIMEOUT'
   | 'INVALID_GROUP_ID'
+  | 'MEMBER_ID_REQUIRED'
   | 'COORDINATOR_NOT_AVAILABLE';
 
 export interface Protocol {
@@ -37,6 +38,11 @@ export interface JoinRequest {
   rebalanceTimeoutMs: number;
   protocolType: string;
   protocols: Protocol[];
+  /**
+   * JoinGroup v4+: a member without an id is given one and asked to join again with it
+   * (MEMBER_ID_REQUIRED), so a retried first join cannot leave a ghost member behind.
+   */
+  requireMemberId?: boolean;
 }
 
 export interface JoinResult {
@@ -63,8 +69,10 @@ interface Member {
   protocols: Protocol[];
   assignment: Buffer;
   expiresAt: number;
-  pendingJoin?: (r: JoinResult) => void;
-  pendingSync?: (r: SyncResult) => void;
+  /** JoinGroup requests parked until the join phase completes (a retry may overlap the first). */
+  pendingJoins: Array<(r: JoinResult) => void>;
+  /** SyncGroup requests waiting for the leader's assignment (a retry may overlap the first). */
+  pendingSyncs: Array<(r: SyncResult) => void>;
 }
 
 export class Group {
@@ -75,6 +83,10 @@ export class Group {
   leader = '';
   members = new Map<string, Member>();
   rebalanceTimer?: NodeJS.Timeout;
+  /** During the initial rebalance delay the join phase may not complete before this time. */
+  joinNotBefore = 0;
+  /** Member ids handed out with MEMBER_ID_REQUIRED, not yet used, and when they lapse. */
+  pendingMemberIds = new Map<string, number>();
 
   constructor(readonly id: string) {}
 
@@ -144,10 +156,16 @@ export class GroupCoordinator extends EventEmitter {
     }
     if (req.protocols.length === 0) return fail('INCONSISTENT_GROUP_PROTOCOL');
     let member = req.memberId ? g.members.get(req.memberId) : undefined;
-    if (req.memberId && !member) return fail('UNKNOWN_MEMBER_ID');
+    const reserved = !member && g.pendingMemberIds.delete(req.memberId);
+    if (req.memberId && !member && !reserved) return fail('UNKNOWN_MEMBER_ID');
+    if (!req.memberId && req.requireMemberId) {
+      const memberId = `${req.clientId || 'member'}-${randomUUID()}`;
+      g.pendingMemberIds.set(memberId, Date.now() + req.sessionTimeoutMs);
+      return Promise.resolve({ error: 'MEMBER_ID_REQUIRED', generationId: -1, protocolName: '', leader: '', memberId, members: [] });
+    }
     if (!member) {
       member = {
-        memberId: `${req.clientId || 'member'}-${randomUUID()}`,
+        memberId: req.memberId || `${req.clientId || 'member'}-${randomUUID()}`,
         groupInstanceId: req.groupInstanceId,
         clientId: req.clientId,
         clientHost: req.clientHost,
@@ -156,6 +174,8 @@ export class GroupCoordinator extends EventEmitter {
         protocols: req.protocols,
         assignment: EMPTY,
         expiresAt: 0,
+        pendingJoins: [],
+        pendingSyncs: [],
       };
       g.members.set(member.memberId, member);
     }
@@ -164,11 +184,12 @@ export class GroupCoordinator extends EventEmitter {
     member.sessionTimeoutMs = req.sessionTimeoutMs;
     member.rebalanceTimeoutMs = req.rebalanceTimeoutMs > 0 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs;
     member.expiresAt = Date.now() + member.sessionTimeoutMs;
-    // A second JoinGroup from the same member supersedes its earlier, still-pending one.
-    member.pendingJoin?.({ error: 'UNKNOWN_MEMBER_ID', generationId: -1, protocolName: '', leader: '', memberId: member.memberId, members: [] });
+    // A retried JoinGroup while the first is still parked (the client timed out, or resent on
+    // a new connection) waits with it; both get the same answer, so neither a response queue
+    // stalls nor the member is told it is unknown and rejoins as a ghost.
     const m = member;
     const result = new Promise<JoinResult>((resolve) => {
-      m.pendingJoin = resolve;
+      m.pendingJoins.push(resolve);
     });
     if (g.state !== 'PreparingRebalance') this.prepareRebalance(g, wasEmpty ? this.opts.initialRebalanceDelayMs : undefined);
     else this.tryCompleteJoin(g);
@@ -185,18 +206,20 @@ export class GroupCoordinator extends EventEmitter {
     g.state = 'PreparingRebalance';
     // Members waiting for their assignment of the old generation must rejoin.
     for (const m of g.members.values()) {
-      m.pendingSync?.({ error: 'REBALANCE_IN_PROGRESS', assignment: EMPTY });
-      m.pendingSync = undefined;
+      for (const reply of m.pendingSyncs.splice(0)) reply({ error: 'REBALANCE_IN_PROGRESS', assignment: EMPTY });
     }
     clearTimeout(g.rebalanceTimer);
     const timeout = delayMs ?? Math.max(...[...g.members.values()].map((m) => m.rebalanceTimeoutMs), 0);
+    g.joinNotBefore = delayMs ? Date.now() + delayMs : 0;
     g.rebalanceTimer = setTimeout(() => this.completeJoin(g, true), timeout);
-    if (delayMs === undefined || delayMs === 0) this.tryCompleteJoin(g);
+    this.tryCompleteJoin(g);
   }
 
   private tryCompleteJoin(g: Group): void {
     if (g.state !== 'PreparingRebalance') return;
-    for (const m of g.members.values()) if (!m.pendingJoin) return;
+    // Members joining an empty group during the initial delay all wait for it to pass.
+    if (Date.now() < g.joinNotBefore) return;
+    for (const m of g.members.values()) if (m.pendingJoins.length === 0) return;
     this.completeJoin(g, false);
   }
 
@@ -204,7 +227,7 @@ export class GroupCoordinator extends EventEmitter {
   private completeJoin(g: Group, timedOut: boolean): void {
     if (g.state !== 'PreparingRebalance') return;
     clearTimeout(g.rebalanceTimer);
-    if (timedOut) for (const [id, m] of g.members) if (!m.pendingJoin) g.members.delete(id);
+    if (timedOut) for (const [id, m] of g.members) if (m.pendingJoins.length === 0) g.members.delete(id);
     g.generation++;
     if (g.members.size === 0) {
       g.state = 'Empty';
@@ -223,18 +246,18 @@ export class GroupCoordinator extends EventEmitter {
     }));
     const now = Date.now();
     for (const m of g.members.values()) {
-      const reply = m.pendingJoin;
-      m.pendingJoin = undefined;
+      const replies = m.pendingJoins.splice(0);
       m.assignment = EMPTY;
       m.expiresAt = now + m.sessionTimeoutMs;
-      reply?.({
+      const r: JoinResult = {
         error: 'NONE',
         generationId: g.generation,
         protocolName: g.protocol,
         leader: g.leader,
         memberId: m.memberId,
         members: m.memberId === g.leader ? all : [],
-      });
+      };
+      for (const reply of replies) reply(r);
     }
     this.emit('rebalance', g.id, g.generation, g.members.size);
   }
@@ -266,15 +289,14 @@ export class GroupCoordinator extends EventEmitter {
     if (g.state === 'PreparingRebalance') return Promise.resolve({ error: 'REBALANCE_IN_PROGRESS', assignment: EMPTY });
     if (g.state === 'Stable') return Promise.resolve({ error: 'NONE', assignment: m.assignment });
     const result = new Promise<SyncResult>((resolve) => {
-      m.pendingSync = resolve;
+      m.pendingSyncs.push(resolve);
     });
     if (memberId === g.leader) {
       const byMember = new Map(assignments.map((a) => [a.memberId, a.assignment]));
       for (const member of g.members.values()) member.assignment = byMember.get(member.memberId) ?? EMPTY;
       g.state = 'Stable';
       for (const member of g.members.values()) {
-        member.pendingSync?.({ error: 'NONE', assignment: member.assignment });
-        member.pendingSync = undefined;
+        for (const reply of member.pendingSyncs.splice(0)) reply({ error: 'NONE', assignment: member.assignment });
       }
     }
     return result;
@@ -303,8 +325,8 @@ export class GroupCoordinator extends EventEmitter {
 
   private removeMember(g: Group, m: Member): void {
     g.members.delete(m.memberId);
-    m.pendingJoin?.({ error: 'UNKNOWN_MEMBER_ID', generationId: -1, protocolName: '', leader: '', memberId: m.memberId, members: [] });
-    m.pendingSync?.({ error: 'UNKNOWN_MEMBER_ID', assignment: EMPTY });
+    for (const reply of m.pendingJoins.splice(0)) reply({ error: 'UNKNOWN_MEMBER_ID', generationId: -1, protocolName: '', leader: '', memberId: m.memberId, members: [] });
+    for (const reply of m.pendingSyncs.splice(0)) reply({ error: 'UNKNOWN_MEMBER_ID', assignment: EMPTY });
     if (g.state === 'Stable' || g.state === 'CompletingRebalance') this.prepareRebalance(g);
     else if (g.state === 'PreparingRebalance') {
       if (g.members.size === 0) this.completeJoin(g, false);
@@ -349,9 +371,10 @@ export class GroupCoordinator extends EventEmitter {
 
   private expireSessions(now = Date.now()): void {
     for (const g of this.groups.values()) {
+      for (const [id, lapsesAt] of g.pendingMemberIds) if (lapsesAt <= now) g.pendingMemberIds.delete(id);
       for (const m of [...g.members.values()]) {
         // A member parked in JoinGroup is bounded by the rebalance timeout instead.
-        if (m.pendingJoin || m.expiresAt > now) continue;
+        if (m.pendingJoins.length > 0 || m.expiresAt > now) continue;
         this.emit('memberExpired', g.id, m.memberId);
         this.removeMember(g, m);
       }
@@ -363,8 +386,8 @@ export class GroupCoordinator extends EventEmitter {
     for (const g of this.groups.values()) {
       clearTimeout(g.rebalanceTimer);
       for (const m of g.members.values()) {
-        m.pendingJoin?.({ error: 'COORDINATOR_NOT_AVAILABLE', generationId: -1, protocolName: '', leader: '', memberId: m.memberId, members: [] });
-        m.pendingSync?.({ error: 'COORDINATOR_NOT_AVAILABLE', assignment: EMPTY });
+        for (const reply of m.pendingJoins.splice(0)) reply({ error: 'COORDINATOR_NOT_AVAILABLE', generationId: -1, protocolName: '', leader: '', memberId: m.memberId, members: [] });
+        for (const reply of m.pendingSyncs.splice(0)) reply({ error: 'COORDINATOR_NOT_AVAILABLE', assignment: EMPTY });
       }
     }
   }

@@ -6,17 +6,20 @@ import { InvalidConfigError } from '../log/topic-config.js';
 import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
+import { committedOffsetKeys } from './offsets.js';
 
 const PRODUCER_ID_BLOCK = 1000;
 const PRODUCER_ID_KEY = 'producerIdBlockEnd';
 
-function topicError(err: unknown): { errorCode: number; errorMessage: string } {
-  if (err instanceof TopicError) return { errorCode: ErrorCode[err.errorName], errorMessage: err.message };
-  if (err instanceof InvalidConfigError) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: err.message };
-  throw err;
-}
-
 export function adminHandlers(b: BrokerContext): Array<[number, Handler]> {
+  /** A per-topic error for the response; an unexpected one (disk full, out of file handles) is logged. */
+  const topicError = (err: unknown, topic: string): { errorCode: number; errorMessage: string } => {
+    if (err instanceof TopicError) return { errorCode: ErrorCode[err.errorName], errorMessage: err.message };
+    if (err instanceof InvalidConfigError) return { errorCode: ErrorCode.INVALID_CONFIG, errorMessage: err.message };
+    b.logger.error({ err, topic }, 'topic operation failed');
+    return { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: (err as Error).message };
+  };
+
   const createTopics: Handler = (_ctx, req) => ({
     throttleTimeMs: 0,
     topics: (req.topics as Message[]).map((t) => {
@@ -34,23 +37,32 @@ export function adminHandlers(b: BrokerContext): Array<[number, Handler]> {
         }
         return { name: t.name, errorCode: 0, errorMessage: null };
       } catch (err) {
-        return { name: t.name, ...topicError(err) };
+        return { name: t.name, ...topicError(err, t.name) };
       }
     }),
   });
 
-  const deleteTopics: Handler = (_ctx, req) => ({
-    throttleTimeMs: 0,
-    responses: (req.topicNames as string[]).map((name) => {
+  const deleteTopics: Handler = async (_ctx, req) => {
+    const deleted = new Set<string>();
+    const responses = (req.topicNames as string[]).map((name) => {
       try {
         b.logs.delete(name);
+        deleted.add(name);
         b.logger.info({ topic: name }, 'topic deleted');
         return { name, errorCode: 0 };
       } catch (err) {
-        return { name, errorCode: topicError(err).errorCode };
+        return { name, errorCode: topicError(err, name).errorCode };
       }
-    }),
-  });
+    });
+    // Committed offsets go with the topic: a topic re-created under the same name must not
+    // hand its consumers positions from the old log.
+    const stale = committedOffsetKeys(b, deleted);
+    if (stale.length > 0) {
+      b.store.set(stale.map((k) => [k, null]));
+      await b.commit.durable();
+    }
+    return { throttleTimeMs: 0, responses };
+  };
 
   const createPartitions: Handler = (_ctx, req) => ({
     throttleTimeMs: 0,
@@ -59,7 +71,7 @@ export function adminHandlers(b: BrokerContext): Array<[number, Handler]> {
         b.logs.addPartitions(t.name, t.count, req.validateOnly);
         return { name: t.name, errorCode: 0, errorMessage: null };
       } catch (err) {
-        return { name: t.name, ...topicError(err) };
+        return { name: t.name, ...topicError(err, t.name) };
       }
     }),
   });

@@ -18,6 +18,14 @@ interface PartitionFetch {
   log?: PartitionLog;
 }
 
+/**
+ * Looks every partition up again: a long-poll may outlive its topic (deleted meanwhile), and a
+ * deleted log's file handles may already belong to other files.
+ */
+function resolve(b: BrokerContext, wanted: PartitionFetch[]): void {
+  for (const w of wanted) w.log = b.logs.partition(w.topic, w.partition);
+}
+
 function collect(wanted: PartitionFetch[], maxBytes: number): { responses: Message[]; bytes: number; errors: boolean } {
   const byTopic = new Map<string, Message[]>();
   let bytes = 0;
@@ -71,11 +79,12 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
     const wanted: PartitionFetch[] = [];
     for (const t of req.topics as Message[]) {
       for (const p of t.partitions as Message[]) {
-        wanted.push({ topic: t.topic, partition: p.partition, fetchOffset: p.fetchOffset, maxBytes: p.partitionMaxBytes, log: b.logs.partition(t.topic, p.partition) });
+        wanted.push({ topic: t.topic, partition: p.partition, fetchOffset: p.fetchOffset, maxBytes: p.partitionMaxBytes });
       }
     }
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
     for (;;) {
+      resolve(b, wanted);
       const result = collect(wanted, req.maxBytes);
       const remaining = deadline - Date.now();
       const satisfied = req.minBytes <= 0 || result.bytes >= req.minBytes;

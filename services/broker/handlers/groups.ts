@@ -20,6 +20,7 @@ export function groupHandlers(b: BrokerContext): Array<[number, Handler]> {
       rebalanceTimeoutMs: req.rebalanceTimeoutMs,
       protocolType: req.protocolType,
       protocols: req.protocols,
+      requireMemberId: ctx.apiVersion >= 4,
     });
     if (r.error === 'NONE') b.store.set([[groupKey(req.groupId), { protocolType: req.protocolType, generation: r.generationId }]]);
     return { throttleTimeMs: 0, ...r, errorCode: code(r.error) };

@@ -10,6 +10,7 @@ import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
 
 const SEP = '\u0000';
+const MAX_COMMIT_METADATA = 4096;
 export const offsetKey = (group: string, topic: string, partition: number): string => `o${SEP}${group}${SEP}${topic}${SEP}${partition}`;
 export const groupKey = (group: string): string => `g${SEP}${group}`;
 
@@ -25,6 +26,16 @@ export function committedOffsets(b: BrokerContext, group: string): Array<[string
   for (const [k, v] of b.store.entries<CommittedOffset>(`o${SEP}${group}${SEP}`)) {
     const [, , topic, partition] = k.split(SEP);
     out.push([topic, Number(partition), v]);
+  }
+  return out;
+}
+
+/** Store keys of every group's committed offsets for any of `topics`. */
+export function committedOffsetKeys(b: BrokerContext, topics: Set<string>): string[] {
+  const out: string[] = [];
+  if (topics.size === 0) return out;
+  for (const [k] of b.store.entries<CommittedOffset>(`o${SEP}`)) {
+    if (topics.has(k.split(SEP)[2])) out.push(k);
   }
   return out;
 }
@@ -55,6 +66,8 @@ export function offsetHandlers(b: BrokerContext): Array<[number, Handler]> {
       partitions: (t.partitions as Message[]).map((p) => {
         let errorCode = groupError;
         if (!errorCode && !b.logs.partition(t.name, p.partitionIndex)) errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        // Kafka's offset.metadata.max.bytes: the state store keeps every committed offset in memory.
+        if (!errorCode && p.committedMetadata && Buffer.byteLength(p.committedMetadata) > MAX_COMMIT_METADATA) errorCode = ErrorCode.OFFSET_METADATA_TOO_LARGE;
         if (!errorCode) {
           const value: CommittedOffset = { offset: p.committedOffset, metadata: p.committedMetadata, at: now };
           changes.push([offsetKey(req.groupId, t.name, p.partitionIndex), value]);

@@ -25,6 +25,10 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
             b.metrics.recordsIn.inc({ topic: t.name }, countRecords(p.records));
             b.logs.markDirty(log);
             needsSync = true;
+          } else if (log.highWatermark <= r.baseOffset) {
+            // A retry of a batch whose first attempt is not yet fsynced: acknowledging it now
+            // would promise durability the original has not reached.
+            needsSync = true;
           }
           return { ...out, baseOffset: r.baseOffset, logStartOffset: log.logStartOffset };
         } catch (err) {

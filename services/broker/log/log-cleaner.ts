@@ -31,13 +31,18 @@ export function needsCleaning(log: PartitionLog, now = Date.now()): boolean {
 
 export function cleanPartition(log: PartitionLog, now = Date.now()): CleanResult {
   const result: CleanResult = { segmentsRewritten: 0, recordsRemoved: 0 };
+  // Only durable records (below the high watermark) count: a newer value that a crash could
+  // still take back must not be the reason an older, durable one is dropped.
+  const durableEnd = log.highWatermark;
   const latest = new Map<string, number>();
   for (const seg of log.segments) {
+    if (seg.baseOffset >= durableEnd) break;
     seg.scan(0, (info, chunk, at) => {
-      for (const r of recordsOf(chunk, info, at) ?? []) if (r.key) latest.set(r.key.toString('latin1'), r.offset);
+      if (info.baseOffset >= durableEnd) return false;
+      for (const r of recordsOf(chunk, info, at) ?? []) if (r.key && r.offset < durableEnd) latest.set(r.key.toString('latin1'), r.offset);
     });
   }
-  const closed = log.segments.slice(0, -1);
+  const closed = log.segments.slice(0, -1).filter((seg) => seg.nextOffset <= durableEnd);
   for (const seg of closed) {
     const tombstonesExpire = now - seg.maxTimestamp > log.topicConfig.deleteRetentionMs;
     const out: Buffer[] = [];
@@ -67,7 +72,7 @@ export function cleanPartition(log: PartitionLog, now = Date.now()): CleanResult
       result.segmentsRewritten++;
     }
   }
-  log.cleanedUpTo = log.active.baseOffset;
+  log.cleanedUpTo = closed.length === log.segments.length - 1 ? log.active.baseOffset : (closed.at(-1)?.nextOffset ?? log.logStartOffset);
   log.lastCleanedAt = now;
   return result;
 }

@@ -2,12 +2,14 @@
  * Topics on disk: `<dataDir>/topics/<topic>/topic.json` holds the partition count and config,
  * `<dataDir>/topics/<topic>/<partition>/` the partition's segments. A topic exists once its
  * `topic.json` is written (atomically); a directory without one is a half-created topic and is
- * removed on start-up. Deletion renames the directory away first, so a crash never leaves a
+ * removed on start-up. Deletion first renames the directory into `<dataDir>/trash/` (outside
+ * `topics/`, so no legal topic name can collide with a deleted one), so a crash never leaves a
  * half-deleted topic that still looks alive.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { PartitionLog, type Durability } from './partition-log.js';
+import { syncDir } from './sync-dir.js';
 import { parseTopicConfig, type TopicConfig } from './topic-config.js';
 import type { GroupCommit } from './group-commit.js';
 
@@ -50,14 +52,14 @@ function writeAtomic(file: string, data: string): void {
   fs.fsyncSync(fd);
   fs.closeSync(fd);
   fs.renameSync(tmp, file);
-  const dfd = fs.openSync(path.dirname(file), 'r');
-  fs.fsyncSync(dfd);
-  fs.closeSync(dfd);
+  syncDir(path.dirname(file));
 }
 
 export class LogManager {
   readonly topics = new Map<string, Topic>();
   private readonly root: string;
+  private readonly trash: string;
+  private trashed = 0;
 
   constructor(
     dataDir: string,
@@ -66,15 +68,17 @@ export class LogManager {
     private readonly commit: GroupCommit,
   ) {
     this.root = path.join(dataDir, 'topics');
+    this.trash = path.join(dataDir, 'trash');
     fs.mkdirSync(this.root, { recursive: true });
   }
 
   /** Loads every topic. `unclean` (no clean-shutdown marker) verifies each active segment. */
   load(unclean: boolean): void {
+    fs.rmSync(this.trash, { recursive: true, force: true });
     for (const entry of fs.readdirSync(this.root)) {
       const dir = path.join(this.root, entry);
       const meta = path.join(dir, 'topic.json');
-      if (entry.endsWith('.deleted') || !fs.existsSync(meta)) {
+      if (topicNameError(entry) || !fs.existsSync(meta)) {
         fs.rmSync(dir, { recursive: true, force: true });
         continue;
       }
@@ -115,8 +119,16 @@ export class LogManager {
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
     const topic: Topic = { name, config, partitions: [] };
-    for (let p = 0; p < partitions; p++) topic.partitions.push(this.openPartition(name, p, config, false));
-    this.writeMeta(topic);
+    try {
+      for (let p = 0; p < partitions; p++) topic.partitions.push(this.openPartition(name, p, config, false));
+      this.writeMeta(topic);
+    } catch (err) {
+      // All or nothing: no half-created topic and no leaked file handles.
+      for (const p of topic.partitions) p.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    syncDir(this.root);
     this.topics.set(name, topic);
     return topic;
   }
@@ -133,8 +145,16 @@ export class LogManager {
       throw new TopicError('INVALID_PARTITIONS', `topic "${name}" has ${topic.partitions.length} partitions; the new count must be larger (got ${count})`);
     }
     if (validateOnly) return;
-    for (let p = topic.partitions.length; p < count; p++) topic.partitions.push(this.openPartition(name, p, topic.config, false));
-    this.writeMeta(topic);
+    const before = topic.partitions.length;
+    const added: PartitionLog[] = [];
+    try {
+      for (let p = before; p < count; p++) added.push(this.openPartition(name, p, topic.config, false));
+      this.writeMeta({ ...topic, partitions: [...topic.partitions, ...added] });
+    } catch (err) {
+      for (const p of added) p.destroy();
+      throw err;
+    }
+    topic.partitions.push(...added);
   }
 
   delete(name: string): void {
@@ -143,8 +163,11 @@ export class LogManager {
     this.topics.delete(name);
     for (const p of topic.partitions) p.close();
     const dir = path.join(this.root, name);
-    const gone = `${dir}.${Date.now()}.deleted`;
+    fs.mkdirSync(this.trash, { recursive: true });
+    // A short name: a 249-character topic plus a suffix would exceed NAME_MAX (255).
+    const gone = path.join(this.trash, `${Date.now()}-${this.trashed++}`);
     fs.renameSync(dir, gone);
+    syncDir(this.root);
     fs.rm(gone, { recursive: true, force: true }, () => undefined);
   }
 

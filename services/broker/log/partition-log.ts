@@ -10,6 +10,7 @@ import path from 'node:path';
 import { CorruptBatchError, UnsupportedCodecError, readRecords, setBaseOffset, validateBatches, type BatchInfo } from './record-batch.js';
 import { ProducerState } from './producer-state.js';
 import { Segment, segmentName } from './segment.js';
+import { syncDir } from './sync-dir.js';
 import type { TopicConfig } from './topic-config.js';
 
 export type Durability = 'group' | 'none';
@@ -17,7 +18,7 @@ export type Durability = 'group' | 'none';
 /** A produce that the log refuses, carrying the Kafka error name for the response. */
 export class AppendError extends Error {
   constructor(
-    readonly errorName: 'CORRUPT_MESSAGE' | 'MESSAGE_TOO_LARGE' | 'OUT_OF_ORDER_SEQUENCE_NUMBER' | 'INVALID_PRODUCER_EPOCH',
+    readonly errorName: 'CORRUPT_MESSAGE' | 'INVALID_RECORD' | 'MESSAGE_TOO_LARGE' | 'OUT_OF_ORDER_SEQUENCE_NUMBER' | 'INVALID_PRODUCER_EPOCH',
     message: string,
   ) {
     super(message);
@@ -60,11 +61,13 @@ export class PartitionLog {
     const names = fs.readdirSync(dir);
     for (const n of names) if (n.endsWith('.cleaned') || n.endsWith('.tmp')) fs.rmSync(path.join(dir, n), { force: true });
     const bases = names.map((n) => LOG_FILE.exec(n)).filter((m) => m !== null).map((m) => Number(m[1])).sort((a, b) => a - b);
-    if (bases.length === 0) bases.push(0);
+    const fresh = bases.length === 0;
+    if (fresh) bases.push(0);
     bases.forEach((base, i) => {
       const active = i === bases.length - 1;
       log.segments.push(Segment.open(dir, base, config.indexIntervalBytes, active && unclean));
     });
+    if (fresh) syncDir(dir);
     log.logStartOffset = log.segments[0].baseOffset;
     log.highWatermark = log.logEndOffset;
     log.cleanedUpTo = log.logStartOffset;
@@ -102,8 +105,18 @@ export class PartitionLog {
       .map((m) => Number(m[1]))
       .filter((o) => o <= this.logEndOffset)
       .sort((a, b) => a - b);
-    const from = snapshots.at(-1);
-    this.producers = from === undefined ? new ProducerState() : ProducerState.readSnapshot(this.snapshotFile(from));
+    // The newest readable snapshot bounds the replay; a torn one (crash while writing it) is
+    // skipped in favour of an older one, or of replaying the whole log.
+    let from: number | undefined;
+    this.producers = new ProducerState();
+    for (const offset of snapshots.reverse()) {
+      const state = ProducerState.readSnapshot(this.snapshotFile(offset));
+      if (state) {
+        this.producers = state;
+        from = offset;
+        break;
+      }
+    }
     const start = from ?? this.logStartOffset;
     for (const seg of this.segments) {
       if (seg.nextOffset <= start) continue;
@@ -126,7 +139,8 @@ export class PartitionLog {
     try {
       batches = validateBatches(records);
     } catch (err) {
-      throw new AppendError('CORRUPT_MESSAGE', (err as Error).message);
+      if (!(err instanceof CorruptBatchError)) throw err;
+      throw new AppendError(err.code, err.message);
     }
     if (batches.length === 0) throw new AppendError('CORRUPT_MESSAGE', 'empty record set');
     for (const b of batches) {
@@ -168,7 +182,11 @@ export class PartitionLog {
     if (old.size === 0) return;
     old.syncIndexesSync();
     this.producers.writeSnapshot(this.snapshotFile(old.nextOffset));
+    this.pruneSnapshots();
     this.segments.push(Segment.create(this.dir, old.nextOffset, this.config.indexIntervalBytes));
+    // fdatasync of the new log file does not persist its directory entry; without this a power
+    // cut could lose a whole acknowledged segment.
+    syncDir(this.dir);
   }
 
   /** Makes everything appended so far durable, then exposes it to consumers. */
@@ -278,6 +296,17 @@ export class PartitionLog {
     return deleted;
   }
 
+  /** Keeps the newest few producer snapshots (older ones are only fallbacks for a torn newest). */
+  private pruneSnapshots(keep = 3): void {
+    const offsets = fs
+      .readdirSync(this.dir)
+      .map((n) => SNAPSHOT.exec(n))
+      .filter((m) => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => b - a);
+    for (const o of offsets.slice(keep)) fs.rmSync(this.snapshotFile(o), { force: true });
+  }
+
   private deleteSnapshotsBefore(offset: number): void {
     for (const n of fs.readdirSync(this.dir)) {
       const m = SNAPSHOT.exec(n);
@@ -298,6 +327,8 @@ export class PartitionLog {
     fs.rmSync(seg.files.index, { force: true });
     fs.rmSync(seg.files.timeIndex, { force: true });
     fs.renameSync(tmp, seg.files.log);
+    syncDir(this.dir);
+    this.unsynced.delete(seg);
     const fresh = Segment.open(this.dir, seg.baseOffset, this.config.indexIntervalBytes, false);
     fresh.syncIndexesSync();
     this.segments[i] = fresh;
@@ -308,7 +339,10 @@ export class PartitionLog {
   }
 
   close(): void {
+    this.unsynced.clear();
     for (const s of this.segments) s.close();
+    // Wake long-polls waiting on this log (a deleted topic): they look it up again and stop.
+    for (const fn of [...this.hwListeners]) fn();
   }
 
   /** Closes files and removes the partition directory. */

@@ -78,14 +78,16 @@ export class ProducerState {
     fs.renameSync(tmp, file);
   }
 
-  static readSnapshot(file: string): ProducerState {
-    const state = new ProducerState();
+  /** The state saved in `file`, or null when it is missing or unreadable (torn by a crash). */
+  static readSnapshot(file: string): ProducerState | null {
     try {
       const entries = JSON.parse(fs.readFileSync(file, 'utf8')) as [number, ProducerEntry][];
+      if (!Array.isArray(entries)) return null;
+      const state = new ProducerState();
       state.producers = new Map(entries);
+      return state;
     } catch {
-      // No usable snapshot: the caller replays a longer stretch of the log instead.
+      return null;
     }
-    return state;
   }
 }

@@ -27,10 +27,19 @@ export const Compression = { none: 0, gzip: 1, snappy: 2, lz4: 3, zstd: 4 } as c
 
 /** A batch that cannot be stored: bad framing, wrong magic or a CRC mismatch. */
 export class CorruptBatchError extends Error {
-  readonly code = 'CORRUPT_MESSAGE';
+  readonly code: 'CORRUPT_MESSAGE' | 'INVALID_RECORD' = 'CORRUPT_MESSAGE';
   constructor(message: string) {
     super(message);
     this.name = 'CorruptBatchError';
+  }
+}
+
+/** A batch whose CRC is fine but whose header is not one a producer may send (INVALID_RECORD). */
+export class InvalidBatchError extends CorruptBatchError {
+  override readonly code = 'INVALID_RECORD';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidBatchError';
   }
 }
 
@@ -87,8 +96,16 @@ export function validateBatches(buf: Buffer): BatchInfo[] {
     const actual = crc32c(buf.subarray(pos + OFF_ATTRIBUTES, pos + size));
     if (expected !== actual) throw new CorruptBatchError(`CRC mismatch: batch says ${expected}, data is ${actual}`);
     const info = readBatchInfo(buf, pos);
-    if (info.recordCount < 0 || info.lastOffsetDelta < 0 || info.lastOffsetDelta < info.recordCount - 1) {
-      throw new CorruptBatchError(`record count ${info.recordCount} / last offset delta ${info.lastOffsetDelta} inconsistent`);
+    // Producers number records 0..n-1; anything else would let one batch claim offsets it has
+    // no records for (up to 2^31 of them), which breaks offset arithmetic. Kafka refuses it too.
+    if (info.recordCount < 1 || info.lastOffsetDelta !== info.recordCount - 1) {
+      throw new InvalidBatchError(`record count ${info.recordCount} and last offset delta ${info.lastOffsetDelta} are inconsistent`);
+    }
+    try {
+      validateRecords(buf, info);
+    } catch (err) {
+      // A truncated varint inside a CRC-valid batch is a malformed record, not line noise.
+      throw err instanceof InvalidBatchError ? err : new InvalidBatchError((err as Error).message);
     }
     out.push(info);
     pos += size;
@@ -133,7 +150,8 @@ export interface RecordView {
   offsetDelta: number;
 }
 
-function readVarint(buf: Buffer, at: { pos: number }): number {
+/** Reads a zig-zag varint at `at.pos`, advancing it. Throws CorruptBatchError when truncated. */
+export function readVarint(buf: Buffer, at: { pos: number }): number {
   let result = 0;
   let shift = 0;
   for (;;) {
@@ -148,7 +166,8 @@ function readVarint(buf: Buffer, at: { pos: number }): number {
   return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
 }
 
-function writeVarint(value: number, out: number[]): void {
+/** Appends `value` as a zig-zag varint. */
+export function writeVarint(value: number, out: number[]): void {
   let v = value >= 0 ? value * 2 : -value * 2 - 1;
   while (v >= 0x80) {
     out.push((v % 0x80) | 0x80);
@@ -159,10 +178,7 @@ function writeVarint(value: number, out: number[]): void {
 
 /** Decodes the records of one batch (gzip is decompressed; other codecs are reported). */
 export function readRecords(batch: Buffer, info: BatchInfo, position = info.position): RecordView[] {
-  const codec = info.attributes & 0x07;
-  let body = batch.subarray(position + BATCH_HEADER_SIZE, position + info.size);
-  if (codec === Compression.gzip) body = gunzipSync(body);
-  else if (codec !== Compression.none) throw new UnsupportedCodecError(codec);
+  const body = recordsBody(batch, info, position);
   const out: RecordView[] = [];
   const at = { pos: 0 };
   for (let i = 0; i < info.recordCount; i++) {
@@ -174,9 +190,11 @@ export function readRecords(batch: Buffer, info: BatchInfo, position = info.posi
     const timestampDelta = readVarint(body, at);
     const offsetDelta = readVarint(body, at);
     const keyLen = readVarint(body, at);
+    if (at.pos + Math.max(keyLen, 0) > end) throw new CorruptBatchError('record key overruns its record');
     const key = keyLen < 0 ? null : body.subarray(at.pos, at.pos + keyLen);
     if (keyLen > 0) at.pos += keyLen;
     const valueLen = readVarint(body, at);
+    if (at.pos + Math.max(valueLen, 0) > end) throw new CorruptBatchError('record value overruns its record');
     const value = valueLen < 0 ? null : body.subarray(at.pos, at.pos + valueLen);
     at.pos = end;
     out.push({
@@ -189,6 +207,50 @@ export function readRecords(batch: Buffer, info: BatchInfo, position = info.posi
     });
   }
   return out;
+}
+
+/** Largest decompressed record set the broker will inflate (a guard against gzip bombs). */
+export const MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024;
+
+/** The encoded records of a batch, decompressed when gzip; other codecs are reported. */
+function recordsBody(batch: Buffer, info: BatchInfo, position: number): Buffer {
+  const codec = info.attributes & 0x07;
+  const body = batch.subarray(position + BATCH_HEADER_SIZE, position + info.size);
+  if (codec === Compression.none) return body;
+  if (codec !== Compression.gzip) throw new UnsupportedCodecError(codec);
+  try {
+    return gunzipSync(body, { maxOutputLength: MAX_DECOMPRESSED_BYTES });
+  } catch (err) {
+    throw new CorruptBatchError(`gzip records do not decompress: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Checks the records inside a produced batch the way Kafka does before storing it: each record
+ * lies within the batch, offset deltas run 0..n-1 and nothing trails the last record. Gzip
+ * batches are inflated to check them; other codecs are taken as they are (the broker does not
+ * decode them). A batch that passed the CRC check but fails here would break every consumer.
+ */
+export function validateRecords(batch: Buffer, info: BatchInfo, position = info.position): void {
+  let body: Buffer;
+  try {
+    body = recordsBody(batch, info, position);
+  } catch (err) {
+    if (err instanceof UnsupportedCodecError && err.codec <= Compression.zstd) return;
+    throw new InvalidBatchError((err as Error).message);
+  }
+  const at = { pos: 0 };
+  for (let i = 0; i < info.recordCount; i++) {
+    const length = readVarint(body, at);
+    const end = at.pos + length;
+    if (length < 0 || end > body.length) throw new InvalidBatchError(`record ${i} overruns its batch`);
+    at.pos += 1; // attributes
+    readVarint(body, at); // timestamp delta
+    if (readVarint(body, at) !== i) throw new InvalidBatchError(`record ${i} has a wrong offset delta`);
+    if (at.pos > end) throw new InvalidBatchError(`record ${i} is shorter than its header`);
+    at.pos = end;
+  }
+  if (at.pos !== body.length) throw new InvalidBatchError(`${body.length - at.pos} bytes follow the last of ${info.recordCount} records`);
 }
 
 export class UnsupportedCodecError extends Error {

@@ -43,6 +43,7 @@ export class Segment {
   private timeTs: number[] = [];
   private timeRel: number[] = [];
   private bytesSinceIndex = 0;
+  private closed = false;
 
   private constructor(
     readonly dir: string,
@@ -69,29 +70,45 @@ export class Segment {
   static open(dir: string, baseOffset: number, indexIntervalBytes: number, recover: boolean): Segment {
     const seg = new Segment(dir, baseOffset, indexIntervalBytes);
     seg.size = fs.fstatSync(seg.fd).size;
-    if (recover || !seg.loadIndexes()) seg.rebuild(recover);
+    // Indexes that do not match the log (or a log with a torn tail, which only a crash leaves)
+    // mean the segment was not closed cleanly: rebuild and verify it like the active one.
+    if (recover || !seg.loadIndexes()) seg.rebuild(true);
     return seg;
   }
 
-  /** Loads index files; false when they are missing or do not match the log. */
+  /**
+   * Loads index files; false when they are missing, torn or do not match the log: entries
+   * must increase, lie inside the log, the last must point at the batch it names, and the
+   * batches after it must end exactly at the end of the file.
+   */
   private loadIndexes(): boolean {
     const idx = fs.readFileSync(this.files.index);
     const tix = fs.readFileSync(this.files.timeIndex);
-    if (idx.length % 8 !== 0 || tix.length % 12 !== 0 || (idx.length === 0 && this.size > 0)) return false;
+    if (idx.length % 8 !== 0 || tix.length % 12 !== 0) return false;
+    if (this.size > 0 && (idx.length === 0 || tix.length === 0)) return false;
     for (let i = 0; i < idx.length; i += 8) {
-      this.indexRel.push(idx.readInt32BE(i));
-      this.indexPos.push(idx.readInt32BE(i + 4));
+      const rel = idx.readInt32BE(i);
+      const pos = idx.readInt32BE(i + 4);
+      if (pos >= this.size || (i > 0 && (rel <= (this.indexRel.at(-1) as number) || pos <= (this.indexPos.at(-1) as number)))) return false;
+      this.indexRel.push(rel);
+      this.indexPos.push(pos);
     }
     for (let i = 0; i < tix.length; i += 12) {
       this.timeTs.push(Number(tix.readBigInt64BE(i)));
       this.timeRel.push(tix.readInt32BE(i + 8));
     }
     const lastPos = this.indexPos.at(-1) ?? 0;
-    if (lastPos >= this.size && this.size > 0) return false;
+    const lastBase = this.baseOffset + (this.indexRel.at(-1) ?? 0);
     // The end offset and max timestamp come from the batches after the last index entry.
-    this.scan(lastPos, (info) => {
+    let aligned = true;
+    const end = this.scan(lastPos, (info) => {
+      if (info.position === lastPos && info.baseOffset !== lastBase) {
+        aligned = false;
+        return false;
+      }
       this.nextOffset = info.baseOffset + info.lastOffsetDelta + 1;
     });
+    if (!aligned || end !== this.size) return false;
     this.maxTimestamp = this.timeTs.at(-1) ?? -1;
     this.scan(this.positionFor(this.timeRel.length ? this.baseOffset + (this.timeRel.at(-1) as number) : this.baseOffset), (info) => {
       if (info.maxTimestamp > this.maxTimestamp) this.maxTimestamp = info.maxTimestamp;
@@ -128,6 +145,7 @@ export class Segment {
    * false to stop; the return value is the position after the last whole batch accepted.
    */
   scan(from: number, onBatch: (info: BatchInfo, chunk: Buffer, at: number) => boolean | void, chunkSize = SCAN_CHUNK): number {
+    if (this.closed) return from;
     let pos = from;
     let chunk: Buffer = Buffer.alloc(0);
     let chunkStart = pos;
@@ -225,6 +243,9 @@ export class Segment {
   }
 
   async sync(): Promise<void> {
+    // A segment closed meanwhile (deleted by retention, replaced by compaction, topic deleted)
+    // has nothing left to make durable; its fd may already belong to another file.
+    if (this.closed) return;
     await new Promise<void>((resolve, reject) => fs.fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 
@@ -234,6 +255,8 @@ export class Segment {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     for (const fd of [this.fd, this.indexFd, this.timeIndexFd]) {
       try {
         fs.closeSync(fd);

@@ -62,6 +62,13 @@ const MINIMUM: Partial<Record<keyof TopicConfig, number>> = {
   deleteRetentionMs: 0,
 };
 
+/** Index entries store file positions as int32, so a segment may not grow past 2 GiB. */
+const MAXIMUM: Partial<Record<keyof TopicConfig, number>> = {
+  segmentBytes: 0x7fffffff,
+  maxMessageBytes: 0x7fffffff,
+  indexIntervalBytes: 0x7fffffff,
+};
+
 /** Builds a config from Kafka-named settings over `base`; throws InvalidConfigError naming the key. */
 export function parseTopicConfig(settings: Record<string, string | null>, base: TopicConfig = DEFAULT_TOPIC_CONFIG): TopicConfig {
   const out: TopicConfig = { ...base, raw: { ...base.raw } };
@@ -78,7 +85,10 @@ export function parseTopicConfig(settings: Record<string, string | null>, base: 
       const key = NUMERIC[name];
       const n = Number(value);
       const min = MINIMUM[key] ?? -1;
-      if (!Number.isInteger(n) || n < min) throw new InvalidConfigError(`${name} must be an integer >= ${min} (got "${value}")`);
+      const max = MAXIMUM[key] ?? Number.MAX_SAFE_INTEGER;
+      if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+        throw new InvalidConfigError(`${name} must be an integer from ${min} to ${max} (got "${value}")`);
+      }
       (out[key] as number) = n;
     }
     out.raw[name] = value;

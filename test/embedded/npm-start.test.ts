@@ -1,0 +1,81 @@
+/**
+ * `npm start` as a user runs it: the launcher starts the broker, every stage and the capture
+ * SMTP server; a curl-style POST is delivered and shows up in the outbox; SIGINT stops every
+ * process. Runs the real `postline start` command in a child process.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir, waitFor } from '../helpers/broker.js';
+
+const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'postline.mjs');
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+let launcher: ChildProcess | undefined;
+const dataDir = tempDir('postline-start-');
+after(() => {
+  if (launcher && launcher.exitCode === null) launcher.kill('SIGKILL');
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('postline start runs the pipeline end to end and Ctrl-C stops every process', { timeout: 120_000 }, async () => {
+  const [api, brokerPort, smtp, outbox] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('POSTLINE_')) delete env[k];
+  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox)], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  launcher = proc;
+  let output = '';
+  proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  await waitFor(() => output.includes('Postline is running'), 90_000, 'the launcher banner');
+  const key = /API key\s+(\S+)/.exec(output)?.[1];
+  assert.ok(key, 'the banner shows a demo API key');
+  assert.match(output, /curl -sS http:\/\/127\.0\.0\.1:\d+\/v1\/emails/);
+
+  const res = await fetch(`http://127.0.0.1:${api}/v1/emails`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ from: 'Demo <demo@example.com>', to: ['you@example.org', 'them@example.net'], subject: 'Hello from Postline', text: 'It works.' }),
+  });
+  assert.equal(res.status, 202);
+  const { id } = (await res.json()) as { id: string };
+
+  type Listed = { envelope: { to: string[] }; messageId: string; id: string };
+  const messages = await waitFor(async () => {
+    const list = (await (await fetch(`http://127.0.0.1:${outbox}/v1/dev/outbox`)).json()) as { messages: Listed[] };
+    const mine = list.messages.filter((m) => m.messageId.includes(id));
+    return mine.length === 2 ? mine : undefined;
+  }, 30_000, 'two deliveries (one per recipient domain) in the outbox');
+  assert.deepEqual(messages.map((m) => m.envelope.to[0]).sort(), ['them@example.net', 'you@example.org']);
+  const eml = await (await fetch(`http://127.0.0.1:${outbox}/v1/dev/outbox/${messages[0].id}.eml`)).text();
+  assert.match(eml, /Subject: Hello from Postline/);
+
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  proc.kill('SIGINT');
+  assert.equal(await exited, 0);
+  assert.match(output, /stopped/);
+  // Every child was stopped too: their ports are free again.
+  for (const port of [api, brokerPort]) {
+    await waitFor(async () => {
+      const s = net.connect(port, '127.0.0.1');
+      return await new Promise<boolean>((r) => {
+        s.once('connect', () => (s.destroy(), r(false)));
+        s.once('error', () => r(true));
+      });
+    }, 15_000, `port ${port} released`);
+  }
+});

@@ -11,6 +11,8 @@ import { IngestSection } from './config/ingest.js';
 import { RendererSection } from './config/renderer.js';
 import { DispatcherSection } from './config/dispatcher.js';
 import { RetrySection } from './config/retry.js';
+import { AnalyticsSection } from './config/analytics.js';
+import { TracingSection } from './config/tracing.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -23,6 +25,8 @@ export const PostlineConfigSchema = Type.Object(
     renderer: RendererSection,
     dispatcher: DispatcherSection,
     retry: RetrySection,
+    analytics: AnalyticsSection,
+    tracing: TracingSection,
   },
   { additionalProperties: false },
 );

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { loadPostlineConfig, type PostlineConfig } from './config.js';
 import { ConfigError } from './config-loader.js';
+import { initTracing } from './tracing.js';
 import { createLogger } from './logger.js';
 import { createRegistry } from './metrics.js';
 import { createKafka, ensureTopics } from './kafka/client.js';
@@ -113,6 +114,8 @@ export async function serviceMain(name: string, start: (config: PostlineConfig) 
     process.stderr.write(`postline ${name}: ${err.message}\n`);
     process.exit(2);
   }
+  // First, so the HTTP and Kafka hops of this process are traced (a no-op unless enabled).
+  const tracing = initTracing(name, config.tracing);
   let started: { shutdown: Shutdown };
   try {
     started = await start(config);
@@ -122,6 +125,7 @@ export async function serviceMain(name: string, start: (config: PostlineConfig) 
     process.stderr.write(`postline ${name}: ${err.message}\n`);
     process.exit(2);
   }
+  started.shutdown.add('flush traces', () => tracing.shutdown());
   started.shutdown.installSignalHandlers(config.ops.shutdownGraceMs);
   // A fixed line supervisors (npm start, tests) wait for.
   createLogger(name, config.log).info({ pid: process.pid }, 'service ready');

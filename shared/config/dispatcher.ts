@@ -36,6 +36,26 @@ export const FleetSection = section(
   'SMTP connection fleets',
 );
 
+/** One circuit breaker per destination host (opossum): no new connections to a host that keeps failing. */
+export const BreakerSection = section(
+  {
+    failureThreshold: int(5, 'Connection failures to one host within dispatcher.breaker.windowMs that open its circuit breaker. While open no new connection to the host is attempted and mail goes to the next host of the route (or, with none left, to the retry tiers).', 1),
+    windowMs: int(10_000, 'Rolling window in which connection failures to a host are counted.', 100),
+    halfOpenAfterMs: int(5_000, 'How long a breaker stays open before one probe connection is tried (half-open): success closes it, failure opens it again for as long.', 1),
+  },
+  'Circuit breakers per SMTP host',
+);
+
+/** Remembering recently handled deliveries, so a redelivered dispatch record is not sent twice. */
+export const DedupeSection = section(
+  {
+    maxEntries: int(200_000, 'Recipients of recently handled dispatch records (message id, attempt, recipient) kept in memory; a redelivered record (crash, rebalance, a stage producing it twice) skips the recipients it lists. 0 turns deduplication off.'),
+    seedWindowMs: int(120_000, 'At start, delivery outcomes published to email.events within this window are read back and remembered, which covers a dispatcher killed between a send and its offset commit. Must exceed the longest time a finished record can stay uncommitted; 0 skips it.'),
+    seedTimeoutMs: int(30_000, 'Longest the start-up read of email.events may take; past it the dispatcher starts with what it has read (and says so).', 1),
+  },
+  'Duplicate suppression',
+);
+
 export const DispatcherSection = section(
   {
     concurrencyCritical: int(50, 'Messages in flight at once from email.dispatch.critical.', 1),
@@ -48,6 +68,8 @@ export const DispatcherSection = section(
     socketTimeoutMs: int(60_000, 'Time an SMTP host may stay silent while a reply is due (a stalled DATA ends here); keep it above the idle timeout of the relay.', 1),
     relay: RelaySection,
     fleet: FleetSection,
+    breaker: BreakerSection,
+    dedupe: DedupeSection,
   },
   'Dispatcher',
 );

@@ -6,6 +6,7 @@
  * when idle a record waits at most `lingerMs`.
  */
 import type { Message, Producer, RecordMetadata } from 'kafkajs';
+import { traceProducedRecord } from '../tracing.js';
 
 export interface BatchingProducerOptions {
   /** Longest a record waits for company before its batch is sent (default 2 ms). */
@@ -60,14 +61,25 @@ export class BatchingProducer {
 
   /** Resolves once the record is durably acknowledged (acks=-1). */
   send(topic: string, message: Message): Promise<SendResult> {
-    const size = sizeOf(message);
+    // The trace context is taken here, in the caller's context: the batch is sent from a timer.
+    const traced = traceProducedRecord(topic, message);
+    const size = sizeOf(traced.message);
     return new Promise<RecordMetadata>((resolve, reject) => {
       if (this.queuedBytes > 0 && this.queuedBytes + size > this.maxBytes) this.flush();
-      this.queue.push({ topic, message, resolve, reject });
+      this.queue.push({ topic, message: traced.message, resolve, reject });
       this.queuedBytes += size;
       if (this.queue.length >= this.maxBatch || this.queuedBytes >= this.maxBytes) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
-    }).then((m) => ({ topic: m.topicName, partition: m.partition, offset: String(m.baseOffset ?? m.offset ?? '') }));
+    }).then(
+      (m) => {
+        traced.end();
+        return { topic: m.topicName, partition: m.partition, offset: String(m.baseOffset ?? m.offset ?? '') };
+      },
+      (err: unknown) => {
+        traced.end(err);
+        throw err;
+      },
+    );
   }
 
   /** Sends many records as one unit; resolves when all are acked. */

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { OffsetTracker } from './offset-tracker.js';
+import { withConsumedRecordSpan } from '../tracing.js';
 
 export interface StageRecord {
   topic: string;
@@ -106,8 +107,9 @@ export class StageConsumer extends EventEmitter {
         }
         tracker.start(message.offset);
         const started = performance.now();
-        const p: Promise<void> = this.opts
-          .handle({ topic, partition, message })
+        const record: StageRecord = { topic, partition, message };
+        // The handler runs in the record's trace (its headers' context), so what it produces continues it.
+        const p: Promise<void> = withConsumedRecordSpan(record, () => this.opts.handle(record))
           .then(
             () => {
               tracker.finish(message.offset);

@@ -4,6 +4,7 @@
  * the reason, then goes on with the stream.
  */
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { IHeaders } from 'kafkajs';
 import { Topics } from './topics.js';
 import { EMAIL_EVENT_VERSION, EmailEventContract, type EmailEvent } from './contracts/email-event.js';
@@ -13,11 +14,14 @@ import type { StageRecord } from './kafka/stage-consumer.js';
 
 export type EventInput = Omit<EmailEvent, 'schemaVersion' | 'eventId' | 'at' | 'stage'> & { at?: string };
 
-export class EventPublisher {
+/** Emits 'published' (stage, type) and 'deadLetter' (stage, code) for metrics. */
+export class EventPublisher extends EventEmitter {
   constructor(
     private readonly producer: BatchingProducer,
     readonly stage: string,
-  ) {}
+  ) {
+    super();
+  }
 
   build(input: EventInput): EmailEvent {
     return { schemaVersion: EMAIL_EVENT_VERSION, eventId: randomUUID(), at: input.at ?? new Date().toISOString(), stage: this.stage, ...input };
@@ -27,6 +31,7 @@ export class EventPublisher {
   async publish(input: EventInput, headers?: IHeaders): Promise<EmailEvent> {
     const event = this.build(input);
     await this.producer.send(Topics.events, { key: event.messageId, value: EmailEventContract.encode(event), headers });
+    this.emit('published', this.stage, event.type);
     return event;
   }
 
@@ -43,6 +48,7 @@ export class EventPublisher {
       sends.push(this.publish({ type: 'failed', messageId: ids.messageId, tenant: ids.tenant, reason: `${code}: ${reason}` }));
     }
     await Promise.all(sends);
+    this.emit('deadLetter', this.stage, code);
   }
 }
 

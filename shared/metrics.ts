@@ -4,7 +4,8 @@
  * Labels are bounded: stage, topic, partition, outcome — never a recipient or message id.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { StageConsumer } from './kafka/stage-consumer.js';
+import type { EventEmitter } from 'node:events';
+import type { EventPublisher } from './events.js';
 
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
@@ -19,10 +20,12 @@ function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
 }
 
 /**
- * Records processed/failed per stage and topic, handling time, committed offsets and lag.
- * Safe to call for several consumers on one registry (the dispatcher runs one per priority).
+ * Records processed/failed per stage and topic, handling time, committed offsets and lag, from
+ * any consume loop that emits 'processed' (topic, ms), 'failed' (topic), 'committed' (topic,
+ * partition, offset), 'lag' (topic, partition, n) and 'rebalanced' — StageConsumer and the
+ * scheduler. Safe to call for several consumers on one registry (the dispatcher runs three).
  */
-export function instrumentStageConsumer(stage: string, consumer: StageConsumer, registry: Registry): void {
+export function instrumentStageConsumer(stage: string, consumer: EventEmitter, registry: Registry): void {
   const registers = [registry];
   const processed = getOrCreate(registry, 'postline_stage_records_processed_total', () => new Counter({ name: 'postline_stage_records_processed_total', help: 'Records a stage finished', labelNames: ['stage', 'topic'], registers }));
   const failed = getOrCreate(registry, 'postline_stage_records_failed_total', () => new Counter({ name: 'postline_stage_records_failed_total', help: 'Records whose handler threw (retried from the last commit)', labelNames: ['stage', 'topic'], registers }));
@@ -47,4 +50,19 @@ export function instrumentStageConsumer(stage: string, consumer: StageConsumer, 
   consumer.on('failed', (topic: string) => failed.inc({ stage, topic }));
   consumer.on('committed', (topic: string, partition: number, offset: string) => committed.set({ stage, topic, partition: String(partition) }, Number(offset)));
   consumer.on('lag', (topic: string, partition: number, n: number) => lag.set({ stage, topic, partition: String(partition) }, n));
+  // After a rebalance this replica may no longer own some partitions: drop their stale values,
+  // or lag summed across replicas would count them twice.
+  consumer.on('rebalanced', () => {
+    lag.reset();
+    committed.reset();
+  });
+}
+
+/** Events published and dead letters parked, by stage and type/code, for every stage alike. */
+export function instrumentEvents(publisher: EventPublisher, registry: Registry): void {
+  const registers = [registry];
+  const published = getOrCreate(registry, 'postline_events_published_total', () => new Counter({ name: 'postline_events_published_total', help: 'Lifecycle events published to email.events', labelNames: ['stage', 'type'], registers }));
+  const dead = getOrCreate(registry, 'postline_dead_letters_total', () => new Counter({ name: 'postline_dead_letters_total', help: 'Records parked on email.dead', labelNames: ['stage', 'code'], registers }));
+  publisher.on('published', (stage: string, type: string) => published.inc({ stage, type }));
+  publisher.on('deadLetter', (stage: string, code: string) => dead.inc({ stage, code }));
 }

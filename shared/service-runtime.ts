@@ -12,7 +12,7 @@ import { loadPostlineConfig, type PostlineConfig } from './config.js';
 import { ConfigError } from './config-loader.js';
 import { initTracing } from './tracing.js';
 import { createLogger } from './logger.js';
-import { createRegistry } from './metrics.js';
+import { createRegistry, instrumentEvents } from './metrics.js';
 import { createKafka, ensureTopics } from './kafka/client.js';
 import { BatchingProducer } from './kafka/batching-producer.js';
 import { EventPublisher } from './events.js';
@@ -75,6 +75,8 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
   });
   const producer = new BatchingProducer(rawProducer);
   const shutdown = new Shutdown(logger);
+  const events = new EventPublisher(producer, service);
+  instrumentEvents(events, registry);
   const readiness: Record<string, ReadinessCheck> = { kafkaProducer: () => (connected ? null : 'producer disconnected') };
   let ops: FastifyInstance | undefined;
   return {
@@ -84,7 +86,7 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
     registry,
     kafka,
     producer,
-    events: new EventPublisher(producer, service),
+    events,
     shutdown,
     readiness,
     async startOps() {

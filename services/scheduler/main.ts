@@ -7,6 +7,7 @@ import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { Scheduler } from './scheduler.js';
 import { instrumentScheduler } from './metrics.js';
+import { instrumentStageConsumer } from '../../shared/metrics.js';
 
 export const SCHEDULER_GROUP = 'postline-scheduler';
 
@@ -16,6 +17,7 @@ export async function startScheduler(config: PostlineConfig, opts: RuntimeOption
   await consumer.connect();
   const scheduler = new Scheduler({ consumer, producer: rt.producer, events: rt.events, logger: rt.logger });
   instrumentScheduler(scheduler, rt.registry);
+  instrumentStageConsumer('scheduler', scheduler, rt.registry);
   let consuming = false;
   consumer.on(consumer.events.GROUP_JOIN, () => {
     consuming = true;

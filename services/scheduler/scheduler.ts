@@ -22,7 +22,10 @@ export interface SchedulerDeps {
   now?: () => number;
 }
 
-/** Emits 'moved' (topic, count), 'held' (topic, partition, ms), 'invalid' (topic). */
+/**
+ * Emits 'moved' (topic, count), 'held' (topic, partition, ms), 'invalid' (topic), and the
+ * stage-consumer events ('processed', 'committed', 'lag', 'rebalanced') the shared metrics read.
+ */
 export class Scheduler extends EventEmitter {
   private timers = new Map<string, NodeJS.Timeout>();
   private readonly now: () => number;
@@ -34,6 +37,7 @@ export class Scheduler extends EventEmitter {
 
   async start(): Promise<void> {
     const { consumer } = this.deps;
+    consumer.on(consumer.events.GROUP_JOIN, () => this.emit('rebalanced'));
     for (const tier of RETRY_TIERS) await consumer.subscribe({ topic: Topics.retry(tier), fromBeginning: true });
     await consumer.run({
       autoCommit: false,
@@ -46,6 +50,7 @@ export class Scheduler extends EventEmitter {
   private async eachBatch({ batch, resolveOffset, pause, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     if (!isRunning() || isStale()) return;
+    const started = performance.now();
     const plan = planHead(batch.messages, this.now());
     if (plan.ready.length > 0) {
       await Promise.all(
@@ -68,8 +73,12 @@ export class Scheduler extends EventEmitter {
       resolveOffset(last);
       await this.deps.consumer.commitOffsets([{ topic, partition, offset: String(BigInt(last) + 1n) }]);
       this.emit('moved', topic, plan.ready.length);
+      this.emit('committed', topic, partition, String(BigInt(last) + 1n));
+      const ms = (performance.now() - started) / plan.ready.length;
+      for (let i = 0; i < plan.ready.length; i++) this.emit('processed', topic, ms);
       await heartbeat();
     }
+    this.emit('lag', topic, partition, Math.max(0, Number(batch.highWatermark) - Number(batch.messages[0]?.offset ?? batch.highWatermark) - plan.ready.length));
     if (plan.waitMs !== undefined) this.hold(topic, partition, plan.waitMs, pause);
   }
 

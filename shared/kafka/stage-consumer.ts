@@ -64,6 +64,7 @@ export class StageConsumer extends EventEmitter {
 
   async start(): Promise<void> {
     const { consumer, topics } = this.opts;
+    consumer.on(consumer.events.GROUP_JOIN, () => this.emit('rebalanced'));
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning ?? true });
     await consumer.run({
       autoCommit: false,

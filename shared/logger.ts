@@ -44,13 +44,12 @@ export function createLogger(service: string, config: LoggerConfig, destination?
 }
 
 /**
- * Under `postline start` stdout is a pipe to the launcher. Should the launcher die, writes fail
- * with EPIPE, and pino's file-descriptor writer retries a failed flush forever at exit (so the
- * stage could never finish shutting down). Node's own stdout stream reports the error instead,
- * which is ignored: with the launcher gone there is nobody to read the logs.
+ * Logs go to Node's own stdout stream rather than pino's file-descriptor writer: when stdout is
+ * a pipe whose reader died (the `postline start` launcher, a test harness), that writer retries
+ * a failed flush forever at exit and the process can never finish shutting down. The stream
+ * reports EPIPE instead, which is ignored — with the reader gone there is nobody to read logs.
  */
-export function defaultDestination(env: NodeJS.ProcessEnv = process.env): pino.DestinationStream {
-  if (env.POSTLINE_SUPERVISED !== '1') return pino.destination({ fd: 1, sync: true });
-  process.stdout.on('error', () => undefined);
+export function defaultDestination(): pino.DestinationStream {
+  if (process.stdout.listenerCount('error') === 0) process.stdout.on('error', () => undefined);
   return process.stdout;
 }

@@ -18,7 +18,7 @@ import { generateApiKey, hashApiKey } from '../ingest/api-keys.js';
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
-export const STAGES = ['renderer', 'dispatcher', 'scheduler', 'ingest'] as const;
+export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest'] as const;
 
 const HELP = `usage: postline start [options]
 
@@ -27,6 +27,7 @@ const HELP = `usage: postline start [options]
   --broker-port <n>    port of the embedded broker (default 9092)
   --smtp-port <n>      port of the capture SMTP server (default 2525)
   --outbox-port <n>    port of the captured-mail listing (default 8025)
+  --analytics-port <n> port of the analytics read API, also reachable through the API port (default 8082)
 
 Environment variables (POSTLINE_*) are passed to every stage; set POSTLINE_DISPATCHER_RELAY_HOST
 (and _PORT) to deliver through a real relay instead of the capture server.
@@ -49,6 +50,7 @@ export async function main(argv: string[]): Promise<void> {
       'broker-port': { type: 'string', default: '9092' },
       'smtp-port': { type: 'string', default: '2525' },
       'outbox-port': { type: 'string', default: '8025' },
+      'analytics-port': { type: 'string', default: '8082' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -99,6 +101,12 @@ export async function main(argv: string[]): Promise<void> {
     POSTLINE_INGEST_HOST: process.env.POSTLINE_INGEST_HOST ?? '127.0.0.1',
     POSTLINE_INGEST_PORT: values['api-port'],
     POSTLINE_INGEST_API_KEYS: JSON.stringify([{ tenant: 'demo', keyHash: hashApiKey(key) }]),
+    // Analytics owns the in-process ClickHouse data directory (one process may open it) and
+    // serves the read API; ingest forwards /v1/messages and /v1/stats to it.
+    POSTLINE_ANALYTICS_DATA_DIR: path.join(dataDir, 'analytics'),
+    POSTLINE_ANALYTICS_HOST: '127.0.0.1',
+    POSTLINE_ANALYTICS_PORT: values['analytics-port'],
+    POSTLINE_INGEST_READ_API_URL: `http://127.0.0.1:${values['analytics-port']}`,
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
   };
   const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
@@ -132,6 +140,8 @@ Try it:
     -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\
     -d '{"from":"Demo <demo@example.com>","to":["you@example.org"],"subject":"Hello from Postline","text":"It works.","html":"<p>It <b>works</b>.</p>"}'
 ${capture ? `\n  curl -sS http://127.0.0.1:${capture.httpPort}/v1/dev/outbox\n` : ''}
+  curl -sS ${api}/v1/messages/<id> -H 'Authorization: Bearer ${key}'   # the message's timeline
+
 Ctrl-C stops everything.
 `);
 }

@@ -8,6 +8,7 @@
 import type { EventEmitter } from 'node:events';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
+import httpProxy from '@fastify/http-proxy';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
@@ -75,8 +76,20 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
   });
   app.setNotFoundHandler(async (req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
   registerOpsRoutes(app, { registry: deps.registry, readiness: deps.readiness });
+  if (deps.config.readApiUrl) registerReadApiForwarding(app, deps.config.readApiUrl);
   app.register(async (v1) => sendRoutes(v1, deps));
   return app;
+}
+
+/**
+ * One base URL for clients: the read API (message timelines, search, stats) lives in the
+ * analytics service, which owns the ClickHouse data; ingest forwards those paths to it. The
+ * Authorization header goes along and analytics checks it against the same keys.
+ */
+function registerReadApiForwarding(app: FastifyInstance, upstream: string): void {
+  for (const prefix of ['/v1/messages', '/v1/stats']) {
+    app.register(httpProxy, { upstream, prefix, rewritePrefix: prefix, httpMethods: ['GET', 'HEAD'] });
+  }
 }
 
 async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<void> {

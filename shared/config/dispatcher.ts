@@ -62,6 +62,8 @@ export const DispatcherSection = section(
     concurrencyTransactional: int(20, 'Messages in flight at once from email.dispatch.transactional.', 1),
     concurrencyBulk: int(10, 'Messages in flight at once from email.dispatch.bulk.', 1),
     groupId: str('postline-dispatcher', 'Consumer group prefix; each priority consumes as <groupId>-<priority>.'),
+    bulkYieldMs: int(250, 'While critical messages are being sent, a bulk message waits up to this long before it starts (the dispatcher\'s CPU goes to critical mail first); 0 turns it off.'),
+    commitIntervalMs: int(100, 'Longest finished records wait for their offset commit while their batch goes on. Short keeps the window in which a crash makes a sent record come back (the delivery ledger then skips it) small.', 10),
     fetchMaxWaitMs: int(1000, 'Longest a fetch waits on an idle topic before returning empty; stopping waits for the fetch in flight.', 10),
     connectionTimeoutMs: int(10_000, 'Time to open a TCP (and TLS) connection to an SMTP host, DNS included.', 1),
     greetingTimeoutMs: int(10_000, 'Time an SMTP host has to send its greeting once connected.', 1),

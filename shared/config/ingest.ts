@@ -18,6 +18,7 @@ export const ApiKeyEntry = Type.Object(
 export const IngestSection = section(
   {
     host: str('0.0.0.0', 'Interface the send API listens on.'),
+    readApiUrl: str('', 'Base URL of the analytics read API (e.g. http://analytics:8082). When set, GET /v1/messages and /v1/stats on the send API are forwarded there, so clients use one base URL; analytics checks the same API keys. Empty: not forwarded (route them at your ingress instead).'),
     port: int(8080, 'Port of the send API (it also serves /metrics, /healthz and /readyz); 0 picks a free port.'),
     apiKeys: Type.Array(ApiKeyEntry, {
       default: [],

@@ -30,10 +30,10 @@ after(() => {
 });
 
 test('postline start runs the pipeline end to end and Ctrl-C stops every process', { timeout: 120_000 }, async () => {
-  const [api, brokerPort, smtp, outbox] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [api, brokerPort, smtp, outbox, analytics] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('POSTLINE_')) delete env[k];
-  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox)], {
+  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox), '--analytics-port', String(analytics)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -64,12 +64,24 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
   const eml = await (await fetch(`http://127.0.0.1:${outbox}/v1/dev/outbox/${messages[0].id}.eml`)).text();
   assert.match(eml, /Subject: Hello from Postline/);
 
+  // The timeline, through the send API's base URL (forwarded to analytics, same key).
+  type View = { recipients: Array<{ address: string; state: string }>; timeline: Array<{ type: string }> };
+  const view = await waitFor(async () => {
+    const r = await fetch(`http://127.0.0.1:${api}/v1/messages/${id}`, { headers: { authorization: `Bearer ${key}` } });
+    if (r.status !== 200) return undefined;
+    const v = (await r.json()) as View;
+    return v.recipients.length === 2 && v.recipients.every((x) => x.state === 'sent') ? v : undefined;
+  }, 30_000, 'the timeline to show both recipients sent');
+  assert.deepEqual([...new Set(view.timeline.map((t) => t.type))].sort(), ['accepted', 'rendered', 'sent']);
+  const noKey = await fetch(`http://127.0.0.1:${api}/v1/messages/${id}`);
+  assert.equal(noKey.status, 401);
+
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   proc.kill('SIGINT');
   assert.equal(await exited, 0);
   assert.match(output, /stopped/);
   // Every child was stopped too: their ports are free again.
-  for (const port of [api, brokerPort]) {
+  for (const port of [api, brokerPort, analytics]) {
     await waitFor(async () => {
       const s = net.connect(port, '127.0.0.1');
       return await new Promise<boolean>((r) => {

@@ -1,0 +1,189 @@
+/**
+ * `postline analytics`: the ClickHouse sink for `email.events` and the read API (timeline,
+ * search, stats) on one port with /metrics, /healthz and /readyz. `startAnalytics` runs it
+ * in-process (tests, `npm start`); `migrate` is what `postline migrate` calls.
+ *
+ * With no ClickHouse URL configured the stage runs the engine in-process on its data
+ * directory, which it alone may open: that is why the read API is served here.
+ */
+import { parseArgs } from 'node:util';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
+import { ConfigError } from '../../shared/config-loader.js';
+import { createLogger } from '../../shared/logger.js';
+import { registerOpsRoutes } from '../../shared/ops-server.js';
+import { serviceMain, startRuntime } from '../../shared/service-runtime.js';
+import { Topics } from '../../shared/topics.js';
+import type { Shutdown } from '../../shared/lifecycle.js';
+import { ApiKeyStore, bearerToken, readApiKeysFile } from '../ingest/api-keys.js';
+import { openClickHouse } from './clickhouse.js';
+import { migrate as applyMigrations, type MigrateResult } from './schema/migrator.js';
+import { kafkaEngineStatements } from './schema/kafka-engine.js';
+import { ClickHouseSink } from './sink/clickhouse-sink.js';
+import { clickHouseEventsWriter, type EventsWriter } from './sink/events-writer.js';
+import { instrumentSink } from './sink/sink-metrics.js';
+import { registerReadApi } from './read-api/read-api.js';
+
+export const ANALYTICS_SERVICE = 'analytics';
+const DAY = 86_400_000;
+
+export interface AnalyticsDeps {
+  logger?: Logger;
+  registry?: Registry;
+  /** An already open client (tests share one embedded engine per process); left open on close. */
+  clickhouse?: ClickHouseClient;
+  /** Wraps the sink's writer (fault tests put a failing ClickHouse in front). */
+  wrapWriter?: (w: EventsWriter) => EventsWriter;
+  /** Read-API authentication; defaults to the send API's keys (`ingest.apiKeys`). */
+  authenticate?: (request: FastifyRequest) => string | null | Promise<string | null>;
+  /** Listen on `analytics.host:port` (default true); tests use `app.inject`. */
+  listen?: boolean;
+  /** Topic to consume (default email.events). */
+  topic?: string;
+}
+
+export interface RunningAnalytics {
+  app: FastifyInstance;
+  sink: ClickHouseSink;
+  client: ClickHouseClient;
+  /** Where the API listens, when it does. */
+  address?: string;
+  shutdown: Shutdown;
+  close(): Promise<boolean>;
+}
+
+function schemaParams(a: PostlineConfig['analytics']) {
+  return { database: a.database, retentionDays: a.retentionDays, rollupRetentionDays: a.rollupRetentionDays };
+}
+
+/** Applies pending migrations and the configured retention; what `postline migrate` runs. */
+export async function migrate(config: PostlineConfig, logger: Logger = createLogger('migrate', config.log)): Promise<MigrateResult> {
+  const a = config.analytics;
+  const { client, location } = await openClickHouse({ url: a.clickhouseUrl, user: a.clickhouseUser, password: a.clickhousePassword, dataDir: a.dataDir, requestTimeoutMs: a.insertTimeoutMs });
+  try {
+    const result = await applyMigrations(client, schemaParams(a), logger);
+    logger.info({ clickhouse: location, database: a.database, ...result }, 'analytics schema up to date');
+    return result;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Retries `fn` with backoff until it succeeds or `signal` aborts (ClickHouse may start after us). */
+async function untilDone<T>(fn: () => Promise<T>, logger: Logger, what: string, signal: AbortSignal, maxMs: number): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const delay = Math.min(maxMs, 200 * 2 ** Math.min(attempt, 10));
+      logger.warn({ err, attempt, retryInMs: delay }, `${what} failed; retrying`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+function defaultAuthenticate(config: PostlineConfig, logger: Logger): (r: FastifyRequest) => string | null {
+  const keys = new ApiKeyStore([...config.ingest.apiKeys, ...(config.ingest.apiKeysFile ? readApiKeysFile(config.ingest.apiKeysFile) : [])]);
+  if (keys.size === 0) logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every read request will be refused with 401');
+  return (r) => keys.authenticate(bearerToken(r.headers.authorization) ?? '') ?? null;
+}
+
+export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps = {}): Promise<RunningAnalytics> {
+  const a = config.analytics;
+  const rt = await startRuntime(ANALYTICS_SERVICE, config, { logger: deps.logger, registry: deps.registry });
+  const { logger } = rt;
+  const opened = deps.clickhouse
+    ? { client: deps.clickhouse, location: 'provided client' }
+    : await openClickHouse({ url: a.clickhouseUrl, user: a.clickhouseUser, password: a.clickhousePassword, dataDir: a.dataDir, requestTimeoutMs: a.insertTimeoutMs });
+  const { client } = opened;
+  const giveUp = new AbortController();
+  rt.shutdown.add('stop start-up retries', () => giveUp.abort());
+  if (a.migrateOnStart) await untilDone(() => applyMigrations(client, schemaParams(a), logger), logger, 'schema migration', giveUp.signal, a.insertRetryMaxMs);
+
+  const base = clickHouseEventsWriter(client, a.database);
+  const consumer = rt.kafka.consumer({ groupId: a.groupId, sessionTimeout: a.sessionTimeoutMs, maxBytesPerPartition: 2 << 20, maxBytes: 16 << 20, maxWaitTimeInMs: 500 });
+  await consumer.connect();
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
+  const sink = new ClickHouseSink({
+    consumer,
+    topic: deps.topic ?? Topics.events,
+    writer: deps.wrapWriter ? deps.wrapWriter(base) : base,
+    deadLetter: (record, code, reason) => rt.events.deadLetter(record, code, reason),
+    logger: logger.child({ component: 'sink' }),
+    batchMaxRows: a.batchMaxRows,
+    batchMaxWaitMs: a.batchMaxWaitMs,
+    maxBufferedRows: a.maxBufferedRows,
+    retryMaxMs: a.insertRetryMaxMs,
+  });
+  instrumentSink(sink, rt.registry);
+  rt.readiness.consumer = () => (joined ? null : 'not yet in the consumer group');
+  rt.readiness.clickhouse = () => sink.insertProblem;
+
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  registerOpsRoutes(app, { registry: rt.registry, readiness: rt.readiness });
+  registerReadApi(app, {
+    client,
+    database: a.database,
+    authenticate: deps.authenticate ?? defaultAuthenticate(config, logger),
+    limits: { queryTimeoutMs: a.queryTimeoutMs, maxStatsPoints: a.maxStatsPoints, maxStatsSpanMs: a.rollupRetentionDays * DAY, maxSearchSpanMs: a.maxSearchDays * DAY },
+  });
+
+  // Order: stop answering, flush and commit what the sink holds, disconnect, then the
+  // runtime's producer (dead letters) and finally the engine.
+  rt.shutdown.add('close read API', () => app.close());
+  rt.shutdown.add('stop sink (flush and commit)', () => sink.stop(Math.max(1000, config.ops.shutdownGraceMs - 5000)));
+  rt.shutdown.add('disconnect consumer', () => consumer.disconnect());
+  rt.addFinalShutdownSteps();
+  if (!deps.clickhouse) rt.shutdown.add('close ClickHouse', () => client.close());
+
+  await sink.start();
+  let address: string | undefined;
+  if (deps.listen !== false) address = await app.listen({ host: a.host, port: a.port });
+  else await app.ready();
+  logger.info({ clickhouse: opened.location, database: a.database, api: address, group: a.groupId }, 'analytics running');
+  return { app, sink, client, address, shutdown: rt.shutdown, close: () => rt.shutdown.run() };
+}
+
+const USAGE = `usage: postline analytics [migrate | kafka-engine-ddl]
+
+  (no argument)     run the ClickHouse sink for email.events and the read API
+  migrate           apply pending ClickHouse migrations and retention, then exit
+  kafka-engine-ddl  print the SQL that makes ClickHouse read email.events itself (instead of
+                    this sink), for the configured database and brokers; apply it after migrate
+
+Configuration comes from POSTLINE_* variables (see the README's configuration reference);
+POSTLINE_ANALYTICS_CLICKHOUSE_URL selects a ClickHouse server, empty runs the embedded engine.
+`;
+
+export async function main(argv: string[] = []): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+  const sub = positionals[0];
+  if (values.help || positionals.length > 1 || (sub && sub !== 'migrate' && sub !== 'kafka-engine-ddl')) {
+    process.stdout.write(USAGE);
+    process.exit(values.help ? 0 : 2);
+  }
+  if (!sub) {
+    await serviceMain(ANALYTICS_SERVICE, (config) => startAnalytics(config));
+    return;
+  }
+  let config: PostlineConfig;
+  try {
+    config = loadPostlineConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`postline analytics: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (sub === 'migrate') {
+    await migrate(config);
+    return;
+  }
+  const a = config.analytics;
+  const ddl = kafkaEngineStatements({ database: a.database, brokers: config.kafka.brokers, topic: Topics.events, groupName: `${a.groupId}-clickhouse`, consumers: 1, retentionDays: a.retentionDays });
+  process.stdout.write(`${ddl.map((q) => `${q};`).join('\n\n')}\n`);
+}

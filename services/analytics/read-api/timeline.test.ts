@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildMessageView, concerns, orderEvents, type StoredEvent } from './timeline.js';
+
+function ev(type: string, atMs: number, extra: Partial<StoredEvent> = {}): StoredEvent {
+  return {
+    eventId: `${type}-${atMs}`, type, atMs, stage: 's', priority: '', recipients: [], domain: '', pool: '', attempt: 0,
+    smtpCode: 0, smtpEnhanced: '', smtpMessage: '', smtpHost: '', reason: '', nextAttemptAtMs: null, latencyMs: null,
+    connectionReused: null, tags: [], ...extra,
+  };
+}
+
+test('orderEvents: by time, then lifecycle order when timestamps tie', () => {
+  const ordered = orderEvents([ev('sent', 10), ev('opened', 10), ev('rendered', 5), ev('accepted', 5), ev('deferred', 10)]);
+  assert.deepEqual(ordered.map((e) => e.type), ['accepted', 'rendered', 'deferred', 'sent', 'opened']);
+});
+
+test('concerns: listed recipients, else the named domain, else everyone', () => {
+  const cases: Array<[Partial<StoredEvent>, string, boolean]> = [
+    [{ recipients: ['a@x.org'] }, 'a@x.org', true],
+    [{ recipients: ['a@x.org'] }, 'b@x.org', false],
+    [{ domain: 'x.org' }, 'b@X.org', true],
+    [{ domain: 'x.org' }, 'b@y.org', false],
+    [{}, 'anyone@z.org', true],
+  ];
+  for (const [extra, address, want] of cases) assert.equal(concerns(ev('sent', 0, extra), address), want, JSON.stringify([extra, address]));
+});
+
+test('buildMessageView: durations between steps and per-recipient state, attempts and engagement', () => {
+  const view = buildMessageView('m', [
+    ev('accepted', 1000, { recipients: ['a@x.org', 'b@y.org'], priority: 'bulk', tags: ['t'] }),
+    ev('rendered', 1050),
+    ev('deferred', 2000, { domain: 'x.org', attempt: 1, smtpCode: 451, smtpMessage: 'later' }),
+    ev('bounced', 2500, { recipients: ['b@y.org'], smtpCode: 550, smtpEnhanced: '5.1.1' }),
+    ev('sent', 9000, { domain: 'x.org', attempt: 2, smtpCode: 250, connectionReused: true }),
+    ev('clicked', 20_000, { recipients: ['a@x.org'] }),
+  ])!;
+  assert.deepEqual(view.timeline.map((s) => [s.type, s.sincePreviousMs, s.sinceAcceptedMs]), [
+    ['accepted', 0, 0], ['rendered', 50, 50], ['deferred', 950, 1000], ['bounced', 500, 1500], ['sent', 6500, 8000], ['clicked', 11_000, 19_000],
+  ]);
+  assert.deepEqual(view.timeline[4].smtp, { code: 250 });
+  assert.equal(view.timeline[4].connectionReused, true);
+  const [a, b] = view.recipients;
+  assert.deepEqual([a.address, a.state, a.attempts, a.afterAcceptedMs, a.clicked, a.opened], ['a@x.org', 'sent', 2, 8000, true, false]);
+  assert.deepEqual([b.address, b.state, b.attempts, b.lastSmtp], ['b@y.org', 'bounced', 1, { code: 550, enhanced: '5.1.1' }]);
+  assert.equal(view.priority, 'bulk');
+  assert.equal(view.acceptedAt, new Date(1000).toISOString());
+});
+
+test('buildMessageView: without an accepted event the first step stands in; no events, no view', () => {
+  const view = buildMessageView('m', [ev('sent', 700, { recipients: ['a@x.org'] }), ev('rendered', 500)])!;
+  assert.equal(view.acceptedAt, new Date(500).toISOString());
+  assert.equal(view.recipients[0].afterAcceptedMs, 200);
+  assert.equal(buildMessageView('m', []), null);
+});

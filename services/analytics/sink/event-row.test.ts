@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EVENT_COLUMNS, toEventRow, toEventValues } from './event-row.js';
+import type { EmailEvent } from '../../../shared/contracts/email-event.js';
+
+const base: EmailEvent = { schemaVersion: 1, eventId: 'e1', type: 'sent', messageId: 'm1', tenant: 'acme', at: '2024-05-01T10:00:00.123Z', stage: 'dispatcher' };
+const at = { topic: 'email.events', partition: 3, offset: '42' };
+
+test('toEventRow: absent optional fields become empty values, measurements stay null', () => {
+  const row = toEventRow(base, at);
+  assert.deepEqual(
+    { ...row },
+    {
+      event_id: 'e1', type: 'sent', message_id: 'm1', tenant: 'acme', at: '2024-05-01T10:00:00.123Z', stage: 'dispatcher',
+      priority: '', recipients: [], domain: '', pool: '', attempt: 0, smtp_code: 0, smtp_enhanced: '', smtp_message: '', smtp_host: '',
+      reason: '', next_attempt_at: null, latency_ms: null, connection_reused: null, tags: [], accepted_at: null,
+      kafka_topic: 'email.events', kafka_partition: 3, kafka_offset: '42',
+    },
+  );
+});
+
+test('toEventRow: every field of a full event lands in its column', () => {
+  const full: EmailEvent = {
+    ...base,
+    priority: 'bulk', recipients: ['a@Example.org'], domain: 'Example.ORG', pool: 'marketing', attempt: 3,
+    smtp: { code: 451, enhanced: '4.7.1', message: 'later', host: 'mx.example.org' }, reason: 'greylisted',
+    nextAttemptAt: '2024-05-01T10:05:00Z', latencyMs: 12.5, connectionReused: true, tags: ['t1', 't2'], acceptedAt: '2024-05-01T09:59:59Z',
+  };
+  const row = toEventRow(full, at);
+  assert.equal(row.domain, 'example.org', 'domains are compared lower-case');
+  assert.deepEqual(row.recipients, ['a@Example.org'], 'addresses are kept as given');
+  assert.deepEqual([row.attempt, row.smtp_code, row.smtp_enhanced, row.smtp_message, row.smtp_host], [3, 451, '4.7.1', 'later', 'mx.example.org']);
+  assert.deepEqual([row.next_attempt_at, row.latency_ms, row.connection_reused, row.accepted_at], ['2024-05-01T10:05:00Z', 12.5, true, '2024-05-01T09:59:59Z']);
+});
+
+test('toEventRow: out-of-range numbers are clamped to what the columns hold', () => {
+  const cases: Array<[Partial<EmailEvent>, number, number]> = [
+    [{ attempt: -1 }, 0, 0],
+    [{ attempt: 70_000 }, 65_535, 0],
+    [{ attempt: 2.7 }, 2, 0],
+    [{ smtp: { code: 5500 } }, 0, 999],
+  ];
+  for (const [extra, attempt, code] of cases) {
+    const row = toEventRow({ ...base, ...extra }, at);
+    assert.deepEqual([row.attempt, row.smtp_code], [attempt, code], JSON.stringify(extra));
+  }
+});
+
+test('toEventValues: positional values in EVENT_COLUMNS order', () => {
+  const row = toEventRow({ ...base, tags: ['x'] }, at);
+  const values = toEventValues(row);
+  assert.equal(values.length, EVENT_COLUMNS.length);
+  EVENT_COLUMNS.forEach((c, i) => assert.deepEqual(values[i], row[c], c));
+});

@@ -1,0 +1,74 @@
+/**
+ * Schema migrations on the in-process engine: applied twice they are no-ops, an interrupted
+ * migration completes when run again, and retention follows the configuration.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { migrate } from '../../services/analytics/schema/migrator.js';
+import { MIGRATIONS } from '../../services/analytics/schema/migrations.js';
+import { openTestEngine, select, loadEvents, type TestEngine } from './support/engine.js';
+import { fixtureEvents, fixtureT0 } from './support/fixture-stream.js';
+
+let engine: TestEngine;
+before(async () => {
+  engine = await openTestEngine();
+});
+after(() => engine?.destroy());
+
+const params = (database: string, retentionDays = 90, rollupRetentionDays = 400) => ({ database, retentionDays, rollupRetentionDays });
+const newName = (): string => `mig_${randomBytes(4).toString('hex')}`;
+
+async function schema(database: string): Promise<Record<string, string>> {
+  const rows = await select<{ name: string; create_table_query: string }>(
+    engine.client,
+    'SELECT name, create_table_query FROM system.tables WHERE database = {db:String} ORDER BY name',
+    { db: database },
+  );
+  return Object.fromEntries(rows.map((r) => [r.name, r.create_table_query]));
+}
+
+test('a fresh database gets every migration; applying again changes nothing and keeps the data', async () => {
+  const db = newName();
+  const first = await migrate(engine.client, params(db));
+  assert.deepEqual(first.applied, MIGRATIONS.map((m) => m.version));
+  const tables = await schema(db);
+  for (const t of ['events', 'message_index', 'message_index_mv', 'stats_per_minute', 'stats_per_minute_mv', 'stats_per_minute_by_tag', 'stats_per_minute_by_tag_mv', 'stats_per_hour', 'stats_per_hour_mv', 'stats_per_hour_by_tag', 'stats_per_hour_by_tag_mv', 'schema_migrations']) {
+    assert.ok(tables[t], `${t} exists`);
+  }
+  await loadEvents(engine.client, db, fixtureEvents(fixtureT0()));
+
+  const second = await migrate(engine.client, params(db));
+  assert.deepEqual(second, { applied: [], retentionChanged: [] });
+  assert.deepEqual(await schema(db), tables);
+  const versions = await select<{ n: number }>(engine.client, `SELECT count() AS n FROM ${db}.schema_migrations`);
+  assert.equal(Number(versions[0].n), MIGRATIONS.length, 'each version recorded once');
+  const events = await select<{ n: number }>(engine.client, `SELECT count() AS n FROM ${db}.events`);
+  assert.equal(Number(events[0].n), fixtureEvents(0).length);
+});
+
+test('a migration interrupted before its version was recorded completes on the next run', async () => {
+  const db = newName();
+  await migrate(engine.client, params(db));
+  // As if the process died after the statements of the last migration but before recording it.
+  await engine.client.command({ query: `ALTER TABLE ${db}.schema_migrations DELETE WHERE version = ${MIGRATIONS.at(-1)!.version}`, clickhouse_settings: { mutations_sync: '2' } });
+  const again = await migrate(engine.client, params(db));
+  assert.deepEqual(again.applied, [MIGRATIONS.at(-1)!.version]);
+});
+
+test('retention follows the configuration: changed TTLs are applied once, then left alone', async () => {
+  const db = newName();
+  await migrate(engine.client, params(db, 90, 400));
+  const changed = await migrate(engine.client, params(db, 30, 200));
+  assert.deepEqual(changed.retentionChanged.sort(), ['events', 'message_index', 'stats_per_hour', 'stats_per_hour_by_tag', 'stats_per_minute', 'stats_per_minute_by_tag']);
+  const engines = await select<{ name: string; engine_full: string }>(engine.client, 'SELECT name, engine_full FROM system.tables WHERE database = {db:String}', { db });
+  const ttl = Object.fromEntries(engines.map((e) => [e.name, e.engine_full]));
+  assert.match(ttl.events, /TTL toDateTime\(at\) \+ toIntervalDay\(30\)/);
+  assert.match(ttl.stats_per_minute, /toIntervalDay\(200\)/);
+  assert.match(ttl.stats_per_hour, /toIntervalDay\(200\)/);
+  assert.deepEqual((await migrate(engine.client, params(db, 30, 200))).retentionChanged, []);
+});
+
+test('the database name is checked before it reaches SQL', async () => {
+  await assert.rejects(migrate(engine.client, params('x; DROP DATABASE system')), /not a plain identifier/);
+});

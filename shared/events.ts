@@ -14,7 +14,10 @@ import type { StageRecord } from './kafka/stage-consumer.js';
 
 export type EventInput = Omit<EmailEvent, 'schemaVersion' | 'eventId' | 'at' | 'stage'> & { at?: string };
 
-/** Emits 'published' (stage, type) and 'deadLetter' (stage, code) for metrics. */
+/**
+ * Emits 'published' (stage, type), 'deadLetter' (stage, code) and, from the dispatcher,
+ * 'retryScheduled' (stage, tier, priority) for metrics.
+ */
 export class EventPublisher extends EventEmitter {
   constructor(
     private readonly producer: BatchingProducer,

@@ -58,11 +58,13 @@ export function instrumentStageConsumer(stage: string, consumer: EventEmitter, r
   });
 }
 
-/** Events published and dead letters parked, by stage and type/code, for every stage alike. */
+/** Events published, retries scheduled and dead letters parked, for every stage alike. */
 export function instrumentEvents(publisher: EventPublisher, registry: Registry): void {
   const registers = [registry];
   const published = getOrCreate(registry, 'postline_events_published_total', () => new Counter({ name: 'postline_events_published_total', help: 'Lifecycle events published to email.events', labelNames: ['stage', 'type'], registers }));
   const dead = getOrCreate(registry, 'postline_dead_letters_total', () => new Counter({ name: 'postline_dead_letters_total', help: 'Records parked on email.dead', labelNames: ['stage', 'code'], registers }));
+  const retries = getOrCreate(registry, 'postline_retries_scheduled_total', () => new Counter({ name: 'postline_retries_scheduled_total', help: 'Messages sent to a retry tier', labelNames: ['stage', 'tier', 'priority'], registers }));
   publisher.on('published', (stage: string, type: string) => published.inc({ stage, type }));
+  publisher.on('retryScheduled', (stage: string, tier: string, priority: string) => retries.inc({ stage, tier, priority }));
   publisher.on('deadLetter', (stage: string, code: string) => dead.inc({ stage, code }));
 }

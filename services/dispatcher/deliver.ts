@@ -2,8 +2,12 @@
  * One delivery attempt of one dispatch record: through the route's hosts in order, over a
  * pooled connection of each host's fleet. A connection that breaks under the message is
  * discarded and the message goes once more over another connection of the same fleet; a host
- * that cannot be reached hands over to the next host of the route. What the server said (or the
- * error) is returned for `outcomesOf` to judge — this module never decides retry or bounce.
+ * that cannot be reached — its connection fails, its circuit breaker is open and no connection
+ * to it is left, or its connections keep breaking under the message — hands over to the next
+ * host of the route at once. Only when every
+ * host is unavailable does the attempt fail (and the message go to the retry tiers). What the
+ * server said (or the error) is returned for `outcomesOf` to judge — this module never decides
+ * retry or bounce.
  */
 import type { Priority } from '../../shared/config.js';
 import type { EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
@@ -12,6 +16,7 @@ import { HostUnavailableError, type SmtpFleet } from './smtp-fleet.js';
 import { isBrokenConnection, type SmtpFailure } from './smtp-outcome.js';
 import type { FleetRegistry } from './fleet-registry.js';
 import type { Route } from './route.js';
+import { BreakerOpenError } from './host-breaker.js';
 
 export interface DeliveryAttempt {
   /** The host (`host:port`) that answered, or the last one tried. */
@@ -22,6 +27,8 @@ export interface DeliveryAttempt {
   connectionReused: boolean;
   /** Transactions tried (2 when a connection broke and the message went again). */
   tries: number;
+  /** The message left through (or last tried) a host other than the route's primary. */
+  fallback: boolean;
   result: { info: SMTPConnectionSendInfo } | { error: SmtpFailure };
 }
 
@@ -40,7 +47,7 @@ async function sendOnFleet(fleet: SmtpFleet, record: EmailReadyForDispatch, prio
     try {
       const info = await lease.connection.send(record.envelope, record.raw);
       lease.release();
-      return { host, latencyMs: performance.now() - started, connectionReused: lease.reused, tries, result: { info } };
+      return { host, latencyMs: performance.now() - started, connectionReused: lease.reused, tries, fallback: false, result: { info } };
     } catch (e) {
       const err = e as SmtpFailure;
       const latencyMs = performance.now() - started;
@@ -50,7 +57,7 @@ async function sendOnFleet(fleet: SmtpFleet, record: EmailReadyForDispatch, prio
         onRetry?.(host, err, 'same-host');
         continue;
       }
-      return { host, latencyMs, connectionReused: lease.reused, tries, result: { error: err } };
+      return { host, latencyMs, connectionReused: lease.reused, tries, fallback: false, result: { error: err } };
     }
   }
 }
@@ -64,15 +71,32 @@ export async function deliver(
 ): Promise<DeliveryAttempt> {
   let last: DeliveryAttempt | undefined;
   for (const [i, target] of route.hosts.entries()) {
+    const fleet = fleets.get(target);
+    const fallback = i > 0;
+    const more = i < route.hosts.length - 1;
+    if (!fleet.available()) {
+      // Breaker open and no connection left: not tried at all (the breaker logged why).
+      const err = new BreakerOpenError(target.key);
+      last = { host: target.key, latencyMs: 0, connectionReused: false, tries: 0, fallback, result: { error: { message: err.message, code: err.code } } };
+      continue;
+    }
     try {
-      return await sendOnFleet(fleets.get(target), record, record.priority, onRetry);
+      const attempt = { ...(await sendOnFleet(fleet, record, record.priority, onRetry)), fallback };
+      // Connections to this host keep breaking under the message (it is going down): the next
+      // host now rather than a retry tier later. A server verdict (any reply) stays final.
+      if ('error' in attempt.result && isBrokenConnection(attempt.result.error) && more) {
+        onRetry?.(target.key, attempt.result.error, 'next-host');
+        last = attempt;
+        continue;
+      }
+      return attempt;
     } catch (e) {
       // Unreachable host: report the connection error itself (refused, greeting timeout, ...).
       const err = (e instanceof HostUnavailableError ? e.cause : e) as SmtpFailure;
-      last = { host: target.key, latencyMs: 0, connectionReused: false, tries: 0, result: { error: err } };
+      last = { host: target.key, latencyMs: 0, connectionReused: false, tries: 0, fallback, result: { error: err } };
       if (!(e instanceof HostUnavailableError)) return last;
-      if (i < route.hosts.length - 1) onRetry?.(target.key, err, 'next-host');
+      if (more) onRetry?.(target.key, err, 'next-host');
     }
   }
-  return last ?? { host: '', latencyMs: 0, connectionReused: false, tries: 0, result: { error: { message: 'route has no hosts', code: 'NO_ROUTE' } } };
+  return last ?? { host: '', latencyMs: 0, connectionReused: false, tries: 0, fallback: false, result: { error: { message: 'route has no hosts', code: 'NO_ROUTE' } } };
 }

@@ -1,42 +1,47 @@
 /**
- * The dispatcher's record handler: decode a dispatch record, deliver it, and make every
- * recipient's outcome durable before resolving — a `sent` or `bounced` event; for transient
- * failures a retry record on `email.retry.<tier>` plus a `deferred` event, or, past the
- * priority's maximum age, `email.dead` plus an `expired` event; for an unsendable record
- * `email.dead` plus a `failed` event. StageConsumer commits the offset only after this
- * resolves, so a crash in between re-sends rather than loses.
+ * The dispatcher's record handler: decode a dispatch record, skip the recipients a previous
+ * delivery of the very same attempt already settled (the delivery ledger), deliver to the rest,
+ * and make every recipient's outcome durable before resolving (`outcome-writer.ts`: an event; a
+ * retry record or a dead letter first where there is one). StageConsumer commits the offset only
+ * after this resolves, so a crash in between repeats rather than loses — and the ledger turns
+ * the repeat into a no-op instead of a second delivery.
  *
- * Emits 'delivery' (DeliveryReport) for metrics and 'invalid' (topic) for undecodable records.
+ * Emits 'delivery' (DeliveryReport) for metrics, 'invalid' (topic) for undecodable records,
+ * 'duplicate' (priority, recipients) for recipients skipped as already handled, and 'verdict'
+ * (topic, partition, offset, verdictAt, durableAt) for each sent outcome (the duplicate window).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { EmailEvent } from '../../shared/contracts/email-event.js';
 import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
-import { DeadLetterContract } from '../../shared/contracts/dead-letter.js';
 import { ValidationError } from '../../shared/errors.js';
-import { deadLetterFor, type EventInput, type EventPublisher } from '../../shared/events.js';
-import { planRetry, retryAfterHint, type RetryPolicy } from '../../shared/retry-policy.js';
+import type { EventPublisher } from '../../shared/events.js';
+import type { RetryPolicy } from '../../shared/retry-policy.js';
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { StageRecord } from '../../shared/kafka/stage-consumer.js';
-import { Topics } from '../../shared/topics.js';
-import { deliver, type DeliveryAttempt } from './deliver.js';
+import { deliver } from './deliver.js';
+import { DeliveryLedger, splitRecipients } from './delivery-ledger.js';
 import type { FleetRegistry } from './fleet-registry.js';
-import { retryRecord } from './retry-record.js';
-import { route, type RoutingTable } from './route.js';
-import { outcomesOf, type RecipientOutcome } from './smtp-outcome.js';
+import { OutcomeWriter, type FinalKind, type OutcomeWriterDeps, type PendingOutcome } from './outcome-writer.js';
+import { route, type Route, type RoutingTable } from './route.js';
+import { outcomesOf } from './smtp-outcome.js';
+
+export type { FinalKind } from './outcome-writer.js';
 
 export interface DispatchHandlerDeps {
   events: EventPublisher;
   producer: BatchingProducer;
+  /** A producer of its own for a priority (see OutcomeWriterDeps). */
+  producerFor?: OutcomeWriterDeps['producerFor'];
   fleets: FleetRegistry;
   routing: RoutingTable;
   retryPolicy: RetryPolicy;
   logger: Logger;
+  /** Recently handled deliveries (default: none remembered). */
+  ledger?: DeliveryLedger<PendingOutcome>;
+  /** Longest a bulk record waits for critical records in flight to finish (0: bulk never waits). */
+  bulkYieldMs?: number;
   now?: () => Date;
 }
-
-/** What became of some recipients: an outcome, with `deferred` turned `expired` past the maximum age. */
-export type FinalKind = RecipientOutcome['kind'] | 'expired';
 
 /** One record's delivery, for metrics. */
 export interface DeliveryReport {
@@ -45,6 +50,8 @@ export interface DeliveryReport {
   host: string;
   latencyMs: number;
   connectionReused: boolean;
+  /** Left through a fallback host of the route. */
+  fallback: boolean;
   outcomes: Array<{ kind: FinalKind; code: string; recipients: number }>;
 }
 
@@ -62,11 +69,19 @@ function idsOf(value: Buffer | null): { messageId?: string; tenant?: string } {
 
 export class DispatchHandler extends EventEmitter {
   private readonly inFlight = new Set<Promise<void>>();
+  /** Records being handled by (message, attempt, domain): a concurrent repeat waits for the first. */
+  private readonly active = new Map<string, Promise<void>>();
   private readonly now: () => Date;
+  private readonly writer: OutcomeWriter;
+  readonly ledger: DeliveryLedger<PendingOutcome>;
+  private readonly critical: CriticalActivity;
 
   constructor(private readonly deps: DispatchHandlerDeps) {
     super();
     this.now = deps.now ?? (() => new Date());
+    this.ledger = deps.ledger ?? new DeliveryLedger(0);
+    this.critical = new CriticalActivity(deps.bulkYieldMs ?? 0);
+    this.writer = new OutcomeWriter({ events: deps.events, producer: deps.producer, producerFor: deps.producerFor, retryPolicy: deps.retryPolicy, now: this.now });
   }
 
   /** The StageConsumer handler; resolves once every outcome of the record is durable. */
@@ -94,91 +109,120 @@ export class DispatchHandler extends EventEmitter {
       this.emit('invalid', topic);
       return;
     }
-    const startedAt = this.now();
+    // Copies of one record in flight at once run one after the other (the later ones then find
+    // the first one's outcome in the ledger): read and replace the chain's tail synchronously.
+    const key = `${msg.messageId}\u0000${msg.attempt}\u0000${msg.domain}`;
+    const earlier = this.active.get(key);
+    const p = (async () => {
+      if (earlier) await earlier.catch(() => undefined);
+      if (msg.priority === 'bulk') await this.critical.idle();
+      await (msg.priority === 'critical' ? this.critical.track(this.dispatch(record, msg)) : this.dispatch(record, msg));
+    })();
+    this.active.set(key, p);
+    try {
+      await p;
+    } finally {
+      if (this.active.get(key) === p) this.active.delete(key);
+    }
+  }
+
+  private async dispatch(record: StageRecord, msg: EmailReadyForDispatch): Promise<void> {
+    const { topic, partition, message } = record;
     const r = route(msg, this.deps.routing);
     const log = this.deps.logger.child({ messageId: msg.messageId, tenant: msg.tenant, route: r.name, attempt: msg.attempt, topic, partition, offset: message.offset });
-    const attempt = await deliver(msg, r, this.deps.fleets, (host, err, next) =>
-      log.info({ host, code: err.code, reason: err.message, next }, 'SMTP try failed; trying again'),
+    const known = splitRecipients(this.ledger, msg.messageId, msg.attempt, msg.envelope.to);
+    const work: PendingOutcome[] = [...known.pending.keys()];
+    if (known.done.length > 0) {
+      log.info({ recipients: known.done.length }, 'already handled; not sent again');
+      this.emit('duplicate', msg.priority, known.done.length);
+    }
+    if (known.pending.size > 0) {
+      const n = [...known.pending.values()].reduce((sum, rs) => sum + rs.length, 0);
+      log.info({ recipients: n }, 'outcome known but not yet recorded; recording it without sending again');
+    }
+    let report: Omit<DeliveryReport, 'outcomes'> | undefined;
+    if (known.todo.length > 0) {
+      const fresh = await this.send(msg, known.todo, r, log);
+      work.push(...fresh.outcomes);
+      report = fresh.report;
+    }
+    if (work.length === 0) return;
+    const kinds = await Promise.all(
+      work.map(async (p) => {
+        const kind = await this.writer.write(record, msg, p);
+        this.ledger.complete(msg.messageId, msg.attempt, p.outcome.recipients);
+        if (kind === 'sent') this.emit('verdict', topic, partition, message.offset, p.verdictAt, performance.now());
+        return kind;
+      }),
     );
-    const outcomes = outcomesOf(msg.envelope.to, attempt.result);
-    const kinds = await Promise.all(outcomes.map((o) => this.record(record, msg, attempt, o, startedAt)));
-    outcomes.forEach((o, i) => {
-      const fields = { host: attempt.host, outcome: kinds[i], code: o.code, recipients: o.recipients.length, latencyMs: Math.round(attempt.latencyMs), reason: o.reason };
+    work.forEach((p, i) => {
+      const o = p.outcome;
+      const fields = { host: p.host, outcome: kinds[i], code: o.code, recipients: o.recipients.length, latencyMs: Math.round(p.latencyMs), reason: o.reason };
       if (kinds[i] === 'sent') log.debug(fields, 'sent');
       else if (kinds[i] === 'failed' || kinds[i] === 'expired') log.warn(fields, `${kinds[i]}; dead-lettered`);
       else log.info(fields, kinds[i]);
     });
-    this.emit('delivery', {
-      priority: msg.priority,
-      route: r.name,
-      host: attempt.host,
-      latencyMs: attempt.latencyMs,
-      connectionReused: attempt.connectionReused,
-      outcomes: outcomes.map((o, i) => ({ kind: kinds[i], code: o.code, recipients: o.recipients.length })),
-    } satisfies DeliveryReport);
-  }
-
-  /** Makes one outcome durable (event, retry record or dead letter); returns what it became. */
-  private async record(record: StageRecord, msg: EmailReadyForDispatch, attempt: DeliveryAttempt, o: RecipientOutcome, startedAt: Date): Promise<FinalKind> {
-    const base: EventInput = {
-      type: 'sent',
-      messageId: msg.messageId,
-      tenant: msg.tenant,
-      priority: msg.priority,
-      domain: msg.domain,
-      recipients: o.recipients,
-      acceptedAt: msg.acceptedAt,
-      attempt: msg.attempt,
-      ...(msg.pool ? { pool: msg.pool } : {}),
-      ...(msg.tags ? { tags: msg.tags } : {}),
-    };
-    const smtp = {
-      ...(o.reply?.code !== undefined ? { code: o.reply.code } : {}),
-      ...(o.reply?.enhanced ? { enhanced: o.reply.enhanced } : {}),
-      ...(o.reply ? { message: o.reply.text } : {}),
-      ...(attempt.host ? { host: attempt.host } : {}),
-    };
-    switch (o.kind) {
-      case 'sent':
-        await this.deps.events.publish({ ...base, type: 'sent', smtp, latencyMs: Math.round(attempt.latencyMs * 100) / 100, connectionReused: attempt.connectionReused });
-        return 'sent';
-      case 'bounced':
-        await this.deps.events.publish({ ...base, type: 'bounced', smtp, reason: o.reason });
-        return 'bounced';
-      case 'deferred':
-        return this.defer(record, msg, o, base, smtp, startedAt);
-      case 'failed':
-        await this.deps.events.deadLetter(record, o.code, o.reason, { messageId: msg.messageId, tenant: msg.tenant });
-        return 'failed';
+    if (report) {
+      this.emit('delivery', {
+        ...report,
+        outcomes: work.map((p, i) => ({ kind: kinds[i], code: p.outcome.code, recipients: p.outcome.recipients.length })),
+      } satisfies DeliveryReport);
     }
   }
 
-  /** A transient failure: a retry record in the planned tier, or past the maximum age a dead letter. */
-  private async defer(record: StageRecord, msg: EmailReadyForDispatch, o: RecipientOutcome, base: EventInput, smtp: EmailEvent['smtp'], startedAt: Date): Promise<FinalKind> {
-    const now = this.now();
-    const reason = `${o.code}: ${o.reason}`;
-    const plan = planRetry(this.deps.retryPolicy, {
-      attempt: msg.attempt,
-      priority: msg.priority,
-      acceptedAt: Date.parse(msg.acceptedAt),
-      now: now.getTime(),
-      retryAfterMs: retryAfterHint(o.reason),
+  /** One SMTP attempt for `to`; each outcome is remembered as pending before anything is written. */
+  private async send(msg: EmailReadyForDispatch, to: string[], r: Route, log: Logger): Promise<{ outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> }> {
+    const startedAt = this.now();
+    const attempt = await deliver({ ...msg, envelope: { from: msg.envelope.from, to } }, r, this.deps.fleets, (host, err, next) =>
+      log.info({ host, code: err.code, reason: err.message, next }, 'SMTP try failed; trying again'),
+    );
+    const outcomes = outcomesOf(to, attempt.result).map(
+      (o): PendingOutcome => ({
+        outcome: o,
+        host: attempt.host,
+        latencyMs: attempt.latencyMs,
+        connectionReused: attempt.connectionReused,
+        attemptStartedAt: startedAt,
+        verdictAt: performance.now(),
+        written: { record: false, event: false },
+      }),
+    );
+    for (const p of outcomes) this.ledger.pending(msg.messageId, msg.attempt, p.outcome.recipients, p);
+    const report = { priority: msg.priority, route: r.name, host: attempt.host, latencyMs: attempt.latencyMs, connectionReused: attempt.connectionReused, fallback: attempt.fallback };
+    return { outcomes, report };
+  }
+}
+
+/**
+ * Critical records in flight, so bulk can step aside: on a shared CPU the dispatcher's event loop
+ * is the last resource bulk and critical mail share (connections are reserved by fleet
+ * admission), and a bulk backlog draining at full speed would otherwise delay each critical
+ * message by the bulk work queued around it. Bulk waits at most `maxWaitMs` per record, so a
+ * steady critical stream slows bulk down but never stops it.
+ */
+class CriticalActivity {
+  private inFlight = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly maxWaitMs: number) {}
+
+  track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight++;
+    return p.finally(() => {
+      if (--this.inFlight > 0) return;
+      for (const w of this.waiters.splice(0)) w();
     });
-    if (plan.action === 'expire') {
-      // Out of time: parked with its reason (replayable), and `expired` is not a bounce.
-      const letter = deadLetterFor(record, this.deps.events.stage, 'EXPIRED', `${plan.reason}; last: ${reason}`, { messageId: msg.messageId, tenant: msg.tenant });
-      await Promise.all([
-        this.deps.producer.send(Topics.dead, { key: msg.messageId, value: DeadLetterContract.encode(letter) }),
-        this.deps.events.publish({ ...base, type: 'expired', smtp, reason: `${plan.reason}; last: ${reason}` }),
-      ]);
-      return 'expired';
-    }
-    const notBefore = new Date(plan.notBefore);
-    const retry = retryRecord(msg, { recipients: o.recipients, reason, attemptStartedAt: startedAt, notBefore });
-    await Promise.all([
-      this.deps.producer.send(Topics.retry(plan.tier), { key: record.message.key, value: EmailReadyForDispatchContract.encode(retry), headers: record.message.headers }),
-      this.deps.events.publish({ ...base, type: 'deferred', smtp, reason, nextAttemptAt: notBefore.toISOString() }),
-    ]);
-    return 'deferred';
+  }
+
+  /** Resolves when no critical record is in flight, or after `maxWaitMs`. */
+  idle(): Promise<void> {
+    if (this.inFlight === 0 || this.maxWaitMs <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.maxWaitMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }

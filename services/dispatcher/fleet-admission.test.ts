@@ -35,6 +35,8 @@ test('admit: decisions by priority and fleet state', () => {
     ['bulk stops at its share (7 of 10)', state({ busy: { bulk: 7 }, idle: 3, total: 10 }), 'bulk', 'wait'],
     ['transactional still gets one while bulk holds its share', state({ busy: { bulk: 7 }, idle: 3, total: 10 }), 'transactional', 'use-idle'],
     ['critical still gets one while bulk holds its share', state({ busy: { bulk: 7 }, total: 7 }), 'critical', 'open'],
+    ['no new connection while the host breaker is open', state({ busy: { bulk: 1 }, total: 1, canOpen: false }), 'critical', 'wait'],
+    ['an idle connection is still used while the breaker is open', state({ idle: 1, total: 1, canOpen: false }), 'bulk', 'use-idle'],
     ['transactional + bulk stop at 8 of 10', state({ busy: { bulk: 7, transactional: 1 }, idle: 2, total: 10 }), 'transactional', 'wait'],
     ['critical gets the reserved ones', state({ busy: { bulk: 7, transactional: 1 }, idle: 2, total: 10 }), 'critical', 'use-idle'],
     ['bulk waits even with idle connections when its share is used', state({ busy: { bulk: 7, transactional: 1 }, idle: 2, total: 10 }), 'bulk', 'wait'],

@@ -32,6 +32,8 @@ export interface AdmissionState {
   opening: number;
   /** Open + opening connections. */
   total: number;
+  /** A new connection may be opened (false while the host's circuit breaker is open). Default true. */
+  canOpen?: boolean;
 }
 
 /**
@@ -68,7 +70,7 @@ export function admit(s: AdmissionState, p: Priority): Admission {
   if (!withinShare(s, p)) return 'wait';
   if (s.idle > 0) return 'use-idle';
   if (s.opening > 0) return 'await-opening';
-  if (s.total < s.cap) return 'open';
+  if (s.total < s.cap && s.canOpen !== false) return 'open';
   return 'wait';
 }
 

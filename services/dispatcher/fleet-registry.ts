@@ -36,6 +36,11 @@ export class FleetRegistry extends EventEmitter {
     for (const t of targets) this.get(t).warm();
   }
 
+  /** Starts a background probe connection on the fleet of `key`, if it exists and has none. */
+  probe(key: string): boolean {
+    return this.fleets.get(key)?.probe() ?? false;
+  }
+
   stats(): FleetStats[] {
     return [...this.fleets.values()].map((f) => f.stats());
   }

@@ -1,9 +1,10 @@
 /**
  * `postline dispatcher`, and `startDispatcher` for in-process use (tests, tools): wires one
  * StageConsumer per priority topic (own group, own concurrency) to the dispatch handler, the
- * SMTP fleets, the producer for events and retry records, and metrics. Shutdown: stop consumers →
- * wait for in-flight sends → close fleets (QUIT) → disconnect consumers → drain the producer →
- * disconnect it → close the ops server.
+ * SMTP fleets behind a circuit breaker per host, the delivery ledger (seeded from the recent
+ * tail of email.events before consuming starts), the producer for events and retry records,
+ * and metrics. Shutdown: stop consumers → wait for in-flight sends → close fleets (QUIT) →
+ * disconnect consumers → drain the producer → disconnect it → close the ops server.
  */
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
@@ -11,6 +12,7 @@ import type { Registry } from 'prom-client';
 import { PRIORITIES, PostlineConfigSchema, type PostlineConfig, type Priority } from '../../shared/config.js';
 import { ConfigError, describeOptions } from '../../shared/config-loader.js';
 import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
+import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { instrumentStageConsumer } from '../../shared/metrics.js';
@@ -20,8 +22,13 @@ import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/ser
 import { Topics } from '../../shared/topics.js';
 import { DispatchHandler } from './dispatch-handler.js';
 import { instrumentDispatcher } from './dispatcher-metrics.js';
+import { DeliveryLedger } from './delivery-ledger.js';
+import { DuplicateWindow } from './duplicate-window.js';
 import { FleetRegistry } from './fleet-registry.js';
-import { relayRoute, type RoutingTable } from './route.js';
+import { BreakerRegistry, type BreakerState } from './host-breaker.js';
+import { seedLedger } from './ledger-seed.js';
+import type { PendingOutcome } from './outcome-writer.js';
+import { relayRoute, type RoutingTable, type SmtpTarget } from './route.js';
 import type { FleetOptions } from './smtp-fleet.js';
 
 export const STAGE = 'dispatcher';
@@ -29,7 +36,7 @@ export const STAGE = 'dispatcher';
 export interface DispatcherOptions extends RuntimeOptions {
   /** Start the ops server (/metrics, /healthz, /readyz) on config.ops (default true). */
   ops?: boolean;
-  /** Replaces how fleets open connections (a circuit breaker per host wraps it). */
+  /** Replaces how fleets open connections (tests); the host's circuit breaker still wraps it. */
   connect?: FleetOptions['connect'];
 }
 
@@ -39,12 +46,16 @@ export interface RunningDispatcher {
   shutdown: Shutdown;
   registry: Registry;
   fleets: FleetRegistry;
+  breakers: BreakerRegistry;
   handler: DispatchHandler;
 }
 
 type DispatcherConfig = PostlineConfig['dispatcher'];
 
-function fleetOptions(d: DispatcherConfig, connect?: FleetOptions['connect']): FleetOptions {
+/** A host's fleet options: every new connection goes through the host's breaker. */
+function fleetOptions(d: DispatcherConfig, target: SmtpTarget, breakers: BreakerRegistry, connect?: FleetOptions['connect']): FleetOptions {
+  const breaker = breakers.get(target.key);
+  const open = connect ?? ((c) => c.open());
   return {
     warm: d.fleet.warmConnections,
     max: d.fleet.maxConnectionsPerHost,
@@ -53,8 +64,19 @@ function fleetOptions(d: DispatcherConfig, connect?: FleetOptions['connect']): F
     ceilingCooldownMs: d.fleet.ceilingCooldownMs,
     acquireTimeoutMs: d.fleet.acquireTimeoutMs,
     timeouts: { connectionTimeoutMs: d.connectionTimeoutMs, greetingTimeoutMs: d.greetingTimeoutMs, socketTimeoutMs: d.socketTimeoutMs },
-    ...(connect ? { connect } : {}),
+    connect: (c) => breaker.run(() => open(c)),
+    canConnect: () => breaker.allowsConnect,
   };
+}
+
+/** Logs breaker transitions and starts the half-open probe (no message waits on it). */
+function watchBreakers(breakers: BreakerRegistry, fleets: FleetRegistry, logger: Logger, halfOpenAfterMs: number): void {
+  breakers.on('transition', (host: string, from: BreakerState, to: BreakerState, failures: number) => {
+    if (to === 'open') logger.warn({ host, from, failures, probeInMs: halfOpenAfterMs }, 'circuit breaker opened: no new connections to this host; traffic goes to the next host of the route');
+    else if (to === 'half-open') logger.info({ host, from }, 'circuit breaker half-open: probing with one connection');
+    else logger.info({ host, from }, 'circuit breaker closed: host reachable again');
+    if (to === 'half-open') fleets.probe(host);
+  });
 }
 
 const concurrencyOf = (d: DispatcherConfig, p: Priority): number =>
@@ -92,20 +114,47 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   const rt = await startRuntime(STAGE, config, opts);
   const { logger, registry, shutdown } = rt;
   const routing: RoutingTable = { relay: relayRoute(d.relay) };
-  const fleets = new FleetRegistry(() => fleetOptions(d, opts.connect));
+  const breakers = new BreakerRegistry(d.breaker);
+  const fleets = new FleetRegistry((target) => fleetOptions(d, target, breakers, opts.connect));
   rt.readiness.relay = watchFleets(fleets, logger);
-  const handler = new DispatchHandler({ events: rt.events, producer: rt.producer, fleets, routing, retryPolicy: retryPolicy(config.retry), logger });
+  watchBreakers(breakers, fleets, logger, d.breaker.halfOpenAfterMs);
+  const ledger = new DeliveryLedger<PendingOutcome>(d.dedupe.maxEntries);
+  // Critical outcomes get a producer (and connection) of their own: one idempotent producer
+  // sends one request at a time, and they must not queue behind bulk's batches.
+  const criticalRaw = rt.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const criticalProducer = new BatchingProducer(criticalRaw);
+  const handler = new DispatchHandler({
+    events: rt.events,
+    producer: rt.producer,
+    producerFor: (p) => (p === 'critical' ? criticalProducer : undefined),
+    fleets,
+    routing,
+    retryPolicy: retryPolicy(config.retry),
+    logger,
+    ledger,
+    bulkYieldMs: d.bulkYieldMs,
+  });
 
   const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
   const stages = PRIORITIES.map(
     (p, i) =>
-      new StageConsumer({ consumer: consumers[i], topics: [Topics.dispatch(p)], concurrency: concurrencyOf(d, p), handle: handler.handle, logger: logger.child({ priority: p }) }),
+      new StageConsumer({
+        consumer: consumers[i],
+        topics: [Topics.dispatch(p)],
+        concurrency: concurrencyOf(d, p),
+        commitIntervalMs: d.commitIntervalMs,
+        handle: handler.handle,
+        logger: logger.child({ priority: p }),
+      }),
   );
   // instrumentStageConsumer registers its metrics once per registry: feed it all three consumers.
   const stageEvents = new EventEmitter();
   for (const s of stages) for (const e of ['processed', 'failed', 'committed', 'lag']) s.on(e, (...a: unknown[]) => stageEvents.emit(e, ...a));
   instrumentStageConsumer(STAGE, stageEvents as unknown as StageConsumer, registry);
-  instrumentDispatcher(registry, handler, fleets);
+  const window = new DuplicateWindow();
+  handler.on('verdict', (topic: string, partition: number, offset: string, verdictAt: number, durableAt: number) => window.verdict(topic, partition, offset, verdictAt, durableAt));
+  stageEvents.on('committed', (topic: string, partition: number, offset: string) => window.committed(topic, partition, offset));
+  instrumentDispatcher(registry, { handler, fleets, breakers, window });
 
   let consuming = false;
   rt.readiness.consumers = () => (consuming ? null : 'consumers not running');
@@ -116,11 +165,17 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     })
     .add('finish in-flight sends', () => handler.drain())
     .add('close SMTP fleets', () => fleets.close())
-    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
+    .add('stop circuit breakers', () => breakers.shutdown())
+    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())))
+    .add('drain critical producer', () => criticalProducer.drain())
+    .add('disconnect critical producer', () => criticalRaw.disconnect());
   rt.addFinalShutdownSteps();
 
   try {
     fleets.warm(routing.relay.hosts.slice(0, 1));
+    await criticalRaw.connect();
+    const seed = await seedLedger({ kafka: rt.kafka, ledger, windowMs: d.dedupe.seedWindowMs, timeoutMs: d.dedupe.seedTimeoutMs, stage: STAGE, groupPrefix: d.groupId, logger });
+    logger[seed.complete ? 'info' : 'warn']({ events: seed.events, remembered: seed.remembered, ms: Math.round(seed.ms), complete: seed.complete }, 'recent delivery outcomes read (duplicate suppression)');
     for (const c of consumers) await c.connect();
     for (const s of stages) await s.start();
     consuming = true;
@@ -133,7 +188,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     { route: 'relay', host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
     'dispatcher running',
   );
-  return { close: () => shutdown.run(), shutdown, registry, fleets, handler };
+  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler };
 }
 
 const HELP = `usage: postline dispatcher [--help]

@@ -6,6 +6,10 @@
  * it has for a cool-down. Requests queue by priority (critical first) and are admitted by
  * `fleet-admission`, so bulk can never take the connections critical mail needs.
  *
+ * A circuit breaker gates new connections (`canConnect`, `connect`): while it is open the fleet
+ * opens nothing, keeps using the connections it has, and — with none left — fails its waiters
+ * at once with HostUnavailableError so they move to the next host of the route.
+ *
  * Emits (for metrics and logs): 'opened' (conn), 'closed' (conn, reason, err?),
  * 'connect-failed' (err), 'ceiling' (cap, untilMs).
  */
@@ -15,6 +19,7 @@ import { TransientError } from '../../shared/errors.js';
 import { FleetBusyError, HostUnavailableError } from './fleet-errors.js';
 import { PRIORITY_ORDER, admit, afterAdmission, type AdmissionState, type Reserve } from './fleet-admission.js';
 import { FleetConnection, type CloseReason, type ConnectionTimeouts } from './fleet-connection.js';
+import { BreakerOpenError } from './host-breaker.js';
 import type { SmtpTarget } from './route.js';
 
 export { FleetBusyError, HostUnavailableError };
@@ -29,6 +34,8 @@ export interface FleetOptions {
   timeouts: ConnectionTimeouts;
   /** Opens a connection; a circuit breaker wraps this (default: a FleetConnection's open()). */
   connect?: (conn: FleetConnection) => Promise<void>;
+  /** Whether a new connection may be attempted now (false while the host's breaker is open). */
+  canConnect?: () => boolean;
   now?: () => number;
 }
 
@@ -96,9 +103,25 @@ export class SmtpFleet extends EventEmitter {
     for (let i = 0; i < missing; i++) this.openConnection();
   }
 
+  /** True when a message could be served: a connection is open, or one may be opened. */
+  available(): boolean {
+    return this.live.size > 0 || this.canConnect();
+  }
+
+  /**
+   * Opens one connection in the background when the fleet has none (the half-open probe of
+   * its breaker: no message waits on it). Returns whether it started one.
+   */
+  probe(): boolean {
+    if (this.closing || this.live.size + this.opening.size > 0 || !this.canConnect()) return false;
+    this.openConnection();
+    return true;
+  }
+
   /** Resolves with a connection for one message of priority `p`. */
   acquire(p: Priority): Promise<Lease> {
     if (this.closing) return Promise.reject(new TransientError('FLEET_CLOSED', `fleet for ${this.target.key} is closing`));
+    if (!this.available()) return Promise.reject(new HostUnavailableError(this.target.key, new BreakerOpenError(this.target.key)));
     return new Promise<Lease>((resolve, reject) => {
       const waiter: Waiter = {
         priority: p,
@@ -123,12 +146,7 @@ export class SmtpFleet extends EventEmitter {
   /** Fails waiting requests, says QUIT on every connection (busy ones once released). */
   async close(): Promise<void> {
     this.closing = true;
-    for (const p of PRIORITY_ORDER) {
-      for (const w of this.waiters[p].splice(0)) {
-        clearTimeout(w.timer);
-        w.reject(new TransientError('FLEET_CLOSED', `fleet for ${this.target.key} closed`));
-      }
-    }
+    this.failWaiters(new TransientError('FLEET_CLOSED', `fleet for ${this.target.key} closed`));
     const idle = this.idleStack.splice(0);
     for (const t of this.idleTimers.values()) clearTimeout(t);
     this.idleTimers.clear();
@@ -140,9 +158,19 @@ export class SmtpFleet extends EventEmitter {
     await Promise.all(remaining.map((c) => new Promise<void>((resolve) => (c.closed ? resolve() : c.once('closed', () => resolve())))));
   }
 
+  private canConnect(): boolean {
+    return this.opts.canConnect?.() ?? true;
+  }
+
   /** Hands idle connections to waiters by priority and opens connections where admitted. */
   private pump(): void {
     if (this.closing) return;
+    const canOpen = this.canConnect();
+    if (!canOpen && this.live.size + this.opening.size === 0) {
+      // Breaker open and nothing left to serve the waiters: they go to the next host now.
+      this.failWaiters(new HostUnavailableError(this.target.key, new BreakerOpenError(this.target.key)));
+      return;
+    }
     let state: AdmissionState = {
       cap: this.cap(),
       reserve: this.opts.reserve,
@@ -150,6 +178,7 @@ export class SmtpFleet extends EventEmitter {
       idle: this.idleStack.length,
       opening: this.opening.size,
       total: this.live.size + this.opening.size,
+      canOpen,
     };
     for (const p of PRIORITY_ORDER) {
       for (const waiter of [...this.waiters[p]]) {
@@ -236,6 +265,8 @@ export class SmtpFleet extends EventEmitter {
         this.opening.delete(conn);
         conn.destroy('connect-failed');
         if (this.closing) return;
+        // Not attempted (the breaker said no): says nothing about the host's connection limit.
+        if (err instanceof BreakerOpenError) return this.pump();
         this.emit('connect-failed', err);
         this.onConnectFailed(err);
       },
@@ -253,14 +284,18 @@ export class SmtpFleet extends EventEmitter {
       // its connection limit. Waiters go elsewhere (fallback host or the retry path) instead of
       // sitting out their timeout.
       this.ceiling = undefined;
-      for (const p of PRIORITY_ORDER) {
-        for (const w of this.waiters[p].splice(0)) {
-          clearTimeout(w.timer);
-          w.reject(new HostUnavailableError(this.target.key, err));
-        }
-      }
+      this.failWaiters(new HostUnavailableError(this.target.key, err));
     }
     this.pump();
+  }
+
+  private failWaiters(err: Error): void {
+    for (const p of PRIORITY_ORDER) {
+      for (const w of this.waiters[p].splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(err);
+      }
+    }
   }
 
   private lowerCeiling(cap: number): void {

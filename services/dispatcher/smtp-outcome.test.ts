@@ -42,6 +42,7 @@ test('classifyFailure: 5xx about the message bounces, everything else that may p
     ['DNS failure', { message: 'getaddrinfo ENOTFOUND', code: 'EDNS' }, 'deferred', 'SMTP_DNS'],
     ['TLS failure', { message: 'Error initiating TLS', code: 'ETLS' }, 'deferred', 'SMTP_TLS'],
     ['fleet busy', { message: 'no connection became free', code: 'FLEET_BUSY' }, 'deferred', 'FLEET_BUSY'],
+    ['breaker open on every host of the route', { message: 'circuit breaker for relay:25 is open', code: 'BREAKER_OPEN' }, 'deferred', 'SMTP_BREAKER_OPEN'],
     ['unknown error', { message: 'something odd' }, 'deferred', 'SMTP_UNKNOWN'],
     ['invalid envelope address', { message: 'Invalid recipient "a\\nb"', code: 'EENVELOPE', command: 'API' }, 'failed', 'INVALID_ENVELOPE'],
     ['over the SIZE limit', { message: 'Message size larger than allowed 1000', code: 'EMESSAGE', command: 'MAIL FROM' }, 'failed', 'MESSAGE_REFUSED_LOCALLY'],

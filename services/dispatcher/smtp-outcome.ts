@@ -62,6 +62,8 @@ const TRANSIENT_CODES: Record<string, string> = {
   EAUTH: 'SMTP_AUTH',
   ENOAUTH: 'SMTP_AUTH',
   ETIMEDOUT: 'SMTP_TIMEOUT',
+  // Every host of the route had its circuit breaker open: not attempted, retried later.
+  BREAKER_OPEN: 'SMTP_BREAKER_OPEN',
 };
 
 const TIMEOUTS: Record<string, string> = {

@@ -21,6 +21,7 @@ import { checkIdempotencyKey, type Acceptor } from './acceptor.js';
 import { shapeIssues, AcceptedSchema, BatchBodySchema, BatchResultSchema, EmailBodySchema, ErrorBodySchema, type BatchBody, type EmailBody } from './email-body-schema.js';
 import { RequestRejected, toHttpError } from './ingest-errors.js';
 import { templateRoutes } from './template-routes.js';
+import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 
 declare module 'fastify' {
@@ -39,6 +40,8 @@ export interface IngestAppDeps {
   readiness: Record<string, ReadinessCheck>;
   /** Per-tenant templates (`/v1/templates`); the routes are absent without it. */
   templates?: TemplateRepository;
+  /** The tenant's dead letters (`/v1/dead-letters`, replay); absent without it. */
+  deadLetters?: DeadLetterRoutesDeps;
   /** Receives 'response' ({ route, method, status, seconds }) for every answered request. */
   observer?: EventEmitter;
 }
@@ -114,6 +117,7 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
     });
   }
   if (deps.templates) await templateRoutes(v1, deps.templates);
+  if (deps.deadLetters) await registerDeadLetterRoutes(v1, deps.deadLetters);
   const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
 
   v1.post<{ Body: EmailBody }>(

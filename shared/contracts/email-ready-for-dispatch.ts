@@ -35,6 +35,11 @@ export const EmailReadyForDispatchSchema = Type.Object(
     /** Not to be sent before this time (retries). */
     notBefore: Type.Optional(Type.String({ format: 'date-time' })),
     lastReason: Type.Optional(Type.String()),
+    /**
+     * Set when a dead letter was replayed (`postline dead replay`): the maximum age counts from
+     * here instead of `acceptedAt`, giving the message a fresh time budget.
+     */
+    replayedAt: Type.Optional(Type.String({ format: 'date-time' })),
   },
   { additionalProperties: false },
 );

@@ -26,15 +26,26 @@ export interface Harness {
   waitForEvents(n: number, type: EventType, timeoutMs?: number): Promise<EmailEvent[]>;
   /** Records on email.retry.<tier> (default 1m). */
   retries(tier?: RetryTier): EmailReadyForDispatch[];
-  /** Stops the dispatcher and starts a new one with the same configuration (same groups). */
-  restart(): Promise<void>;
+  /** Stops the dispatcher and starts a new one with the same configuration (same groups), or with `overrides`. */
+  restart(overrides?: Record<string, unknown>): Promise<void>;
+  /** A sample of the dispatcher's metrics: the value of the first series whose labels include all of `labels`. */
+  metric(name: string, ...labels: string[]): Promise<number>;
   close(): Promise<void>;
 }
 
-export async function startHarness(sinkOpts: SmtpSinkOptions = {}, overrides: Record<string, unknown> = {}): Promise<Harness> {
+/**
+ * `setup` runs once the sink is up and before the dispatcher starts; the overrides it returns
+ * are applied last (e.g. a relay port in front of the sink, fallback hosts).
+ */
+export async function startHarness(
+  sinkOpts: SmtpSinkOptions = {},
+  overrides: Record<string, unknown> = {},
+  setup?: (sink: SmtpSink) => Promise<Record<string, unknown>>,
+): Promise<Harness> {
   const broker = await startTestBroker();
   const sink = await startSmtpSink({ greetingDelay: false, ...sinkOpts });
-  const config = loadPostlineConfig({
+  const late = setup ? await setup(sink) : {};
+  let config = loadPostlineConfig({
     env: {},
     overrides: {
       'kafka.brokers': [broker.bootstrap],
@@ -50,6 +61,7 @@ export async function startHarness(sinkOpts: SmtpSinkOptions = {}, overrides: Re
       'dispatcher.socketTimeoutMs': 5000,
       'dispatcher.fetchMaxWaitMs': 100,
       ...overrides,
+      ...late,
     },
   });
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
@@ -67,7 +79,9 @@ export async function startHarness(sinkOpts: SmtpSinkOptions = {}, overrides: Re
   return {
     broker,
     sink,
-    config,
+    get config() {
+      return config;
+    },
     get dispatcher() {
       return dispatcher;
     },
@@ -86,9 +100,15 @@ export async function startHarness(sinkOpts: SmtpSinkOptions = {}, overrides: Re
       return waitFor(() => (events(type).length >= n ? events(type) : undefined), timeoutMs, `${n} ${type} events (have ${events(type).length})`);
     },
     retries: (tier = '1m') => reader.records.filter((r) => r.topic === Topics.retry(tier)).map((r) => EmailReadyForDispatchContract.decode(r.message.value)),
-    async restart() {
+    async restart(more) {
       await dispatcher.close();
+      if (more) config = loadPostlineConfig({ env: {}, overrides: { ...flatten(config), ...more } });
       dispatcher = await startDispatcher(config, { logger, ops: false });
+    },
+    async metric(name, ...labels) {
+      const text = await dispatcher.registry.metrics();
+      const line = text.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && labels.every((x) => l.includes(x)));
+      return line ? Number(line.split(' ').at(-1)) : Number.NaN;
     },
     async close() {
       await dispatcher.close();
@@ -98,4 +118,15 @@ export async function startHarness(sinkOpts: SmtpSinkOptions = {}, overrides: Re
       await broker.destroy();
     },
   };
+}
+
+/** A config object as dotted-path overrides (arrays kept whole). */
+function flatten(obj: object, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (v && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flatten(v as object, path));
+    else out[path] = v;
+  }
+  return out;
 }

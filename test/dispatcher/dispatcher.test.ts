@@ -225,3 +225,19 @@ test('a second failure goes to the next tier (email.retry.5m); past the maximum 
   assert.equal(h.events('bounced').length, 0, 'expired is not a bounce');
   assert.equal(h.retries('1m').length + h.retries('5m').length, 1, 'the expired message is not retried');
 });
+
+test('a replayed dead letter counts its maximum age from the replay: deferred again, not expired at once', async (t) => {
+  const h = await startHarness({ script: () => 451 }, { 'retry.maxAgeCriticalMs': 2 * 3_600_000 });
+  t.after(() => h.close());
+  const acceptedLongAgo = new Date(Date.now() - 2.5 * 3_600_000).toISOString();
+  const replayed = recordFor(['again@example.org'], { priority: 'critical', acceptedAt: acceptedLongAgo, attempt: 7, replayedAt: new Date().toISOString() });
+  const stale = recordFor(['stale@example.org'], { priority: 'critical', acceptedAt: acceptedLongAgo, attempt: 7 });
+  await h.produce([replayed, stale]);
+  const [deferred] = await h.waitForEvents(1, 'deferred');
+  assert.equal(deferred.messageId, replayed.messageId);
+  const [expired] = await h.waitForEvents(1, 'expired');
+  assert.equal(expired.messageId, stale.messageId, 'without a replay the same message is past its age');
+  const [retry] = await waitFor(() => (h.retries('1h').length ? h.retries('1h') : undefined), 10_000, 'retry record');
+  assert.equal(retry.attempt, 8);
+  assert.equal(retry.replayedAt, replayed.replayedAt, 'the replay time travels with the retries');
+});

@@ -183,6 +183,27 @@ test('an unreachable host hands over to the fallback host of the route', async (
   assert.equal(fallback.messages.length, 1);
 });
 
+test('a host whose connections keep breaking under the message hands over to the next host', async () => {
+  const dying = await sink({ script: () => 'drop-after-data' });
+  const fallback = await sink();
+  const f = fleets();
+  const a = await deliver(recordFor(['r@example.org']), routeOf(dying.port, fallback.port), f);
+  assert.ok('info' in a.result);
+  assert.equal(a.fallback, true);
+  assert.equal(a.host, `127.0.0.1:${fallback.port}`);
+  assert.equal(dying.rcptAttempts.get('r@example.org'), 2, 'tried twice on the first host');
+  assert.equal(fallback.messages.length, 1);
+});
+
+test('a refusal from the server is final: no fallback for a 4xx or 5xx reply', async () => {
+  const busy = await sink({ script: () => 451 });
+  const fallback = await sink();
+  const f = fleets();
+  const a = await deliver(recordFor(['r@example.org']), routeOf(busy.port, fallback.port), f);
+  assert.equal(outcomesOf(['r@example.org'], a.result)[0].kind, 'deferred');
+  assert.equal(fallback.rcptAttempts.size, 0);
+});
+
 test('with no host reachable the message is deferred with the connection error', async () => {
   const f = fleets();
   const started = Date.now();

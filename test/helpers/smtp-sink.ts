@@ -56,6 +56,8 @@ export interface SmtpSinkOptions {
   greetingDelay?: boolean;
   /** Advertise PIPELINING (default true, as real relays do). */
   pipelining?: boolean;
+  /** Called for every message answered with 250, as it is recorded (latency measurements). */
+  onMessage?: (message: SinkMessage) => void;
 }
 
 export interface SinkMessage {
@@ -233,13 +235,15 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
             return callback(smtpError(dataReply.dataCode, dataReply.message));
           }
           const env = session.envelope;
-          messages.push({
+          const received: SinkMessage = {
             from: env.mailFrom ? env.mailFrom.address : '',
             to: env.rcptTo.map((r) => r.address),
             raw: Buffer.concat(chunks),
             connection: info.index,
             at: Date.now(),
-          });
+          };
+          messages.push(received);
+          opts.onMessage?.(received);
           callback(null, 'OK: queued as test-sink');
         };
         const delay = typeof dataReply === 'object' && 'dataCode' in dataReply ? dataReply.delayMs : undefined;

@@ -42,7 +42,7 @@ const KEY = 'pl_test_observability_key';
 const PENDING: string[] = [];
 
 /** Label names a Postline series may carry: all bounded sets. */
-const BOUNDED_LABELS = new Set(['service', 'stage', 'topic', 'partition', 'host', 'priority', 'outcome', 'reason', 'code', 'route', 'method', 'status', 'reused', 'le', 'quantile', 'version', 'major', 'minor', 'patch', 'type', 'space', 'kind', 'to', 'until']);
+const BOUNDED_LABELS = new Set(['service', 'stage', 'topic', 'partition', 'host', 'priority', 'outcome', 'reason', 'code', 'route', 'method', 'status', 'reused', 'le', 'quantile', 'version', 'major', 'minor', 'patch', 'type', 'space', 'kind', 'to', 'until', 'tier']);
 
 interface Sample {
   name: string;

@@ -113,11 +113,18 @@ function truncation(label: string, rs: RawResult[]): string[] {
   return rs.some((r) => r.truncated) ? [`${label}: a run stopped at its time limit before its count`] : [];
 }
 
-/** Render stage, dispatch stage and connection reuse, each stage in its own process. */
-export async function isolationRows(g: GroupContext): Promise<BenchRow[]> {
+interface IsolationRuns {
+  rawRender: RawResult[];
+  render: StageRun[];
+  rawSmtp: RawResult[];
+  dispatch: StageRun[];
+  newConn: RawResult[];
+}
+
+/** Per run: raw render, render stage, raw pooled SMTP, dispatch stage, new connection per message. */
+async function measureIsolation(g: GroupContext, n: number): Promise<{ r: IsolationRuns; foreign: Array<number | null> }> {
   const { p, rig, sink, ctx } = g;
-  const n = p.stageMessages;
-  const r = { rawRender: [] as RawResult[], render: [] as StageRun[], rawSmtp: [] as RawResult[], dispatch: [] as StageRun[], newConn: [] as RawResult[] };
+  const r: IsolationRuns = { rawRender: [], render: [], rawSmtp: [], dispatch: [], newConn: [] };
   const foreign = await repeat(g, async (run) => {
     const tag = `iso${run}`;
     r.rawRender.push(await step(g, 'raw render', n, (_, w) => rawRender({ tag: `${tag}-raw`, n, concurrency: RENDERER_CONCURRENCY, timeLimitMs: p.runTimeoutMs }, w('raw render'))));
@@ -128,6 +135,13 @@ export async function isolationRows(g: GroupContext): Promise<BenchRow[]> {
     const nc = { tag: `${tag}-new`, n: p.newConnMessages, concurrency: TUNED_CONNECTIONS, timeLimitMs: p.newConnMs };
     r.newConn.push(await step(g, 'new connection per message', p.newConnMessages, (_, w) => rawNewConnectionSmtp(sink, nc, w('raw smtp new-conn'))));
   });
+  return { r, foreign };
+}
+
+/** Render stage, dispatch stage and connection reuse, each stage in its own process. */
+export async function isolationRows(g: GroupContext): Promise<BenchRow[]> {
+  const n = g.p.stageMessages;
+  const { r, foreign } = await measureIsolation(g, n);
   g.details.isolation = r;
   const ms = (xs: Array<number | undefined>): string => `${(median(xs.map((x) => x ?? Number.NaN)) / 1000).toFixed(1)} s`;
   g.notes.push(

@@ -85,7 +85,10 @@ export interface SpawnServiceOptions {
 
 /** Starts `postline <args>` and resolves once it logs its ready line; rejects (and kills it) otherwise. */
 export async function spawnService(o: SpawnServiceOptions): Promise<ServiceProcess> {
-  const env = Object.fromEntries(Object.entries({ ...process.env, ...o.env }).filter(([k]) => k !== 'POSTLINE_SUPERVISED' && k !== 'NODE_OPTIONS'));
+  // A stage's configuration is exactly `o.env`: POSTLINE_* variables of the bench's own shell
+  // (POSTLINE_BENCH_* included, which stages reject as unknown options) are not passed on.
+  const inherited = Object.entries(process.env).filter(([k]) => !k.startsWith('POSTLINE_') && k !== 'NODE_OPTIONS');
+  const env = { ...Object.fromEntries(inherited), ...o.env };
   const spawnedAt = epochMs();
   const child = spawn(process.execPath, [...(o.nodeArgs ?? []), ENTRY, ...o.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   track(child);

@@ -97,10 +97,10 @@ export class Rig {
     };
   }
 
-  /** Starts a stage with the rig's environment plus `env`; resolves when it is ready. */
-  async startStage(stage: Stage, env: Record<string, string> = {}): Promise<ServiceProcess> {
+  /** Starts a stage with the rig's environment plus `env` (and node flags); resolves when it is ready. */
+  async startStage(stage: Stage, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<ServiceProcess> {
     if (this.stages.has(stage)) throw new Error(`${stage} is already running`);
-    const proc = await spawnService({ label: stage, args: [stage], env: { ...this.env, ...env }, nodeArgs: this.o.stageNodeArgs });
+    const proc = await spawnService({ label: stage, args: [stage], env: { ...this.env, ...env }, nodeArgs: [...(this.o.stageNodeArgs ?? []), ...nodeArgs] });
     this.o.sampler.watch(stage, proc.pid);
     this.stages.set(stage, proc);
     this.started.push(proc);

@@ -17,6 +17,9 @@
  * "where the CPU goes". `--profile` also CPU-profiles the stage processes and summarises the
  * end-to-end part of each profile.
  *
+ * POSTLINE_BENCH_SEND_PATH_NODE_ARGS adds node flags to every stage process (e.g.
+ * `--max-semi-space-size=64`), to compare runtime settings without changing code.
+ *
  * Sizes: the default run moves 10,000 messages per stage run and 10,000 per end-to-end run
  * (about five minutes on a 2-core machine); POSTLINE_BENCH_SEND_PATH_FULL=1 uses the issue's
  * 50,000 end to end (and 20,000 per stage run); `--quick` is a smoke check.
@@ -32,6 +35,8 @@ import { PARTITIONS, Rig } from './send-path-rig.js';
 import { startSinkProcess, type SinkProcess } from './send-path-sink.js';
 
 const FULL_RUN = process.env.POSTLINE_BENCH_SEND_PATH_FULL === '1';
+/** Node flags for every stage process, to try runtime settings (e.g. `--max-semi-space-size=64`) without touching code. */
+const STAGE_NODE_ARGS = (process.env.POSTLINE_BENCH_SEND_PATH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 const DEFAULT: SendPathParams = {
   stageMessages: 10_000,
@@ -87,7 +92,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   try {
     sink = await startSinkProcess();
     sampler.watch('sink', sink.pid);
-    rig = await Rig.start({ dir: ctx.tmpDir, sink, sampler, stageNodeArgs: ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] });
+    rig = await Rig.start({ dir: ctx.tmpDir, sink, sampler, stageNodeArgs: [...STAGE_NODE_ARGS, ...(ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])] });
     Object.assign(g, { rig, sink });
     for (const [label, group] of [
       ['stage isolation', isolationRows],
@@ -116,13 +121,14 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const notes = [
     `settings: dispatcher POSTLINE_DISPATCHER_CONCURRENCY_TRANSACTIONAL=${TUNED_ENV.POSTLINE_DISPATCHER_CONCURRENCY_TRANSACTIONAL}, ` +
       `POSTLINE_DISPATCHER_FLEET_MAX_CONNECTIONS_PER_HOST=${TUNED_ENV.POSTLINE_DISPATCHER_FLEET_MAX_CONNECTIONS_PER_HOST} (defaults 20 and 20) except in the defaults group; ` +
-      `everything else at its default (renderer concurrency 64, log level info, ${PARTITIONS} partitions); sink: smtp-server in its own process, 100 ms before its greeting`,
+      `everything else at its default (renderer concurrency 64, log level info, ${PARTITIONS} partitions); sink: smtp-server in its own process, 100 ms before its greeting; ` +
+      `stage node flags: ${STAGE_NODE_ARGS.join(' ') || 'none'} (POSTLINE_BENCH_SEND_PATH_NODE_ARGS)`,
     'targets: render and dispatch stage ≥ 80% of their baseline median, connection reuse ≥ 5× (both shown as the absolute figure), end to end ≥ 1,500 emails/s',
     ...g.notes,
     ...(g.usage.size ? usageNotes(g) : []),
     ...(ctx.profile && rig ? profileNotes(profileDir, rig, g.e2eWindow) : []),
   ];
-  return { rows, params: { ...p, tunedDispatcher: TUNED_ENV, partitions: PARTITIONS, full: FULL_RUN }, notes, details: g.details, failures };
+  return { rows, params: { ...p, tunedDispatcher: TUNED_ENV, partitions: PARTITIONS, full: FULL_RUN, stageNodeArgs: STAGE_NODE_ARGS }, notes, details: g.details, failures };
 }
 
 export const suite: BenchSuite = {

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { crc32c } from '@node-rs/crc32';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
-import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
-import { FAST_CONSUMER, testKafka } from './support/kafkajs-clients.js';
+import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
+import { FAST_CONSUMER, startBrokerWithClients } from './support/kafkajs-clients.js';
 import { API, Enc, WireClient, fetchBody, frame, metadataBody, parseFetchV4, parseApiVersionsV0, parseMetadataV1, parseProduceV3, produceBody } from './support/wire-client.js';
 import { encodeBatch } from './support/batch-encoder.js';
 
@@ -28,11 +28,7 @@ let sendLoop: Promise<void>;
 let sendError: unknown;
 
 before(async () => {
-  broker = await startTestBroker();
-  kafka = testKafka(broker.bootstrap);
-  admin = kafka.admin();
-  producer = kafka.producer();
-  await Promise.all([admin.connect(), producer.connect()]);
+  ({ broker, kafka, admin, producer } = await startBrokerWithClients());
   topic = uniqueName('bystander');
   await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
   consumer = kafka.consumer({ groupId: uniqueName('bystander-group'), ...FAST_CONSUMER });

@@ -7,8 +7,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CompressionTypes, type Admin, type Kafka, type Producer } from 'kafkajs';
-import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
-import { consumeAll, testKafka, type ConsumedRecord } from './support/kafkajs-clients.js';
+import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
+import { consumeAll, type ConsumedRecord, startBrokerWithClients } from './support/kafkajs-clients.js';
 import { assertKcatInstalled, kcatOk } from './support/kcat.js';
 
 let broker: TestBroker;
@@ -17,11 +17,7 @@ let admin: Admin;
 let producer: Producer;
 
 before(async () => {
-  broker = await startTestBroker();
-  kafka = testKafka(broker.bootstrap);
-  admin = kafka.admin();
-  producer = kafka.producer();
-  await Promise.all([admin.connect(), producer.connect()]);
+  ({ broker, kafka, admin, producer } = await startBrokerWithClients());
 });
 
 after(async () => {

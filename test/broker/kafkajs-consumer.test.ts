@@ -5,8 +5,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
-import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
-import { FAST_CONSUMER, testKafka } from './support/kafkajs-clients.js';
+import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
+import { FAST_CONSUMER, startBrokerWithClients } from './support/kafkajs-clients.js';
 import { spawnConsumerProcess, trackedConsumer, type ConsumerProcess, type Processed, type TrackedConsumer } from './support/tracked-consumer.js';
 
 let broker: TestBroker;
@@ -18,11 +18,7 @@ const tracked: TrackedConsumer[] = [];
 const processes: ConsumerProcess[] = [];
 
 before(async () => {
-  broker = await startTestBroker();
-  kafka = testKafka(broker.bootstrap);
-  admin = kafka.admin();
-  producer = kafka.producer();
-  await Promise.all([admin.connect(), producer.connect()]);
+  ({ broker, kafka, admin, producer } = await startBrokerWithClients());
 });
 
 after(async () => {

@@ -8,8 +8,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { AssignerProtocol, CompressionTypes, type Admin, type Kafka, type Producer } from 'kafkajs';
-import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
-import { consumeAll, testKafka } from './support/kafkajs-clients.js';
+import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
+import { consumeAll, startBrokerWithClients } from './support/kafkajs-clients.js';
 import { KCAT, assertKcatInstalled, kcatOk } from './support/kcat.js';
 
 let broker: TestBroker;
@@ -19,11 +19,7 @@ let producer: Producer;
 const children: ChildProcess[] = [];
 
 before(async () => {
-  broker = await startTestBroker();
-  kafka = testKafka(broker.bootstrap);
-  admin = kafka.admin();
-  producer = kafka.producer();
-  await Promise.all([admin.connect(), producer.connect()]);
+  ({ broker, kafka, admin, producer } = await startBrokerWithClients());
 });
 
 after(async () => {

@@ -6,8 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
-import { testKafka } from './support/kafkajs-clients.js';
+import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
+import { startBrokerWithClients } from './support/kafkajs-clients.js';
 import { trackedConsumer, type Processed, type TrackedConsumer } from './support/tracked-consumer.js';
 
 const PARTITIONS = 6;
@@ -18,11 +18,7 @@ let producer: Producer;
 const members: TrackedConsumer[] = [];
 
 before(async () => {
-  broker = await startTestBroker();
-  kafka = testKafka(broker.bootstrap);
-  admin = kafka.admin();
-  producer = kafka.producer();
-  await Promise.all([admin.connect(), producer.connect()]);
+  ({ broker, kafka, admin, producer } = await startBrokerWithClients());
 });
 
 after(async () => {

@@ -2,8 +2,8 @@
  * kafkajs set up for tests: quiet, quick to retry, and a way to read a topic from the start
  * into an array with a throwaway consumer group.
  */
-import { Kafka, logLevel, type ConsumerConfig, type KafkaConfig } from 'kafkajs';
-import { uniqueName, waitFor } from '../../helpers/broker.js';
+import { Kafka, logLevel, type Admin, type ConsumerConfig, type KafkaConfig, type Producer } from 'kafkajs';
+import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../../helpers/broker.js';
 
 export function testKafka(bootstrap: string, over: Partial<KafkaConfig> = {}): Kafka {
   return new Kafka({
@@ -59,4 +59,21 @@ export async function consumeAll(kafka: Kafka, topic: string, count: number, tim
     await consumer.disconnect();
   }
   return got;
+}
+
+export interface BrokerClients {
+  broker: TestBroker;
+  kafka: Kafka;
+  admin: Admin;
+  producer: Producer;
+}
+
+/** The setup most broker tests share: a fresh broker with a connected admin and producer. */
+export async function startBrokerWithClients(): Promise<BrokerClients> {
+  const broker = await startTestBroker();
+  const kafka = testKafka(broker.bootstrap);
+  const admin = kafka.admin();
+  const producer = kafka.producer();
+  await Promise.all([admin.connect(), producer.connect()]);
+  return { broker, kafka, admin, producer };
 }

@@ -44,7 +44,11 @@ export interface SpawnOptions {
 export async function spawnStage(stage: string, args: string[], env: NodeJS.ProcessEnv, opts: SpawnOptions = {}): Promise<StageProcess> {
   const { timeoutMs = 60_000, logFile, waitReady = true } = opts;
   const log = logFile ? fs.createWriteStream(logFile, { flags: 'a' }) : undefined;
-  const childEnv = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([k]) => k !== 'POSTLINE_SUPERVISED'));
+  // Test and bench knobs (POSTLINE_BENCH_*, POSTLINE_SOAK_*) are not stage options: a stage
+  // refuses unknown POSTLINE_* variables, so they must not leak into its environment.
+  const childEnv = Object.fromEntries(
+    Object.entries({ ...process.env, ...env }).filter(([k]) => k !== 'POSTLINE_SUPERVISED' && !/^POSTLINE_(BENCH|SOAK)_/.test(k)),
+  );
   const child: ChildProcess = spawn(process.execPath, [ENTRY, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
   const lines: Array<Record<string, unknown>> = [];
   const raw: string[] = [];

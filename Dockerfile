@@ -33,6 +33,8 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# The same flags `postline start` gives its stages (shared/node-flags.ts says why).
+ENV NODE_OPTIONS="--max-semi-space-size=64"
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

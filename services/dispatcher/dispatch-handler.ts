@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
 import { ValidationError } from '../../shared/errors.js';
+import { lazyChild } from '../../shared/logger.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { RetryPolicy } from '../../shared/retry-policy.js';
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
@@ -129,16 +130,16 @@ export class DispatchHandler extends EventEmitter {
   private async dispatch(record: StageRecord, msg: EmailReadyForDispatch): Promise<void> {
     const { topic, partition, message } = record;
     const r = route(msg, this.deps.routing);
-    const log = this.deps.logger.child({ messageId: msg.messageId, tenant: msg.tenant, route: r.name, attempt: msg.attempt, topic, partition, offset: message.offset });
+    const log = lazyChild(this.deps.logger, () => ({ messageId: msg.messageId, tenant: msg.tenant, route: r.name, attempt: msg.attempt, topic, partition, offset: message.offset }));
     const known = splitRecipients(this.ledger, msg.messageId, msg.attempt, msg.envelope.to);
     const work: PendingOutcome[] = [...known.pending.keys()];
     if (known.done.length > 0) {
-      log.info({ recipients: known.done.length }, 'already handled; not sent again');
+      log().info({ recipients: known.done.length }, 'already handled; not sent again');
       this.emit('duplicate', msg.priority, known.done.length);
     }
     if (known.pending.size > 0) {
       const n = [...known.pending.values()].reduce((sum, rs) => sum + rs.length, 0);
-      log.info({ recipients: n }, 'outcome known but not yet recorded; recording it without sending again');
+      log().info({ recipients: n }, 'outcome known but not yet recorded; recording it without sending again');
     }
     let report: Omit<DeliveryReport, 'outcomes'> | undefined;
     if (known.todo.length > 0) {
@@ -158,9 +159,10 @@ export class DispatchHandler extends EventEmitter {
     work.forEach((p, i) => {
       const o = p.outcome;
       const fields = { host: p.host, outcome: kinds[i], code: o.code, recipients: o.recipients.length, latencyMs: Math.round(p.latencyMs), reason: o.reason };
-      if (kinds[i] === 'sent') log.debug(fields, 'sent');
-      else if (kinds[i] === 'failed' || kinds[i] === 'expired') log.warn(fields, `${kinds[i]}; dead-lettered`);
-      else log.info(fields, kinds[i]);
+      if (kinds[i] === 'sent') {
+        if (this.deps.logger.isLevelEnabled('debug')) log().debug(fields, 'sent');
+      } else if (kinds[i] === 'failed' || kinds[i] === 'expired') log().warn(fields, `${kinds[i]}; dead-lettered`);
+      else log().info(fields, kinds[i]);
     });
     if (report) {
       this.emit('delivery', {
@@ -171,10 +173,10 @@ export class DispatchHandler extends EventEmitter {
   }
 
   /** One SMTP attempt for `to`; each outcome is remembered as pending before anything is written. */
-  private async send(msg: EmailReadyForDispatch, to: string[], r: Route, log: Logger): Promise<{ outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> }> {
+  private async send(msg: EmailReadyForDispatch, to: string[], r: Route, log: () => Logger): Promise<{ outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> }> {
     const startedAt = this.now();
     const attempt = await deliver({ ...msg, envelope: { from: msg.envelope.from, to } }, r, this.deps.fleets, (host, err, next) =>
-      log.info({ host, code: err.code, reason: err.message, next }, 'SMTP try failed; trying again'),
+      log().info({ host, code: err.code, reason: err.message, next }, 'SMTP try failed; trying again'),
     );
     const outcomes = outcomesOf(to, attempt.result).map(
       (o): PendingOutcome => ({

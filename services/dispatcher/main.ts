@@ -135,6 +135,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     bulkYieldMs: d.bulkYieldMs,
   });
 
+  const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };
   const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
   const stages = PRIORITIES.map(
     (p, i) =>
@@ -143,7 +144,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
         topics: [Topics.dispatch(p)],
         concurrency: concurrencyOf(d, p),
         commitIntervalMs: d.commitIntervalMs,
-        handle: handler.handle,
+        // Nothing is sent before the ledger knows the recent outcomes (see below).
+        handle: (r) => (seed.done ? handler.handle(r) : seed.read.then(() => handler.handle(r))),
         logger: logger.child({ priority: p }),
       }),
   );
@@ -173,11 +175,21 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
 
   try {
     fleets.warm(routing.relay.hosts.slice(0, 1));
-    await criticalRaw.connect();
-    const seed = await seedLedger({ kafka: rt.kafka, ledger, windowMs: d.dedupe.seedWindowMs, timeoutMs: d.dedupe.seedTimeoutMs, stage: STAGE, groupPrefix: d.groupId, logger });
-    logger[seed.complete ? 'info' : 'warn']({ events: seed.events, remembered: seed.remembered, ms: Math.round(seed.ms), complete: seed.complete }, 'recent delivery outcomes read (duplicate suppression)');
-    for (const c of consumers) await c.connect();
-    for (const s of stages) await s.start();
+    // The start-up read of recent outcomes and the consumer group joins each take a few
+    // seconds of round trips; they run side by side, and records fetched before the read is
+    // done wait for it in the handler (above), so none is sent without the ledger.
+    seed.read = seedLedger({ kafka: rt.kafka, ledger, windowMs: d.dedupe.seedWindowMs, timeoutMs: d.dedupe.seedTimeoutMs, stage: STAGE, groupPrefix: d.groupId, logger }).then((r) => {
+      seed.done = true;
+      logger[r.complete ? 'info' : 'warn']({ events: r.events, remembered: r.remembered, ms: Math.round(r.ms), complete: r.complete }, 'recent delivery outcomes read (duplicate suppression)');
+    });
+    await Promise.all([
+      seed.read,
+      (async () => {
+        await criticalRaw.connect();
+        await Promise.all(consumers.map((c) => c.connect()));
+        for (const s of stages) await s.start();
+      })(),
+    ]);
     consuming = true;
     if (opts.ops !== false) await rt.startOps();
   } catch (err) {

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import readline from 'node:readline';
+import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 export interface ChildSpec {
   name: string;
@@ -37,7 +38,7 @@ export class Supervisor extends EventEmitter {
     return new Promise((resolve, reject) => {
       // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the stages
       // in order; the IPC channel lets a child notice if the launcher dies (see lifecycle.ts).
-      const child = spawn(process.execPath, [this.entry, ...spec.args], {
+      const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, this.entry, ...spec.args], {
         env: { ...spec.env, POSTLINE_SUPERVISED: '1' },
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         detached: true,

@@ -4,6 +4,13 @@
  * on the broker, one fsync — and each caller's promise resolves when its own record is acked
  * with acks=-1. Under load this turns thousands of single-record sends into a few batches;
  * when idle a record waits at most `lingerMs`.
+ *
+ * Like Kafka's own producer with `max.in.flight.requests.per.connection=1`, records that arrive
+ * while a batch is in flight wait for it and go out together as the next batch, the moment it
+ * is acked. The kafkajs producer is idempotent with one request in flight anyway, so sending
+ * them separately would only queue them inside kafkajs, each paying its own request and, on
+ * the broker, its own append; merged, a busy stage sends a few large requests instead of
+ * hundreds of tiny ones (measured: see the issue 3 note), at no cost to the idle latency.
  */
 import type { Message, Producer, RecordMetadata } from 'kafkajs';
 import { traceProducedRecord } from '../tracing.js';
@@ -19,6 +26,8 @@ export interface BatchingProducerOptions {
    * its records land on one partition. A larger record goes out on its own.
    */
   maxBatchBytes?: number;
+  /** Batches sent before the first is acked (default 1); the rest wait, merging, in the queue. */
+  maxInFlightBatches?: number;
 }
 
 interface Waiting {
@@ -42,13 +51,17 @@ function sizeOf(m: Message): number {
 }
 
 export class BatchingProducer {
+  /** The batch being filled. */
   private queue: Waiting[] = [];
+  private queuedBytes = 0;
+  /** Full batches waiting for an in-flight one to be acked, oldest first. */
+  private sealed: Waiting[][] = [];
   private timer?: NodeJS.Timeout;
   private inFlight = new Set<Promise<void>>();
   private readonly lingerMs: number;
   private readonly maxBatch: number;
   private readonly maxBytes: number;
-  private queuedBytes = 0;
+  private readonly maxInFlight: number;
 
   constructor(
     readonly producer: Producer,
@@ -57,6 +70,7 @@ export class BatchingProducer {
     this.lingerMs = opts.lingerMs ?? 2;
     this.maxBatch = opts.maxBatchRecords ?? 1000;
     this.maxBytes = opts.maxBatchBytes ?? 768 * 1024;
+    this.maxInFlight = Math.max(1, opts.maxInFlightBatches ?? 1);
   }
 
   /** Resolves once the record is durably acknowledged (acks=-1). */
@@ -65,11 +79,12 @@ export class BatchingProducer {
     const traced = traceProducedRecord(topic, message);
     const size = sizeOf(traced.message);
     return new Promise<RecordMetadata>((resolve, reject) => {
-      if (this.queuedBytes > 0 && this.queuedBytes + size > this.maxBytes) this.flush();
+      if (this.queuedBytes > 0 && this.queuedBytes + size > this.maxBytes) this.seal();
       this.queue.push({ topic, message: traced.message, resolve, reject });
       this.queuedBytes += size;
-      if (this.queue.length >= this.maxBatch || this.queuedBytes >= this.maxBytes) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs);
+      if (this.queue.length >= this.maxBatch || this.queuedBytes >= this.maxBytes) this.seal();
+      else if (this.inFlight.size < this.maxInFlight) this.timer ??= setTimeout(() => this.seal(), this.lingerMs);
+      // else: the batch goes out when the one in flight is acked (pump).
     }).then(
       (m) => {
         traced.end();
@@ -87,15 +102,37 @@ export class BatchingProducer {
     return Promise.all(records.map((r) => this.send(r.topic, r.message)));
   }
 
-  private flush(): void {
+  /** Closes the batch being filled (it is full, or its linger is over) and sends what may go. */
+  private seal(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.queue.length === 0) return;
+    if (this.queue.length > 0) this.sealed.push(this.queue);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.pump();
+  }
+
+  /** Sends sealed batches while fewer than `maxInFlight` are unacked; on an ack, sends what waited. */
+  private pump(): void {
+    while (this.inFlight.size < this.maxInFlight) {
+      // What arrived during the last round trip has waited long enough: no second linger.
+      const batch = this.sealed.shift() ?? (this.queue.length > 0 ? this.take() : undefined);
+      if (!batch) return;
+      const p: Promise<void> = this.sendBatch(batch).finally(() => {
+        this.inFlight.delete(p);
+        this.pump();
+      });
+      this.inFlight.add(p);
+    }
+  }
+
+  private take(): Waiting[] {
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const batch = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
-    const p = this.sendBatch(batch).finally(() => this.inFlight.delete(p));
-    this.inFlight.add(p);
+    return batch;
   }
 
   private async sendBatch(batch: Waiting[]): Promise<void> {
@@ -127,7 +164,10 @@ export class BatchingProducer {
 
   /** Sends what is queued and waits for every batch in flight. */
   async drain(): Promise<void> {
-    this.flush();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    this.seal();
+    while (this.inFlight.size > 0 || this.sealed.length > 0 || this.queue.length > 0) {
+      if (this.inFlight.size === 0) this.pump();
+      await Promise.allSettled([...this.inFlight]);
+    }
   }
 }

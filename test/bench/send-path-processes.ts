@@ -9,6 +9,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ENTRY = path.join(ROOT, 'services', 'postline.mjs');
@@ -90,7 +91,7 @@ export async function spawnService(o: SpawnServiceOptions): Promise<ServiceProce
   const inherited = Object.entries(process.env).filter(([k]) => !k.startsWith('POSTLINE_') && k !== 'NODE_OPTIONS');
   const env = { ...Object.fromEntries(inherited), ...o.env };
   const spawnedAt = epochMs();
-  const child = spawn(process.execPath, [...(o.nodeArgs ?? []), ENTRY, ...o.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, ...(o.nodeArgs ?? []), ENTRY, ...o.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   track(child);
   const tail: string[] = [];
   let lineCount = 0;

@@ -17,8 +17,9 @@
  * "where the CPU goes". `--profile` also CPU-profiles the stage processes and summarises the
  * end-to-end part of each profile.
  *
- * POSTLINE_BENCH_SEND_PATH_NODE_ARGS adds node flags to every stage process (e.g.
- * `--max-semi-space-size=64`), to compare runtime settings without changing code.
+ * Stage processes run with the flags production uses (shared/node-flags.ts);
+ * POSTLINE_BENCH_SEND_PATH_NODE_ARGS adds more (later flags win, e.g.
+ * `--max-semi-space-size=16` to see the default), to compare runtime settings without changing code.
  *
  * Sizes: the default run moves 10,000 messages per stage run and 10,000 per end-to-end run
  * (about five minutes on a 2-core machine); POSTLINE_BENCH_SEND_PATH_FULL=1 uses the issue's
@@ -33,9 +34,10 @@ import { profileNotes } from './send-path-profiles.js';
 import { ProcessSampler } from './send-path-process-sampler.js';
 import { PARTITIONS, Rig } from './send-path-rig.js';
 import { startSinkProcess, type SinkProcess } from './send-path-sink.js';
+import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const FULL_RUN = process.env.POSTLINE_BENCH_SEND_PATH_FULL === '1';
-/** Node flags for every stage process, to try runtime settings (e.g. `--max-semi-space-size=64`) without touching code. */
+/** Extra node flags for every stage process (after the production ones), to try runtime settings without touching code. */
 const STAGE_NODE_ARGS = (process.env.POSTLINE_BENCH_SEND_PATH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 const DEFAULT: SendPathParams = {
@@ -122,7 +124,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
     `settings: dispatcher POSTLINE_DISPATCHER_CONCURRENCY_TRANSACTIONAL=${TUNED_ENV.POSTLINE_DISPATCHER_CONCURRENCY_TRANSACTIONAL}, ` +
       `POSTLINE_DISPATCHER_FLEET_MAX_CONNECTIONS_PER_HOST=${TUNED_ENV.POSTLINE_DISPATCHER_FLEET_MAX_CONNECTIONS_PER_HOST} (defaults 20 and 20) except in the defaults group; ` +
       `everything else at its default (renderer concurrency 64, log level info, ${PARTITIONS} partitions); sink: smtp-server in its own process, 100 ms before its greeting; ` +
-      `stage node flags: ${STAGE_NODE_ARGS.join(' ') || 'none'} (POSTLINE_BENCH_SEND_PATH_NODE_ARGS)`,
+      `stage node flags: ${[...STAGE_NODE_FLAGS, ...STAGE_NODE_ARGS].join(' ')} (production's, plus POSTLINE_BENCH_SEND_PATH_NODE_ARGS)`,
     'targets: render and dispatch stage ≥ 80% of their baseline median, connection reuse ≥ 5× (both shown as the absolute figure), end to end ≥ 1,500 emails/s',
     ...g.notes,
     ...(g.usage.size ? usageNotes(g) : []),

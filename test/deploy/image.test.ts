@@ -16,6 +16,7 @@ import { loadPostlineConfig } from '../../shared/config.js';
 import { AnalyticsSection } from '../../shared/config/analytics.js';
 import { cliCommands } from './support/deployment-model.js';
 import { REPO } from './support/repo.js';
+import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const dockerfile = DockerfileParser.parse(fs.readFileSync(path.join(REPO, 'Dockerfile'), 'utf8'));
 
@@ -58,6 +59,15 @@ describe('Dockerfile', () => {
     for (const want of ['build /app/dist ./dist', 'deps /app/node_modules ./node_modules', 'context package.json ./', 'context services/postline.mjs ./services/postline.mjs']) {
       assert.ok(copies.includes(want), `runtime lacks COPY ${want} (has: ${copies.join('; ')})`);
     }
+  });
+
+  it('runs every stage with the node flags postline start uses', () => {
+    const env = stage('runtime')
+      .filter((i) => i.getKeyword() === 'ENV')
+      .map(args)
+      .find((a) => a.startsWith('NODE_OPTIONS='));
+    assert.ok(env, 'the runtime stage sets NODE_OPTIONS');
+    assert.deepEqual(JSON.parse(env.slice('NODE_OPTIONS='.length)).split(' '), [...STAGE_NODE_FLAGS]);
   });
 
   it('is based on a Node LTS line and exposes the ports the stages serve', () => {

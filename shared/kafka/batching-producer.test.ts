@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Producer, ProducerBatch, RecordMetadata } from 'kafkajs';
+import { BatchingProducer } from './batching-producer.js';
+
+/** A kafkajs producer stand-in whose every sendBatch waits until the test acks (or fails) it. */
+function heldProducer() {
+  const calls: Array<{ batch: ProducerBatch; ack: () => void; fail: (e: Error) => void }> = [];
+  const producer = {
+    sendBatch: (batch: ProducerBatch) =>
+      new Promise<RecordMetadata[]>((resolve, reject) => {
+        const topics = batch.topicMessages ?? [];
+        calls.push({ batch, ack: () => resolve(topics.map((t) => ({ topicName: t.topic, partition: 0, errorCode: 0 }))), fail: reject });
+      }),
+  } as unknown as Producer;
+  const values = (i: number): string[] => (calls[i].batch.topicMessages ?? []).flatMap((t) => t.messages.map((m) => String(m.value)));
+  return { producer, calls, values };
+}
+
+test('BatchingProducer: records that arrive while a batch is in flight go out together, as soon as it is acked', async () => {
+  const { producer, calls, values } = heldProducer();
+  const bp = new BatchingProducer(producer, { lingerMs: 1 });
+  const first = bp.send('t', { value: 'a' });
+  await sleep(10);
+  assert.equal(calls.length, 1, 'the first record went out after its linger');
+  const rest = ['b', 'c', 'd'].map((v) => bp.send('t', { value: v }));
+  await sleep(10);
+  assert.equal(calls.length, 1, 'nothing more is sent while the first batch is unacked');
+  calls[0].ack();
+  await first;
+  await sleep(0);
+  assert.equal(calls.length, 2);
+  assert.deepEqual(values(1), ['b', 'c', 'd'], 'the waiting records form one batch, in order');
+  calls[1].ack();
+  await Promise.all(rest);
+});
+
+test('BatchingProducer: a full batch is sealed while waiting, and sealed batches go out in order', async () => {
+  const { producer, calls, values } = heldProducer();
+  const bp = new BatchingProducer(producer, { lingerMs: 1, maxBatchRecords: 2 });
+  const sends = ['a', 'b', 'c', 'd', 'e'].map((v) => bp.send('t', { value: v }));
+  await sleep(10);
+  assert.deepEqual(values(0), ['a', 'b']);
+  assert.equal(calls.length, 1);
+  calls[0].ack();
+  await sleep(0);
+  assert.deepEqual(values(1), ['c', 'd']);
+  calls[1].ack();
+  await sleep(0);
+  assert.deepEqual(values(2), ['e']);
+  calls[2].ack();
+  await Promise.all(sends);
+});
+
+test('BatchingProducer: a failed batch rejects its own records only; the next batch still goes', async () => {
+  const { producer, calls } = heldProducer();
+  const bp = new BatchingProducer(producer, { lingerMs: 1 });
+  const a = bp.send('t', { value: 'a' });
+  await sleep(10);
+  const b = bp.send('t', { value: 'b' });
+  calls[0].fail(new Error('broker gone'));
+  await assert.rejects(a, /broker gone/);
+  await sleep(0);
+  assert.equal(calls.length, 2);
+  calls[1].ack();
+  await b;
+});
+
+test('BatchingProducer: drain sends what waits behind an in-flight batch and resolves when all are acked', async () => {
+  const { producer, calls } = heldProducer();
+  const bp = new BatchingProducer(producer, { lingerMs: 50 });
+  const a = bp.send('t', { value: 'a' });
+  const drained = bp.drain();
+  await sleep(0);
+  assert.equal(calls.length, 1, 'drain does not wait for the linger');
+  const b = bp.send('t', { value: 'b' });
+  let done = false;
+  void drained.then(() => (done = true));
+  calls[0].ack();
+  await sleep(5);
+  assert.equal(calls.length, 2, 'the record queued behind the first batch is sent');
+  assert.equal(done, false, 'drain waits for it');
+  calls[1].ack();
+  await drained;
+  await Promise.all([a, b]);
+});

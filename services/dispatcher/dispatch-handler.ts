@@ -15,6 +15,8 @@ import type { Logger } from 'pino';
 import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
 import { ValidationError } from '../../shared/errors.js';
 import { lazyChild } from '../../shared/logger.js';
+import { Semaphore } from '../../shared/semaphore.js';
+import type { Priority } from '../../shared/config.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { RetryPolicy } from '../../shared/retry-policy.js';
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
@@ -41,6 +43,12 @@ export interface DispatchHandlerDeps {
   ledger?: DeliveryLedger<PendingOutcome>;
   /** Longest a bulk record waits for critical records in flight to finish (0: bulk never waits). */
   bulkYieldMs?: number;
+  /**
+   * SMTP transactions at once per priority (default: unbounded). A record holds its slot only
+   * while it is being sent, not while its outcome is written, so a consumer can keep more
+   * records in flight than it sends at once (see dispatcher/main.ts).
+   */
+  sendSlots?: Partial<Record<Priority, number>>;
   now?: () => Date;
 }
 
@@ -76,12 +84,14 @@ export class DispatchHandler extends EventEmitter {
   private readonly writer: OutcomeWriter;
   readonly ledger: DeliveryLedger<PendingOutcome>;
   private readonly critical: CriticalActivity;
+  private readonly sendSlots = new Map<string, Semaphore>();
 
   constructor(private readonly deps: DispatchHandlerDeps) {
     super();
     this.now = deps.now ?? (() => new Date());
     this.ledger = deps.ledger ?? new DeliveryLedger(0);
     this.critical = new CriticalActivity(deps.bulkYieldMs ?? 0);
+    for (const [p, n] of Object.entries(deps.sendSlots ?? {})) if (n !== undefined) this.sendSlots.set(p, new Semaphore(n));
     this.writer = new OutcomeWriter({ events: deps.events, producer: deps.producer, producerFor: deps.producerFor, retryPolicy: deps.retryPolicy, now: this.now });
   }
 
@@ -143,7 +153,8 @@ export class DispatchHandler extends EventEmitter {
     }
     let report: Omit<DeliveryReport, 'outcomes'> | undefined;
     if (known.todo.length > 0) {
-      const fresh = await this.send(msg, known.todo, r, log);
+      const slots = this.sendSlots.get(msg.priority);
+      const fresh = await (slots ? slots.run(() => this.send(msg, known.todo, r, log)) : this.send(msg, known.todo, r, log));
       work.push(...fresh.outcomes);
       report = fresh.report;
     }

@@ -133,6 +133,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     logger,
     ledger,
     bulkYieldMs: d.bulkYieldMs,
+    sendSlots: Object.fromEntries(PRIORITIES.map((p) => [p, concurrencyOf(d, p)])),
   });
 
   const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };
@@ -142,7 +143,10 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
       new StageConsumer({
         consumer: consumers[i],
         topics: [Topics.dispatch(p)],
-        concurrency: concurrencyOf(d, p),
+        // A record is in flight while it is sent and then while its outcome is made durable (a
+        // produce round trip and the broker's fsync): twice the send slots let the next records
+        // start sending meanwhile. Bounded because every record in flight holds its MIME.
+        concurrency: 2 * concurrencyOf(d, p),
         commitIntervalMs: d.commitIntervalMs,
         // Nothing is sent before the ledger knows the recent outcomes (see below).
         handle: (r) => (seed.done ? handler.handle(r) : seed.read.then(() => handler.handle(r))),

@@ -13,7 +13,7 @@
  * the writes that were acked. Outcome events get a deterministic `eventId` (from message,
  * domain, attempt, type and recipients): a re-published outcome is recognisably the same event.
  */
-import { v5 as uuidv5 } from 'uuid';
+import { parse as uuidParse, v5 as uuidv5 } from 'uuid';
 import type { EmailEvent } from '../../shared/contracts/email-event.js';
 import { EmailEventContract } from '../../shared/contracts/email-event.js';
 import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
@@ -60,10 +60,12 @@ export interface OutcomeWriterDeps {
 }
 
 /** Namespace of the dispatcher's deterministic outcome event ids (uuid v5). */
-const EVENT_NAMESPACE = '6f1c3a5e-2d0b-4f7e-9a53-8b1d2c4e7f90';
+const EVENT_NAMESPACE = uuidParse('6f1c3a5e-2d0b-4f7e-9a53-8b1d2c4e7f90');
 
 export function outcomeEventId(msg: Pick<EmailReadyForDispatch, 'messageId' | 'domain' | 'attempt'>, type: string, recipients: string[]): string {
-  return uuidv5(`${msg.messageId}|${msg.domain}|${msg.attempt}|${type}|${[...recipients].sort().join(',')}`, EVENT_NAMESPACE);
+  // The same id as for the name as a string; handing uuid the UTF-8 bytes skips its slow
+  // per-character string conversion (half the cost of an id).
+  return uuidv5(Buffer.from(`${msg.messageId}|${msg.domain}|${msg.attempt}|${type}|${[...recipients].sort().join(',')}`, 'utf8'), EVENT_NAMESPACE);
 }
 
 export class OutcomeWriter {

@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { OffsetTracker } from './offset-tracker.js';
+import { Semaphore } from '../semaphore.js';
 import { withConsumedRecordSpan } from '../tracing.js';
 
 export interface StageRecord {
@@ -30,31 +31,13 @@ export interface StageConsumerOptions {
   commitIntervalMs?: number;
 }
 
-/** A counting semaphore shared by every partition's batch. */
-class Semaphore {
-  private waiting: Array<() => void> = [];
-  private used = 0;
-  constructor(private readonly size: number) {}
-  async acquire(): Promise<void> {
-    if (this.used < this.size) {
-      this.used++;
-      return;
-    }
-    await new Promise<void>((r) => this.waiting.push(r));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.used--;
-  }
-}
-
 /**
  * Emits 'processed' (topic, ms), 'failed' (topic, err), 'committed' (topic, partition, offset),
  * 'lag' (topic, partition, lag) for metrics.
  */
 export class StageConsumer extends EventEmitter {
   private stopping = false;
+  /** Shared by every partition's batch. */
   private readonly semaphore: Semaphore;
 
   constructor(private readonly opts: StageConsumerOptions) {

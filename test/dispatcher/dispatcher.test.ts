@@ -181,6 +181,18 @@ test('critical gets a connection while bulk saturates the fleet', async (t) => {
   await h.waitForEvents(7, 'sent', 30_000);
 });
 
+test('concurrency bounds SMTP transactions per priority, not records awaiting their outcome', async (t) => {
+  const h = await startHarness({ script: () => ({ dataCode: 250, delayMs: 150 }) }, { 'dispatcher.concurrencyTransactional': 2, 'dispatcher.fleet.maxConnectionsPerHost': 8 });
+  t.after(() => h.close());
+  let maxBusy = 0;
+  const sampler = setInterval(() => (maxBusy = Math.max(maxBusy, h.dispatcher.fleets.stats()[0]?.busy ?? 0)), 5);
+  t.after(() => clearInterval(sampler));
+  await h.produce(Array.from({ length: 8 }, (_, i) => recordFor([`slot${i}@example.org`])));
+  await h.waitForEvents(8, 'sent', 30_000);
+  clearInterval(sampler);
+  assert.equal(maxBusy, 2, `at most 2 connections sending at once (saw ${maxBusy})`);
+});
+
 // Fails until StageConsumer commits through the batch payload: kafkajs' consumer.commitOffsets()
 // is a silent no-op once stop() has begun, so records finished during shutdown are sent again
 // after a restart (see the dispatcher report).

@@ -1,7 +1,7 @@
 /**
- * `--profile` for the send-path benchmark: every stage process runs with `--cpu-prof`; this
- * reads the main-thread profile of the last process of each stage (the end-to-end ones) over
- * the last end-to-end run only (start-up and idle waits left out) and says where the busy time
+ * `--profile` for the send-path benchmark: the broker and every stage process run with
+ * `--cpu-prof`; this reads the main-thread profile of the broker and of the last process of each
+ * stage (the end-to-end ones) over the last end-to-end run only (start-up and idle waits left out) and says where the busy time
  * went — by package or Postline folder, then by function — as shares of busy (non-idle) time.
  */
 import fs from 'node:fs';
@@ -42,8 +42,8 @@ export function busyBreakdown(title: string, file: string, window?: ProfileWindo
 export function profileNotes(dir: string, rig: Rig, window?: ProfileWindow): string[] {
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
   const notes = [`CPU profiles of every stage process (--cpu-prof; thread 0 is the main thread): ${dir}`];
-  for (const stage of ['ingest', 'renderer', 'dispatcher'] as const) {
-    const proc = rig.started.filter((p) => p.label === stage).at(-1);
+  for (const stage of ['broker', 'ingest', 'renderer', 'dispatcher'] as const) {
+    const proc = stage === 'broker' ? rig.broker : rig.started.filter((p) => p.label === stage).at(-1);
     // Named CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread (1 is tsx's loader).
     const file = proc && files.find((f) => f.includes(`.${proc.pid}.0.`));
     if (file) notes.push(busyBreakdown(`${stage} (pid ${proc.pid}), last end-to-end run`, path.join(dir, file), window));

@@ -37,6 +37,8 @@ export interface RigOptions {
   sampler: ProcessSampler;
   /** Extra node flags for stage processes (e.g. --cpu-prof). */
   stageNodeArgs?: string[];
+  /** Extra node flags for the broker process. */
+  brokerNodeArgs?: string[];
 }
 
 export class Rig {
@@ -66,6 +68,7 @@ export class Rig {
       label: 'broker',
       args: ['broker', '--port', '0', '--data-dir', path.join(this.o.dir, 'broker'), '--log-level', 'info'],
       env: {},
+      nodeArgs: this.o.brokerNodeArgs,
       ready: (l) => l.msg === 'broker ready' && typeof l.bootstrap === 'string',
     });
     this.o.sampler.watch('broker', this.broker.pid);

@@ -94,7 +94,8 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   try {
     sink = await startSinkProcess();
     sampler.watch('sink', sink.pid);
-    rig = await Rig.start({ dir: ctx.tmpDir, sink, sampler, stageNodeArgs: [...STAGE_NODE_ARGS, ...(ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])] });
+    const profileArgs = ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    rig = await Rig.start({ dir: ctx.tmpDir, sink, sampler, stageNodeArgs: [...STAGE_NODE_ARGS, ...profileArgs], brokerNodeArgs: profileArgs });
     Object.assign(g, { rig, sink });
     for (const [label, group] of [
       ['stage isolation', isolationRows],

@@ -147,6 +147,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
         // produce round trip and the broker's fsync): twice the send slots let the next records
         // start sending meanwhile. Bounded because every record in flight holds its MIME.
         concurrency: 2 * concurrencyOf(d, p),
+        maxInFlightBytes: d.maxInFlightBytes,
         commitIntervalMs: d.commitIntervalMs,
         // Nothing is sent before the ledger knows the recent outcomes (see below).
         handle: (r) => (seed.done ? handler.handle(r) : seed.read.then(() => handler.handle(r))),

@@ -98,7 +98,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     const consumer = (state.consumer = rt.kafka.consumer({ groupId: opts.groupId ?? RENDERER_GROUP, maxWaitTimeInMs: 500 }));
     rt.readiness.consumer = groupMembership(consumer);
     await consumer.connect();
-    state.stage = new StageConsumer({ consumer, topics: [Topics.requested], concurrency: rc.concurrency, handle: (r) => renderer.handle(r), logger });
+    state.stage = new StageConsumer({ consumer, topics: [Topics.requested], concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, handle: (r) => renderer.handle(r), logger });
     instrumentStageConsumer('renderer', state.stage, rt.registry);
     await state.stage.start();
     const reloadTemplates = directoryReloader(templates, rc.templatesDir, logger);

@@ -56,11 +56,14 @@ export const DedupeSection = section(
   'Duplicate suppression',
 );
 
+const MiB = 1024 * 1024;
+
 export const DispatcherSection = section(
   {
     concurrencyCritical: int(50, 'Messages from email.dispatch.critical being sent over SMTP at once; as many more may wait for their outcome to be recorded durably.', 1),
     concurrencyTransactional: int(20, 'Messages from email.dispatch.transactional being sent over SMTP at once; as many more may wait for their outcome to be recorded durably.', 1),
     concurrencyBulk: int(10, 'Messages from email.dispatch.bulk being sent over SMTP at once; as many more may wait for their outcome to be recorded durably.', 1),
+    maxInFlightBytes: int(32 * MiB, 'Per priority: sum of the sizes of the dispatch records in flight at once, bounding memory when messages are large; a larger record is sent alone.', 1024),
     groupId: str('postline-dispatcher', 'Consumer group prefix; each priority consumes as <groupId>-<priority>.'),
     bulkYieldMs: int(250, 'While critical messages are being sent, a bulk message waits up to this long before it starts (the dispatcher\'s CPU goes to critical mail first); 0 turns it off.'),
     commitIntervalMs: int(100, 'Longest finished records wait for their offset commit while their batch goes on. Short keeps the window in which a crash makes a sent record come back (the delivery ledger then skips it) small.', 10),

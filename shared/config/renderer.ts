@@ -6,6 +6,7 @@ const MiB = 1024 * 1024;
 export const RendererSection = section(
   {
     concurrency: int(64, 'Records rendered at once.', 1),
+    maxInFlightBytes: int(32 * MiB, 'Sum of the sizes of the records being rendered at once, bounding memory when messages carry attachments; a larger record is rendered alone.', 1024),
     templatesDir: str('', 'Directory of file templates (GitOps), available to every tenant; empty for none. Layout: services/renderer/README.md.'),
     templatesReloadMs: int(30000, 'How often the templates directory is re-read for changes; 0 reads it only at start-up.'),
     templateCacheSize: int(1000, 'Compiled templates kept in memory (least recently used dropped first).', 1),

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { OffsetTracker } from './offset-tracker.js';
-import { Semaphore } from '../semaphore.js';
+import { Semaphore, WeightedSemaphore } from '../semaphore.js';
 import { withConsumedRecordSpan } from '../tracing.js';
 
 export interface StageRecord {
@@ -23,6 +23,11 @@ export interface StageConsumerOptions {
   topics: string[];
   /** Records handled at once across all partitions. */
   concurrency: number;
+  /**
+   * Sum of the values' sizes handled at once (default: unbounded). Bounds memory when records
+   * are large (attachments): a record larger than this runs alone.
+   */
+  maxInFlightBytes?: number;
   /** Resolves once the record's side effect is durable; throws to stop and retry from here. */
   handle(record: StageRecord): Promise<void>;
   logger: Logger;
@@ -39,10 +44,12 @@ export class StageConsumer extends EventEmitter {
   private stopping = false;
   /** Shared by every partition's batch. */
   private readonly semaphore: Semaphore;
+  private readonly bytes?: WeightedSemaphore;
 
   constructor(private readonly opts: StageConsumerOptions) {
     super();
     this.semaphore = new Semaphore(opts.concurrency);
+    if (opts.maxInFlightBytes !== undefined) this.bytes = new WeightedSemaphore(opts.maxInFlightBytes);
   }
 
   async start(): Promise<void> {
@@ -84,8 +91,11 @@ export class StageConsumer extends EventEmitter {
     try {
       for (const message of batch.messages) {
         if (this.stopping || !isRunning() || isStale() || failure) break;
+        const size = message.value?.length ?? 0;
         await this.semaphore.acquire();
+        await this.bytes?.acquire(size);
         if (failure) {
+          this.bytes?.release(size);
           this.semaphore.release();
           break;
         }
@@ -105,6 +115,7 @@ export class StageConsumer extends EventEmitter {
             },
           )
           .finally(() => {
+            this.bytes?.release(size);
             this.semaphore.release();
             inFlight.delete(p);
           });

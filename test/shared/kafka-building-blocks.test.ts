@@ -93,6 +93,44 @@ test('StageConsumer: bounded concurrency, commits after the handler, a failure r
   await admin.disconnect();
 });
 
+test('StageConsumer: the in-flight byte budget bounds the records handled at once; a record above it runs alone', async () => {
+  const topic = uniqueName('stage-bytes');
+  const raw = kafka.producer();
+  await raw.connect();
+  // 1 KB records, with a 10 KB one (larger than the whole 4 KB budget) in the middle.
+  const sizes = Array.from({ length: 30 }, (_, i) => (i === 15 ? 10_000 : 1_000));
+  await raw.send({ topic, messages: sizes.map((n, i) => ({ value: Buffer.alloc(n, i % 10) })) });
+  await raw.disconnect();
+  const consumer = kafka.consumer({ groupId: uniqueName('group'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  let bytes = 0;
+  let maxBytes = 0;
+  let handled = 0;
+  let bigRanAlone: boolean | undefined;
+  const stage = new StageConsumer({
+    consumer,
+    topics: [topic],
+    concurrency: 20,
+    maxInFlightBytes: 4_000,
+    logger,
+    handle: async ({ message }) => {
+      const n = message.value!.length;
+      if (n > 4_000) bigRanAlone = bytes === 0;
+      bytes += n;
+      if (n <= 4_000) maxBytes = Math.max(maxBytes, bytes);
+      await new Promise((r) => setTimeout(r, 5));
+      bytes -= n;
+      handled++;
+    },
+  });
+  await stage.start();
+  await waitFor(() => handled >= sizes.length, 15_000, 'every record handled');
+  await stage.stop();
+  await consumer.disconnect();
+  assert.equal(maxBytes, 4_000, 'small records fill the budget, never more');
+  assert.equal(bigRanAlone, true, 'the oversized record ran with nothing else in flight');
+});
+
 test('CompactedTable: read-your-writes, a new instance loads the current state, tombstones delete', async () => {
   const topic = uniqueName('table');
   const admin = kafka.admin();

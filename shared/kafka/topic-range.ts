@@ -2,8 +2,11 @@
  * Reads a bounded range of a topic once: from a start (the beginning, a timestamp, or given
  * offsets per partition) up to the end offsets as they were when reading began, then stops.
  * Used by `postline dead`, the dead-letter API and the dispatcher's start-up read of recent
- * outcomes. A fresh consumer group starts exactly at the chosen offsets (set before it joins,
- * so there is no seek race) and is deleted afterwards.
+ * outcomes. A fresh consumer group is used and deleted afterwards. Its start offsets are set
+ * with `seek` as soon as `run` has created the group, before its first fetch — not with
+ * `admin.setOffsets`, which joins the group with a throwaway consumer and waits out a whole
+ * idle fetch (5 s) before the real one can join — and records before the start are skipped
+ * anyway, in case a restarted consumer lost the seeks.
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
@@ -47,7 +50,7 @@ export async function readTopicRange(
         : [...ends].map(([partition, e]) => ({ partition, offset: String(e.low) })));
     const todo = new Set(from.filter((f) => BigInt(f.offset) < (ends.get(f.partition)?.high ?? 0n)).map((f) => f.partition));
     if (todo.size === 0) return { ...result, complete: true };
-    await admin.setOffsets({ groupId, topic, partitions: from.map((f) => ({ partition: f.partition, offset: f.offset })) });
+    const starts = new Map(from.map((f) => [f.partition, BigInt(f.offset)]));
     let stopped = false;
     const done = new Promise<void>((resolve, reject) => {
       const stop = (): void => {
@@ -57,13 +60,15 @@ export async function readTopicRange(
       consumer
         .connect()
         .then(() => consumer.subscribe({ topic, fromBeginning: true }))
-        .then(() =>
-          consumer.run({
+        .then(() => {
+          const running = consumer.run({
             autoCommit: false,
             eachBatch: async ({ batch }) => {
               if (stopped || !todo.has(batch.partition)) return;
               const end = ends.get(batch.partition)!.high;
+              const start = starts.get(batch.partition) ?? 0n;
               for (const m of batch.messages) {
+                if (BigInt(m.offset) < start) continue;
                 if (BigInt(m.offset) >= end) break;
                 result.messages++;
                 onMessage(batch.partition, m, stop);
@@ -72,8 +77,11 @@ export async function readTopicRange(
               if (BigInt(batch.lastOffset()) + 1n >= end) todo.delete(batch.partition);
               if (todo.size === 0) resolve();
             },
-          }),
-        )
+          });
+          // `run` has created the consumer group synchronously; no fetch has been made yet.
+          for (const f of from) consumer.seek({ topic, partition: f.partition, offset: f.offset });
+          return running;
+        })
         .catch(reject);
     });
     const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, opts.timeoutMs)));

@@ -1,6 +1,5 @@
-import { test } from 'node:test';
+import { beforeEach, afterEach, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Producer, ProducerBatch, RecordMetadata } from 'kafkajs';
 import { BatchingProducer } from './batching-producer.js';
 
@@ -18,18 +17,26 @@ function heldProducer() {
   return { producer, calls, values };
 }
 
+// Linger timers run on a mocked clock: "nothing was sent" is then a fact, not a hope about timing.
+beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+afterEach(() => mock.timers.reset());
+/** Lets promise callbacks (acks, the next send) run. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 test('BatchingProducer: records that arrive while a batch is in flight go out together, as soon as it is acked', async () => {
   const { producer, calls, values } = heldProducer();
   const bp = new BatchingProducer(producer, { lingerMs: 1 });
   const first = bp.send('t', { value: 'a' });
-  await sleep(10);
+  assert.equal(calls.length, 0, 'a record waits for its linger');
+  mock.timers.tick(1);
   assert.equal(calls.length, 1, 'the first record went out after its linger');
   const rest = ['b', 'c', 'd'].map((v) => bp.send('t', { value: v }));
-  await sleep(10);
+  mock.timers.tick(1000);
+  await settle();
   assert.equal(calls.length, 1, 'nothing more is sent while the first batch is unacked');
   calls[0].ack();
   await first;
-  await sleep(0);
+  await settle();
   assert.equal(calls.length, 2);
   assert.deepEqual(values(1), ['b', 'c', 'd'], 'the waiting records form one batch, in order');
   calls[1].ack();
@@ -40,14 +47,14 @@ test('BatchingProducer: a full batch is sealed while waiting, and sealed batches
   const { producer, calls, values } = heldProducer();
   const bp = new BatchingProducer(producer, { lingerMs: 1, maxBatchRecords: 2 });
   const sends = ['a', 'b', 'c', 'd', 'e'].map((v) => bp.send('t', { value: v }));
-  await sleep(10);
-  assert.deepEqual(values(0), ['a', 'b']);
+  mock.timers.tick(1000);
+  assert.deepEqual(values(0), ['a', 'b'], 'a full batch goes at once');
   assert.equal(calls.length, 1);
   calls[0].ack();
-  await sleep(0);
+  await settle();
   assert.deepEqual(values(1), ['c', 'd']);
   calls[1].ack();
-  await sleep(0);
+  await settle();
   assert.deepEqual(values(2), ['e']);
   calls[2].ack();
   await Promise.all(sends);
@@ -57,11 +64,11 @@ test('BatchingProducer: a failed batch rejects its own records only; the next ba
   const { producer, calls } = heldProducer();
   const bp = new BatchingProducer(producer, { lingerMs: 1 });
   const a = bp.send('t', { value: 'a' });
-  await sleep(10);
+  mock.timers.tick(1);
   const b = bp.send('t', { value: 'b' });
   calls[0].fail(new Error('broker gone'));
   await assert.rejects(a, /broker gone/);
-  await sleep(0);
+  await settle();
   assert.equal(calls.length, 2);
   calls[1].ack();
   await b;
@@ -72,13 +79,12 @@ test('BatchingProducer: drain sends what waits behind an in-flight batch and res
   const bp = new BatchingProducer(producer, { lingerMs: 50 });
   const a = bp.send('t', { value: 'a' });
   const drained = bp.drain();
-  await sleep(0);
   assert.equal(calls.length, 1, 'drain does not wait for the linger');
   const b = bp.send('t', { value: 'b' });
   let done = false;
   void drained.then(() => (done = true));
   calls[0].ack();
-  await sleep(5);
+  await settle();
   assert.equal(calls.length, 2, 'the record queued behind the first batch is sent');
   assert.equal(done, false, 'drain waits for it');
   calls[1].ack();

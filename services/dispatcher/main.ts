@@ -180,9 +180,9 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
 
   try {
     fleets.warm(routing.relay.hosts.slice(0, 1));
-    // The start-up read of recent outcomes and the consumer group joins each take a few
-    // seconds of round trips; they run side by side, and records fetched before the read is
-    // done wait for it in the handler (above), so none is sent without the ledger.
+    // The start-up read of recent outcomes (it grows with the events in its window) and the
+    // consumer group joins run side by side; records fetched before the read is done wait for
+    // it in the handler (above), so none is sent without the ledger.
     seed.read = seedLedger({ kafka: rt.kafka, ledger, windowMs: d.dedupe.seedWindowMs, timeoutMs: d.dedupe.seedTimeoutMs, stage: STAGE, groupPrefix: d.groupId, logger }).then((r) => {
       seed.done = true;
       logger[r.complete ? 'info' : 'warn']({ events: r.events, remembered: r.remembered, ms: Math.round(r.ms), complete: r.complete }, 'recent delivery outcomes read (duplicate suppression)');

@@ -43,7 +43,13 @@ test('Kafka-engine table and views: valid events reach the events table and roll
   for (const query of kafkaEngineStatements({ database, brokers: [broker.bootstrap], topic, groupName: uniqueName('clickhouse') })) await engine.client.command({ query });
 
   const count = async (table: string): Promise<number> => Number((await select<{ n: number }>(engine.client, `SELECT count() AS n FROM ${database}.${table}`))[0].n);
-  await waitFor(async () => (await count('events')) === events.length && (await count('events_rejected')) === malformed.length, 60_000, 'ClickHouse consumed the topic');
+  const rolledUp = async (): Promise<number> => Number((await select<{ n: number }>(engine.client, `SELECT sum(events) AS n FROM ${database}.stats_per_minute`))[0].n);
+  // The rollup is a view of `events`, fed in the same insert but visible a moment after it: wait for all three.
+  await waitFor(
+    async () => (await count('events')) === events.length && (await count('events_rejected')) === malformed.length && (await rolledUp()) === events.length,
+    60_000,
+    'ClickHouse consumed the topic into events, events_rejected and the rollup',
+  );
 
   const stored = await select<Record<string, unknown>>(engine.client, `SELECT * FROM ${database}.events WHERE event_id = {id:String}`, { id: events[2].eventId });
   const e = events[2];
@@ -52,8 +58,7 @@ test('Kafka-engine table and views: valid events reach the events table and roll
     [e.type, e.messageId, e.tenant, e.domain, e.attempt, e.smtp!.code, e.smtp!.enhanced, topic],
   );
   assert.equal(Date.parse(`${stored[0].at as string}Z`), Date.parse(e.at));
-  const rollup = await select<{ n: number }>(engine.client, `SELECT sum(events) AS n FROM ${database}.stats_per_minute`);
-  assert.equal(Number(rollup[0].n), events.length);
+  assert.equal(await rolledUp(), events.length, 'each valid event counted once in the rollup');
   const rejected = await select<{ reason: string }>(engine.client, `SELECT reason FROM ${database}.events_rejected ORDER BY kafka_offset`);
   const reasons = rejected.map((r) => r.reason).join(' | ');
   assert.match(reasons, /messageId missing/);

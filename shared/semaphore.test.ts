@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Semaphore, WeightedSemaphore } from './semaphore.js';
+import { Semaphore } from './semaphore.js';
 
 test('Semaphore: at most size holders; waiters served in order', async () => {
   const s = new Semaphore(2);
@@ -17,8 +17,8 @@ test('Semaphore: at most size holders; waiters served in order', async () => {
   assert.deepEqual(order, [1, 2]);
 });
 
-test('WeightedSemaphore: holds by weight, in arrival order; an oversized request runs alone', async () => {
-  const s = new WeightedSemaphore(10);
+test('Semaphore: holds by weight, in arrival order; an oversized request runs alone', async () => {
+  const s = new Semaphore(10);
   const granted: string[] = [];
   await s.acquire(6);
   const big = s.acquire(25).then(() => granted.push('big'));

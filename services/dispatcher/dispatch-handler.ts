@@ -153,8 +153,9 @@ export class DispatchHandler extends EventEmitter {
     }
     let report: Omit<DeliveryReport, 'outcomes'> | undefined;
     if (known.todo.length > 0) {
+      const send = () => this.send(msg, known.todo, r, log);
       const slots = this.sendSlots.get(msg.priority);
-      const fresh = await (slots ? slots.run(() => this.send(msg, known.todo, r, log)) : this.send(msg, known.todo, r, log));
+      const fresh = await (slots ? slots.run(send) : send());
       work.push(...fresh.outcomes);
       report = fresh.report;
     }

@@ -104,11 +104,8 @@ export class BatchingProducer {
 
   /** Closes the batch being filled (it is full, or its linger is over) and sends what may go. */
   private seal(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.queue.length > 0) this.sealed.push(this.queue);
-    this.queue = [];
-    this.queuedBytes = 0;
+    const batch = this.take();
+    if (batch.length > 0) this.sealed.push(batch);
     this.pump();
   }
 
@@ -126,6 +123,7 @@ export class BatchingProducer {
     }
   }
 
+  /** The batch being filled, emptied for the next one (its linger timer cancelled). */
   private take(): Waiting[] {
     clearTimeout(this.timer);
     this.timer = undefined;

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { OffsetTracker } from './offset-tracker.js';
-import { Semaphore, WeightedSemaphore } from '../semaphore.js';
+import { Semaphore } from '../semaphore.js';
 import { withConsumedRecordSpan } from '../tracing.js';
 
 export interface StageRecord {
@@ -44,12 +44,12 @@ export class StageConsumer extends EventEmitter {
   private stopping = false;
   /** Shared by every partition's batch. */
   private readonly semaphore: Semaphore;
-  private readonly bytes?: WeightedSemaphore;
+  private readonly bytes?: Semaphore;
 
   constructor(private readonly opts: StageConsumerOptions) {
     super();
     this.semaphore = new Semaphore(opts.concurrency);
-    if (opts.maxInFlightBytes !== undefined) this.bytes = new WeightedSemaphore(opts.maxInFlightBytes);
+    if (opts.maxInFlightBytes !== undefined) this.bytes = new Semaphore(opts.maxInFlightBytes);
   }
 
   async start(): Promise<void> {

@@ -16,6 +16,7 @@ import { TERMINAL_EVENTS, type EmailEvent } from '../../shared/contracts/email-e
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { waitFor } from '../helpers/broker.js';
 import { FaultPipeline, messageIdOf, type Stage } from './fault-pipeline.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const SOAK_MESSAGES = Number(process.env.POSTLINE_SOAK_MESSAGES ?? 3000);
 const KILL_EVERY_MS = 3000;
@@ -39,18 +40,6 @@ after(async () => {
   if (!passed && pipeline) process.stderr.write(`crash soak: stage and broker logs kept in ${pipeline.logDir}\n`);
   await sink?.close();
 });
-
-/** A small seeded PRNG (mulberry32), so a failing schedule can be run again. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The stages in a random order: every stage is killed once per round. */
 function shuffle<T>(items: T[], rand: () => number): T[] {
@@ -111,7 +100,7 @@ test(`crash soak: ${SOAK_MESSAGES} messages while stages are SIGKILLed every ${K
       POSTLINE_INGEST_IDEMPOTENCY_LEASE_MS: '6000',
     },
   });
-  const rand = random(SEED);
+  const rand = seededRandom(SEED);
   const accepted: Array<string | undefined> = new Array(SOAK_MESSAGES);
   const started = Date.now();
   let sending = true;

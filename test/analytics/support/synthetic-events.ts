@@ -4,18 +4,7 @@
  * sometimes bounced), and sometimes opened. Seeded, so a run is reproducible.
  */
 import type { EmailEvent, EventType } from '../../../shared/contracts/email-event.js';
-
-/** A small seeded PRNG (mulberry32): fast and good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../helpers/seeded-random.js';
 
 export interface SyntheticOptions {
   /** Messages to generate (about 4.5 events each). */
@@ -34,7 +23,7 @@ const DEFAULT_DOMAINS = ['gmail.com', 'yahoo.com', 'outlook.com', 'example.org',
 
 /** Calls `emit` for every event, message by message (events of one message in time order). */
 export function generateEvents(opts: SyntheticOptions, emit: (e: EmailEvent) => void): number {
-  const rand = rng(opts.seed ?? 42);
+  const rand = seededRandom(opts.seed ?? 42);
   const tenants = opts.tenants ?? ['acme', 'globex', 'initech'];
   const domains = opts.domains ?? DEFAULT_DOMAINS;
   let n = 0;

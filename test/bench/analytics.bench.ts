@@ -189,26 +189,38 @@ async function queryRows(ctx: BenchContext, client: ClickHouseClient, p: Params)
     // Timeline: random messages of every tenant.
     const rs = await client.query({ query: `SELECT tenant, message_id FROM ${db}.message_index ORDER BY cityHash64(message_id, 'bench') LIMIT ${p.timelineLookups}`, format: 'JSONEachRow' });
     const sample = await rs.json<{ tenant: string; message_id: string }>();
-    const timeline: number[] = [];
-    const floor: number[] = [];
-    for (const m of sample) {
-      floor.push(await timed(() => client.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json())));
-      timeline.push(
-        await timed(async () => {
-          const res = await app.inject({ url: `/v1/messages/${encodeURIComponent(m.message_id)}`, headers: { 'x-tenant': m.tenant } });
-          if (res.statusCode !== 200 || res.json().timeline.length < 4) throw new Error(`timeline of ${m.message_id}: ${res.statusCode}`);
-        }),
-      );
+    // Every round looks up every sampled message (and the floor as often), so each round gives
+    // one p99 of each, and the row reports their median over the rounds like every other row.
+    const timelineP99: number[] = [];
+    const floorP99: number[] = [];
+    const all: number[] = [];
+    const allFloor: number[] = [];
+    for (let round = 0; round < ctx.runs; round++) {
+      const timeline: number[] = [];
+      const floor: number[] = [];
+      for (const m of sample) {
+        floor.push(await timed(() => client.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json())));
+        timeline.push(
+          await timed(async () => {
+            const res = await app.inject({ url: `/v1/messages/${encodeURIComponent(m.message_id)}`, headers: { 'x-tenant': m.tenant } });
+            if (res.statusCode !== 200 || res.json().timeline.length < 4) throw new Error(`timeline of ${m.message_id}: ${res.statusCode}`);
+          }),
+        );
+      }
+      timelineP99.push(latencyPercentiles(timeline).p99);
+      floorP99.push(latencyPercentiles(floor).p99);
+      all.push(...timeline);
+      allFloor.push(...floor);
     }
-    const t = latencyPercentiles(timeline);
-    const f = latencyPercentiles(floor);
+    const t = latencyPercentiles(all);
+    const f = latencyPercentiles(allFloor);
     const timelineRow = benchRow({
       group: `read API over ${p.statsEvents.toLocaleString('en')} events / ${p.statsDays} days`,
-      name: `GET /v1/messages/:id, ${sample.length} random messages (p99)`,
+      name: `GET /v1/messages/:id, ${sample.length} random messages (p99 of each of ${ctx.runs} rounds)`,
       unit: 'ms',
       better: 'lower',
-      value: summarize([t.p99]),
-      baseline: { name: 'SELECT 1 through the same client (p99)', unit: 'ms', value: summarize([f.p99]) },
+      value: summarize(timelineP99),
+      baseline: { name: 'SELECT 1 through the same client (p99 of each round)', unit: 'ms', value: summarize(floorP99) },
       target: { op: '<', value: 50 },
     });
 
@@ -218,10 +230,16 @@ async function queryRows(ctx: BenchContext, client: ClickHouseClient, p: Params)
     const statsMs: number[] = [];
     const groupedMs: number[] = [];
     const rawMs: number[] = [];
+    // A timing of an error answer is no timing: every answer must be a 200 with data in it.
+    const stats = async (url: string, tenant: string): Promise<void> => {
+      const res = await app.inject({ url, headers: { 'x-tenant': tenant } });
+      const body = res.statusCode === 200 ? res.json() : undefined;
+      if (!body || !Array.isArray(body.groups) || body.groups.length === 0) throw new Error(`${url} for ${tenant}: ${res.statusCode} ${res.body.slice(0, 300)}`);
+    };
     for (let i = 0; i < p.statsQueries; i++) {
       const tenant = ['acme', 'globex', 'initech'][i % 3];
-      statsMs.push(await timed(() => app.inject({ url: `/v1/stats?from=${from}&to=${to}&interval=1d`, headers: { 'x-tenant': tenant } })));
-      groupedMs.push(await timed(() => app.inject({ url: `/v1/stats?from=${from}&to=${to}&interval=1d&groupBy=domain`, headers: { 'x-tenant': tenant } })));
+      statsMs.push(await timed(() => stats(`/v1/stats?from=${from}&to=${to}&interval=1d`, tenant)));
+      groupedMs.push(await timed(() => stats(`/v1/stats?from=${from}&to=${to}&interval=1d&groupBy=domain`, tenant)));
       rawMs.push(
         await timed(() =>
           client

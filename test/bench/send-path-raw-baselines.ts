@@ -20,6 +20,8 @@ export interface RawResult {
 
 interface ChildReply {
   startAt: number;
+  /** When the first operation finished (epoch ms). */
+  firstAt?: number;
   endAt: number;
   count: number;
   errors: number;
@@ -46,11 +48,14 @@ export interface RawRenderOptions {
   timeLimitMs: number;
 }
 
-/** Handlebars + MailComposer, n messages: rate from the first render to the last. */
+/**
+ * Handlebars + MailComposer, n messages: rate from the first finished render to the last, the
+ * same window as the render stage's row (its first dispatch record to its last).
+ */
 export async function rawRender(o: RawRenderOptions, onChild: (pid: number) => void = () => undefined): Promise<RawResult> {
   const r = await runJob({ mode: 'render', ...o }, o.timeLimitMs + 30_000, onChild);
-  const seconds = (r.endAt - r.startAt) / 1000;
-  return { rate: r.count / seconds, count: r.count, seconds, cpuSeconds: r.cpuSeconds, truncated: r.count < o.n };
+  const seconds = (r.endAt - (r.firstAt ?? r.startAt)) / 1000;
+  return { rate: (r.count - 1) / seconds, count: r.count, seconds, cpuSeconds: r.cpuSeconds, truncated: r.count < o.n };
 }
 
 export interface RawSmtpOptions {

@@ -30,9 +30,10 @@ interface Job {
 const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** Runs `op(i)` for i in [0, n) with `lanes` in flight; stops starting new ones after `until`. */
-async function lanes(n: number, width: number, until: number, op: (i: number) => Promise<void>): Promise<{ count: number; errors: number; firstError?: string }> {
+async function lanes(n: number, width: number, until: number, op: (i: number) => Promise<void>): Promise<{ count: number; errors: number; firstError?: string; firstAt?: number }> {
   let next = 0;
   let count = 0;
+  let firstAt: number | undefined;
   let errors = 0;
   let firstError: string | undefined;
   const lane = async (): Promise<void> => {
@@ -40,6 +41,7 @@ async function lanes(n: number, width: number, until: number, op: (i: number) =>
       const i = next++;
       try {
         await op(i);
+        firstAt ??= epochMs();
         count++;
       } catch (err) {
         errors++;
@@ -48,7 +50,7 @@ async function lanes(n: number, width: number, until: number, op: (i: number) =>
     }
   };
   await Promise.all(Array.from({ length: width }, lane));
-  return { count, errors, firstError };
+  return { count, errors, firstError, firstAt };
 }
 
 async function run(job: Job): Promise<Record<string, unknown>> {

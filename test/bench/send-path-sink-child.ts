@@ -3,7 +3,8 @@
  * a plain `smtp-server` on 127.0.0.1 that answers 250 to everything, keeps nothing but counts,
  * and keeps smtp-server's 100 ms wait before the greeting (what a real relay costs a new
  * connection). Over IPC it tells its port, and on request the times of the first and the n-th
- * delivery from now on, so throughput is measured where the 250 is given.
+ * delivery from now on, so throughput is measured where the 250 is given — or, after `watch`,
+ * the arrival time of each message to a recipient with a given prefix (latency runs).
  */
 import type net from 'node:net';
 import { SMTPServer } from 'smtp-server';
@@ -22,6 +23,8 @@ interface Expectation {
   firstAt?: number;
 }
 let expectation: Expectation | undefined;
+/** Recipients starting with this are reported one by one as they arrive (latency runs). */
+let watchPrefix: string | undefined;
 
 function onDelivered(): void {
   delivered++;
@@ -40,10 +43,13 @@ const server = new SMTPServer({
   authOptional: true,
   disableReverseLookup: true,
   closeTimeout: 100,
-  onData(stream, _session, callback) {
+  onData(stream, session, callback) {
     stream.on('data', () => undefined);
     stream.on('end', () => {
       onDelivered();
+      if (watchPrefix !== undefined) {
+        for (const r of session.envelope.rcptTo) if (r.address.startsWith(watchPrefix)) send({ type: 'arrival', rcpt: r.address, at: epochMs() });
+      }
       callback(null, 'OK: queued');
     });
   },
@@ -59,6 +65,9 @@ process.on('message', (m: { cmd: string; id?: number; n?: number }) => {
   if (m.cmd === 'expect') {
     expectation = { id: m.id ?? 0, target: delivered + (m.n ?? 0), connectionsAtStart: connections };
     send({ type: 'expecting', id: m.id });
+  } else if (m.cmd === 'watch') {
+    watchPrefix = (m as { prefix?: string }).prefix;
+    send({ type: 'watching' });
   } else if (m.cmd === 'cancel') {
     expectation = undefined;
     send({ type: 'cancelled' });

@@ -30,6 +30,11 @@ export interface SinkProcess {
    * returned promise before starting the work, so no delivery is missed.
    */
   expect(n: number, timeoutMs: number, signal?: AbortSignal): Promise<{ done: Promise<SinkWindow> }>;
+  /**
+   * Reports each message to a recipient starting with `prefix` as it arrives (epoch ms), until
+   * the returned function is called.
+   */
+  watch(prefix: string, onArrival: (rcpt: string, at: number) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -73,6 +78,17 @@ export async function startSinkProcess(): Promise<SinkProcess> {
       done.catch(() => undefined); // the caller awaits it later; never an unhandled rejection meanwhile
       await request(child, { cmd: 'expect', id, n }, 'expecting', 10_000);
       return { done };
+    },
+    async watch(prefix, onArrival) {
+      const onMessage = (m: { type: string; rcpt?: string; at?: number }): void => {
+        if (m.type === 'arrival') onArrival(m.rcpt as string, m.at as number);
+      };
+      child.on('message', onMessage);
+      await request(child, { cmd: 'watch', prefix }, 'watching', 10_000);
+      return async () => {
+        await request(child, { cmd: 'watch' }, 'watching', 10_000);
+        child.off('message', onMessage);
+      };
     },
     close: () => stopChild(child, 'SIGTERM', 5_000),
   };

@@ -100,8 +100,14 @@ export interface EndToEndRun extends StageRun {
   acceptRate?: number;
 }
 
+/** Where to POST: the rig's ingest (its key by default), or another send API such as `npm start`'s. */
+export interface SendApi {
+  ingestUrl: string;
+  apiKey?: string;
+}
+
 /** POSTs n messages to /v1/emails/batch (`batchSize` each, `inFlight` requests at once); accepted → 250 at the sink. */
-export async function endToEndHttp(rig: Rig, sink: SinkProcess, tag: string, n: number, batchSize: number, inFlight: number, timeoutMs: number, signal: AbortSignal): Promise<EndToEndRun> {
+export async function endToEndHttp(api: SendApi, sink: SinkProcess, tag: string, n: number, batchSize: number, inFlight: number, timeoutMs: number, signal: AbortSignal): Promise<EndToEndRun> {
   const { done } = await sink.expect(n, timeoutMs, signal);
   const startAt = epochMs();
   let next = 0;
@@ -111,9 +117,9 @@ export async function endToEndHttp(rig: Rig, sink: SinkProcess, tag: string, n: 
       const from = next;
       next = Math.min(n, next + batchSize);
       const messages = Array.from({ length: next - from }, (_, k) => ingestBody(tag, from + k));
-      const res = await fetch(`${rig.ingestUrl}/v1/emails/batch`, {
+      const res = await fetch(`${api.ingestUrl}/v1/emails/batch`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${api.apiKey ?? API_KEY}`, 'content-type': 'application/json' },
         body: JSON.stringify({ messages }),
         signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
       });

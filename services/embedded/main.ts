@@ -153,8 +153,8 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
 function userKeySources(config: PostlineConfig): string[] {
   const n = config.ingest.apiKeys.length;
   return [
-    n > 0 ? `your ${n} key${n === 1 ? '' : 's'} from ${process.env.POSTLINE_INGEST_API_KEYS ? 'POSTLINE_INGEST_API_KEYS' : 'POSTLINE_CONFIG'}` : '',
-    config.ingest.apiKeysFile ? `the keys in ${config.ingest.apiKeysFile}` : '',
+    n > 0 ? `${n} from ${process.env.POSTLINE_INGEST_API_KEYS ? 'POSTLINE_INGEST_API_KEYS' : 'POSTLINE_CONFIG'}` : '',
+    config.ingest.apiKeysFile ? `those in ${config.ingest.apiKeysFile}` : '',
   ].filter(Boolean);
 }
 
@@ -166,7 +166,7 @@ Postline is running.
 
   Send API     ${api}/v1/emails
   API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
-${yours.length > 0 ? `               ${yours.join(' and ')} work too, next to the demo key\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
+${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
 ${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}
 Try it:
 

@@ -3,7 +3,9 @@
  * one machine with no infrastructure: the embedded broker, every stage as its own process, and,
  * when no relay is configured, a local capture SMTP server whose messages can be read. Prints
  * the API address, a demo API key and a working curl example. Ctrl-C stops everything cleanly:
- * the stages first (they drain and commit), the broker last.
+ * the stages first (they drain and commit), the broker last. A process that dies is restarted
+ * (see supervisor.ts); one that cannot be kept running stops everything, with a message saying
+ * why and a non-zero exit code, rather than leaving a pipeline that silently delivers nothing.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,9 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import pretty from 'pino-pretty';
-import { Supervisor } from './supervisor.js';
-import { startCaptureServer } from '../capture-smtp/capture-server.js';
-import { generateApiKey, hashApiKey } from '../ingest/api-keys.js';
+import { Supervisor, SupervisedStartError } from './supervisor.js';
+import { launcherApiKeys, DEMO_TENANT } from './launcher-keys.js';
+import { startCaptureServer, type CaptureServer } from '../capture-smtp/capture-server.js';
+import { generateApiKey } from '../ingest/api-keys.js';
+import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
+import { ConfigError } from '../../shared/config-loader.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
@@ -30,8 +35,34 @@ const HELP = `usage: postline start [options]
   --analytics-port <n> port of the analytics read API, also reachable through the API port (default 8082)
 
 Environment variables (POSTLINE_*) are passed to every stage; set POSTLINE_DISPATCHER_RELAY_HOST
-(and _PORT) to deliver through a real relay instead of the capture server.
+(and _PORT) to deliver through a real relay instead of the capture server. API keys you configure
+(POSTLINE_INGEST_API_KEYS, POSTLINE_INGEST_API_KEYS_FILE, POSTLINE_CONFIG) keep working next to
+the demo key.
+
+A process that exits is restarted with backoff; one that keeps failing (or whose configuration
+is invalid) stops everything and the command exits non-zero.
 `;
+
+/** Stops stages before the broker: they drain and commit first. */
+const STOP_ORDER = [...[...STAGES].reverse(), 'broker'];
+
+/** Validates the user's configuration as the stages will (every bad key listed), before starting anything. */
+function userConfig(): PostlineConfig {
+  try {
+    return loadPostlineConfig({ env: process.env });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`postline start: ${err.message}\n`);
+    process.exit(2);
+  }
+}
+
+/** Replaces the value of `--port` in `args` (a restarted broker must come back where the stages look for it). */
+function pinPort(args: string[], bootstrap: string): void {
+  const i = args.indexOf('--port');
+  const port = bootstrap.slice(bootstrap.lastIndexOf(':') + 1);
+  if (i >= 0 && /^\d+$/.test(port)) args[i + 1] = port;
+}
 
 function demoKey(dataDir: string): string {
   const file = path.join(dataDir, 'demo-api-key');
@@ -39,6 +70,114 @@ function demoKey(dataDir: string): string {
   const key = generateApiKey();
   fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
+}
+
+type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port', string>;
+
+/** Child output through the launcher's pretty printer; supervision events as the launcher's own lines. */
+function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty.PrettyStream): void {
+  const childLog = pino({ level: 'trace' }, out);
+  supervisor.on('line', (name: string, line: Record<string, unknown> | string) => {
+    if (typeof line === 'string') childLog.info({ service: name }, line);
+    else childLog[(typeof line.level === 'string' ? line.level : 'info') as 'info']({ ...line, service: line.service ?? name, level: undefined, time: undefined }, String(line.msg ?? ''));
+  });
+  supervisor.on('restart', (name: string, failures: number, delayMs: number, how: string, phase: string) =>
+    logger.warn({ stage: name, exit: how, phase, failures, delayMs }, `${name} exited unexpectedly (${how}, while ${phase}); restarting`),
+  );
+  supervisor.on('ready', (name: string, attempt: number, ms: number) => {
+    if (attempt > 1) logger.info({ stage: name, attempt, spawnToReadyMs: ms }, `${name} is back`);
+  });
+}
+
+interface Started {
+  bootstrap: string;
+  key: string;
+  capture?: CaptureServer;
+}
+
+/** The broker, the capture server (unless a relay is configured) and every stage, each once ready. */
+async function startPipeline(supervisor: Supervisor, values: Values, dataDir: string, config: PostlineConfig, logger: pino.Logger, onCapture: (c: CaptureServer) => void): Promise<Started> {
+  const brokerArgs = ['broker', '--port', values['broker-port'], '--data-dir', path.join(dataDir, 'broker'), '--log-level', 'info'];
+  const bootstrap = await supervisor.start({
+    name: 'broker',
+    args: brokerArgs,
+    env: process.env,
+    ready: (l) => {
+      if (l.msg !== 'broker ready') return undefined;
+      pinPort(brokerArgs, String(l.bootstrap));
+      return String(l.bootstrap);
+    },
+  });
+  const capture = process.env.POSTLINE_DISPATCHER_RELAY_HOST
+    ? undefined
+    : await startCaptureServer({
+        dir: path.join(dataDir, 'outbox'),
+        smtpHost: '127.0.0.1',
+        smtpPort: Number(values['smtp-port']),
+        httpHost: '127.0.0.1',
+        httpPort: Number(values['outbox-port']),
+        logger: logger.child({ service: 'capture-smtp' }),
+      });
+  if (capture) onCapture(capture);
+  const key = demoKey(dataDir);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    POSTLINE_KAFKA_BROKERS: bootstrap,
+    POSTLINE_KAFKA_PARTITIONS: process.env.POSTLINE_KAFKA_PARTITIONS ?? '2',
+    // A stage killed mid-flight holds its partitions until its group session lapses, and its
+    // replacement waits that long to join: 10 s rather than 30 (heartbeats every 3 s on one
+    // machine leave ample margin). Measured in the README (npm start, supervision).
+    POSTLINE_KAFKA_SESSION_TIMEOUT_MS: process.env.POSTLINE_KAFKA_SESSION_TIMEOUT_MS ?? '10000',
+    POSTLINE_OPS_PORT: '0',
+    // Below the supervisor's 15 s before SIGKILL, so a stuck drain still ends on its own terms.
+    POSTLINE_OPS_SHUTDOWN_GRACE_MS: process.env.POSTLINE_OPS_SHUTDOWN_GRACE_MS ?? '10000',
+    POSTLINE_OPS_HOST: '127.0.0.1',
+    POSTLINE_INGEST_HOST: process.env.POSTLINE_INGEST_HOST ?? '127.0.0.1',
+    POSTLINE_INGEST_PORT: values['api-port'],
+    // The user's keys (from the environment or POSTLINE_CONFIG) and the demo key, side by side.
+    POSTLINE_INGEST_API_KEYS: JSON.stringify(launcherApiKeys(config.ingest.apiKeys, key)),
+    // Analytics owns the in-process ClickHouse data directory (one process may open it) and
+    // serves the read API; ingest forwards /v1/messages and /v1/stats to it.
+    POSTLINE_ANALYTICS_DATA_DIR: path.join(dataDir, 'analytics'),
+    POSTLINE_ANALYTICS_HOST: '127.0.0.1',
+    POSTLINE_ANALYTICS_PORT: values['analytics-port'],
+    POSTLINE_INGEST_READ_API_URL: `http://127.0.0.1:${values['analytics-port']}`,
+    ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
+  };
+  const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
+  for (const stage of STAGES) await supervisor.start({ name: stage, args: [stage], env, ready });
+  return { bootstrap, key, capture };
+}
+
+/** Where the user's own keys come from, for the banner (empty when there are none). */
+function userKeySources(config: PostlineConfig): string[] {
+  const n = config.ingest.apiKeys.length;
+  return [
+    n > 0 ? `${n} from ${process.env.POSTLINE_INGEST_API_KEYS ? 'POSTLINE_INGEST_API_KEYS' : 'POSTLINE_CONFIG'}` : '',
+    config.ingest.apiKeysFile ? `those in ${config.ingest.apiKeysFile}` : '',
+  ].filter(Boolean);
+}
+
+function banner({ bootstrap, key, capture }: Started, values: Values, dataDir: string, config: PostlineConfig): string {
+  const api = `http://127.0.0.1:${values['api-port']}`;
+  const yours = userKeySources(config);
+  return `
+Postline is running.
+
+  Send API     ${api}/v1/emails
+  API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
+${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
+${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}
+Try it:
+
+  curl -sS ${api}/v1/emails \\
+    -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\
+    -d '{"from":"Demo <demo@example.com>","to":["you@example.org"],"subject":"Hello from Postline","text":"It works.","html":"<p>It <b>works</b>.</p>"}'
+${capture ? `\n  curl -sS http://127.0.0.1:${capture.httpPort}/v1/dev/outbox\n` : ''}
+  curl -sS ${api}/v1/messages/<id> -H 'Authorization: Bearer ${key}'   # the message's timeline
+
+Ctrl-C stops everything.
+`;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -58,90 +197,44 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  const config = userConfig();
   const dataDir = path.resolve(values['data-dir']);
   fs.mkdirSync(dataDir, { recursive: true });
   const out = pretty({ colorize: process.stdout.isTTY, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,time', messageKey: 'msg', singleLine: true });
   const logger = pino({ name: 'postline', base: { service: 'start' } }, out);
+  // A closed terminal or pipe (`npm start | head`) must not take the pipeline down with it.
+  process.stdout.on('error', () => undefined);
   const supervisor = new Supervisor(ENTRY);
-  const childLog = pino({ level: 'trace' }, out);
-  supervisor.on('line', (name: string, line: Record<string, unknown> | string) => {
-    if (typeof line === 'string') childLog.info({ service: name }, line);
-    else childLog[(typeof line.level === 'string' ? line.level : 'info') as 'info']({ ...line, service: line.service ?? name, level: undefined, time: undefined }, String(line.msg ?? ''));
-  });
-  supervisor.on('restart', (name: string, attempt: number, delay: number) => logger.warn({ stage: name, attempt, delayMs: delay }, 'stage exited unexpectedly; restarting'));
+  logSupervision(supervisor, logger, out);
 
-  const bootstrap = await supervisor.start({
-    name: 'broker',
-    args: ['broker', '--port', values['broker-port'], '--data-dir', path.join(dataDir, 'broker'), '--log-level', 'info'],
-    env: process.env,
-    ready: (l) => (l.msg === 'broker ready' ? String(l.bootstrap) : undefined),
-  });
-
-  const relayConfigured = Boolean(process.env.POSTLINE_DISPATCHER_RELAY_HOST);
-  const capture = relayConfigured
-    ? undefined
-    : await startCaptureServer({
-        dir: path.join(dataDir, 'outbox'),
-        smtpHost: '127.0.0.1',
-        smtpPort: Number(values['smtp-port']),
-        httpHost: '127.0.0.1',
-        httpPort: Number(values['outbox-port']),
-        logger: logger.child({ service: 'capture-smtp' }),
-      });
-
-  const key = demoKey(dataDir);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    POSTLINE_KAFKA_BROKERS: bootstrap,
-    POSTLINE_KAFKA_PARTITIONS: process.env.POSTLINE_KAFKA_PARTITIONS ?? '2',
-    POSTLINE_OPS_PORT: '0',
-    // Below the supervisor's 15 s before SIGKILL, so a stuck drain still ends on its own terms.
-    POSTLINE_OPS_SHUTDOWN_GRACE_MS: process.env.POSTLINE_OPS_SHUTDOWN_GRACE_MS ?? '10000',
-    POSTLINE_OPS_HOST: '127.0.0.1',
-    POSTLINE_INGEST_HOST: process.env.POSTLINE_INGEST_HOST ?? '127.0.0.1',
-    POSTLINE_INGEST_PORT: values['api-port'],
-    POSTLINE_INGEST_API_KEYS: JSON.stringify([{ tenant: 'demo', keyHash: hashApiKey(key) }]),
-    // Analytics owns the in-process ClickHouse data directory (one process may open it) and
-    // serves the read API; ingest forwards /v1/messages and /v1/stats to it.
-    POSTLINE_ANALYTICS_DATA_DIR: path.join(dataDir, 'analytics'),
-    POSTLINE_ANALYTICS_HOST: '127.0.0.1',
-    POSTLINE_ANALYTICS_PORT: values['analytics-port'],
-    POSTLINE_INGEST_READ_API_URL: `http://127.0.0.1:${values['analytics-port']}`,
-    ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
-  };
-  const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
-
+  let capture: CaptureServer | undefined;
   let stopping = false;
-  const stop = async (): Promise<void> => {
+  /** Stops every process in order, then exits with `code` (non-zero with `why` on stderr). */
+  const stop = async (code: number, why?: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    if (why) logger.fatal(why);
     logger.info('stopping: stages drain and commit first, the broker last');
-    await supervisor.stop([...[...STAGES].reverse(), 'broker']);
-    await capture?.close();
+    await supervisor.stop(STOP_ORDER);
+    await capture?.close().catch((err: Error) => logger.warn({ err: err.message }, 'capture server did not close cleanly'));
     logger.info('stopped');
-    process.exit(0);
+    if (why) process.stderr.write(`\npostline start: ${why}\nEvery process has been stopped.\n`);
+    process.exit(code);
   };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  supervisor.on('give-up', (_name: string, reason: string) => void stop(1, `${reason}. Its log lines above say why.`));
+  // Last resort: whatever else throws in the launcher stops the pipeline loudly, never half of it.
+  process.on('uncaughtException', (err) => void stop(1, `the launcher failed: ${err.stack ?? err.message}`));
+  process.on('unhandledRejection', (err) => void stop(1, `the launcher failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
 
-  for (const stage of STAGES) await supervisor.start({ name: stage, args: [stage], env, ready: (l) => ready(l) }, 60_000);
-
-  const api = `http://127.0.0.1:${values['api-port']}`;
-  process.stdout.write(`
-Postline is running.
-
-  Send API     ${api}/v1/emails
-  API key      ${key}   (tenant "demo"; kept in ${path.join(dataDir, 'demo-api-key')})
-  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
-${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}
-Try it:
-
-  curl -sS ${api}/v1/emails \\
-    -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\
-    -d '{"from":"Demo <demo@example.com>","to":["you@example.org"],"subject":"Hello from Postline","text":"It works.","html":"<p>It <b>works</b>.</p>"}'
-${capture ? `\n  curl -sS http://127.0.0.1:${capture.httpPort}/v1/dev/outbox\n` : ''}
-  curl -sS ${api}/v1/messages/<id> -H 'Authorization: Bearer ${key}'   # the message's timeline
-
-Ctrl-C stops everything.
-`);
+  let started: Started;
+  try {
+    started = await startPipeline(supervisor, values as Values, dataDir, config, logger, (c) => (capture = c));
+  } catch (err) {
+    // Given up on (or stopped) before it was ever ready: `stop` is already under way.
+    if (!(err instanceof SupervisedStartError)) await stop(1, `could not start: ${(err as Error).message}`);
+    return;
+  }
+  process.stdout.write(banner(started, values as Values, dataDir, config));
 }

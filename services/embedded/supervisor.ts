@@ -1,115 +1,220 @@
 /**
- * Runs each stage of the embedded default as its own child process (`postline <stage>`), the
- * way Kubernetes runs pods: the stages use every core, a crash in one does not take the others
- * down, and it is restarted with backoff — which also shows the pipeline resuming from its
- * committed offsets. Stops in the order given (stages before the broker).
+ * Runs each process of the embedded default (the broker, every stage) as its own child process
+ * (`postline <name>`), the way Kubernetes runs pods: they use every core, and a crash in one
+ * does not take the others down. A process that exits without being asked to — while starting,
+ * while running, or while shutting down on its own — is restarted after a backoff that doubles
+ * with each rapid failure (capped) and starts over once a run has been stable. One that keeps
+ * failing, or whose configuration is wrong, is given up on loudly ('give-up'); the launcher
+ * then stops everything. `stop` stops them in the order given (stages before the broker).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import readline from 'node:readline';
 import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { DEFAULT_RESTART_POLICY, decideRestart, describeExit, type RestartPolicy } from './restart-policy.js';
 
 export interface ChildSpec {
   name: string;
   args: string[];
   env: NodeJS.ProcessEnv;
-  /** Resolves when a stdout line shows the child is ready (returns a value to keep, e.g. an address). */
+  /**
+   * Matches the output line that shows the child is ready; returns a value to keep (e.g. an
+   * address), or true. Without it a child is ready once spawned.
+   */
   ready?: (line: Record<string, unknown>) => string | boolean | undefined;
 }
 
-interface Running {
+export type Phase = 'backoff' | 'starting' | 'ready' | 'stopping' | 'stopped' | 'given-up';
+
+interface Managed {
   spec: ChildSpec;
-  child: ChildProcess;
-  stopping: boolean;
-  restarts: number;
+  phase: Phase;
+  child?: ChildProcess;
+  /** Spawns so far (1 for the first start). */
+  attempt: number;
+  readyAt?: number;
+  /** Rapid failures in a row (see RestartPolicy). */
+  failures: number;
+  timer?: NodeJS.Timeout;
+  /** Settles on the first ready (or when the child is given up on / stopped before it). */
+  first: { resolve(v: string): void; reject(e: Error): void; settled: boolean };
 }
 
-/** Emits 'line' (name, parsed JSON or raw string) for every output line, 'exit' (name, code, signal), 'restart' (name, attempt). */
+/** Why `start` rejected: the child was given up on or stopped before it was ever ready. */
+export class SupervisedStartError extends Error {
+  constructor(
+    readonly child: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SupervisedStartError';
+  }
+}
+
+/**
+ * Events: 'line' (name, parsed JSON line or raw string), 'spawn' (name, pid, attempt),
+ * 'ready' (name, attempt, msSinceSpawn), 'exit' (name, code, signal, phase),
+ * 'restart' (name, failures, delayMs, how it exited, phase), 'give-up' (name, reason, failures),
+ * 'error' is never emitted: child process and pipe errors become 'line's and exits.
+ */
 export class Supervisor extends EventEmitter {
-  private running = new Map<string, Running>();
+  private readonly managed = new Map<string, Managed>();
   private stopped = false;
 
-  constructor(private readonly entry: string) {
+  constructor(
+    private readonly entry: string,
+    private readonly policy: RestartPolicy = DEFAULT_RESTART_POLICY,
+  ) {
     super();
   }
 
-  /** Starts a child and waits until its `ready` predicate matches a log line (or it exits). */
-  start(spec: ChildSpec, timeoutMs = 30_000): Promise<string> {
-    return new Promise((resolve, reject) => {
-      // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the stages
-      // in order; the IPC channel lets a child notice if the launcher dies (see lifecycle.ts).
-      const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, this.entry, ...spec.args], {
-        env: { ...spec.env, POSTLINE_SUPERVISED: '1' },
-        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-        detached: true,
-      });
-      const state: Running = this.running.get(spec.name) ?? { spec, child, stopping: false, restarts: 0 };
-      state.child = child;
-      this.running.set(spec.name, state);
-      let settled = !spec.ready;
-      if (!spec.ready) resolve('');
-      const timer = setTimeout(() => {
-        if (!settled) {
-          settled = true;
-          reject(new Error(`${spec.name} was not ready within ${timeoutMs} ms`));
-        }
-      }, timeoutMs);
-      const onLine = (line: string): void => {
-        let parsed: Record<string, unknown> | string = line;
-        try {
-          parsed = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          // plain text (e.g. a stack trace) is passed through as is
-        }
-        this.emit('line', spec.name, parsed);
-        if (!settled && typeof parsed === 'object' && spec.ready) {
-          const r = spec.ready(parsed);
-          if (r) {
-            settled = true;
-            clearTimeout(timer);
-            resolve(typeof r === 'string' ? r : '');
-          }
-        }
-      };
-      readline.createInterface({ input: child.stdout! }).on('line', onLine);
-      readline.createInterface({ input: child.stderr! }).on('line', onLine);
-      child.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        this.emit('exit', spec.name, code, signal);
-        if (!settled) {
-          settled = true;
-          reject(new Error(`${spec.name} exited (code ${code}, signal ${signal}) before it was ready`));
-          return;
-        }
-        if (!state.stopping && !this.stopped) this.restart(state);
-      });
+  /** The phase of a supervised child (undefined if unknown). */
+  phase(name: string): Phase | undefined {
+    return this.managed.get(name)?.phase;
+  }
+
+  /** The pid of a child's current process, if it runs. */
+  pid(name: string): number | undefined {
+    const m = this.managed.get(name);
+    return m?.child && m.child.exitCode === null && m.child.signalCode === null ? m.child.pid : undefined;
+  }
+
+  /**
+   * Starts a child and keeps it running. Resolves with the `ready` value of its first ready
+   * run (restarts before that are part of the wait); rejects with SupervisedStartError if it is
+   * given up on or stopped before it is ever ready.
+   */
+  start(spec: ChildSpec): Promise<string> {
+    if (this.stopped) return Promise.reject(new SupervisedStartError(spec.name, `${spec.name}: the supervisor is stopping`));
+    return new Promise<string>((resolve, reject) => {
+      const m: Managed = { spec, phase: 'backoff', attempt: 0, failures: 0, first: { resolve, reject, settled: false } };
+      this.managed.set(spec.name, m);
+      this.spawn(m);
     });
   }
 
-  private restart(state: Running): void {
-    state.restarts++;
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(state.restarts, 6));
-    this.emit('restart', state.spec.name, state.restarts, delay);
-    setTimeout(() => {
-      if (this.stopped) return;
-      this.start(state.spec).catch((err: Error) => this.emit('line', state.spec.name, err.message));
-    }, delay).unref();
+  private spawn(m: Managed): void {
+    const { spec } = m;
+    m.attempt++;
+    m.phase = 'starting';
+    m.readyAt = undefined;
+    const spawnedAt = performance.now();
+    // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the children
+    // in order; the IPC channel lets a child notice if the launcher dies (see lifecycle.ts).
+    const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, this.entry, ...spec.args], {
+      env: { ...spec.env, POSTLINE_SUPERVISED: '1' },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      detached: true,
+    });
+    m.child = child;
+    let exited = false;
+    const readyTimer = setTimeout(() => {
+      if (m.child !== child || m.phase !== 'starting') return;
+      this.emit('line', spec.name, `${spec.name} was not ready within ${this.policy.readyTimeoutMs} ms; killing it`);
+      child.kill('SIGKILL');
+    }, this.policy.readyTimeoutMs);
+    readyTimer.unref();
+    const markReady = (value: string): void => {
+      clearTimeout(readyTimer);
+      m.phase = 'ready';
+      m.readyAt = performance.now();
+      this.emit('ready', spec.name, m.attempt, Math.round(m.readyAt - spawnedAt));
+      if (!m.first.settled) {
+        m.first.settled = true;
+        m.first.resolve(value);
+      }
+    };
+    const onLine = (line: string): void => {
+      let parsed: Record<string, unknown> | string = line;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        // plain text (e.g. a stack trace) is passed through as is
+      }
+      this.emit('line', spec.name, parsed);
+      if (m.child === child && m.phase === 'starting' && typeof parsed === 'object' && parsed !== null && spec.ready) {
+        const r = spec.ready(parsed);
+        if (r) markReady(typeof r === 'string' ? r : '');
+      }
+    };
+    for (const stream of [child.stdout!, child.stderr!]) {
+      // A pipe error must not become an unhandled 'error' in the launcher; the exit follows.
+      stream.on('error', (err) => this.emit('line', spec.name, `${spec.name} output: ${err.message}`));
+      readline.createInterface({ input: stream }).on('line', onLine);
+    }
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (exited) return;
+      exited = true;
+      clearTimeout(readyTimer);
+      this.exited(m, child, code, signal);
+    };
+    // Spawn failures (EAGAIN, ENOMEM) and IPC errors arrive here; without a listener they
+    // would throw in the launcher. A failed spawn has no exit event of its own.
+    child.on('error', (err) => {
+      this.emit('line', spec.name, `${spec.name}: ${err.message}`);
+      if (child.pid === undefined) onExit(null, null);
+    });
+    child.on('exit', onExit);
+    if (child.pid !== undefined) this.emit('spawn', spec.name, child.pid, m.attempt);
+    if (!spec.ready && child.pid !== undefined) markReady('');
   }
 
-  /** SIGTERM each child in `order`, waiting for each to exit (SIGKILL after `graceMs`). */
+  private exited(m: Managed, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (m.child !== child) return;
+    const phase = m.phase;
+    this.emit('exit', m.spec.name, code, signal, phase);
+    if (phase === 'stopping' || this.stopped) {
+      m.phase = 'stopped';
+      return;
+    }
+    const readyForMs = m.readyAt === undefined ? undefined : performance.now() - m.readyAt;
+    const decision = decideRestart({ code, signal, readyForMs, previousFailures: m.failures }, this.policy);
+    m.failures = decision.failures;
+    if (decision.action === 'give-up') {
+      m.phase = 'given-up';
+      const reason = `${m.spec.name} exited (${describeExit(code, signal)}) and is not restarted: ${decision.reason}`;
+      this.emit('give-up', m.spec.name, reason, decision.failures);
+      this.settleFirst(m, reason);
+      return;
+    }
+    m.phase = 'backoff';
+    this.emit('restart', m.spec.name, decision.failures, decision.delayMs, describeExit(code, signal), phase);
+    m.timer = setTimeout(() => {
+      m.timer = undefined;
+      if (!this.stopped && m.phase === 'backoff') this.spawn(m);
+    }, decision.delayMs);
+  }
+
+  private settleFirst(m: Managed, reason: string): void {
+    if (m.first.settled) return;
+    m.first.settled = true;
+    m.first.reject(new SupervisedStartError(m.spec.name, reason));
+  }
+
+  /**
+   * Stops restarting anything, then SIGTERMs each child in `order` and waits for it to exit
+   * (SIGKILL after `graceMs`); children not named are stopped last. Safe to call twice.
+   */
   async stop(order: string[], graceMs = 15_000): Promise<void> {
     this.stopped = true;
-    for (const name of order) {
-      const state = this.running.get(name);
-      if (!state || state.child.exitCode !== null || state.child.signalCode !== null) continue;
-      state.stopping = true;
+    const names = [...new Set([...order.filter((n) => this.managed.has(n)), ...this.managed.keys()])];
+    for (const m of this.managed.values()) clearTimeout(m.timer);
+    for (const name of names) {
+      const m = this.managed.get(name)!;
+      this.settleFirst(m, `${name} was stopped before it was ready`);
+      const child = m.child;
+      if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+        if (m.phase !== 'given-up') m.phase = 'stopped';
+        continue;
+      }
+      m.phase = 'stopping';
       await new Promise<void>((resolve) => {
-        const kill = setTimeout(() => state.child.kill('SIGKILL'), graceMs);
-        state.child.once('exit', () => {
+        const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        child.once('exit', () => {
           clearTimeout(kill);
           resolve();
         });
-        state.child.kill('SIGTERM');
+        child.kill('SIGTERM');
       });
     }
   }

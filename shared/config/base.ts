@@ -15,6 +15,11 @@ export const KafkaSection = section(
     clientId: str('postline', 'Kafka client id prefix; the service name is appended.'),
     connectionTimeoutMs: int(3000, 'Timeout for establishing a broker connection.', 1),
     requestTimeoutMs: int(30000, 'Timeout for one broker request.', 1),
+    sessionTimeoutMs: int(
+      30000,
+      'Consumer group session timeout: how long a consumer that stopped heartbeating (a killed process) keeps its partitions before its group goes on without it, so also how long its replacement may wait to join. Heartbeats go every third of it (at most 3 s). npm start uses 10000; analytics has its own (analytics.sessionTimeoutMs).',
+      3000,
+    ),
     createTopics: bool(true, 'Create missing Postline topics at start-up with the partition count below.'),
     partitions: int(6, 'Partitions for email.requested, email.events and the dispatch/retry topics when Postline creates them; caps the replicas per stage.', 1),
     replicationFactor: int(1, 'Replication factor when Postline creates topics (3 on a production Kafka cluster).', 1),

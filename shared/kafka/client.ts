@@ -18,7 +18,7 @@ const QUIET = ['KafkaJS v2.0.0 switched default partitioner', 'Limiting retries 
 
 export function createKafka(config: PostlineConfig['kafka'], service: string, logger: Logger): Kafka {
   const log = logger.child({ component: 'kafkajs' });
-  return new Kafka({
+  const kafka = new Kafka({
     clientId: `${config.clientId}-${service}`,
     brokers: config.brokers,
     connectionTimeout: config.connectionTimeoutMs,
@@ -37,6 +37,12 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
       },
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
   });
+  // Every consumer's group session (unless it sets its own): a crashed stage's replacement
+  // cannot join its groups until the dead member's session has lapsed.
+  const consumer = kafka.consumer.bind(kafka);
+  const heartbeatInterval = Math.min(3000, Math.floor(config.sessionTimeoutMs / 3));
+  kafka.consumer = (c) => consumer({ sessionTimeout: config.sessionTimeoutMs, heartbeatInterval, ...c });
+  return kafka;
 }
 
 /** Creates the topics that are missing; existing topics are left as they are. */

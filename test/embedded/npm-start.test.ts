@@ -1,7 +1,8 @@
 /**
  * `npm start` as a user runs it: the launcher starts the broker, every stage and the capture
- * SMTP server; a curl-style POST is delivered and shows up in the outbox; SIGINT stops every
- * process. Runs the real `postline start` command in a child process.
+ * SMTP server; a curl-style POST is delivered and shows up in the outbox; a key the user
+ * configured works next to the demo key; SIGINT stops every process. Runs the real
+ * `postline start` command in a child process.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir, waitFor } from '../helpers/broker.js';
+import { generateApiKey, hashApiKey } from '../../services/ingest/api-keys.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'postline.mjs');
 
@@ -33,6 +35,9 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
   const [api, brokerPort, smtp, outbox, analytics] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('POSTLINE_')) delete env[k];
+  // A key the user already has: npm start must keep it working next to its demo key.
+  const userKey = generateApiKey();
+  env.POSTLINE_INGEST_API_KEYS = JSON.stringify([{ tenant: 'acme', keyHash: hashApiKey(userKey) }]);
   const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox), '--analytics-port', String(analytics)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,6 +50,13 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
   const key = /API key\s+(\S+)/.exec(output)?.[1];
   assert.ok(key, 'the banner shows a demo API key');
   assert.match(output, /curl -sS http:\/\/127\.0\.0\.1:\d+\/v1\/emails/);
+  assert.match(output, /Your keys\s+still valid, next to the demo key: 1 from POSTLINE_INGEST_API_KEYS/);
+  const byUser = await fetch(`http://127.0.0.1:${api}/v1/emails`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${userKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ from: 'ops@acme.test', to: ['someone@example.org'], subject: 'with my own key', text: 'still works' }),
+  });
+  assert.equal(byUser.status, 202, 'the user\'s own key still works under npm start');
 
   const res = await fetch(`http://127.0.0.1:${api}/v1/emails`, {
     method: 'POST',

@@ -1,0 +1,111 @@
+/**
+ * `postline start` as a user runs it, in a child process on free ports and a temporary data
+ * directory, for tests that need to watch and hurt it: its output, its children's pids.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir, waitFor } from '../helpers/broker.js';
+
+const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'postline.mjs');
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+export interface Launcher {
+  proc: ChildProcess;
+  dataDir: string;
+  ports: { api: number; broker: number; smtp: number; outbox: number; analytics: number };
+  /** Everything printed so far (stdout and stderr). */
+  output(): string;
+  exited: Promise<number | null>;
+  /** The demo key from the banner (after `ready`). */
+  key: string;
+  /** The pid of the launcher's child running `name` (a stage or "broker"), if there is one. */
+  childPid(name: string): number | undefined;
+  /** The pids of every child still running. */
+  children(): number[];
+  /** Kills the launcher and whatever it left behind, removes the data directory. */
+  destroy(): Promise<void>;
+}
+
+/** Children of `pid` with their command lines. */
+function childProcesses(pid: number): Array<{ pid: number; args: string }> {
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' });
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+  return out
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), args: m[2] }));
+}
+
+/** Starts `postline start` and waits for its banner. */
+export async function startLauncher(env: NodeJS.ProcessEnv = {}, bannerTimeoutMs = 180_000): Promise<Launcher> {
+  const ports = { api: await freePort(), broker: await freePort(), smtp: await freePort(), outbox: await freePort(), analytics: await freePort() };
+  const dataDir = tempDir('postline-start-');
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('POSTLINE_')));
+  const proc = spawn(
+    process.execPath,
+    [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(ports.api), '--broker-port', String(ports.broker), '--smtp-port', String(ports.smtp), '--outbox-port', String(ports.outbox), '--analytics-port', String(ports.analytics)],
+    { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const launcher: Launcher = {
+    proc,
+    dataDir,
+    ports,
+    output: () => output,
+    exited,
+    key: '',
+    childPid(name) {
+      return childProcesses(proc.pid!).find((c) => c.args.split(/\s+/).some((a, i, all) => a.endsWith('postline.mjs') && all[i + 1] === name))?.pid;
+    },
+    children: () => childProcesses(proc.pid!).map((c) => c.pid),
+    async destroy() {
+      const left = launcher.children();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  await Promise.race([
+    waitFor(() => output.includes('Postline is running'), bannerTimeoutMs, 'the launcher banner'),
+    exited.then((code) => {
+      throw new Error(`the launcher exited (code ${code}) before its banner:\n${output.slice(-3000)}`);
+    }),
+  ]);
+  launcher.key = /API key\s+(\S+)/.exec(output)?.[1] ?? '';
+  return launcher;
+}
+
+/** Resolves once nothing accepts connections on `port` any more. */
+export async function portReleased(port: number, timeoutMs = 15_000): Promise<void> {
+  await waitFor(async () => {
+    const s = net.connect(port, '127.0.0.1');
+    return await new Promise<boolean>((r) => {
+      s.once('connect', () => (s.destroy(), r(false)));
+      s.once('error', () => r(true));
+    });
+  }, timeoutMs, `port ${port} released`);
+}

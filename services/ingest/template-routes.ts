@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { TEMPLATE_NAME_PATTERN, TemplateInputSchema, type StoredTemplate, type TemplateInput } from '../../shared/templates/template-schema.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
-import { RequestRejected } from './ingest-errors.js';
+import { RequestRejected } from '../../shared/http/errors.js';
 import { ErrorBodySchema } from './email-body-schema.js';
 
 // Checked on every route, not only PUT: a name is never a path (`eu%2Fwelcome` is a 400).

@@ -17,7 +17,7 @@ import { DEAD_LETTER_VERSION, DeadLetterContract, type DeadLetter } from '../../
 import { EmailReadyForDispatchContract } from '../../shared/contracts/email-ready-for-dispatch.js';
 import { Topics, topicSpecs } from '../../shared/topics.js';
 import { ensureTopics } from '../../shared/kafka/client.js';
-import { toHttpError } from '../../services/ingest/ingest-errors.js';
+import { toHttpError } from '../../shared/http/errors.js';
 import { DeadLetterIndex } from '../../services/dead-letters/dead-letter-index.js';
 import { fetchDeadLetters, produceWith } from '../../services/dead-letters/dead-letters.js';
 import { registerDeadLetterRoutes } from '../../services/dead-letters/dead-letter-routes.js';

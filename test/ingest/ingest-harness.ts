@@ -56,6 +56,8 @@ export class IngestHarness {
         'kafka.partitions': 2,
         'ingest.host': '127.0.0.1',
         'ingest.port': 0,
+        'ops.host': '127.0.0.1',
+        'ops.port': 0,
         'ingest.apiKeys': Object.entries(KEYS).map(([tenant, key]) => ({ tenant, keyHash: hashApiKey(key) })),
         ...overrides,
       },

@@ -18,7 +18,7 @@ import { registerOpsRoutes } from '../../shared/ops-server.js';
 import { serviceMain, startRuntime } from '../../shared/service-runtime.js';
 import { Topics } from '../../shared/topics.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
-import { ApiKeyStore, bearerToken, readApiKeysFile } from '../ingest/api-keys.js';
+import { bearerToken, loadApiKeyStore } from '../../shared/http/api-keys.js';
 import { openClickHouse } from './clickhouse.js';
 import { migrate as applyMigrations, type MigrateResult } from './schema/migrator.js';
 import { kafkaEngineStatements } from './schema/kafka-engine.js';
@@ -87,7 +87,7 @@ async function untilDone<T>(fn: () => Promise<T>, logger: Logger, what: string, 
 }
 
 function defaultAuthenticate(config: PostlineConfig, logger: Logger): (r: FastifyRequest) => string | null {
-  const keys = new ApiKeyStore([...config.ingest.apiKeys, ...(config.ingest.apiKeysFile ? readApiKeysFile(config.ingest.apiKeysFile) : [])]);
+  const keys = loadApiKeyStore(config.ingest);
   if (keys.size === 0) logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every read request will be refused with 401');
   return (r) => keys.authenticate(bearerToken(r.headers.authorization) ?? '') ?? null;
 }

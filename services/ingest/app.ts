@@ -19,13 +19,13 @@ import type { Registry } from 'prom-client';
 import type { PostlineConfig } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../../shared/ops-server.js';
-import { bearerToken, type ApiKeyStore } from './api-keys.js';
+import { bearerToken, type ApiKeyStore } from '../../shared/http/api-keys.js';
 import { checkIdempotencyKey, type Acceptor } from './acceptor.js';
 import { shapeIssues, AcceptedSchema, BatchBodySchema, BatchResultSchema, EmailBodySchema, ErrorBodySchema, type BatchBody, type EmailBody } from './email-body-schema.js';
 import { RequestRejected, toHttpError } from '../../shared/http/errors.js';
 import { apiServerOptions, rejectRepeatedHeaders } from '../../shared/http/server-options.js';
 import { templateRoutes } from './template-routes.js';
-import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../dead-letters/dead-letter-routes.js';
+import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../shared/dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 
 declare module 'fastify' {

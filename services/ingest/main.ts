@@ -10,14 +10,14 @@ import { PostlineConfigSchema, type PostlineConfig } from '../../shared/config.j
 import { ConfigError, describeOptions } from '../../shared/config-loader.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
-import { ApiKeyStore, readApiKeysFile } from './api-keys.js';
+import { loadApiKeyStore, type ApiKeyStore } from '../../shared/http/api-keys.js';
 import { configuredSenderDomains } from './sender-domains.js';
 import { IdempotencyStore } from './idempotency-store.js';
 import { Acceptor } from './acceptor.js';
 import { buildApp } from './app.js';
 import { instrumentIngest } from './ingest-metrics.js';
 import { openTemplateRepository } from '../../shared/templates/template-repository.js';
-import { openDeadLetterApi } from '../dead-letters/dead-letter-api.js';
+import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -46,7 +46,7 @@ export function checkIngestConfig(config: PostlineConfig['ingest']): void {
 
 /** The configured keys plus those of the keys file; throws ConfigError when the file is bad. */
 export function loadApiKeys(config: PostlineConfig['ingest']): ApiKeyStore {
-  return new ApiKeyStore([...config.apiKeys, ...(config.apiKeysFile ? readApiKeysFile(config.apiKeysFile) : [])]);
+  return loadApiKeyStore(config);
 }
 
 /**

@@ -6,7 +6,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const HOUR = 3600_000;
 
-/** One tenant's API key, stored only as a digest (`hashApiKey` in services/ingest/api-keys.ts). */
+/** One tenant's API key, stored only as a digest (`hashApiKey` in shared/http/api-keys.ts). */
 export const ApiKeyEntry = Type.Object(
   {
     tenant: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\r\\n\\u0000]+$' }),
@@ -23,7 +23,7 @@ export const IngestSection = section(
     metricsOnApiPort: bool(false, 'Also serve /metrics on the send API port. Off: it is unauthenticated, so by default only the ops server (ops.port) serves it.'),
     apiKeys: Type.Array(ApiKeyEntry, {
       default: [],
-      description: 'API keys as JSON: [{"tenant":"acme","keyHash":"sha256:<hex>"}]. Only digests are stored (hashApiKey in services/ingest/api-keys.ts computes one).',
+      description: 'API keys as JSON: [{"tenant":"acme","keyHash":"sha256:<hex>"}]. Only digests are stored (hashApiKey in shared/http/api-keys.ts computes one).',
     }),
     apiKeysFile: str('', 'A JSON file holding more keys in the same form as apiKeys (e.g. a mounted Kubernetes Secret); empty for none.'),
     produceTimeoutMs: int(10_000, 'How long a request waits for the broker to acknowledge before answering 503.', 1),

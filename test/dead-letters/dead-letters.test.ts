@@ -18,9 +18,9 @@ import { EmailReadyForDispatchContract } from '../../shared/contracts/email-read
 import { Topics, topicSpecs } from '../../shared/topics.js';
 import { ensureTopics } from '../../shared/kafka/client.js';
 import { toHttpError } from '../../shared/http/errors.js';
-import { DeadLetterIndex } from '../../services/dead-letters/dead-letter-index.js';
-import { fetchDeadLetters, produceWith } from '../../services/dead-letters/dead-letters.js';
-import { registerDeadLetterRoutes } from '../../services/dead-letters/dead-letter-routes.js';
+import { DeadLetterIndex } from '../../shared/dead-letters/dead-letter-index.js';
+import { fetchDeadLetters, produceWith } from '../../shared/dead-letters/dead-letters.js';
+import { registerDeadLetterRoutes } from '../../shared/dead-letters/dead-letter-routes.js';
 import { startTestBroker, waitFor, type TestBroker } from '../helpers/broker.js';
 import { TopicReader } from '../helpers/topic-reader.js';
 import { recordFor } from '../dispatcher/fleet-support.js';

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerReadApi } from '../../services/analytics/read-api/read-api.js';
+import { apiServerOptions } from '../../shared/http/server-options.js';
 import { openTestEngine, loadEvents, type TestEngine } from './support/engine.js';
 import { fixtureEvents, fixtureT0 } from './support/fixture-stream.js';
 import type { EmailEvent } from '../../shared/contracts/email-event.js';
@@ -20,7 +21,8 @@ before(async () => {
   engine = await openTestEngine();
   const database = await engine.freshDatabase('readapi');
   await loadEvents(engine.client, database, [...fixtureEvents(t0), ...producedStraightToKafka(t0)]);
-  app = Fastify();
+  // Built with the options every public API uses, as services/analytics/main.ts does.
+  app = Fastify(apiServerOptions());
   // The tenant comes from the (test) credentials only, never from the query.
   registerReadApi(app, { client: engine.client, database, authenticate: (r) => (r.headers['x-test-tenant'] as string | undefined) ?? null, now: () => t0 + 3 * HOUR });
   await app.ready();
@@ -128,6 +130,17 @@ test('nested tenant names: acme and acme/eu each read only their own message, se
   assert.equal(euStats.groups[0].totals.counts.accepted, 1);
   assert.equal(euStats.groups[0].totals.counts.bounced, 1);
   for (const tenant of ['acme/', 'acme/e', 'acme/eu/x']) assert.equal((await get('/v1/messages/m1', tenant)).status, 404, tenant);
+});
+
+test('message ids up to 128 characters reach the route (no 414); a bad percent-encoding is a JSON 400', async () => {
+  for (const id of ['m'.repeat(110), 'm'.repeat(128), encodeURIComponent('é'.repeat(64))]) {
+    const res = await get(`/v1/messages/${id}`);
+    assert.equal(res.status, 404, `${id.length}: ${JSON.stringify(res.body)}`);
+    assert.equal(res.body.error.code, 'NOT_FOUND');
+  }
+  const bad = await get('/v1/messages/%zz');
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'BAD_REQUEST');
 });
 
 test('GET /v1/messages: newest first, filters, and cursor pagination that visits every message once', async () => {

@@ -7,7 +7,7 @@ import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage } from 'k
 import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
 import { Topics } from '../../shared/topics.js';
 import { startIngest, type IngestHandle, type StartIngestOptions } from '../../services/ingest/main.js';
-import { hashApiKey } from '../../shared/http/api-keys.js';
+import { hashApiKey } from '../../services/ingest/api-keys.js';
 import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 
 /** `acme/eu` is a tenant of its own whose name extends `acme`'s (the cross-tenant regression tests). */

@@ -17,8 +17,10 @@ import { createLogger } from '../../shared/logger.js';
 import { registerOpsRoutes } from '../../shared/ops-server.js';
 import { serviceMain, startRuntime } from '../../shared/service-runtime.js';
 import { Topics } from '../../shared/topics.js';
+import { backoffDelayMs } from '../../shared/backoff.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
-import { ApiKeyStore, bearerToken, readApiKeysFile } from '../ingest/api-keys.js';
+import { bearerToken, loadApiKeyStore } from '../../shared/http/api-keys.js';
+import { apiServerOptions } from '../../shared/http/server-options.js';
 import { openClickHouse } from './clickhouse.js';
 import { migrate as applyMigrations, type MigrateResult } from './schema/migrator.js';
 import { kafkaEngineStatements } from './schema/kafka-engine.js';
@@ -79,7 +81,7 @@ async function untilDone<T>(fn: () => Promise<T>, logger: Logger, what: string, 
       return await fn();
     } catch (err) {
       if (signal.aborted) throw err;
-      const delay = Math.min(maxMs, 200 * 2 ** Math.min(attempt, 10));
+      const delay = backoffDelayMs(attempt + 1, { initialMs: 200, maxMs });
       logger.warn({ err, attempt, retryInMs: delay }, `${what} failed; retrying`);
       await new Promise((r) => setTimeout(r, delay));
     }
@@ -87,7 +89,7 @@ async function untilDone<T>(fn: () => Promise<T>, logger: Logger, what: string, 
 }
 
 function defaultAuthenticate(config: PostlineConfig, logger: Logger): (r: FastifyRequest) => string | null {
-  const keys = new ApiKeyStore([...config.ingest.apiKeys, ...(config.ingest.apiKeysFile ? readApiKeysFile(config.ingest.apiKeysFile) : [])]);
+  const keys = loadApiKeyStore(config.ingest);
   if (keys.size === 0) logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every read request will be refused with 401');
   return (r) => keys.authenticate(bearerToken(r.headers.authorization) ?? '') ?? null;
 }
@@ -124,7 +126,7 @@ export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps
   rt.readiness.consumer = () => (joined ? null : 'not yet in the consumer group');
   rt.readiness.clickhouse = () => sink.insertProblem;
 
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({ ...apiServerOptions(), loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
   registerOpsRoutes(app, { registry: rt.registry, readiness: rt.readiness });
   registerReadApi(app, {
     client,

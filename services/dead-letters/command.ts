@@ -8,7 +8,7 @@ import pino from 'pino';
 import { loadPostlineConfig } from '../../shared/config.js';
 import { createKafka } from '../../shared/kafka/client.js';
 import { createLogger } from '../../shared/logger.js';
-import { produceWith, readDeadLetters, replayDeadLetters, summarize, type DeadLetterSummary, type LetterFilter } from './dead-letters.js';
+import { produceWith, readDeadLetters, replayDeadLetters, summarize, type DeadLetterSummary, type LetterFilter } from '../../shared/dead-letters/dead-letters.js';
 
 const HELP = `usage: postline dead list   [--since <time>] [--id <messageId>]... [--tenant <t>] [--code <CODE>] [--json]
        postline dead replay (--id <messageId>... | --since <time>) [--tenant <t>] [--code <CODE>] [--dry-run] [--json]

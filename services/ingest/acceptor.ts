@@ -19,8 +19,9 @@ import type { EmailBody } from './email-body-schema.js';
 import { checkBatchItemShape, normalizeEmail, type Normalized, type NormalizeLimits } from './normalize-email.js';
 import { requestFingerprint, type IdempotencyClaim } from './idempotency-claims.js';
 import type { IdempotencyStore } from './idempotency-store.js';
-import { RequestRejected, Unavailable, toHttpError, type ErrorBody } from './ingest-errors.js';
+import { RequestRejected, Unavailable, toHttpError, type ErrorBody } from '../../shared/http/errors.js';
 import { hasControlChars } from './addresses.js';
+import { ANY_SENDER_DOMAIN, senderDomainProblem, type SenderDomainPolicy } from './sender-domains.js';
 
 export interface AcceptorDeps {
   producer: BatchingProducer;
@@ -30,6 +31,8 @@ export interface AcceptorDeps {
   /** Longest a request waits for the broker (claim, produce and mark together) before 503. */
   produceTimeoutMs: number;
   logger: Logger;
+  /** Which From domains each tenant may use (default: any). */
+  senderDomains?: SenderDomainPolicy;
   newId?: () => string;
   now?: () => Date;
 }
@@ -98,6 +101,8 @@ export class Acceptor extends EventEmitter {
     const deadline = Date.now() + this.deps.produceTimeoutMs;
     const ids = { tenant, messageId: this.newId(), acceptedAt: this.now().toISOString(), idempotencyKey: key };
     const normalized = normalizeEmail(body, ids, this.deps.limits);
+    const senderProblem = senderDomainProblem(this.deps.senderDomains ?? ANY_SENDER_DOMAIN, tenant, normalized.record.from.email);
+    if (senderProblem) throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [{ field: 'from', message: senderProblem }]);
     if (key === undefined) {
       await this.produce(normalized, deadline);
       return { id: ids.messageId, replayed: false };

@@ -1,9 +1,12 @@
 /**
- * The send API as a Fastify app: `POST /v1/emails`, `POST /v1/emails/batch`, and the ops
- * routes (/metrics, /healthz, /readyz) on the same port. `buildApp` never listens — `main.ts`
- * does, tests call `inject`. Routes are schema-first (TypeBox, validated by TypeBox's own
- * compiler so unknown fields are refused rather than silently dropped, and every bad field is
- * named); every error goes through one handler that maps its code to a status.
+ * The send API as a Fastify app: `POST /v1/emails`, `POST /v1/emails/batch`, and `/healthz`
+ * and `/readyz` on the same port (probes need no second port). `/metrics` is not on this
+ * public port unless `ingest.metricsOnApiPort` says so: it is served without authentication,
+ * so by default only the ops server (`ops.port`, started by `main.ts`) serves it.
+ * `buildApp` never listens — `main.ts` does, tests call `inject`. Routes are schema-first
+ * (TypeBox, validated by TypeBox's own compiler so unknown fields are refused rather than
+ * silently dropped, and every bad field is named); every error — Fastify's and Node's own
+ * included (`apiServerOptions`) — goes through one mapping from code to status and body.
  */
 import type { EventEmitter } from 'node:events';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -16,12 +19,13 @@ import type { Registry } from 'prom-client';
 import type { PostlineConfig } from '../../shared/config.js';
 import { ValidationError } from '../../shared/errors.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../../shared/ops-server.js';
-import { bearerToken, type ApiKeyStore } from './api-keys.js';
+import { bearerToken, type ApiKeyStore } from '../../shared/http/api-keys.js';
 import { checkIdempotencyKey, type Acceptor } from './acceptor.js';
 import { shapeIssues, AcceptedSchema, BatchBodySchema, BatchResultSchema, EmailBodySchema, ErrorBodySchema, type BatchBody, type EmailBody } from './email-body-schema.js';
-import { RequestRejected, toHttpError } from './ingest-errors.js';
+import { RequestRejected, toHttpError } from '../../shared/http/errors.js';
+import { apiServerOptions, rejectRepeatedHeaders } from '../../shared/http/server-options.js';
 import { templateRoutes } from './template-routes.js';
-import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../dead-letters/dead-letter-routes.js';
+import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../shared/dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 
 declare module 'fastify' {
@@ -60,6 +64,7 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
     // Per-request lines are written by the onResponse hook below, with the tenant and at a level by status.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.maxBodyBytes,
+    ...apiServerOptions(),
   });
   app.setValidatorCompiler(({ schema }) => {
     const check = TypeCompiler.Compile(schema as TSchema);
@@ -71,6 +76,8 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
   // JSON only: without this a text/plain body would be parsed as a string and fail as a 400.
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('tenant', '');
+  // Before authentication: with two Authorization headers, which tenant is asking is a guess.
+  app.addHook('onRequest', rejectRepeatedHeaders);
   app.addHook('onResponse', async (req, reply) => observe(deps, req, reply));
   app.setErrorHandler(async (err, req, reply) => {
     const h = toHttpError(err);
@@ -78,10 +85,17 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
     return reply.code(h.status).headers(h.headers).send(h.body);
   });
   app.setNotFoundHandler(async (req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
-  registerOpsRoutes(app, { registry: deps.registry, readiness: deps.readiness });
+  app.register(async (ops) => {
+    if (!deps.config.metricsOnApiPort) ops.addHook('onRoute', (route) => void (route.url === '/metrics' && (route.handler = metricsElsewhere)));
+    registerOpsRoutes(ops, { registry: deps.registry, readiness: deps.readiness });
+  });
   if (deps.config.readApiUrl) registerReadApiForwarding(app, deps.config.readApiUrl);
   app.register(async (v1) => sendRoutes(v1, deps));
   return app;
+}
+
+async function metricsElsewhere(req: FastifyRequest): Promise<never> {
+  throw new RequestRejected('NOT_FOUND', `no route ${req.method} /metrics on the API port; metrics are served on the ops port`);
 }
 
 /**

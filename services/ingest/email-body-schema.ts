@@ -6,6 +6,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { Priority } from '../../shared/config.js';
+import { TEMPLATE_NAME_PATTERN } from '../../shared/templates/template-schema.js';
 
 /** Recipients over to, cc and bcc together. */
 export const MAX_RECIPIENTS = 50;
@@ -35,7 +36,7 @@ export const EmailBodyProperties = {
   template: Type.Optional(
     Type.Object(
       {
-        name: Type.String({ minLength: 1, maxLength: 200 }),
+        name: Type.String({ pattern: TEMPLATE_NAME_PATTERN, description: 'a template name: letters, digits, ".", "_", "-"; at most 128' }),
         data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
       },
       { additionalProperties: false },

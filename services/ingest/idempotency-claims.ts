@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import stringify from 'safe-stable-stringify';
 import type { EmailRequested } from '../../shared/contracts/email-requested.js';
+import { tenantScopedKey } from '../../shared/tenant-keys.js';
 
 export interface IdempotencyClaim {
   /** The message id every request with this key is answered with. */
@@ -27,8 +28,9 @@ export interface IdempotencyClaim {
   expiresAt: number;
 }
 
+/** The `email.idempotency` key of a tenant's Idempotency-Key (the shared tenant-scoped scheme). */
 export function claimKey(tenant: string, key: string): string {
-  return `${tenant}\u0000${key}`;
+  return tenantScopedKey(tenant, key);
 }
 
 /** What a request body means for idempotency: the record without its per-request fields. */

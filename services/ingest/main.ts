@@ -10,13 +10,14 @@ import { PostlineConfigSchema, type PostlineConfig } from '../../shared/config.j
 import { ConfigError, describeOptions } from '../../shared/config-loader.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
-import { ApiKeyStore, readApiKeysFile } from './api-keys.js';
+import { loadApiKeyStore, type ApiKeyStore } from '../../shared/http/api-keys.js';
+import { configuredSenderDomains } from './sender-domains.js';
 import { IdempotencyStore } from './idempotency-store.js';
 import { Acceptor } from './acceptor.js';
 import { buildApp } from './app.js';
 import { instrumentIngest } from './ingest-metrics.js';
 import { openTemplateRepository } from '../../shared/templates/template-repository.js';
-import { openDeadLetterApi } from '../dead-letters/dead-letter-api.js';
+import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -27,6 +28,8 @@ export interface IngestHandle {
   app: FastifyInstance;
   /** `http://host:port` when listening. */
   address?: string;
+  /** The ops server (`/metrics`, `/healthz`, `/readyz` on `ops.port`) when listening. */
+  opsAddress?: string;
   shutdown: Shutdown;
   /** Runs the shutdown steps; safe to call twice. */
   close(): Promise<boolean>;
@@ -43,13 +46,14 @@ export function checkIngestConfig(config: PostlineConfig['ingest']): void {
 
 /** The configured keys plus those of the keys file; throws ConfigError when the file is bad. */
 export function loadApiKeys(config: PostlineConfig['ingest']): ApiKeyStore {
-  return new ApiKeyStore([...config.apiKeys, ...(config.apiKeysFile ? readApiKeysFile(config.apiKeysFile) : [])]);
+  return loadApiKeyStore(config);
 }
 
 /**
  * Starts the send API in this process: connects to Kafka (creating topics when configured),
- * loads the idempotency table, then listens on `config.ingest.host:port` (its ops routes on the
- * same port; `config.ops.port` is not used). Resolves once requests can be served.
+ * loads the idempotency table, then listens on `config.ingest.host:port` (with /healthz and
+ * /readyz) and starts the ops server on `config.ops.port` (/metrics, /healthz, /readyz).
+ * Resolves once requests can be served.
  */
 export async function startIngest(config: PostlineConfig, opts: StartIngestOptions = {}): Promise<IngestHandle> {
   checkIngestConfig(config.ingest);
@@ -65,6 +69,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
     limits: config.ingest,
     produceTimeoutMs: config.ingest.produceTimeoutMs,
     logger: rt.logger,
+    senderDomains: configuredSenderDomains(config.ingest.senderDomains),
   });
   instrumentIngest(acceptor, observer, rt.registry);
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
@@ -82,26 +87,30 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   });
   rt.addFinalShutdownSteps();
   let address: string | undefined;
+  let opsAddress: string | undefined;
   try {
     // Loaded before the first request, so a restarted replica already knows every live key.
     await table.start();
     if (opts.listen === false) await app.ready();
-    else address = await app.listen({ host: config.ingest.host, port: config.ingest.port });
+    else {
+      opsAddress = await rt.startOps();
+      address = await app.listen({ host: config.ingest.host, port: config.ingest.port });
+    }
   } catch (err) {
     await rt.shutdown.run();
     throw err;
   }
-  rt.logger.info({ address, tenants: apiKeys.size }, 'ingest API ready');
-  return { app, address, shutdown: rt.shutdown, close: () => rt.shutdown.run() };
+  rt.logger.info({ address, ops: opsAddress, tenants: apiKeys.size }, 'ingest API ready');
+  return { app, address, opsAddress, shutdown: rt.shutdown, close: () => rt.shutdown.run() };
 }
 
 const help = (): string => `usage: postline ingest
 
-Runs the send API (POST /v1/emails, POST /v1/emails/batch; /metrics, /healthz, /readyz on the
-same port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
+Runs the send API (POST /v1/emails, POST /v1/emails/batch, /healthz and /readyz on
+ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
 
 ${describeOptions(PostlineConfigSchema)
-  .filter((o) => o.path.startsWith('ingest.') || o.path.startsWith('kafka.'))
+  .filter((o) => o.path.startsWith('ingest.') || o.path.startsWith('kafka.') || o.path.startsWith('ops.'))
   .map((o) => `  ${o.env}\n      ${o.description} (default ${JSON.stringify(o.default)})`)
   .join('\n')}
 `;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EmailRequestedContract } from '../../shared/contracts/email-requested.js';
 import { normalizeEmail, checkBatchItemShape, type NormalizeLimits } from './normalize-email.js';
-import { RequestRejected } from './ingest-errors.js';
+import { RequestRejected } from '../../shared/http/errors.js';
 import type { EmailBody } from './email-body-schema.js';
 
 const ids = { tenant: 'acme', messageId: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', acceptedAt: '2025-01-02T03:04:05.000Z' };

@@ -8,7 +8,8 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { EMAIL_REQUESTED_VERSION, EmailRequestedContract, type Address, type EmailRequested } from '../../shared/contracts/email-requested.js';
 import { CONTROL_MESSAGE, hasControlChars, parseAddress, type AddressInput } from './addresses.js';
 import { BatchItemSchema, MAX_RECIPIENTS, shapeIssues, type EmailBody } from './email-body-schema.js';
-import { RequestRejected, type FieldIssue } from './ingest-errors.js';
+import { RequestRejected, type FieldIssue } from '../../shared/http/errors.js';
+import { TEMPLATE_DATA_LIMITS, jsonShapeProblem } from '../../shared/json-limits.js';
 
 export interface NormalizeLimits {
   /** Largest attachment, decoded. */
@@ -143,6 +144,9 @@ function checkContent(issues: Issues, body: EmailBody): void {
   issues.text('subject', body.subject);
   if (body.template) {
     issues.text('template.name', body.template.name);
+    // Checked before anything walks the data (the fingerprint, the encoder): depth is bounded here.
+    const shape = body.template.data === undefined ? undefined : jsonShapeProblem(body.template.data, TEMPLATE_DATA_LIMITS);
+    if (shape) issues.add('template.data', `template data ${shape}`);
     if (body.html !== undefined || body.text !== undefined) issues.add('template', 'give either a template or html/text, not both');
     return;
   }

@@ -6,12 +6,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { TemplateInputSchema, type StoredTemplate, type TemplateInput } from '../../shared/templates/template-schema.js';
+import { TEMPLATE_NAME_PATTERN, TemplateInputSchema, type StoredTemplate, type TemplateInput } from '../../shared/templates/template-schema.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
-import { RequestRejected } from './ingest-errors.js';
+import { RequestRejected } from '../../shared/http/errors.js';
 import { ErrorBodySchema } from './email-body-schema.js';
 
-const Params = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) });
+// Checked on every route, not only PUT: a name is never a path (`eu%2Fwelcome` is a 400).
+const Params = Type.Object({ name: Type.String({ pattern: TEMPLATE_NAME_PATTERN }) });
 
 function view(t: StoredTemplate): Record<string, unknown> {
   return { name: t.name, subject: t.subject, html: t.html, text: t.text, partials: t.partials, version: t.version, updatedAt: t.updatedAt };

@@ -1,12 +1,12 @@
 /** Options of the ingest API (`services/ingest`). */
 import { Type } from '@sinclair/typebox';
-import { section, int, str } from './schema-helpers.js';
+import { section, int, str, bool } from './schema-helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const HOUR = 3600_000;
 
-/** One tenant's API key, stored only as a digest (`hashApiKey` in services/ingest/api-keys.ts). */
+/** One tenant's API key, stored only as a digest (`hashApiKey` in shared/http/api-keys.ts). */
 export const ApiKeyEntry = Type.Object(
   {
     tenant: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\r\\n\\u0000]+$' }),
@@ -19,10 +19,11 @@ export const IngestSection = section(
   {
     host: str('0.0.0.0', 'Interface the send API listens on.'),
     readApiUrl: str('', 'Base URL of the analytics read API (e.g. http://analytics:8082). When set, GET /v1/messages and /v1/stats on the send API are forwarded there, so clients use one base URL; analytics checks the same API keys. Empty: not forwarded (route them at your ingress instead).'),
-    port: int(8080, 'Port of the send API (it also serves /metrics, /healthz and /readyz); 0 picks a free port.'),
+    port: int(8080, 'Port of the send API (it also serves /healthz and /readyz; /metrics is on ops.port); 0 picks a free port.'),
+    metricsOnApiPort: bool(false, 'Also serve /metrics on the send API port. Off: it is unauthenticated, so by default only the ops server (ops.port) serves it.'),
     apiKeys: Type.Array(ApiKeyEntry, {
       default: [],
-      description: 'API keys as JSON: [{"tenant":"acme","keyHash":"sha256:<hex>"}]. Only digests are stored (hashApiKey in services/ingest/api-keys.ts computes one).',
+      description: 'API keys as JSON: [{"tenant":"acme","keyHash":"sha256:<hex>"}]. Only digests are stored (hashApiKey in shared/http/api-keys.ts computes one).',
     }),
     apiKeysFile: str('', 'A JSON file holding more keys in the same form as apiKeys (e.g. a mounted Kubernetes Secret); empty for none.'),
     produceTimeoutMs: int(10_000, 'How long a request waits for the broker to acknowledge before answering 503.', 1),
@@ -37,6 +38,11 @@ export const IngestSection = section(
     maxAttachmentsTotalBytes: int(700 * KiB, 'Largest total of one message’s attachments, decoded (413 above).', 1),
     rateLimitMax: int(1000, 'Requests per tenant per window, counted by each replica on its own (429 above); 0 turns the limit off.'),
     rateLimitWindowMs: int(1000, 'Length of the rate-limit window.', 1),
+    senderDomains: Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.Array(Type.String({ pattern: '^(\\*\\.)?[^\\s@*]+$' }), { maxItems: 1000 }), {
+      default: {},
+      description:
+        'From domains each tenant may use, as JSON: {"acme":["acme.com","*.mail.acme.com"]} ("*." allows subdomains). A tenant not named here may use any domain; a listed tenant sending from another gets a 400 naming "from".',
+    }),
     idempotencyTtlMs: int(24 * HOUR, 'How long an Idempotency-Key keeps returning the original message id.', 1),
     idempotencyLeaseMs: int(
       60_000,

@@ -1,10 +1,14 @@
 /**
  * One schema per contract gives both the runtime validator and the TypeScript type. Records
- * on Kafka are JSON; decoding validates, and a failure names every bad field.
+ * on Kafka are JSON; decoding validates, and a failure names every bad field. Anyone may
+ * produce to an input topic, so decoding also bounds the value's nesting and size before
+ * anything walks it: a record nested 100,000 deep is a ValidationError (dead-lettered by the
+ * stage), never a stack overflow.
  */
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { ValidationError } from '../errors.js';
+import { TEMPLATE_DATA_LIMITS, jsonShapeProblem, type JsonLimits } from '../json-limits.js';
 import './formats.js';
 
 export interface Contract<T extends TSchema> {
@@ -19,6 +23,9 @@ export interface Contract<T extends TSchema> {
 }
 
 const MAX_ISSUES = 20;
+
+/** Any record: template data (the deepest part of any contract, three levels down) within its limits, plus room. */
+export const RECORD_JSON_LIMITS: JsonLimits = { maxDepth: TEMPLATE_DATA_LIMITS.maxDepth + 8, maxValues: 2 * TEMPLATE_DATA_LIMITS.maxValues };
 
 export function contract<T extends TSchema>(name: string, version: number, schema: T): Contract<T> {
   const compiled: TypeCheck<T> = TypeCompiler.Compile(schema);
@@ -44,6 +51,8 @@ export function contract<T extends TSchema>(name: string, version: number, schem
       } catch (err) {
         throw new ValidationError([{ path: '', message: `${name} record is not JSON: ${(err as Error).message}` }]);
       }
+      const shape = jsonShapeProblem(parsed, RECORD_JSON_LIMITS);
+      if (shape) throw new ValidationError([{ path: '', message: `${name} record ${shape}` }]);
       const issues = check(parsed);
       if (issues.length > 0) throw new ValidationError(issues);
       return parsed as Static<T>;

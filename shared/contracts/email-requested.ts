@@ -5,6 +5,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Priority } from '../config.js';
 import { contract } from './codec.js';
+import { TEMPLATE_NAME_PATTERN } from '../templates/template-schema.js';
 
 export const EMAIL_REQUESTED_VERSION = 1;
 
@@ -50,7 +51,8 @@ export const EmailRequestedSchema = Type.Object(
     template: Type.Optional(
       Type.Object(
         {
-          name: SafeText({ minLength: 1, maxLength: 200 }),
+          // A name, never a path: the renderer looks it up in the producing tenant's templates only.
+          name: Type.String({ pattern: TEMPLATE_NAME_PATTERN }),
           data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
         },
         { additionalProperties: false },

@@ -152,8 +152,51 @@ describe('compileTemplate: isolation', () => {
   });
 
   test('prototype properties of the data are not reachable', () => {
-    const t = compileTemplate({ name: 't', subject: 's', text: '[{{#with this}}{{constructor.name}}{{/with}}]' }, {}, 'r');
-    assert.throws(() => t.render({}), TemplateRenderError);
+    assert.throws(
+      () => compileTemplate({ name: 't', subject: 's', text: '[{{#with this}}{{constructor.name}}{{/with}}]' }, {}, 'r'),
+      (err: Error & { code?: string }) => err.code === 'TEMPLATE_INVALID' && /missing variable/.test(err.message),
+    );
+  });
+});
+
+describe('compileTemplate: names every object inherits are a template error, and nothing is printed', () => {
+  function silently(t: { mock: { method: (o: object, m: string, impl: (...a: unknown[]) => unknown) => unknown } }): unknown[] {
+    const calls: unknown[] = [];
+    for (const m of ['log', 'info', 'warn', 'error', 'debug'] as const) t.mock.method(console, m, (...args: unknown[]) => calls.push(args));
+    for (const stream of [process.stdout, process.stderr]) t.mock.method(stream, 'write', (...args: unknown[]) => calls.push(args) > 0);
+    return calls;
+  }
+  const cases: Array<[string, Omit<TemplateSource, 'name'>, string]> = [
+    ['{{constructor}}', { subject: 's', text: 'a{{constructor}}b' }, 'text'],
+    ['{{toString}}', { subject: 'x {{toString}}', text: 't' }, 'subject'],
+    ['{{hasOwnProperty}}', { subject: 's', html: '<p>{{hasOwnProperty}}</p>' }, 'html'],
+    ['a nested {{user.valueOf}}', { subject: 's', text: '{{user.valueOf}}' }, 'text'],
+    ['inside #each', { subject: 's', text: '{{#each items}}{{__proto__}}{{/each}}' }, 'text'],
+    ['in a partial', { subject: 's', text: '{{> p}}', partials: { p: '{{isPrototypeOf}}' } }, 'partials.p'],
+  ];
+  for (const [name, source, part] of cases) {
+    test(name, (t) => {
+      const calls = silently(t);
+      const issues = templateIssues(source);
+      assert.deepEqual(issues.map((i) => i.path), [part]);
+      assert.match(issues[0].message, /missing variable/);
+      assert.throws(() => compileTemplate({ name: 'x', ...source }, {}, 'r'), (err: Error & { code?: string }) => err.code === 'TEMPLATE_INVALID');
+      t.mock.restoreAll();
+      assert.deepEqual(calls, []);
+    });
+  }
+
+  test('a name chosen at render time (lookup) renders nothing and prints nothing', (t) => {
+    const tpl = compileTemplate({ name: 'x', subject: 's', text: '[{{lookup this "constructor"}}{{lookup this "toString"}}]' }, {}, 'r');
+    const calls = silently(t);
+    const out = tpl.render({ a: 1 });
+    t.mock.restoreAll();
+    assert.equal(out.text, '[]');
+    assert.deepEqual(calls, []);
+  });
+
+  test('own data of the same shape still renders (length of a list, a key named "name")', () => {
+    assert.equal(compileTemplate({ name: 'x', subject: 's', text: '{{items.length}} {{user.name}}' }, {}, 'r').render({ items: [1, 2], user: { name: 'Ann' } }).text, '2 Ann');
   });
 });
 

@@ -14,6 +14,12 @@
  * Strict mode: a `{{name}}` whose value is missing from the data throws (an email saying
  * "Hi ," is worse than a `failed` event); helper arguments stay lenient, so
  * `{{#if name}}` and `{{default name "there"}}` work for optional fields.
+ *
+ * Names every JavaScript object inherits (`constructor`, `toString`, `hasOwnProperty`, ...)
+ * pass strict mode's `name in data` check, and Handlebars' prototype guard then renders them
+ * as empty text and prints "Access has been denied" to stdout. A template naming one is
+ * therefore refused when it is compiled (a missing variable no data can provide), and every
+ * render passes the prototype-access options explicitly, so Handlebars never logs.
  */
 import Handlebars from 'handlebars';
 import { PermanentError, ValidationError } from '../errors.js';
@@ -56,10 +62,14 @@ export class TemplateRenderError extends PermanentError {
 }
 
 const HTML_OPTIONS: CompileOptions = { strict: true };
+/** Explicit, so Handlebars' prototype guard answers "no" without writing to the console. */
+const RUNTIME_OPTIONS: RuntimeOptions = { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false };
+/** Names every object inherits: never template data. */
+const INHERITED_NAMES: ReadonlySet<string> = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
 const PLAIN_OPTIONS: CompileOptions = { strict: true, noEscape: true };
 const SUBJECT_BREAKS = /[\r\n\u0000]+/g;
 
-type Delegate = (context: unknown) => string;
+type Delegate = (context: unknown, options?: RuntimeOptions) => string;
 
 function environment(partials: Record<string, string>, options: CompileOptions): typeof Handlebars {
   const env = Handlebars.create();
@@ -89,7 +99,7 @@ export function compileTemplate(source: TemplateSource, sharedPartials: Record<s
       for (const [part, fn] of parts) {
         let value: string;
         try {
-          value = fn(data);
+          value = fn(data, RUNTIME_OPTIONS);
         } catch (err) {
           throw new TemplateRenderError(name, part, err);
         }
@@ -101,13 +111,24 @@ export function compileTemplate(source: TemplateSource, sharedPartials: Record<s
   };
 }
 
+/** Collects the path expressions (`{{a.b}}`, `{{#each a}}`, helper arguments) naming an inherited property. */
+class InheritedNameFinder extends Handlebars.Visitor {
+  readonly found: string[] = [];
+  override PathExpression(path: hbs.AST.PathExpression): void {
+    if (path.parts.some((p) => INHERITED_NAMES.has(p))) this.found.push(path.original);
+  }
+}
+
 function precompileIssue(path: string, source: string, options: CompileOptions): { path: string; message: string } | undefined {
   try {
     Handlebars.precompile(source, options);
-    return undefined;
   } catch (err) {
     return { path, message: `does not compile: ${(err as Error).message.replace(/\s+/g, ' ').trim()}` };
   }
+  const finder = new InheritedNameFinder();
+  finder.accept(Handlebars.parse(source));
+  if (finder.found.length === 0) return undefined;
+  return { path, message: `missing variable: ${finder.found.map((f) => `{{${f}}}`).join(', ')} names a built-in property of every object, never template data` };
 }
 
 /**

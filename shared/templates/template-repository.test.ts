@@ -185,3 +185,56 @@ describe('TemplateRepository.compiled', () => {
     assert.equal(repo.compilations, 4);
   });
 });
+
+describe('TemplateRepository: nested tenant names (acme, acme/eu)', () => {
+  const t = { subject: 'Hi', text: 'EU only {{x}}' };
+
+  test('acme never reaches acme/eu’s template, by get, find, compiled, list or delete', async () => {
+    const { store, repo } = setup();
+    await repo.put('acme/eu', 'welcome', t);
+    assert.equal(repo.get('acme', 'eu/welcome'), undefined);
+    assert.equal(repo.find('acme', 'eu/welcome'), undefined);
+    await assert.rejects(repo.compiled('acme', 'eu/welcome'), (err: unknown) => err instanceof PermanentError);
+    assert.deepEqual(repo.list('acme'), []);
+    assert.equal(await repo.delete('acme', 'eu/welcome'), false);
+    assert.equal(repo.get('acme/eu', 'welcome')?.text, t.text);
+    assert.equal((await repo.compiled('acme/eu', 'welcome')).render({ x: 1 }).text, 'EU only 1');
+    // No two (tenant, name) pairs share a key.
+    assert.equal(store.map.size, 1);
+    await repo.put('acme', 'welcome', { subject: 'Hi', text: 'acme' });
+    assert.equal(store.map.size, 2);
+    assert.equal(repo.get('acme/eu', 'welcome')?.text, t.text);
+    assert.deepEqual(repo.list('acme/eu').map((x) => x.text), [t.text]);
+  });
+
+  test('invalid names are refused on every path', async () => {
+    const { repo } = setup(directory({ welcome: { subject: 'dir', text: 'dir' } }));
+    for (const name of ['eu/welcome', '../welcome', 'a'.repeat(129), '', 'we lcome']) {
+      assert.equal(repo.get('acme', name), undefined, name);
+      assert.equal(repo.find('acme', name), undefined, name);
+      await assert.rejects(repo.compiled('acme', name), (err: unknown) => err instanceof ValidationError, name);
+      await assert.rejects(repo.put('acme', name, t), (err: unknown) => err instanceof ValidationError, name);
+    }
+  });
+
+  test('a record stored under the legacy key <tenant>/<name> keeps working and moves on the next PUT', async () => {
+    const { store, repo } = setup();
+    const legacy: StoredTemplate = { schemaVersion: 1, name: 'welcome', subject: 'Old', text: 'old {{x}}', updatedAt: '2025-01-01T00:00:00.000Z', version: 3 };
+    store.map.set('acme/eu/welcome', legacy);
+    assert.equal(repo.get('acme/eu', 'welcome')?.subject, 'Old');
+    assert.equal((await repo.compiled('acme/eu', 'welcome')).render({ x: 2 }).text, 'old 2');
+    assert.deepEqual(repo.list('acme/eu').map((x) => x.name), ['welcome']);
+    // The legacy key cannot be reached by the shorter tenant either.
+    assert.equal(repo.get('acme', 'eu/welcome'), undefined);
+    assert.deepEqual(repo.list('acme'), []);
+
+    const next = await repo.put('acme/eu', 'welcome', { subject: 'New', text: 'new {{x}}' });
+    assert.equal(next.version, 4);
+    assert.deepEqual([...store.map.keys()], ['acme/eu\u0000welcome']);
+    assert.equal((await repo.compiled('acme/eu', 'welcome')).render({ x: 3 }).text, 'new 3');
+
+    store.map.set('acme/eu/other', { ...legacy, name: 'other' });
+    assert.equal(await repo.delete('acme/eu', 'other'), true);
+    assert.equal(store.map.has('acme/eu/other'), false);
+  });
+});

@@ -2,8 +2,13 @@
  * Where templates come from, and the cache of their compiled form. Two sources:
  *
  * 1. the templates directory (`template-directory.ts`), available to every tenant;
- * 2. each tenant's own templates on the compacted `email.templates` topic, keyed
- *    `<tenant>/<name>`, written by `PUT /v1/templates/:name` through `put()`.
+ * 2. each tenant's own templates on the compacted `email.templates` topic, keyed by
+ *    `templateKey` (tenant and name joined by NUL), written by `PUT /v1/templates/:name`
+ *    through `put()`. Records under the keys of earlier versions (`<tenant>/<name>`) are read
+ *    as well, and moved to the new key by the next `put()` (or removed by `delete()`).
+ *
+ * Every entry point checks the name against TEMPLATE_NAME_PATTERN first: a name is never a
+ * path, so `acme` can never reach `acme/eu`'s templates by asking for `eu/welcome`.
  *
  * A tenant's template overrides a directory template of the same name. Compiled templates are
  * cached by source, tenant and name together with the revision they were compiled from
@@ -26,6 +31,7 @@ import {
   TEMPLATE_NAME_PATTERN,
   TemplateInputSchema,
   isTemplateName,
+  legacyTemplateKey,
   parseTemplateKey,
   templateKey,
   type StoredTemplate,
@@ -77,18 +83,33 @@ export class TemplateRepository {
     this.directory = next;
   }
 
-  /** Called by the table for every applied change of a key. */
+  /** Called by the table for every applied change of a key (of either key scheme). */
   invalidate(key: string): void {
-    this.cache.delete(`t:${key}`);
+    const parsed = parseTemplateKey(key);
+    if (parsed) this.cache.delete(`t:${templateKey(parsed.tenant, parsed.name)}`);
   }
 
-  /** The tenant's own stored template (not the directory's). */
+  /** The tenant's own stored template (not the directory's); undefined for an invalid name. */
   get(tenant: string, name: string): StoredTemplate | undefined {
-    return this.opts.store?.get(templateKey(tenant, name));
+    return this.lookup(tenant, name)?.template;
+  }
+
+  /** The stored record and the key it is under: the current scheme first, then the legacy one. */
+  private lookup(tenant: string, name: string): { key: string; template: StoredTemplate } | undefined {
+    const store = this.opts.store;
+    if (!store || !isTemplateName(name)) return undefined;
+    const key = templateKey(tenant, name);
+    const own = store.get(key);
+    if (own) return { key, template: own };
+    const legacy = legacyTemplateKey(tenant, name);
+    const old = store.get(legacy);
+    // The record names itself too; both must agree before a legacy key is trusted.
+    return old && old.name === name ? { key: legacy, template: old } : undefined;
   }
 
   /** The template a message of this tenant renders with: its own, else the directory's. */
   find(tenant: string, name: string): FoundTemplate | undefined {
+    if (!isTemplateName(name)) return undefined;
     const own = this.get(tenant, name);
     if (own) return { source: 'tenant', template: own };
     const file = this.directory.templates.get(name);
@@ -97,11 +118,14 @@ export class TemplateRepository {
 
   /** The tenant's own templates, by name. */
   list(tenant: string): StoredTemplate[] {
-    const out: StoredTemplate[] = [];
+    const byName = new Map<string, StoredTemplate>();
     for (const [key, value] of this.opts.store?.entries() ?? []) {
-      if (parseTemplateKey(key)?.tenant === tenant) out.push(value);
+      const k = parseTemplateKey(key);
+      if (k?.tenant !== tenant || k.name !== value.name) continue;
+      // A legacy record never hides the record under the current key.
+      if (!k.legacy || !byName.has(k.name)) byName.set(k.name, value);
     }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**
@@ -119,7 +143,7 @@ export class TemplateRepository {
     }
     issues.push(...templateIssues(input));
     if (issues.length > 0) throw new ValidationError(issues);
-    const previous = store.get(templateKey(tenant, name));
+    const previous = this.lookup(tenant, name);
     const record: StoredTemplate = {
       schemaVersion: STORED_TEMPLATE_VERSION,
       name,
@@ -128,21 +152,29 @@ export class TemplateRepository {
       ...(input.text !== undefined ? { text: input.text } : {}),
       ...(input.partials !== undefined ? { partials: input.partials } : {}),
       updatedAt: this.now().toISOString(),
-      version: (previous?.version ?? 0) + 1,
+      version: (previous?.template.version ?? 0) + 1,
     };
     const size = StoredTemplateContract.encode(record).length;
     if (size > TEMPLATE_LIMITS.recordBytes) {
       throw new ValidationError([{ path: '', message: `template is ${size} bytes encoded; at most ${TEMPLATE_LIMITS.recordBytes}` }]);
     }
-    return (await store.put(templateKey(tenant, name), record)) ?? record;
+    const stored = (await store.put(templateKey(tenant, name), record)) ?? record;
+    // Migrated: the record now lives under the current key, the legacy one is removed.
+    if (previous && previous.key !== templateKey(tenant, name)) await store.put(previous.key, null);
+    return stored;
   }
 
-  /** Deletes a tenant's template; resolves false if there was none. */
+  /** Deletes a tenant's template (under either key scheme); resolves false if there was none. */
   async delete(tenant: string, name: string): Promise<boolean> {
     const store = this.requireStore();
-    if (!store.get(templateKey(tenant, name))) return false;
-    await store.put(templateKey(tenant, name), null);
-    return true;
+    if (!isTemplateName(name)) return false;
+    let found = false;
+    for (const key of [templateKey(tenant, name), legacyTemplateKey(tenant, name)]) {
+      if (!store.get(key)) continue;
+      await store.put(key, null);
+      found = true;
+    }
+    return found;
   }
 
   /**
@@ -151,6 +183,7 @@ export class TemplateRepository {
    * was requested may not have reached this replica yet), then throws TEMPLATE_NOT_FOUND.
    */
   async compiled(tenant: string, name: string): Promise<CompiledTemplate> {
+    if (!isTemplateName(name)) throw new ValidationError([{ path: 'template.name', message: `must match ${TEMPLATE_NAME_PATTERN}` }]);
     let found = this.find(tenant, name);
     if (!found && this.opts.store) {
       await this.opts.store.catchUp();

@@ -1,11 +1,14 @@
 /**
  * `email.templates` — per-tenant Handlebars templates on a compacted topic, keyed
- * `<tenant>/<name>` (a name never contains `/`, so the last `/` splits the key). The value is
+ * `<tenant> NUL <name>` (`tenantScopedKey`: tenants may contain `/`, never NUL). Records written
+ * before that scheme are keyed `<tenant>/<name>`; they are still read (see `legacyTemplateKey`)
+ * and rewritten under the new key by the next PUT of that template. The value is
  * the whole template: subject, html and/or text, and the partials only it uses. `version`
  * counts the writes of one key and, with `updatedAt`, tells caches a template changed.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { contract } from '../contracts/codec.js';
+import { parseTenantScopedKey, tenantScopedKey } from '../tenant-keys.js';
 
 export const STORED_TEMPLATE_VERSION = 1;
 
@@ -75,14 +78,28 @@ export function isPartialName(name: string): boolean {
   return partialNameRe.test(name);
 }
 
-/** The `email.templates` key of a tenant's template. */
+/** The `email.templates` key of a tenant's template; throws TypeError for an invalid name. */
 export function templateKey(tenant: string, name: string): string {
+  if (!isTemplateName(name)) throw new TypeError(`not a template name: ${JSON.stringify(name)}`);
+  return tenantScopedKey(tenant, name);
+}
+
+/**
+ * The key the same template had before keys were tenant-scoped (`<tenant>/<name>`). Only ever
+ * built for a valid name (no `/`), so splitting at the last `/` gives back the one pair that
+ * wrote it: PUT always checked names, and `acme` asking for `eu/welcome` is refused before
+ * any key is built.
+ */
+export function legacyTemplateKey(tenant: string, name: string): string {
+  if (!isTemplateName(name)) throw new TypeError(`not a template name: ${JSON.stringify(name)}`);
   return `${tenant}/${name}`;
 }
 
-/** Splits a key at its last `/` (tenants may contain `/`, names may not). */
-export function parseTemplateKey(key: string): { tenant: string; name: string } | undefined {
+/** The tenant and name of a key of either scheme, or undefined when it is neither. */
+export function parseTemplateKey(key: string): { tenant: string; name: string; legacy: boolean } | undefined {
+  const scoped = parseTenantScopedKey(key);
+  if (scoped) return isTemplateName(scoped.part) ? { tenant: scoped.tenant, name: scoped.part, legacy: false } : undefined;
   const i = key.lastIndexOf('/');
-  if (i <= 0 || i === key.length - 1) return undefined;
-  return { tenant: key.slice(0, i), name: key.slice(i + 1) };
+  if (i <= 0 || !isTemplateName(key.slice(i + 1))) return undefined;
+  return { tenant: key.slice(0, i), name: key.slice(i + 1), legacy: true };
 }

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerReadApi } from '../../services/analytics/read-api/read-api.js';
+import { apiServerOptions } from '../../shared/http/server-options.js';
 import { openTestEngine, loadEvents, type TestEngine } from './support/engine.js';
 import { fixtureEvents, fixtureT0 } from './support/fixture-stream.js';
 import type { EmailEvent } from '../../shared/contracts/email-event.js';
@@ -20,7 +21,8 @@ before(async () => {
   engine = await openTestEngine();
   const database = await engine.freshDatabase('readapi');
   await loadEvents(engine.client, database, [...fixtureEvents(t0), ...producedStraightToKafka(t0)]);
-  app = Fastify();
+  // Built with the options every public API uses, as services/analytics/main.ts does.
+  app = Fastify(apiServerOptions());
   // The tenant comes from the (test) credentials only, never from the query.
   registerReadApi(app, { client: engine.client, database, authenticate: (r) => (r.headers['x-test-tenant'] as string | undefined) ?? null, now: () => t0 + 3 * HOUR });
   await app.ready();
@@ -43,6 +45,9 @@ function producedStraightToKafka(t: number): EmailEvent[] {
     e('d1', 'sent', t + 5 * 60_000 + 1000, { domain: 'example.com', attempt: 1 }),
     e('d2', 'accepted', t - 30 * 60_000),
     e('d2', 'rendered', t + 60_000),
+    // Tenant "acme/eu" (a name extending acme's) reuses acme's message id m1.
+    { ...e('m1', 'accepted', t + 10 * 60_000), eventId: 'eu-m1-accepted', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
+    { ...e('m1', 'bounced', t + 11 * 60_000, { domain: 'example.eu', attempt: 1 }), eventId: 'eu-m1-bounced', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
   ];
 }
 
@@ -109,6 +114,33 @@ test('tenant isolation: a tenant sees only its own events, even for a message id
   const stats = (await get(`/v1/stats?from=${iso(t0)}&to=${iso(t0 + 2 * HOUR)}`, 'globex')).body;
   assert.equal(stats.groups[0].totals.counts.accepted, 2);
   assert.equal(stats.groups[0].totals.counts.bounced, 1);
+});
+
+test('nested tenant names: acme and acme/eu each read only their own message, search results and stats', async () => {
+  const eu = (await get('/v1/messages/m1', 'acme/eu')).body;
+  assert.deepEqual(eu.recipients.map((r: any) => r.address), ['eu@example.eu']);
+  assert.equal(eu.timeline.length, 2);
+  const acme = (await get('/v1/messages/m1', 'acme')).body;
+  assert.ok(acme.recipients.every((r: any) => r.address !== 'eu@example.eu'));
+  assert.equal(acme.timeline.length, 6);
+  const window = `from=${iso(t0)}&to=${iso(t0 + HOUR)}`;
+  assert.deepEqual((await get(`/v1/messages?${window}`, 'acme/eu')).body.messages.map((m: any) => m.messageId), ['m1']);
+  assert.ok(!(await get(`/v1/messages?${window}&recipient=eu@example.eu`, 'acme')).body.messages.length);
+  const euStats = (await get(`/v1/stats?from=${iso(t0)}&to=${iso(t0 + 2 * HOUR)}`, 'acme/eu')).body;
+  assert.equal(euStats.groups[0].totals.counts.accepted, 1);
+  assert.equal(euStats.groups[0].totals.counts.bounced, 1);
+  for (const tenant of ['acme/', 'acme/e', 'acme/eu/x']) assert.equal((await get('/v1/messages/m1', tenant)).status, 404, tenant);
+});
+
+test('message ids up to 128 characters reach the route (no 414); a bad percent-encoding is a JSON 400', async () => {
+  for (const id of ['m'.repeat(110), 'm'.repeat(128), encodeURIComponent('é'.repeat(64))]) {
+    const res = await get(`/v1/messages/${id}`);
+    assert.equal(res.status, 404, `${id.length}: ${JSON.stringify(res.body)}`);
+    assert.equal(res.body.error.code, 'NOT_FOUND');
+  }
+  const bad = await get('/v1/messages/%zz');
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'BAD_REQUEST');
 });
 
 test('GET /v1/messages: newest first, filters, and cursor pagination that visits every message once', async () => {

@@ -17,10 +17,10 @@ import { DEAD_LETTER_VERSION, DeadLetterContract, type DeadLetter } from '../../
 import { EmailReadyForDispatchContract } from '../../shared/contracts/email-ready-for-dispatch.js';
 import { Topics, topicSpecs } from '../../shared/topics.js';
 import { ensureTopics } from '../../shared/kafka/client.js';
-import { toHttpError } from '../../services/ingest/ingest-errors.js';
-import { DeadLetterIndex } from '../../services/dead-letters/dead-letter-index.js';
-import { fetchDeadLetters, produceWith } from '../../services/dead-letters/dead-letters.js';
-import { registerDeadLetterRoutes } from '../../services/dead-letters/dead-letter-routes.js';
+import { toHttpError } from '../../shared/http/errors.js';
+import { DeadLetterIndex } from '../../shared/dead-letters/dead-letter-index.js';
+import { fetchDeadLetters, produceWith } from '../../shared/dead-letters/dead-letters.js';
+import { registerDeadLetterRoutes } from '../../shared/dead-letters/dead-letter-routes.js';
 import { startTestBroker, waitFor, type TestBroker } from '../helpers/broker.js';
 import { TopicReader } from '../helpers/topic-reader.js';
 import { recordFor } from '../dispatcher/fleet-support.js';
@@ -55,6 +55,8 @@ const LETTERS: DeadLetter[] = [
     { topic: Topics.requested, key: 'req-1', value: '{"schemaVersion":1,"messageId":"req-1","tenant":"acme"}', headers: { traceparent: 't-1' } },
   ),
   letter({ messageId: 'other-1', tenant: 'globex' }, { value: EmailReadyForDispatchContract.encode(recordFor(['x@example.net'], { tenant: 'globex' })).toString('utf8') }),
+  // A tenant whose name extends acme's: its own tenant, never part of acme.
+  letter({ messageId: 'eu-1', tenant: 'acme/eu' }, { value: EmailReadyForDispatchContract.encode(recordFor(['eu@example.eu'], { tenant: 'acme/eu' })).toString('utf8') }),
 ];
 
 /** The app as ingest builds it: TypeBox validation, one error handler, the tenant set before the routes. */
@@ -140,12 +142,24 @@ test('POST /v1/dead-letters/replay: another tenant’s message is not found; the
   assert.equal(record.notBefore, undefined);
 });
 
+test('nested tenant names: acme never lists or replays acme/eu’s dead letters, and the other way round', async () => {
+  const list = async (tenant: string) => ((await app.inject({ method: 'GET', url: '/v1/dead-letters', headers: { 'x-tenant': tenant } })).json().deadLetters as Array<{ messageId: string }>).map((l) => l.messageId);
+  assert.ok(!(await list('acme')).includes('eu-1'));
+  assert.deepEqual(await list('acme/eu'), ['eu-1']);
+  const byId = await app.inject({ method: 'GET', url: '/v1/dead-letters?messageId=eu-1', headers: { 'x-tenant': 'acme' } });
+  assert.deepEqual(byId.json().deadLetters, []);
+  for (const [tenant, id] of [['acme', 'eu-1'], ['acme/eu', 'req-1'], ['acme/eu', expired.messageId]]) {
+    const replay = await app.inject({ method: 'POST', url: '/v1/dead-letters/replay', headers: { 'x-tenant': tenant }, payload: { messageIds: [id] } });
+    assert.equal(replay.statusCode, 404, `${tenant} replaying ${id}`);
+  }
+});
+
 test('postline dead list and replay --id: every tenant’s dead letters; a renderer failure goes back verbatim to email.requested', async () => {
   const env = { ...process.env, POSTLINE_KAFKA_BROKERS: broker.bootstrap, POSTLINE_LOG_LEVEL: 'warn' };
   const entry = path.join(ROOT, 'services', 'postline.mjs');
   const list = await run(process.execPath, [entry, 'dead', 'list', '--json'], { env, cwd: ROOT });
   const rows = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { messageId: string; tenant: string });
-  assert.deepEqual(rows.map((r) => r.messageId).sort(), [expired.messageId, 'other-1', 'req-1'].sort());
+  assert.deepEqual(rows.map((r) => r.messageId).sort(), [expired.messageId, 'eu-1', 'other-1', 'req-1'].sort());
 
   const replay = await run(process.execPath, [entry, 'dead', 'replay', '--id', 'req-1', '--json'], { env, cwd: ROOT });
   const results = replay.stdout.trim().split('\n').map((l) => JSON.parse(l) as { messageId: string; topic: string; kind: string });

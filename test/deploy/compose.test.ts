@@ -155,7 +155,8 @@ describe('docker-compose.yml', () => {
       assert.ok(job, `no scrape job postline-${stage}`);
       const s = compose.services[stage];
       const config = loadFor(stage, Object.fromEntries(Object.entries(envOf(s)).map(([k, v]) => [k, interpolate(v)])));
-      const port = stage === 'ingest' ? config.ingest.port : stage === 'analytics' ? config.analytics.port : config.ops.port;
+      // Ingest serves /metrics on its ops port only, analytics on its API port.
+      const port = stage === 'analytics' ? config.analytics.port : config.ops.port;
       assert.deepEqual(job.dns_sd_configs?.[0], { ...job.dns_sd_configs![0], names: [stage], port });
     }
     const mounts = (compose.services.prometheus.volumes as string[]).map((v) => v.split(':')[1]);

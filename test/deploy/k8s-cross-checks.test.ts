@@ -121,7 +121,8 @@ describe('k8s manifests against the code', () => {
       const metrics = ports.find((p) => scraped.includes(p.name));
       assert.ok(metrics, `${svc.metadata.name} has no port the ServiceMonitor scrapes`);
       const config = loadFor(w.command, w.env);
-      assert.equal(resolvePort(w.container, metrics.targetPort), servedPort(w.command, config), `${svc.metadata.name} scrapes the port /metrics is served on`);
+      const metricsPort = w.command === 'ingest' ? config.ops.port : servedPort(w.command, config);
+      assert.equal(resolvePort(w.container, metrics.targetPort), metricsPort, `${svc.metadata.name} scrapes the port /metrics is served on`);
       for (const [k, v] of Object.entries((monitor.spec as any).selector.matchLabels)) assert.equal(svc.metadata.labels?.[k], v, `the ServiceMonitor selects ${svc.metadata.name}`);
     }
   });

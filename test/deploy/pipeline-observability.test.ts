@@ -181,10 +181,10 @@ describe('pipeline observability', () => {
   });
 
   it('exports the series the alerts and the dashboard use, from each stage’s /metrics, with bounded labels', async () => {
-    // The renderer serves its ops port; ingest serves /metrics on the API port; the dispatcher
+    // The renderer and ingest serve /metrics on their ops ports; the dispatcher
     // and scheduler registries are served by the same ops routes.
     const texts = [
-      await (await fetch(`${ingest.address}/metrics`)).text(),
+      await (await fetch(`${ingest.opsAddress}/metrics`)).text(),
       await (await fetch(`${renderer.opsAddress}/metrics`)).text(),
       await scrapeRegistry(dispatcher.registry),
       await scrapeRegistry(schedulerRegistry),

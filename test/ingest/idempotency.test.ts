@@ -30,7 +30,7 @@ after(async () => {
   await h.stop();
 });
 
-const send = (app: IngestHandle, key: string, body: object = email(), tenant: 'acme' | 'globex' = 'acme') =>
+const send = (app: IngestHandle, key: string, body: object = email(), tenant: 'acme' | 'globex' | 'acme/eu' = 'acme') =>
   app.app.inject({ method: 'POST', url: '/v1/emails', headers: { ...auth(tenant), 'idempotency-key': key }, payload: body });
 
 /** EmailRequested records carrying `key` (for any message id). */
@@ -64,6 +64,20 @@ test('the same key with a different body is refused with 422; another tenant’s
   const other = await send(b, 'order-2', email(), 'globex');
   assert.equal(other.statusCode, 202);
   assert.notEqual(other.json().id, (await send(a, 'order-2')).json().id);
+});
+
+test('nested tenant names: acme and acme/eu with the same Idempotency-Key get their own messages', async () => {
+  const acme = await send(a, 'shared-key');
+  const eu = await send(b, 'shared-key', email(), 'acme/eu');
+  assert.equal(acme.statusCode, 202);
+  assert.equal(eu.statusCode, 202, eu.body);
+  assert.equal(eu.headers['idempotent-replayed'], undefined);
+  assert.notEqual(eu.json().id, acme.json().id);
+  // A key that, glued to the tenant with "/", would spell the other pair is still its own.
+  const glued = await send(a, 'eu/shared-key');
+  assert.equal(glued.statusCode, 202);
+  assert.notEqual(glued.json().id, eu.json().id);
+  assert.equal((await send(b, 'shared-key', email(), 'acme/eu')).json().id, eu.json().id);
 });
 
 test('the same key sent to two replicas at once is produced once', async () => {

@@ -10,7 +10,8 @@ import { startIngest, type IngestHandle, type StartIngestOptions } from '../../s
 import { hashApiKey } from '../../services/ingest/api-keys.js';
 import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 
-export const KEYS = { acme: 'pl_test_acme_key_0123456789', globex: 'pl_test_globex_key_9876543210' } as const;
+/** `acme/eu` is a tenant of its own whose name extends `acme`'s (the cross-tenant regression tests). */
+export const KEYS = { acme: 'pl_test_acme_key_0123456789', globex: 'pl_test_globex_key_9876543210', 'acme/eu': 'pl_test_acme_eu_key_0246813579' } as const;
 
 export const auth = (tenant: keyof typeof KEYS) => ({ authorization: `Bearer ${KEYS[tenant]}` });
 
@@ -55,6 +56,8 @@ export class IngestHarness {
         'kafka.partitions': 2,
         'ingest.host': '127.0.0.1',
         'ingest.port': 0,
+        'ops.host': '127.0.0.1',
+        'ops.port': 0,
         'ingest.apiKeys': Object.entries(KEYS).map(([tenant, key]) => ({ tenant, keyHash: hashApiKey(key) })),
         ...overrides,
       },

@@ -130,10 +130,14 @@ test('every refused request gets its status, names its fields, and produces noth
   assert.deepEqual([await h.endOffset(Topics.requested), await h.endOffset(Topics.events)], before, 'nothing was produced');
 });
 
-test('ops routes share the port; metrics count accepted messages by priority and answers by route', async () => {
+test('probes on the API port, /metrics only on the ops port; metrics count accepted messages by priority and answers by route', async () => {
   assert.equal((await ingest.app.inject({ url: '/healthz' })).statusCode, 200);
   assert.equal((await ingest.app.inject({ url: '/readyz' })).statusCode, 200);
-  const metrics = (await ingest.app.inject({ url: '/metrics' })).body;
+  const onApi = await fetch(`${ingest.address}/metrics`);
+  assert.equal(onApi.status, 404);
+  assert.equal(((await onApi.json()) as { error: { code: string } }).error.code, 'NOT_FOUND');
+  assert.equal((await fetch(`${ingest.opsAddress}/readyz`)).status, 200);
+  const metrics = await (await fetch(`${ingest.opsAddress}/metrics`)).text();
   assert.match(metrics, /postline_ingest_accepted_total\{priority="critical",service="ingest"\} 1\b/);
   assert.match(metrics, /postline_ingest_request_seconds_count\{service="ingest",route="\/v1\/emails",method="POST",status="401"\} 3\b/);
   assert.doesNotMatch(metrics, new RegExp(KEYS.acme), 'no key in metrics');

@@ -6,6 +6,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { buildMessageView, type MessageView, type StoredEvent } from './timeline.js';
 import { encodeCursor, type SearchParams } from './params.js';
+import { MESSAGE_STATES_SQL, STATUS_PRECEDENCE } from '../../../shared/message-states.js';
 
 export interface QueryContext {
   client: ClickHouseClient;
@@ -63,8 +64,6 @@ export interface SearchResult {
   nextCursor?: string;
 }
 
-const LIFECYCLE_SQL = "('accepted','rendered','deferred','sent','bounced','expired','failed','suppressed')";
-const STATUS_PRECEDENCE = ['failed', 'bounced', 'expired', 'suppressed', 'deferred', 'rendered', 'accepted'];
 
 interface SearchRow {
   messageId: string;
@@ -121,7 +120,7 @@ function searchSql(db: string, p: SearchParams): string {
         SELECT message_id, domain,
                minIf(at, type IN ${ANCHOR_SQL}) AS accepted_at,
                max(at) AS last_at,
-               argMaxIf(type, at, type IN ${LIFECYCLE_SQL}) AS state,
+               argMaxIf(type, at, type IN ${MESSAGE_STATES_SQL}) AS state,
                anyIf(priority, priority != '') AS prio,
                groupUniqArrayArray(recipients) AS rcpts,
                groupUniqArrayArray(tags) AS tg,

@@ -5,6 +5,7 @@
  * identifiers (the `groupBy` column) come from a fixed table.
  */
 import { ValidationError } from '../../../shared/errors.js';
+import { MESSAGE_STATES } from '../../../shared/message-states.js';
 
 export class BadParameterError extends ValidationError {
   constructor(
@@ -23,8 +24,8 @@ const DAY = 24 * HOUR;
 /** RFC 3339 date-time (a zone is required, so a time means one instant). */
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
 
-/** Delivery states a message (recipient) can be in. */
-export const STATES = ['accepted', 'rendered', 'deferred', 'sent', 'bounced', 'expired', 'failed', 'suppressed'] as const;
+/** Delivery states a message (recipient) can be in (one list: `shared/message-states.ts`). */
+export const STATES = MESSAGE_STATES;
 export const GROUP_BY = ['domain', 'priority', 'tag', 'pool'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
 /** Intervals offered when none is given, finest first. */
@@ -166,6 +167,6 @@ export function searchParams(q: Query, now: number, limits: { maxSpanMs: number;
 
 /** A message id from the path. */
 export function messageIdParam(v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 100 || /[\u0000-\u001f]/.test(v)) throw new BadParameterError('id', 'id must be 1 to 100 printable characters');
+  if (typeof v !== 'string' || v.length === 0 || v.length > 128 || /[\u0000-\u001f]/.test(v)) throw new BadParameterError('id', 'id must be 1 to 128 printable characters');
   return v;
 }

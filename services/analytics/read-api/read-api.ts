@@ -5,12 +5,14 @@
  * request's query string. Registered in its own scope (validator and error handler), so it can
  * be mounted on the analytics service's app or on the send API's.
  *
- * Errors use the send API's body: `{ error: { code, message, fields: [{ field, message }] } }`.
+ * Errors use the send API's body and mapping (`shared/http/errors.ts`):
+ * `{ error: { code, message, fields: [{ field, message }] } }`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Type, type TObject, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { RequestRejected, Unavailable, toHttpError } from '../../../shared/http/errors.js';
 import { BadParameterError, messageIdParam, searchParams, statsParams, type Query } from './params.js';
 import { getMessage, searchMessages, type QueryContext } from './message-queries.js';
 import { queryStats } from './stats-queries.js';
@@ -50,16 +52,6 @@ const SearchQuery = Type.Object({ recipient: opt, status: opt, tag: opt, from: o
 const StatsQuery = Type.Object({ from: opt, to: opt, interval: opt, groupBy: opt }, { additionalProperties: false });
 const MessageParams = Type.Object({ id: Type.String() });
 
-class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** Validates with TypeBox; the first bad or unknown query parameter becomes a 400 naming it. */
 function compileValidator(schema: TSchema): (data: unknown) => { value?: unknown; error?: Error } {
   const check = TypeCompiler.Compile(schema);
@@ -74,21 +66,24 @@ function compileValidator(schema: TSchema): (data: unknown) => { value?: unknown
   };
 }
 
-function sendError(reply: FastifyReply, err: unknown, request: FastifyRequest): FastifyReply {
-  if (err instanceof BadParameterError) {
-    return reply.code(400).send({ error: { code: 'VALIDATION_FAILED', message: err.message, fields: [{ field: err.parameter, message: err.issues[0].message }] } });
-  }
-  if (err instanceof ApiError) return reply.code(err.status).send({ error: { code: err.code, message: err.message } });
+/** What the read API's own failures mean to a client; everything else maps as in every API. */
+function asHttpError(err: unknown, request: FastifyRequest): unknown {
+  if (err instanceof BadParameterError) return new RequestRejected('VALIDATION_FAILED', err.message, [{ field: err.parameter, message: err.issues[0].message }]);
   const name = (err as Error)?.name;
   if (name === 'TimeoutError' || name === 'AbortError' || (err as { type?: string })?.type === 'TIMEOUT_EXCEEDED') {
-    return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: 'the query took too long; narrow the time range' } });
+    return new Unavailable('the query took too long; narrow the time range', err);
   }
   if (isStoreUnavailable(err)) {
     request.log.warn({ err }, 'analytics store unavailable');
-    return reply.code(503).send({ error: { code: 'UNAVAILABLE', message: 'analytics store unavailable; retry later' } });
+    return new Unavailable('analytics store unavailable; retry later', err);
   }
-  request.log.error({ err }, 'read API request failed');
-  return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
+  return err;
+}
+
+function sendError(reply: FastifyReply, err: unknown, request: FastifyRequest): FastifyReply {
+  const h = toHttpError(asHttpError(err, request));
+  if (h.status >= 500 && h.status !== 503) request.log.error({ err }, 'read API request failed');
+  return reply.code(h.status).headers(h.headers).send(h.body);
 }
 
 /** ClickHouse error types that mean "not now" rather than "this request is wrong". */
@@ -124,7 +119,7 @@ export function registerReadApi(app: FastifyInstance, deps: ReadApiDeps): void {
       const tenant = await deps.authenticate(request);
       if (!tenant) {
         reply.header('www-authenticate', 'Bearer');
-        throw new ApiError(401, 'UNAUTHORIZED', 'missing or invalid API key');
+        throw new RequestRejected('UNAUTHORIZED', 'missing or invalid API key');
       }
       (request as FastifyRequest & { readTenant: string }).readTenant = tenant;
     });
@@ -132,7 +127,7 @@ export function registerReadApi(app: FastifyInstance, deps: ReadApiDeps): void {
 
     scope.get<{ Params: { id: string } }>('/v1/messages/:id', { schema: { params: MessageParams } }, async (request) => {
       const view = await getMessage(ctx, tenantOf(request), messageIdParam(request.params.id));
-      if (!view) throw new ApiError(404, 'NOT_FOUND', 'no events for this message id');
+      if (!view) throw new RequestRejected('NOT_FOUND', 'no events for this message id');
       return view;
     });
 

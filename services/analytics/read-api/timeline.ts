@@ -3,6 +3,7 @@
  * step and since acceptance, and where each recipient stands now. Pure: the read API fetches
  * the events, this decides what they mean.
  */
+import { MESSAGE_STATES } from '../../../shared/message-states.js';
 
 /** One event as the read API selects it from the events table. */
 export interface StoredEvent {
@@ -80,7 +81,7 @@ export interface MessageView {
 }
 
 /** Delivery states, in the order they happen when timestamps tie. */
-const LIFECYCLE = ['accepted', 'rendered', 'deferred', 'sent', 'bounced', 'expired', 'failed', 'suppressed'];
+const LIFECYCLE: readonly string[] = MESSAGE_STATES;
 const ENGAGEMENT = ['opened', 'clicked', 'complained', 'unsubscribed'];
 const SMTP_OUTCOMES = new Set(['sent', 'deferred', 'bounced']);
 

@@ -18,6 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { EmailEventContract } from '../../../shared/contracts/email-event.js';
+import { backoffDelayMs } from '../../../shared/backoff.js';
 import type { StageRecord } from '../../../shared/kafka/stage-consumer.js';
 import { BatchBuffer, type Batch } from './batch-buffer.js';
 import { toEventRow } from './event-row.js';
@@ -236,7 +237,7 @@ export class ClickHouseSink extends EventEmitter {
       } catch (err) {
         this.lastInsertError = err as Error;
         this.emit('insertFailed', err, attempt);
-        const delay = Math.min(this.opts.retryMaxMs, RETRY_INITIAL_MS * 2 ** Math.min(attempt - 1, 16));
+        const delay = backoffDelayMs(attempt, { initialMs: RETRY_INITIAL_MS, maxMs: this.opts.retryMaxMs });
         this.opts.logger.warn({ err, attempt, rows: batch.rows.length, token: batch.token, retryInMs: delay }, 'ClickHouse insert failed; retrying the same batch');
         try {
           await sleep(delay, undefined, { signal: this.abort.signal });

@@ -1,10 +1,10 @@
 /**
- * Every error the send API answers with has a stable code; this module is the one place
- * that maps codes (ours and Fastify's) to HTTP statuses and builds the JSON error body
- * `{ error: { code, message, fields: [{ field, message }] } }`. Unexpected errors become a
- * 500 whose body says nothing about internals.
+ * Every error Postline's HTTP APIs answer with (the send API, the read API) has a stable code;
+ * this module is the one place that maps codes (ours and Fastify's) to HTTP statuses and
+ * builds the JSON error body `{ error: { code, message, fields: [{ field, message }] } }`.
+ * Unexpected errors become a 500 whose body says nothing about internals.
  */
-import { PermanentError, PostlineError, TransientError, ValidationError } from '../../shared/errors.js';
+import { PermanentError, PostlineError, TransientError, ValidationError } from '../errors.js';
 
 export interface FieldIssue {
   field: string;
@@ -21,11 +21,14 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
+  REQUEST_TIMEOUT: 408,
+  URI_TOO_LONG: 414,
   IDEMPOTENCY_IN_PROGRESS: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,
   RATE_LIMITED: 429,
+  HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   UNAVAILABLE: 503,
 };
@@ -49,18 +52,18 @@ export class Unavailable extends TransientError {
   }
 }
 
-/** Fastify's own error codes, by what they mean to a client. */
-const FASTIFY_CODES: Readonly<Record<string, string>> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
-};
-
-const FASTIFY_MESSAGES: Readonly<Record<string, string>> = {
-  PAYLOAD_TOO_LARGE: 'the request body is too large',
-  UNSUPPORTED_MEDIA_TYPE: 'the body must be application/json',
+/** Fastify's and Node's own error codes, by what they mean to a client: our code and, when theirs is unhelpful, a message. */
+const FOREIGN_CODES: Readonly<Record<string, { code: string; message?: string }>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', message: 'the request body is too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'the body must be application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'BAD_REQUEST' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'INVALID_JSON' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'INVALID_JSON' },
+  FST_ERR_BAD_URL: { code: 'BAD_REQUEST', message: 'the request URL is not valid (bad percent-encoding)' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'URI_TOO_LONG', message: 'a path segment of the URL is too long' },
+  // Node's HTTP parser (a 'clientError'): the header section is over --max-http-header-size.
+  HPE_HEADER_OVERFLOW: { code: 'HEADERS_TOO_LARGE', message: 'the request headers are too large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'REQUEST_TIMEOUT', message: 'the request was not received in time' },
 };
 
 export interface HttpError {
@@ -82,8 +85,8 @@ export function toHttpError(err: unknown): HttpError {
     return build('VALIDATION_FAILED', 'the request is invalid', fields);
   }
   if (e instanceof PostlineError && e.code in STATUS_BY_CODE) return build(e.code, e.message);
-  const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
-  if (mapped) return build(mapped, FASTIFY_MESSAGES[mapped] ?? e.message);
+  const mapped = e?.code ? FOREIGN_CODES[e.code] : undefined;
+  if (mapped) return build(mapped.code, mapped.message ?? e.message);
   const status = (err as { statusCode?: number } | undefined)?.statusCode;
   if (status === 429) return build('RATE_LIMITED', e.message);
   if (e instanceof SyntaxError && status === 400) return build('INVALID_JSON', `the body is not valid JSON: ${e.message}`);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DeadLetter } from '../../shared/contracts/dead-letter.js';
-import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
+import type { DeadLetter } from '../contracts/dead-letter.js';
+import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../contracts/email-ready-for-dispatch.js';
 import { replayRecord } from './replay-record.js';
 
 const NOW = new Date('2025-03-01T12:00:00.000Z');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiKeyStore, bearerToken, generateApiKey, hashApiKey, readApiKeysFile } from './api-keys.js';
-import { ConfigError } from '../../shared/config-loader.js';
-import { loadPostlineConfig } from '../../shared/config.js';
+import { ConfigError } from '../config-loader.js';
+import { loadPostlineConfig } from '../config.js';
 
 test('hashApiKey gives the configured sha256:<hex> form', () => {
   assert.equal(hashApiKey('abc'), 'sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { matches, type LetterFilter } from './dead-letters.js';
-import { parseSince } from './command.js';
 
 test('matches: tenant, message ids, time and code', () => {
   const l = { tenant: 'acme', messageId: 'm-1', failedAt: '2025-03-01T12:00:00.000Z', code: 'EXPIRED' };
@@ -21,17 +20,4 @@ test('matches: tenant, message ids, time and code', () => {
   ];
   for (const [name, f, expected] of cases) assert.equal(matches(l, f), expected, name);
   assert.equal(matches({ ...l, tenant: undefined }, { tenant: 'acme' }), false, 'a letter without a tenant belongs to nobody');
-});
-
-test('parseSince: spans back from now and ISO times', () => {
-  const now = Date.parse('2025-03-01T12:00:00.000Z');
-  const cases: Array<[string, number]> = [
-    ['90s', now - 90_000],
-    ['30m', now - 30 * 60_000],
-    ['2h', now - 2 * 3_600_000],
-    ['7d', now - 7 * 86_400_000],
-    ['2025-02-28T00:00:00Z', Date.parse('2025-02-28T00:00:00Z')],
-  ];
-  for (const [input, expected] of cases) assert.equal(parseSince(input, now), expected, input);
-  for (const bad of ['yesterday', '5', '3w', '']) assert.throws(() => parseSince(bad, now), /--since/, bad);
 });

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RequestRejected, Unavailable, toHttpError } from './ingest-errors.js';
-import { ValidationError } from '../../shared/errors.js';
-import { batchStatus } from './app.js';
+import { RequestRejected, Unavailable, toHttpError } from './errors.js';
+import { ValidationError } from '../errors.js';
 
 const fastifyError = (code: string, statusCode: number) => Object.assign(new Error('x'), { code, statusCode });
 
@@ -18,6 +17,9 @@ test('every error maps to one status and a JSON body naming its code', () => {
     ['body over the limit', fastifyError('FST_ERR_CTP_BODY_TOO_LARGE', 413), 413, 'PAYLOAD_TOO_LARGE'],
     ['not JSON', fastifyError('FST_ERR_CTP_INVALID_MEDIA_TYPE', 415), 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['empty JSON', fastifyError('FST_ERR_CTP_EMPTY_JSON_BODY', 400), 400, 'INVALID_JSON'],
+    ['a %zz in the path', fastifyError('FST_ERR_BAD_URL', 400), 400, 'BAD_REQUEST'],
+    ['a path segment over maxParamLength', fastifyError('FST_ERR_MAX_PARAM_LENGTH', 414), 414, 'URI_TOO_LONG'],
+    ['headers too large', Object.assign(new Error('Header overflow'), { code: 'HPE_HEADER_OVERFLOW' }), 431, 'HEADERS_TOO_LARGE'],
     ['rate limited', Object.assign(new Error('slow down'), { statusCode: 429 }), 429, 'RATE_LIMITED'],
     ['a bug', new TypeError('secret internals'), 500, 'INTERNAL'],
   ];
@@ -29,16 +31,4 @@ test('every error maps to one status and a JSON body naming its code', () => {
   assert.deepEqual(toHttpError(new ValidationError([{ path: 'subject', message: 'too long' }])).body.error.fields, [{ field: 'subject', message: 'too long' }]);
   assert.equal(toHttpError(new RequestRejected('IDEMPOTENCY_IN_PROGRESS', 'wait', [], 3)).headers['retry-after'], '3');
   assert.equal(toHttpError(new TypeError('secret internals')).body.error.message, 'internal error', 'a 500 leaks nothing');
-});
-
-test('batch status: 202 all accepted, 503 nothing accepted for lack of the broker, else 207', () => {
-  const cases: Array<[number[], number]> = [
-    [[202, 202], 202],
-    [[202, 400], 207],
-    [[400, 413], 207],
-    [[503, 503], 503],
-    [[503, 400], 503],
-    [[202, 503], 207],
-  ];
-  for (const [statuses, status] of cases) assert.equal(batchStatus(statuses), status, statuses.join(','));
 });

@@ -12,9 +12,9 @@
  *   refused it to try again (after the template was uploaded, the producer fixed, ...).
  */
 import type { IHeaders } from 'kafkajs';
-import type { DeadLetter } from '../../shared/contracts/dead-letter.js';
-import { EmailReadyForDispatchContract } from '../../shared/contracts/email-ready-for-dispatch.js';
-import { Topics } from '../../shared/topics.js';
+import type { DeadLetter } from '../contracts/dead-letter.js';
+import { EmailReadyForDispatchContract } from '../contracts/email-ready-for-dispatch.js';
+import { Topics } from '../topics.js';
 
 export interface ReplayRecord {
   topic: string;

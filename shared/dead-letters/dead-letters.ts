@@ -5,10 +5,10 @@
  * users usually pick them by message id.
  */
 import type { IHeaders, Kafka, Producer } from 'kafkajs';
-import { DeadLetterContract, type DeadLetter } from '../../shared/contracts/dead-letter.js';
-import { Topics } from '../../shared/topics.js';
+import { DeadLetterContract, type DeadLetter } from '../contracts/dead-letter.js';
+import { Topics } from '../topics.js';
 import { replayRecord, type ReplayRecord } from './replay-record.js';
-import { readTopicRange } from '../../shared/kafka/topic-range.js';
+import { readTopicRange } from '../kafka/topic-range.js';
 
 export interface DeadLetterEntry {
   /** `<partition>:<offset>` on email.dead. */

@@ -8,8 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { DeadLetterContract } from '../../shared/contracts/dead-letter.js';
-import { Topics } from '../../shared/topics.js';
+import { DeadLetterContract } from '../contracts/dead-letter.js';
+import { Topics } from '../topics.js';
 import { matches, summarize, type DeadLetterSummary, type LetterFilter } from './dead-letters.js';
 
 export interface DeadLetterIndexOptions {

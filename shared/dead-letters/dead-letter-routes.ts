@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { PermanentError } from '../../shared/errors.js';
+import { PermanentError } from '../errors.js';
 import { replayDeadLetters, type DeadLetterEntry, type DeadLetterSummary, type LetterFilter, type ProduceFn } from './dead-letters.js';
 
 export interface DeadLetterRoutesDeps {

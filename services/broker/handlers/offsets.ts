@@ -1,5 +1,5 @@
 /**
- * ListOffsets (earliest, latest, by timestamp), OffsetCommit and OffsetFetch. Committed offsets
+ * ListOffsets (earliest, latest, by timestamp; v0's offsets-before-a-time too), OffsetCommit and OffsetFetch. Committed offsets
  * live in the broker's state store; a commit is answered only after it is fsynced, so a consumer
  * that saw its commit succeed never re-reads those records after a broker crash.
  */
@@ -8,6 +8,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
+import { legacyOffsetsBefore } from '../log/legacy-offsets.js';
 
 const SEP = '\u0000';
 const MAX_COMMIT_METADATA = 4096;
@@ -41,13 +42,22 @@ export function committedOffsetKeys(b: BrokerContext, topics: Set<string>): stri
 }
 
 export function offsetHandlers(b: BrokerContext): Array<[number, Handler]> {
-  const listOffsets: Handler = (_ctx, req) => ({
+  const listOffsets: Handler = (ctx, req) => ({
     throttleTimeMs: 0,
     topics: (req.topics as Message[]).map((t) => ({
       name: t.name,
       partitions: (t.partitions as Message[]).map((p) => {
         const log = b.logs.partition(t.name, p.partitionIndex);
-        if (!log) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, timestamp: -1, offset: -1 };
+        if (!log) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, timestamp: -1, offset: -1, oldStyleOffsets: [] };
+        if (ctx.apiVersion === 0) {
+          const shape = {
+            segments: log.segments.map((s) => ({ baseOffset: s.baseOffset, lastModified: s.maxTimestamp >= 0 ? s.maxTimestamp : s.createdAt, size: s.size })),
+            logStartOffset: log.logStartOffset,
+            endOffset: log.highWatermark,
+            now: Date.now(),
+          };
+          return { partitionIndex: p.partitionIndex, errorCode: 0, oldStyleOffsets: legacyOffsetsBefore(shape, p.timestamp, p.maxNumOffsets) };
+        }
         if (p.timestamp === -1) return { partitionIndex: p.partitionIndex, errorCode: 0, timestamp: -1, offset: log.highWatermark };
         if (p.timestamp === -2) return { partitionIndex: p.partitionIndex, errorCode: 0, timestamp: -1, offset: log.logStartOffset };
         const hit = log.offsetForTimestamp(p.timestamp);

@@ -6,6 +6,8 @@ import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
 
+const MAGIC_AT = 16;
+
 export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
   const produce: Handler = async (ctx, req) => {
     const acks: number = req.acks;
@@ -19,6 +21,11 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
         const log = b.logs.partition(t.name, p.index);
         if (!log) return { ...out, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
         if (!p.records) return { ...out, errorCode: ErrorCode.CORRUPT_MESSAGE };
+        // Produce v0-2 may carry message sets v0/v1 (magic at the same byte as in a v2 batch);
+        // Kafka up-converts them, this broker stores record batches v2 only and says so.
+        if (ctx.apiVersion < 3 && p.records.length > MAGIC_AT && p.records.readInt8(MAGIC_AT) < 2) {
+          return { ...out, errorCode: ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT };
+        }
         try {
           const r = log.append(p.records);
           if (!r.duplicate) {

@@ -5,6 +5,9 @@
  *
  * The advertised ranges are the ones both kafkajs 2.2.4 and librdkafka 2.x accept: librdkafka
  * enables a feature only when the ranges overlap its own, kafkajs picks min(its max, ours).
+ * Produce and Fetch start at v0 as in Kafka 2.x-3.x: librdkafka enables gzip and snappy
+ * ("MsgVer1") only when the broker lists Produce and Fetch v2, and sends uncompressed batches
+ * otherwise. Old message formats are not converted (see the handlers).
  * None of them is a "flexible" (tagged-field) version, so one header format serves them all.
  */
 import { array, field, type Schema } from './schema.js';
@@ -46,7 +49,7 @@ export const APIS: ApiSpec[] = [
   {
     key: ApiKey.Produce,
     name: 'Produce',
-    min: 3,
+    min: 0,
     max: 7,
     request: [
       field('transactionalId', 'nstring', '3+'),
@@ -74,7 +77,7 @@ export const APIS: ApiSpec[] = [
   {
     key: ApiKey.Fetch,
     name: 'Fetch',
-    min: 4,
+    min: 0,
     max: 11,
     request: [
       field('replicaId', 'int32'),
@@ -122,14 +125,14 @@ export const APIS: ApiSpec[] = [
   {
     key: ApiKey.ListOffsets,
     name: 'ListOffsets',
-    min: 1,
+    min: 0,
     max: 3,
     request: [
       field('replicaId', 'int32'),
       field('isolationLevel', 'int8', '2+'),
       array('topics', [
         field('name', 'string'),
-        array('partitions', [field('partitionIndex', 'int32'), field('timestamp', 'int64')]),
+        array('partitions', [field('partitionIndex', 'int32'), field('timestamp', 'int64'), field('maxNumOffsets', 'int32', '0', { fallback: 1 })]),
       ]),
     ],
     response: [
@@ -139,6 +142,7 @@ export const APIS: ApiSpec[] = [
         array('partitions', [
           field('partitionIndex', 'int32'),
           field('errorCode', 'int16'),
+          array('oldStyleOffsets', 'int64', '0'),
           field('timestamp', 'int64', '1+', { fallback: -1 }),
           field('offset', 'int64', '1+', { fallback: -1 }),
         ]),

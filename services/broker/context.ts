@@ -20,7 +20,7 @@ export interface BrokerOptions {
   autoCreateTopics: boolean;
   /** Partition count for auto-created topics (default 1). */
   defaultPartitions: number;
-  /** `group`: acks=-1 waits for the next fsync and consumers see only fsynced data (default). `none`: no fsync until shutdown. */
+  /** `group`: acks=1 and acks=-1 wait for the next fsync and consumers see only fsynced data (default). `none`: no fsync until shutdown. */
   durability: Durability;
   /** Largest request frame accepted (default 100 MiB). */
   maxRequestBytes: number;

@@ -47,8 +47,11 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
       }),
     }));
     if (acks === 0) return null;
-    // acks=-1: answer only once the data is fsynced (group commit). acks=1: written to the log.
-    if (acks === -1 && needsSync && b.options.durability === 'group') await b.commit.durable();
+    // acks=1 and acks=-1 are answered once the group fsync covering the write has run: only then
+    // has the high watermark moved past it, so a client reading its own write right after the
+    // ack (ListOffsets latest, a consumer) sees it, as with a one-replica Kafka. Concurrent
+    // produces share that fsync, so this costs latency, not throughput.
+    if (acks !== 0 && needsSync && b.options.durability === 'group') await b.commit.durable();
     return { responses, throttleTimeMs: 0 };
   };
   return [[ApiKey.Produce, produce]];

@@ -24,6 +24,7 @@ import { metadataHandlers } from './handlers/metadata.js';
 import { offsetHandlers } from './handlers/offsets.js';
 import { groupHandlers } from './handlers/groups.js';
 import { adminHandlers } from './handlers/admin.js';
+import { configHandlers } from './handlers/configs.js';
 import type { BrokerContext, BrokerOptions } from './context.js';
 
 export type { BrokerOptions } from './context.js';
@@ -42,6 +43,7 @@ export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   maxSessionTimeoutMs: 30 * 60_000,
   initialRebalanceDelayMs: 0,
   topicDefaults: {},
+  offsetsRetentionMinutes: 7 * 24 * 60,
 };
 
 export interface Broker {
@@ -131,6 +133,7 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
     ...offsetHandlers(ctx),
     ...groupHandlers(ctx),
     ...adminHandlers(ctx),
+    ...configHandlers(ctx),
   ]);
   server = new KafkaServer(handlers, APIS, { maxRequestBytes: options.maxRequestBytes, maxInFlight: 256 });
   server.on('request', (api: string, _v: number, ms: number, bytes: number) => {

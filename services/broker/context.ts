@@ -31,6 +31,11 @@ export interface BrokerOptions {
   initialRebalanceDelayMs: number;
   /** Topic defaults in Kafka naming (e.g. `{"retention.ms": "86400000"}`). */
   topicDefaults: Record<string, string>;
+  /**
+   * Kafka's `offsets.retention.minutes` (default 7 days): a group with no members whose last
+   * commit is older than this is deleted with its offsets.
+   */
+  offsetsRetentionMinutes: number;
 }
 
 export interface BrokerContext {

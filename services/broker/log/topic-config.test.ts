@@ -12,6 +12,7 @@ describe('parseTopicConfig', () => {
     [{ 'segment.bytes': '2147483647' }, { segmentBytes: 2147483647 }],
     [{ 'delete.retention.ms': '0', 'index.interval.bytes': '0' }, { deleteRetentionMs: 0, indexIntervalBytes: 0 }],
     [{ 'min.insync.replicas': '2' }, {}],
+    [{ 'min.compaction.lag.ms': '60000' }, { minCompactionLagMs: 60000 }],
   ];
   for (const [settings, expected] of valid) {
     test(`accepts ${JSON.stringify(settings)}`, () => {
@@ -31,6 +32,7 @@ describe('parseTopicConfig', () => {
     [{ 'segment.bytes': '1.5e3' }, /segment\.bytes/],
     [{ 'segment.ms': '0' }, /segment\.ms/],
     [{ 'max.message.bytes': '-1' }, /max\.message\.bytes/],
+    [{ 'min.compaction.lag.ms': '-1' }, /min\.compaction\.lag\.ms/],
   ];
   for (const [settings, message] of invalid) {
     test(`refuses ${JSON.stringify(settings)}`, () => {
@@ -42,5 +44,6 @@ describe('parseTopicConfig', () => {
     const defaults = parseTopicConfig({ 'retention.ms': '1000' });
     const cfg = parseTopicConfig({ 'segment.bytes': '2048', 'cleanup.policy': null as unknown as string }, defaults);
     assert.deepEqual([cfg.retentionMs, cfg.segmentBytes, cfg.cleanupPolicy], [1000, 2048, 'delete']);
+    assert.deepEqual(cfg.raw, { 'segment.bytes': '2048' }, 'only the topic’s own settings are its raw config');
   });
 });

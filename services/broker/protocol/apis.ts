@@ -29,7 +29,10 @@ export const ApiKey = {
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  DeleteRecords: 21,
   InitProducerId: 22,
+  DescribeConfigs: 32,
+  AlterConfigs: 33,
   CreatePartitions: 37,
   DeleteGroups: 42,
 } as const;
@@ -381,6 +384,73 @@ export const APIS: ApiSpec[] = [
     max: 1,
     request: [array('topicNames', 'string'), field('timeoutMs', 'int32')],
     response: [throttle('1+'), array('responses', [field('name', 'string'), field('errorCode', 'int16')])],
+  },
+  {
+    key: ApiKey.DeleteRecords,
+    name: 'DeleteRecords',
+    min: 0,
+    max: 1,
+    request: [
+      array('topics', [field('name', 'string'), array('partitions', [field('partitionIndex', 'int32'), field('offset', 'int64')])]),
+      field('timeoutMs', 'int32'),
+    ],
+    response: [
+      throttle('0+'),
+      array('topics', [
+        field('name', 'string'),
+        array('partitions', [field('partitionIndex', 'int32'), field('lowWatermark', 'int64'), field('errorCode', 'int16')]),
+      ]),
+    ],
+  },
+  {
+    key: ApiKey.DescribeConfigs,
+    name: 'DescribeConfigs',
+    min: 0,
+    max: 2,
+    request: [
+      array('resources', [
+        field('resourceType', 'int8'),
+        field('resourceName', 'string'),
+        array('configurationKeys', 'string', '0+', { nullable: '0+' }),
+      ]),
+      field('includeSynonyms', 'bool', '1+'),
+    ],
+    response: [
+      throttle('0+'),
+      array('results', [
+        field('errorCode', 'int16'),
+        field('errorMessage', 'nstring'),
+        field('resourceType', 'int8'),
+        field('resourceName', 'string'),
+        array('configs', [
+          field('name', 'string'),
+          field('value', 'nstring'),
+          field('readOnly', 'bool'),
+          field('isDefault', 'bool', '0'),
+          field('configSource', 'int8', '1+', { fallback: -1 }),
+          field('isSensitive', 'bool'),
+          array('synonyms', [field('name', 'string'), field('value', 'nstring'), field('source', 'int8')], '1+'),
+        ]),
+      ]),
+    ],
+  },
+  {
+    key: ApiKey.AlterConfigs,
+    name: 'AlterConfigs',
+    min: 0,
+    max: 1,
+    request: [
+      array('resources', [
+        field('resourceType', 'int8'),
+        field('resourceName', 'string'),
+        array('configs', [field('name', 'string'), field('value', 'nstring')]),
+      ]),
+      field('validateOnly', 'bool'),
+    ],
+    response: [
+      throttle('0+'),
+      array('responses', [field('errorCode', 'int16'), field('errorMessage', 'nstring'), field('resourceType', 'int8'), field('resourceName', 'string')]),
+    ],
   },
   {
     key: ApiKey.InitProducerId,

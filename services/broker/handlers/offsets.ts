@@ -87,7 +87,7 @@ export function offsetHandlers(b: BrokerContext): Array<[number, Handler]> {
     }));
     if (changes.length > 0) {
       const g = b.groups.ensureGroup(req.groupId);
-      changes.push([groupKey(req.groupId), { protocolType: g.protocolType || 'consumer', generation: g.generation }]);
+      changes.push([groupKey(req.groupId), { protocolType: g.protocolType || 'consumer', generation: g.generation, at: now }]);
       b.store.set(changes);
       await b.commit.durable();
     }

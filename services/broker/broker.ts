@@ -44,6 +44,7 @@ export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   initialRebalanceDelayMs: 0,
   topicDefaults: {},
   offsetsRetentionMinutes: 7 * 24 * 60,
+  metricsMaxTopics: 500,
 };
 
 export interface Broker {
@@ -101,7 +102,7 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
     clusterId = randomBytes(16).toString('base64url').slice(0, 22);
     store.set([['clusterId', clusterId]]);
   }
-  const metrics = createBrokerMetrics(registry, () => logs, () => groups);
+  const metrics = createBrokerMetrics(registry, () => logs, () => groups, options.metricsMaxTopics);
   metricsRef = metrics;
   const shutdown = new AbortController();
 

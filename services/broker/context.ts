@@ -36,6 +36,8 @@ export interface BrokerOptions {
    * commit is older than this is deleted with its offsets.
    */
   offsetsRetentionMinutes: number;
+  /** Most topics that get their own metric label (default 500); the rest count as `(other)`. */
+  metricsMaxTopics: number;
 }
 
 export interface BrokerContext {

@@ -51,6 +51,7 @@ export function adminHandlers(b: BrokerContext): Array<[number, Handler]> {
       try {
         b.logs.delete(name);
         deleted.add(name);
+        void b.metrics.forgetTopic(name);
         b.logger.info({ topic: name }, 'topic deleted');
         return { name, errorCode: 0 };
       } catch (err) {

@@ -29,7 +29,7 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
         try {
           const r = log.append(p.records);
           if (!r.duplicate) {
-            b.metrics.recordsIn.inc({ topic: t.name }, countRecords(p.records));
+            b.metrics.recordsIn.inc({ topic: b.metrics.topicLabel(t.name) }, countRecords(p.records));
             b.logs.markDirty(log);
             needsSync = true;
           } else if (log.highWatermark <= r.baseOffset) {
@@ -40,7 +40,7 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
           return { ...out, baseOffset: r.baseOffset, logStartOffset: log.logStartOffset };
         } catch (err) {
           if (!(err instanceof AppendError)) throw err;
-          b.metrics.produceErrors.inc({ topic: t.name, error: err.errorName });
+          b.metrics.produceErrors.inc({ topic: b.metrics.topicLabel(t.name), error: err.errorName });
           b.logger.warn({ topic: t.name, partition: p.index, clientId: ctx.clientId, err: err.message }, 'produce rejected');
           return { ...out, errorCode: ErrorCode[err.errorName] };
         }

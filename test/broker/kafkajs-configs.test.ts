@@ -11,6 +11,7 @@ import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
 import { startTestBroker, tempDir, uniqueName, type TestBroker } from '../helpers/broker.js';
 import { testKafka } from './support/kafkajs-clients.js';
 import { API, WireClient, fetchBody, parseFetchV4 } from './support/wire-client.js';
+import { kcatOk } from './support/kcat.js';
 
 const { ConfigResourceTypes } = kafkajs;
 const dataDir = tempDir('postline-configs-');
@@ -182,7 +183,10 @@ test('deleteTopicRecords moves the log start; fetching below it is OFFSET_OUT_OF
   while (seen.length < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   await consumer.disconnect();
   assert.deepEqual(seen, [13, 14, 15, 16, 17, 18, 19]);
-  // -1 deletes up to the high watermark; an offset past it is refused.
+  // librdkafka starts "from the beginning" at the new log start too.
+  const kcatOut = await kcatOk(['-b', broker.bootstrap, '-C', '-t', t, '-o', 'beginning', '-e', '-q', '-f', '%o\n']);
+  assert.deepEqual(kcatOut.split('\n').filter(Boolean).map(Number), [13, 14, 15, 16, 17, 18, 19]);
+  // -1 deletes up to the high watermark.
   await admin.deleteTopicRecords({ topic: t, partitions: [{ partition: 0, offset: '-1' }] });
   assert.equal((await admin.fetchTopicOffsets(t))[0].low, '20');
 });
@@ -198,4 +202,18 @@ test('manual replica assignments naming brokers that do not exist: INVALID_REPLI
   await assert.rejects(admin.createPartitions({ topicPartitions: [{ topic: ok, count: 3, assignments: [[5]] }] }), kafkaError('INVALID_REPLICA_ASSIGNMENT'));
   await admin.createPartitions({ topicPartitions: [{ topic: ok, count: 3, assignments: [[1]] }] });
   assert.equal((await admin.fetchTopicMetadata({ topics: [ok] })).topics[0].partitions.length, 3);
+});
+
+test('min.compaction.lag.ms holds young records back from compaction; altering it applies on the next pass', async () => {
+  const t = await topic({ 'cleanup.policy': 'compact', 'segment.bytes': '1024', 'min.compaction.lag.ms': String(3600_000) });
+  for (let v = 0; v < 12; v++) await producer.send({ topic: t, acks: -1, messages: [{ key: 'same', value: `version ${v} ${'.'.repeat(200)}` }] });
+  const count = async (): Promise<number> => {
+    const out = await kcatOk(['-b', broker.bootstrap, '-C', '-t', t, '-o', 'beginning', '-e', '-q', '-f', '%o\n']);
+    return out.split('\n').filter(Boolean).length;
+  };
+  broker.runMaintenance();
+  assert.equal(await count(), 12, 'every version is younger than the lag: nothing compacted');
+  await alter(t, { 'cleanup.policy': 'compact', 'segment.bytes': '1024', 'min.compaction.lag.ms': '0' });
+  broker.runMaintenance();
+  assert.ok((await count()) < 12, 'with no lag the old versions in closed segments go');
 });

@@ -1,7 +1,7 @@
 /** Group membership APIs, delegating to the coordinator's state machine. */
 import { ApiKey } from '../protocol/apis.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { committedOffsets, groupKey, offsetKey } from './offsets.js';
+import { committedOffsets, groupKey, lastCommitTimes, offsetKey } from './offsets.js';
 import { groupExpired } from '../groups/group-expiry.js';
 import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
@@ -27,9 +27,9 @@ function deleteGroupAndOffsets(b: BrokerContext, id: string): ReturnType<BrokerC
 export function expireGroups(b: BrokerContext, now = Date.now()): string[] {
   const retentionMs = b.options.offsetsRetentionMinutes * 60_000;
   const expired: string[] = [];
+  const lastCommits = lastCommitTimes(b);
   for (const g of [...b.groups.groups.values()]) {
-    const commits = committedOffsets(b, g.id).map(([, , v]) => v.at);
-    const activity = { members: g.members.size, state: g.state, emptySince: g.emptySince, lastCommitAt: commits.length > 0 ? Math.max(...commits) : null };
+    const activity = { members: g.members.size, state: g.state, emptySince: g.emptySince, lastCommitAt: lastCommits.get(g.id) ?? null };
     if (groupExpired(activity, now, retentionMs) && deleteGroupAndOffsets(b, g.id) === 'NONE') expired.push(g.id);
   }
   return expired;

@@ -31,6 +31,16 @@ export function committedOffsets(b: BrokerContext, group: string): Array<[string
   return out;
 }
 
+/** Each group's newest commit time, from one pass over the committed offsets. */
+export function lastCommitTimes(b: BrokerContext): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of b.store.entries<CommittedOffset>(`o${SEP}`)) {
+    const group = k.split(SEP)[1];
+    out.set(group, Math.max(out.get(group) ?? -Infinity, v.at));
+  }
+  return out;
+}
+
 /** Store keys of every group's committed offsets for any of `topics`. */
 export function committedOffsetKeys(b: BrokerContext, topics: Set<string>): string[] {
   const out: string[] = [];

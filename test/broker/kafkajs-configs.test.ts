@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import kafkajs, { type Admin, type Kafka, type Producer } from 'kafkajs';
 import { startTestBroker, tempDir, uniqueName, type TestBroker } from '../helpers/broker.js';
 import { testKafka } from './support/kafkajs-clients.js';
-import { API, WireClient, fetchBody, parseFetchV4 } from './support/wire-client.js';
+import { API, Dec, Enc, WireClient, fetchBody, parseFetchV4 } from './support/wire-client.js';
 import { kcatOk } from './support/kcat.js';
 
 const { ConfigResourceTypes } = kafkajs;
@@ -216,4 +216,31 @@ test('min.compaction.lag.ms holds young records back from compaction; altering i
   await alter(t, { 'cleanup.policy': 'compact', 'segment.bytes': '1024', 'min.compaction.lag.ms': '0' });
   broker.runMaintenance();
   assert.ok((await count()) < 12, 'with no lag the old versions in closed segments go');
+});
+
+test('IncrementalAlterConfigs (kafka-configs.sh, the Java admin client) changes only the settings it names', async () => {
+  const t = await topic({ 'cleanup.policy': 'compact', 'retention.ms': '3600000' });
+  const ops: Array<[string, number, string | null]> = [['max.message.bytes', 0, '4096'], ['retention.ms', 1, null], ['cleanup.policy', 2, 'delete']];
+  const body = new Enc()
+    .array([t], (e) => e.int8(2).string(t).array(ops, (c, [name, op, value]) => c.string(name).int8(op).string(value)))
+    .int8(0)
+    .buffer;
+  const w = await WireClient.connect(broker.bootstrap);
+  try {
+    const d = new Dec(await w.request(44, 0, body));
+    d.int32(); // throttle
+    const [result] = d.array((r) => ({ errorCode: r.int16(), errorMessage: r.string(), type: r.int8(), name: r.string() }));
+    assert.deepEqual(result, { errorCode: 0, errorMessage: null, type: 2, name: t });
+    const bad = new Enc().array([t], (e) => e.int8(2).string(t).array([0], (c) => c.string('retention.ms').int8(2).string('5'))).int8(0).buffer;
+    const d2 = new Dec(await w.request(44, 0, bad));
+    d2.int32();
+    assert.equal(d2.array((r) => r.int16())[0], 40, 'APPEND to a setting that is not a list: INVALID_CONFIG');
+  } finally {
+    w.close();
+  }
+  const cfg = await describeTopic(t);
+  assert.deepEqual(
+    [cfg.get('max.message.bytes')?.value, cfg.get('retention.ms')?.value, cfg.get('retention.ms')?.source, cfg.get('cleanup.policy')?.value],
+    ['4096', '86400000', 4, 'compact,delete'],
+  );
 });

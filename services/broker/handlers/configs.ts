@@ -1,13 +1,14 @@
 /**
- * DescribeConfigs and AlterConfigs for topics (broker configs are listed read-only), and
- * DeleteRecords. AlterConfigs replaces a topic's whole setting list as Kafka's does (what it does
- * not name falls back to the broker default), persists it before answering and applies it at
- * once; DeleteRecords moves the log start offset durably.
+ * DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (broker configs are listed
+ * read-only), and DeleteRecords. AlterConfigs replaces a topic's whole setting list as Kafka's does
+ * (what it does not name falls back to the broker default); IncrementalAlterConfigs (what
+ * `kafka-configs.sh` and the Java admin client use) changes only the settings it names. Either is
+ * persisted before the answer and applied at once; DeleteRecords moves the log start offset durably.
  */
 import { ApiKey } from '../protocol/apis.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { TopicError } from '../log/log-manager.js';
-import { InvalidConfigError, TOPIC_SETTINGS, settingValue } from '../log/topic-config.js';
+import { InvalidConfigError, TOPIC_SETTINGS, applyConfigOps, settingValue } from '../log/topic-config.js';
 import { BROKER_SYNONYM, brokerConfigEntries, topicConfigEntries } from '../log/config-entries.js';
 import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
@@ -60,13 +61,21 @@ export function configHandlers(b: BrokerContext): Array<[number, Handler]> {
     }),
   });
 
-  const alterOne = (r: Message, validateOnly: boolean): ResourceError => {
+  /** AlterConfigs (`incremental` false: the configs are the new setting list) or IncrementalAlterConfigs. */
+  const alterOne = (r: Message, validateOnly: boolean, incremental: boolean): ResourceError => {
     if (r.resourceType === ResourceType.BROKER && isThisBroker(r.resourceName)) {
       return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'broker configs are read-only (set them when starting the broker)' };
     }
     if (r.resourceType !== ResourceType.TOPIC) return unknownResource(r);
-    const settings = Object.fromEntries((r.configs as Message[]).map((c) => [c.name, c.value]));
+    const configs = r.configs as Message[];
+    if (incremental && new Set(configs.map((c) => c.name)).size !== configs.length) {
+      return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'a setting may appear once per resource' };
+    }
     try {
+      const topic = b.logs.get(r.resourceName);
+      const settings = incremental && topic
+        ? applyConfigOps(topic.config, configs.map((c) => ({ name: c.name, op: c.configOperation, value: c.value })))
+        : Object.fromEntries(configs.map((c) => [c.name, c.value]));
       b.logs.alterConfig(r.resourceName, settings, validateOnly);
       if (!validateOnly) b.logger.info({ topic: r.resourceName, configs: settings }, 'topic config altered');
       return ok;
@@ -78,10 +87,12 @@ export function configHandlers(b: BrokerContext): Array<[number, Handler]> {
     }
   };
 
-  const alterConfigs: Handler = (_ctx, req) => ({
-    throttleTimeMs: 0,
-    responses: (req.resources as Message[]).map((r) => ({ resourceType: r.resourceType, resourceName: r.resourceName, ...alterOne(r, Boolean(req.validateOnly)) })),
-  });
+  const alter =
+    (incremental: boolean): Handler =>
+    (_ctx, req) => ({
+      throttleTimeMs: 0,
+      responses: (req.resources as Message[]).map((r) => ({ resourceType: r.resourceType, resourceName: r.resourceName, ...alterOne(r, Boolean(req.validateOnly), incremental) })),
+    });
 
   const deleteRecords: Handler = (_ctx, req) => ({
     throttleTimeMs: 0,
@@ -109,7 +120,8 @@ export function configHandlers(b: BrokerContext): Array<[number, Handler]> {
 
   return [
     [ApiKey.DescribeConfigs, describeConfigs],
-    [ApiKey.AlterConfigs, alterConfigs],
+    [ApiKey.AlterConfigs, alter(false)],
+    [ApiKey.IncrementalAlterConfigs, alter(true)],
     [ApiKey.DeleteRecords, deleteRecords],
   ];
 }

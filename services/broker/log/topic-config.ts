@@ -114,3 +114,40 @@ export function parseTopicConfig(settings: Record<string, string | null>, base: 
   }
   return out;
 }
+
+/** One IncrementalAlterConfigs operation (Kafka's `AlterConfigOp.OpType` ids: 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT). */
+export interface ConfigOp {
+  name: string;
+  op: number;
+  value: string | null;
+}
+
+/** Settings whose value is a list, the only ones APPEND and SUBTRACT apply to. */
+const LIST_SETTINGS = new Set(['cleanup.policy']);
+
+/**
+ * A topic's settings after incremental operations: SET and DELETE change one setting, APPEND and
+ * SUBTRACT add or remove items of a list setting (starting from its effective value). Throws
+ * InvalidConfigError for an operation Kafka refuses.
+ */
+export function applyConfigOps(current: TopicConfig, ops: ConfigOp[]): Record<string, string> {
+  const out = { ...current.raw };
+  for (const { name, op, value } of ops) {
+    if (op === 1) {
+      delete out[name];
+      continue;
+    }
+    if (value === null) throw new InvalidConfigError(`${name}: a value is required`);
+    if (op === 0) {
+      out[name] = value;
+      continue;
+    }
+    if (op !== 2 && op !== 3) throw new InvalidConfigError(`${name}: unknown operation ${op}`);
+    if (!LIST_SETTINGS.has(name)) throw new InvalidConfigError(`${name} is not a list: only SET and DELETE apply to it`);
+    const items = (out[name] ?? settingValue(current, name)).split(',').map((x) => x.trim()).filter(Boolean);
+    const given = value.split(',').map((x) => x.trim()).filter(Boolean);
+    const next = op === 2 ? [...items, ...given.filter((x) => !items.includes(x))] : items.filter((x) => !given.includes(x));
+    out[name] = next.join(',');
+  }
+  return out;
+}

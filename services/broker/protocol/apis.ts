@@ -35,6 +35,7 @@ export const ApiKey = {
   AlterConfigs: 33,
   CreatePartitions: 37,
   DeleteGroups: 42,
+  IncrementalAlterConfigs: 44,
 } as const;
 
 export interface ApiSpec {
@@ -475,6 +476,24 @@ export const APIS: ApiSpec[] = [
       field('validateOnly', 'bool'),
     ],
     response: [throttle('0+'), array('results', [field('name', 'string'), field('errorCode', 'int16'), field('errorMessage', 'nstring')])],
+  },
+  {
+    key: ApiKey.IncrementalAlterConfigs,
+    name: 'IncrementalAlterConfigs',
+    min: 0,
+    max: 0,
+    request: [
+      array('resources', [
+        field('resourceType', 'int8'),
+        field('resourceName', 'string'),
+        array('configs', [field('name', 'string'), field('configOperation', 'int8'), field('value', 'nstring')]),
+      ]),
+      field('validateOnly', 'bool'),
+    ],
+    response: [
+      throttle('0+'),
+      array('responses', [field('errorCode', 'int16'), field('errorMessage', 'nstring'), field('resourceType', 'int8'), field('resourceName', 'string')]),
+    ],
   },
   {
     key: ApiKey.DeleteGroups,

@@ -22,8 +22,9 @@ import { produceHandlers } from './handlers/produce.js';
 import { fetchHandlers } from './handlers/fetch.js';
 import { metadataHandlers } from './handlers/metadata.js';
 import { offsetHandlers } from './handlers/offsets.js';
-import { groupHandlers } from './handlers/groups.js';
+import { expireGroups, groupHandlers } from './handlers/groups.js';
 import { adminHandlers } from './handlers/admin.js';
+import { configHandlers } from './handlers/configs.js';
 import type { BrokerContext, BrokerOptions } from './context.js';
 
 export type { BrokerOptions } from './context.js';
@@ -42,6 +43,8 @@ export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   maxSessionTimeoutMs: 30 * 60_000,
   initialRebalanceDelayMs: 0,
   topicDefaults: {},
+  offsetsRetentionMinutes: 7 * 24 * 60,
+  metricsMaxTopics: 500,
 };
 
 export interface Broker {
@@ -49,8 +52,11 @@ export interface Broker {
   bootstrap: string;
   port: number;
   registry: Registry;
-  /** Runs retention and compaction now (they also run every `maintenanceIntervalMs`). */
-  runMaintenance(): void;
+  /**
+   * Runs retention, compaction and consumer-group expiry now (they also run every
+   * `maintenanceIntervalMs`), as if the clock read `now`.
+   */
+  runMaintenance(now?: number): void;
   /** Stops accepting, releases long-polls, flushes every log and closes files. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -87,15 +93,16 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
   logs.load(unclean);
   const store = new StateStore(path.join(dataDir, 'state'), () => commit.markDirty(store));
   const groups = new GroupCoordinator(options);
-  for (const [k, v] of store.entries<{ protocolType: string; generation: number }>(groupKey(''))) {
-    groups.restore(k.slice(groupKey('').length), v.protocolType, v.generation);
+  for (const [k, v] of store.entries<{ protocolType: string; generation: number; at?: number }>(groupKey(''))) {
+    // Groups stored before `at` was recorded start their retention now.
+    groups.restore(k.slice(groupKey('').length), v.protocolType, v.generation, v.at);
   }
   let clusterId = store.get<string>('clusterId');
   if (!clusterId) {
     clusterId = randomBytes(16).toString('base64url').slice(0, 22);
     store.set([['clusterId', clusterId]]);
   }
-  const metrics = createBrokerMetrics(registry, () => logs, () => groups);
+  const metrics = createBrokerMetrics(registry, () => logs, () => groups, options.metricsMaxTopics);
   metricsRef = metrics;
   const shutdown = new AbortController();
 
@@ -131,6 +138,7 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
     ...offsetHandlers(ctx),
     ...groupHandlers(ctx),
     ...adminHandlers(ctx),
+    ...configHandlers(ctx),
   ]);
   server = new KafkaServer(handlers, APIS, { maxRequestBytes: options.maxRequestBytes, maxInFlight: 256 });
   server.on('request', (api: string, _v: number, ms: number, bytes: number) => {
@@ -150,8 +158,13 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
   const port = await server.listen(options.port, options.host);
   ctx.advertised.port = port;
 
-  const runMaintenance = (): void => {
-    const now = Date.now();
+  const runMaintenance = (now = Date.now()): void => {
+    try {
+      const expired = expireGroups(ctx, now);
+      if (expired.length > 0) logger.info({ groups: expired, offsetsRetentionMinutes: options.offsetsRetentionMinutes }, 'expired empty consumer groups');
+    } catch (err) {
+      logger.error({ err }, 'consumer group expiry failed');
+    }
     for (const p of logs.allPartitions()) {
       try {
         const deleted = p.enforceRetention(now);
@@ -165,7 +178,7 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
       }
     }
   };
-  const maintenance = setInterval(runMaintenance, options.maintenanceIntervalMs);
+  const maintenance = setInterval(() => runMaintenance(), options.maintenanceIntervalMs);
   maintenance.unref();
 
   const bootstrap = `${ctx.advertised.host}:${port}`;

@@ -20,7 +20,7 @@ export interface BrokerOptions {
   autoCreateTopics: boolean;
   /** Partition count for auto-created topics (default 1). */
   defaultPartitions: number;
-  /** `group`: acks=-1 waits for the next fsync and consumers see only fsynced data (default). `none`: no fsync until shutdown. */
+  /** `group`: acks=1 and acks=-1 wait for the next fsync and consumers see only fsynced data (default). `none`: no fsync until shutdown. */
   durability: Durability;
   /** Largest request frame accepted (default 100 MiB). */
   maxRequestBytes: number;
@@ -31,6 +31,13 @@ export interface BrokerOptions {
   initialRebalanceDelayMs: number;
   /** Topic defaults in Kafka naming (e.g. `{"retention.ms": "86400000"}`). */
   topicDefaults: Record<string, string>;
+  /**
+   * Kafka's `offsets.retention.minutes` (default 7 days): a group with no members whose last
+   * commit is older than this is deleted with its offsets.
+   */
+  offsetsRetentionMinutes: number;
+  /** Most topics that get their own metric label (default 500); the rest count as `(other)`. */
+  metricsMaxTopics: number;
 }
 
 export interface BrokerContext {

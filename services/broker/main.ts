@@ -16,7 +16,10 @@ const HELP = `usage: postline broker [options]
   --advertised-host <h>    host name given to clients (default: --host)
   --partitions <n>         partitions for auto-created topics (default ${DEFAULT_BROKER_OPTIONS.defaultPartitions})
   --no-auto-create         refuse unknown topics instead of creating them
-  --durability <mode>      group (fsync before acks=-1, default) | none
+  --durability <mode>      group (fsync before acks=1/-1 answers, default) | none
+  --offsets-retention-minutes <n>
+                           delete a group with no members this long after its last
+                           activity, with its offsets (default ${DEFAULT_BROKER_OPTIONS.offsetsRetentionMinutes}, 7 days)
   --log-level <level>      pino level (default info)
 `;
 
@@ -31,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
       partitions: { type: 'string', default: String(DEFAULT_BROKER_OPTIONS.defaultPartitions) },
       'no-auto-create': { type: 'boolean', default: false },
       durability: { type: 'string', default: 'group' },
+      'offsets-retention-minutes': { type: 'string', default: String(DEFAULT_BROKER_OPTIONS.offsetsRetentionMinutes) },
       'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -45,6 +49,8 @@ export async function main(argv: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) errors.push(`--port must be 0-65535 (got "${values.port}")`);
   const partitions = Number(values.partitions);
   if (!Number.isInteger(partitions) || partitions < 1) errors.push(`--partitions must be a positive integer (got "${values.partitions}")`);
+  const retention = Number(values['offsets-retention-minutes']);
+  if (!(retention > 0)) errors.push(`--offsets-retention-minutes must be a positive number (got "${values['offsets-retention-minutes']}")`);
   if (values.durability !== 'group' && values.durability !== 'none') errors.push(`--durability must be group or none (got "${values.durability}")`);
   if (errors.length > 0) {
     process.stderr.write(`${errors.join('\n')}\n\n${HELP}`);
@@ -59,6 +65,7 @@ export async function main(argv: string[]): Promise<void> {
     defaultPartitions: partitions,
     autoCreateTopics: !values['no-auto-create'],
     durability: values.durability as 'group' | 'none',
+    offsetsRetentionMinutes: retention,
     logger,
   });
   let stopping = false;

@@ -144,12 +144,16 @@ export class KafkaServer extends EventEmitter {
     const api = API_BY_KEY.get(apiKey);
     const w = new Writer().int32(0).int32(correlationId);
     if (!api || apiVersion < api.min || apiVersion > api.max) {
+      this.emit('unsupported', apiKey, apiVersion, clientId);
       // ApiVersions must answer with its v0 layout and the versions we do support, so the
       // client can retry with one of them (librdkafka probes with a newer version first).
-      if (apiKey === ApiKey.ApiVersions) encode(API_BY_KEY.get(apiKey)!.response, 0, this.apiVersionsBody(ErrorCode.UNSUPPORTED_VERSION), w);
-      else w.int16(ErrorCode.UNSUPPORTED_VERSION);
-      this.emit('unsupported', apiKey, apiVersion, clientId);
-      return this.frame(w);
+      if (apiKey === ApiKey.ApiVersions) {
+        encode(API_BY_KEY.get(apiKey)!.response, 0, this.apiVersionsBody(ErrorCode.UNSUPPORTED_VERSION), w);
+        return this.frame(w);
+      }
+      // Any other API at a version we did not advertise has no response layout a client could
+      // decode (a bare error code is not one); Kafka closes the connection, and so do we.
+      throw new ProtocolError(`unsupported API ${apiKey} version ${apiVersion}`);
     }
     const body = decode(api.request, apiVersion, r);
     const ctx: RequestContext = { apiKey, apiVersion, correlationId, clientId, clientHost, connectionId };

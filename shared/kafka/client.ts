@@ -6,6 +6,7 @@ import { Kafka, logLevel, type LogEntry, type Admin } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PostlineConfig } from '../config.js';
 import type { TopicSpec } from '../topics.js';
+import './codecs.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',

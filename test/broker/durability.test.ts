@@ -1,7 +1,8 @@
 /**
  * The durability contract of `durability: 'group'`, observed with fsyncs held back: consumers
  * never see data that is not yet fsynced (the high watermark is the durable offset), and
- * acks=-1 produces, offset commits and producer-id blocks are answered only once durable.
+ * acks=1 and acks=-1 produces, offset commits and producer-id blocks are answered only once
+ * durable (so a client reads its own acks=1 write right after the ack).
  * (Survival across restarts and SIGKILL is in crash-recovery.test.ts.)
  */
 import { test, before, after } from 'node:test';
@@ -62,28 +63,49 @@ async function notAnsweredWhileHeld(p: Promise<unknown>, what: string): Promise<
   await assert.rejects(waitFor(() => answered, 500), /timed out/, `${what} was answered before its data was fsynced`);
 }
 
-test('acks=1 data is acknowledged but invisible to consumers and ListOffsets until fsynced', async (t) => {
+test('acks=1 is answered once the fsync covering it has run; until then consumers and ListOffsets do not see it', async (t) => {
   const name = await topic();
   const w = await wire();
   const [first] = parseProduceV3(await w.request(API.Produce, 3, produceBody(name, 0, encodeBatch({ records: [{ value: 'durable' }] }), -1)));
   assert.equal(first.baseOffset, 0);
 
   const held = holdFsyncs(t);
-  const [r] = parseProduceV3(await w.request(API.Produce, 3, produceBody(name, 0, encodeBatch({ records: [{ value: 'pending' }] }), 1)));
-  assert.deepEqual([r.errorCode, r.baseOffset], [0, 1], 'acks=1 answers once written');
+  const produce = w.request(API.Produce, 3, produceBody(name, 0, encodeBatch({ records: [{ value: 'pending' }] }), 1));
   await waitFor(() => held.waiting() > 0, 5_000, 'the fsync of the acks=1 write');
-
-  const latest = parseListOffsetsV1(await w.request(API.ListOffsets, 1, listOffsetsBody(name, 0, -1)));
+  const other = await wire();
+  const latest = parseListOffsetsV1(await other.request(API.ListOffsets, 1, listOffsetsBody(name, 0, -1)));
   assert.equal(latest.offset, 1, 'the high watermark stays at the durable offset');
-  const fetched = parseFetchV4(await w.request(API.Fetch, 4, fetchBody(name, 0, 1)));
+  const fetched = parseFetchV4(await other.request(API.Fetch, 4, fetchBody(name, 0, 1)));
   assert.deepEqual([fetched.errorCode, fetched.highWatermark, fetched.records.length], [0, 1, 0], 'nothing past the durable offset is served');
+  await notAnsweredWhileHeld(produce, 'an acks=1 produce');
 
-  // A long-poll for the pending record is woken by the fsync, not before.
-  const longPoll = w.request(API.Fetch, 4, fetchBody(name, 0, 1, 10_000));
+  // A long-poll for the pending record is woken by the fsync, not before; the ack comes with it.
+  const longPoll = other.request(API.Fetch, 4, fetchBody(name, 0, 1, 10_000));
   held.release();
+  const [r] = parseProduceV3(await produce);
+  assert.deepEqual([r.errorCode, r.baseOffset], [0, 1]);
   const woken = parseFetchV4(await longPoll);
   assert.equal(woken.highWatermark, 2);
   assert.ok(woken.records.length > 0);
+});
+
+test('read-your-write: right after an acks=1 send, fetchTopicOffsets and a consumer see the record', async () => {
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    for (let round = 0; round < 20; round++) {
+      const name = await topic();
+      await producer.send({ topic: name, acks: 1, messages: [{ value: `r${round}-a` }, { value: `r${round}-b` }] });
+      const [offsets] = await admin.fetchTopicOffsets(name);
+      assert.equal(offsets.high, '2', `round ${round}: ListOffsets latest right after the ack`);
+      const w = await wire();
+      const fetched = parseFetchV4(await w.request(API.Fetch, 4, fetchBody(name, 0, 0)));
+      assert.equal(fetched.highWatermark, 2, `round ${round}: a fetch right after the ack`);
+      assert.ok(fetched.records.length > 0);
+    }
+  } finally {
+    await producer.disconnect();
+  }
 });
 
 test('acks=-1 is answered only after the fsync', async (t) => {

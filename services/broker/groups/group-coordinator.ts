@@ -87,6 +87,8 @@ export class Group {
   joinNotBefore = 0;
   /** Member ids handed out with MEMBER_ID_REQUIRED, not yet used, and when they lapse. */
   pendingMemberIds = new Map<string, number>();
+  /** When the group last became empty (for `offsets.retention.minutes`). */
+  emptySince = Date.now();
 
   constructor(readonly id: string) {}
 
@@ -128,12 +130,13 @@ export class GroupCoordinator extends EventEmitter {
     return this.groups.get(id);
   }
 
-  /** Registers a group known only from stored offsets (after a restart). */
-  restore(id: string, protocolType: string, generation: number): void {
+  /** Registers a group known only from stored offsets (after a restart), last active at `since`. */
+  restore(id: string, protocolType: string, generation: number, since = Date.now()): void {
     if (this.groups.has(id)) return;
     const g = new Group(id);
     g.protocolType = protocolType;
     g.generation = generation;
+    g.emptySince = since;
     this.groups.set(id, g);
   }
 
@@ -231,6 +234,7 @@ export class GroupCoordinator extends EventEmitter {
     g.generation++;
     if (g.members.size === 0) {
       g.state = 'Empty';
+      g.emptySince = Date.now();
       g.protocol = '';
       g.leader = '';
       this.emit('rebalance', g.id, g.generation, 0);

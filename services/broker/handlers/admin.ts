@@ -7,6 +7,7 @@ import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
 import { committedOffsetKeys } from './offsets.js';
+import { addAssignmentError, createAssignmentError } from './replica-assignment.js';
 
 const PRODUCER_ID_BLOCK = 1000;
 const PRODUCER_ID_KEY = 'producerIdBlockEnd';
@@ -29,6 +30,8 @@ export function adminHandlers(b: BrokerContext): Array<[number, Handler]> {
       if (t.replicationFactor > 1) {
         return { name: t.name, errorCode: ErrorCode.INVALID_REPLICATION_FACTOR, errorMessage: `replication factor ${t.replicationFactor} is larger than the 1 available broker` };
       }
+      const badAssignment = assigned > 0 ? createAssignmentError(t.assignments as Array<{ partitionIndex: number; brokerIds: number[] }>, b.nodeId) : null;
+      if (badAssignment) return { name: t.name, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: badAssignment };
       try {
         if (req.validateOnly) b.logs.validate(t.name, partitions, configs);
         else {
@@ -48,6 +51,7 @@ export function adminHandlers(b: BrokerContext): Array<[number, Handler]> {
       try {
         b.logs.delete(name);
         deleted.add(name);
+        void b.metrics.forgetTopic(name);
         b.logger.info({ topic: name }, 'topic deleted');
         return { name, errorCode: 0 };
       } catch (err) {
@@ -67,6 +71,10 @@ export function adminHandlers(b: BrokerContext): Array<[number, Handler]> {
   const createPartitions: Handler = (_ctx, req) => ({
     throttleTimeMs: 0,
     results: (req.topics as Message[]).map((t) => {
+      const current = b.logs.get(t.name)?.partitions.length;
+      const lists = (t.assignments as Message[] | null)?.map((a) => a.brokerIds as number[]);
+      const badAssignment = lists && current !== undefined && t.count > current ? addAssignmentError(lists, t.count - current, b.nodeId) : null;
+      if (badAssignment) return { name: t.name, errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: badAssignment };
       try {
         b.logs.addPartitions(t.name, t.count, req.validateOnly);
         return { name: t.name, errorCode: 0, errorMessage: null };

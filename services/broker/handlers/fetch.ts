@@ -74,8 +74,23 @@ function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal): P
   });
 }
 
+function unsupported(req: Message): Message {
+  return {
+    throttleTimeMs: 0,
+    errorCode: 0,
+    sessionId: 0,
+    responses: (req.topics as Message[]).map((t) => ({
+      topic: t.topic,
+      partitions: (t.partitions as Message[]).map((p) => ({ partitionIndex: p.partition, errorCode: ErrorCode.UNSUPPORTED_VERSION, highWatermark: -1, records: null })),
+    })),
+  };
+}
+
 export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
-  const fetch: Handler = async (_ctx, req) => {
+  const fetch: Handler = async (ctx, req) => {
+    // Fetch v0-3 clients read only message sets v0/v1, which would mean converting every batch;
+    // Kafka with message.downconversion.enable=false answers them UNSUPPORTED_VERSION, and so do we.
+    if (ctx.apiVersion < 4) return unsupported(req);
     const wanted: PartitionFetch[] = [];
     for (const t of req.topics as Message[]) {
       for (const p of t.partitions as Message[]) {

@@ -1,12 +1,39 @@
 /** Group membership APIs, delegating to the coordinator's state machine. */
 import { ApiKey } from '../protocol/apis.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { committedOffsets, groupKey, offsetKey } from './offsets.js';
+import { committedOffsets, groupKey, lastCommitTimes, offsetKey } from './offsets.js';
+import { groupExpired } from '../groups/group-expiry.js';
 import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
 
 const code = (name: string): number => ErrorCode[name as keyof typeof ErrorCode] ?? ErrorCode.UNKNOWN_SERVER_ERROR;
+
+/** Deletes an empty group and its committed offsets (durable with the next group commit). */
+function deleteGroupAndOffsets(b: BrokerContext, id: string): ReturnType<BrokerContext['groups']['deleteGroup']> {
+  const verdict = b.groups.deleteGroup(id);
+  if (verdict === 'NONE') {
+    const changes: Array<[string, unknown]> = committedOffsets(b, id).map(([t, p]) => [offsetKey(id, t, p), null]);
+    changes.push([groupKey(id), null]);
+    b.store.set(changes);
+  }
+  return verdict;
+}
+
+/**
+ * Deletes the groups `offsets.retention.minutes` has run out for (see group-expiry.ts); returns
+ * their ids. Run by the broker's maintenance pass.
+ */
+export function expireGroups(b: BrokerContext, now = Date.now()): string[] {
+  const retentionMs = b.options.offsetsRetentionMinutes * 60_000;
+  const expired: string[] = [];
+  const lastCommits = lastCommitTimes(b);
+  for (const g of [...b.groups.groups.values()]) {
+    const activity = { members: g.members.size, state: g.state, emptySince: g.emptySince, lastCommitAt: lastCommits.get(g.id) ?? null };
+    if (groupExpired(activity, now, retentionMs) && deleteGroupAndOffsets(b, g.id) === 'NONE') expired.push(g.id);
+  }
+  return expired;
+}
 
 export function groupHandlers(b: BrokerContext): Array<[number, Handler]> {
   const join: Handler = async (ctx, req) => {
@@ -22,7 +49,7 @@ export function groupHandlers(b: BrokerContext): Array<[number, Handler]> {
       protocols: req.protocols,
       requireMemberId: ctx.apiVersion >= 4,
     });
-    if (r.error === 'NONE') b.store.set([[groupKey(req.groupId), { protocolType: req.protocolType, generation: r.generationId }]]);
+    if (r.error === 'NONE') b.store.set([[groupKey(req.groupId), { protocolType: req.protocolType, generation: r.generationId, at: Date.now() }]]);
     return { throttleTimeMs: 0, ...r, errorCode: code(r.error) };
   };
 
@@ -60,15 +87,7 @@ export function groupHandlers(b: BrokerContext): Array<[number, Handler]> {
   });
 
   const deleteGroups: Handler = async (_ctx, req) => {
-    const results = (req.groupsNames as string[]).map((id) => {
-      const verdict = b.groups.deleteGroup(id);
-      if (verdict === 'NONE') {
-        const changes: Array<[string, unknown]> = committedOffsets(b, id).map(([t, p]) => [offsetKey(id, t, p), null]);
-        changes.push([groupKey(id), null]);
-        b.store.set(changes);
-      }
-      return { groupId: id, errorCode: code(verdict) };
-    });
+    const results = (req.groupsNames as string[]).map((id) => ({ groupId: id, errorCode: code(deleteGroupAndOffsets(b, id)) }));
     await b.commit.durable();
     return { throttleTimeMs: 0, results };
   };

@@ -1,5 +1,5 @@
 /**
- * ListOffsets (earliest, latest, by timestamp), OffsetCommit and OffsetFetch. Committed offsets
+ * ListOffsets (earliest, latest, by timestamp; v0's offsets-before-a-time too), OffsetCommit and OffsetFetch. Committed offsets
  * live in the broker's state store; a commit is answered only after it is fsynced, so a consumer
  * that saw its commit succeed never re-reads those records after a broker crash.
  */
@@ -8,6 +8,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
+import { legacyOffsetsBefore } from '../log/legacy-offsets.js';
 
 const SEP = '\u0000';
 const MAX_COMMIT_METADATA = 4096;
@@ -30,6 +31,16 @@ export function committedOffsets(b: BrokerContext, group: string): Array<[string
   return out;
 }
 
+/** Each group's newest commit time, from one pass over the committed offsets. */
+export function lastCommitTimes(b: BrokerContext): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, v] of b.store.entries<CommittedOffset>(`o${SEP}`)) {
+    const group = k.split(SEP)[1];
+    out.set(group, Math.max(out.get(group) ?? -Infinity, v.at));
+  }
+  return out;
+}
+
 /** Store keys of every group's committed offsets for any of `topics`. */
 export function committedOffsetKeys(b: BrokerContext, topics: Set<string>): string[] {
   const out: string[] = [];
@@ -41,13 +52,22 @@ export function committedOffsetKeys(b: BrokerContext, topics: Set<string>): stri
 }
 
 export function offsetHandlers(b: BrokerContext): Array<[number, Handler]> {
-  const listOffsets: Handler = (_ctx, req) => ({
+  const listOffsets: Handler = (ctx, req) => ({
     throttleTimeMs: 0,
     topics: (req.topics as Message[]).map((t) => ({
       name: t.name,
       partitions: (t.partitions as Message[]).map((p) => {
         const log = b.logs.partition(t.name, p.partitionIndex);
-        if (!log) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, timestamp: -1, offset: -1 };
+        if (!log) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, timestamp: -1, offset: -1, oldStyleOffsets: [] };
+        if (ctx.apiVersion === 0) {
+          const shape = {
+            segments: log.segments.map((s) => ({ baseOffset: s.baseOffset, lastModified: s.maxTimestamp >= 0 ? s.maxTimestamp : s.createdAt, size: s.size })),
+            logStartOffset: log.logStartOffset,
+            endOffset: log.highWatermark,
+            now: Date.now(),
+          };
+          return { partitionIndex: p.partitionIndex, errorCode: 0, oldStyleOffsets: legacyOffsetsBefore(shape, p.timestamp, p.maxNumOffsets) };
+        }
         if (p.timestamp === -1) return { partitionIndex: p.partitionIndex, errorCode: 0, timestamp: -1, offset: log.highWatermark };
         if (p.timestamp === -2) return { partitionIndex: p.partitionIndex, errorCode: 0, timestamp: -1, offset: log.logStartOffset };
         const hit = log.offsetForTimestamp(p.timestamp);
@@ -77,7 +97,7 @@ export function offsetHandlers(b: BrokerContext): Array<[number, Handler]> {
     }));
     if (changes.length > 0) {
       const g = b.groups.ensureGroup(req.groupId);
-      changes.push([groupKey(req.groupId), { protocolType: g.protocolType || 'consumer', generation: g.generation }]);
+      changes.push([groupKey(req.groupId), { protocolType: g.protocolType || 'consumer', generation: g.generation, at: now }]);
       b.store.set(changes);
       await b.commit.durable();
     }

@@ -6,6 +6,8 @@ import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
 
+const MAGIC_AT = 16;
+
 export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
   const produce: Handler = async (ctx, req) => {
     const acks: number = req.acks;
@@ -19,10 +21,15 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
         const log = b.logs.partition(t.name, p.index);
         if (!log) return { ...out, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
         if (!p.records) return { ...out, errorCode: ErrorCode.CORRUPT_MESSAGE };
+        // Produce v0-2 may carry message sets v0/v1 (magic at the same byte as in a v2 batch);
+        // Kafka up-converts them, this broker stores record batches v2 only and says so.
+        if (ctx.apiVersion < 3 && p.records.length > MAGIC_AT && p.records.readInt8(MAGIC_AT) < 2) {
+          return { ...out, errorCode: ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT };
+        }
         try {
           const r = log.append(p.records);
           if (!r.duplicate) {
-            b.metrics.recordsIn.inc({ topic: t.name }, countRecords(p.records));
+            b.metrics.recordsIn.inc({ topic: b.metrics.topicLabel(t.name) }, countRecords(p.records));
             b.logs.markDirty(log);
             needsSync = true;
           } else if (log.highWatermark <= r.baseOffset) {
@@ -33,15 +40,18 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
           return { ...out, baseOffset: r.baseOffset, logStartOffset: log.logStartOffset };
         } catch (err) {
           if (!(err instanceof AppendError)) throw err;
-          b.metrics.produceErrors.inc({ topic: t.name, error: err.errorName });
+          b.metrics.produceErrors.inc({ topic: b.metrics.topicLabel(t.name), error: err.errorName });
           b.logger.warn({ topic: t.name, partition: p.index, clientId: ctx.clientId, err: err.message }, 'produce rejected');
           return { ...out, errorCode: ErrorCode[err.errorName] };
         }
       }),
     }));
     if (acks === 0) return null;
-    // acks=-1: answer only once the data is fsynced (group commit). acks=1: written to the log.
-    if (acks === -1 && needsSync && b.options.durability === 'group') await b.commit.durable();
+    // acks=1 and acks=-1 are answered once the group fsync covering the write has run: only then
+    // has the high watermark moved past it, so a client reading its own write right after the
+    // ack (ListOffsets latest, a consumer) sees it, as with a one-replica Kafka. Concurrent
+    // produces share that fsync, so this costs latency, not throughput.
+    if (acks !== 0 && needsSync && b.options.durability === 'group') await b.commit.durable();
     return { responses, throttleTimeMs: 0 };
   };
   return [[ApiKey.Produce, produce]];

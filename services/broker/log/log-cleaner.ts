@@ -1,8 +1,9 @@
 /**
  * Compaction for `cleanup.policy=compact`: keep the latest record of every key, drop older
  * ones, and drop tombstones (null values) once they are older than `delete.retention.ms`.
- * Only closed segments are rewritten, and the latest record of a key is never removed, so a
- * reader starting at offset 0 always sees the current value of every live key.
+ * Only closed segments are rewritten, none holding records younger than `min.compaction.lag.ms`,
+ * and the latest record of a key is never removed, so a reader starting at offset 0 always sees
+ * the current value of every live key.
  */
 import { CorruptBatchError, UnsupportedCodecError, readRecords, rebuildBatch, type RecordView } from './record-batch.js';
 import type { PartitionLog } from './partition-log.js';
@@ -42,7 +43,13 @@ export function cleanPartition(log: PartitionLog, now = Date.now()): CleanResult
       for (const r of recordsOf(chunk, info, at) ?? []) if (r.key && r.offset < durableEnd) latest.set(r.key.toString('latin1'), r.offset);
     });
   }
-  const closed = log.segments.slice(0, -1).filter((seg) => seg.nextOffset <= durableEnd);
+  // Closed, durable segments, oldest first, stopping at the first one holding records younger
+  // than min.compaction.lag.ms (a consumer is promised to see every record that young).
+  const closed = [];
+  for (const seg of log.segments.slice(0, -1)) {
+    if (seg.nextOffset > durableEnd || now - seg.maxTimestamp < log.topicConfig.minCompactionLagMs) break;
+    closed.push(seg);
+  }
   for (const seg of closed) {
     const tombstonesExpire = now - seg.maxTimestamp > log.topicConfig.deleteRetentionMs;
     const out: Buffer[] = [];

@@ -63,7 +63,8 @@ export class LogManager {
 
   constructor(
     dataDir: string,
-    private readonly defaults: TopicConfig,
+    /** The broker's topic defaults (what a topic follows for every setting it does not set). */
+    readonly defaults: TopicConfig,
     private readonly durability: Durability,
     private readonly commit: GroupCommit,
   ) {
@@ -155,6 +156,20 @@ export class LogManager {
       throw err;
     }
     topic.partitions.push(...added);
+  }
+
+  /**
+   * Replaces a topic's settings (AlterConfigs: settings not given fall back to the broker
+   * defaults), persisted before it takes effect. Throws TopicError or InvalidConfigError.
+   */
+  alterConfig(name: string, settings: Record<string, string | null>, validateOnly = false): void {
+    const topic = this.topics.get(name);
+    if (!topic) throw new TopicError('UNKNOWN_TOPIC_OR_PARTITION', `topic "${name}" does not exist`);
+    const config = parseTopicConfig(settings, this.defaults);
+    if (validateOnly) return;
+    this.writeMeta({ ...topic, config });
+    topic.config = config;
+    for (const p of topic.partitions) p.setConfig(config);
   }
 
   delete(name: string): void {

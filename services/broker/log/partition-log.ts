@@ -34,6 +34,8 @@ export interface ReadResult {
 
 const SNAPSHOT = /^(\d{20})\.snapshot$/;
 const LOG_FILE = /^(\d{20})\.log$/;
+/** Where DeleteRecords keeps the log start offset it set (survives restarts, like Kafka's checkpoint). */
+const LOG_START_FILE = 'log-start-offset';
 
 export class PartitionLog {
   segments: Segment[] = [];
@@ -68,7 +70,7 @@ export class PartitionLog {
       log.segments.push(Segment.open(dir, base, config.indexIntervalBytes, active && unclean));
     });
     if (fresh) syncDir(dir);
-    log.logStartOffset = log.segments[0].baseOffset;
+    log.logStartOffset = Math.min(Math.max(log.segments[0].baseOffset, log.readLogStart()), log.logEndOffset);
     log.highWatermark = log.logEndOffset;
     log.cleanedUpTo = log.logStartOffset;
     log.loadProducerState();
@@ -124,6 +126,46 @@ export class PartitionLog {
         if (info.baseOffset >= start) this.producers.record(info, info.baseOffset);
       });
     }
+  }
+
+  /** The log start offset DeleteRecords moved (0 when it never did). */
+  private readLogStart(): number {
+    try {
+      const n = Number(fs.readFileSync(path.join(this.dir, LOG_START_FILE), 'utf8'));
+      return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * DeleteRecords: moves the log start offset up to `offset` (at most the high watermark),
+   * durably, and drops the segments wholly below it. Reads below it are then out of range.
+   * Returns the new log start offset.
+   */
+  deleteRecordsBefore(offset: number): number {
+    if (offset < 0 || offset > this.highWatermark) throw new RangeError(`offset ${offset} is outside 0..${this.highWatermark}`);
+    if (offset <= this.logStartOffset) return this.logStartOffset;
+    const file = path.join(this.dir, LOG_START_FILE);
+    const fd = fs.openSync(`${file}.tmp`, 'w');
+    try {
+      fs.writeSync(fd, String(offset));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(`${file}.tmp`, file);
+    syncDir(this.dir);
+    this.logStartOffset = offset;
+    // A whole active segment below the new start is closed first so it can go too.
+    if (this.active.nextOffset <= offset && this.active.size > 0) this.roll();
+    while (this.segments.length > 1 && this.segments[0].nextOffset <= offset) {
+      const gone = this.segments.shift() as Segment;
+      this.unsynced.delete(gone);
+      gone.delete();
+    }
+    this.deleteSnapshotsBefore(this.segments[0].baseOffset);
+    return offset;
   }
 
   private snapshotFile(offset: number): string {
@@ -290,7 +332,7 @@ export class PartitionLog {
       deleted++;
     }
     if (deleted > 0) {
-      this.logStartOffset = this.segments[0].baseOffset;
+      this.logStartOffset = Math.max(this.logStartOffset, this.segments[0].baseOffset);
       this.deleteSnapshotsBefore(this.logStartOffset);
     }
     return deleted;

@@ -17,6 +17,7 @@ import {
   writeVarint,
 } from './record-batch.js';
 import { encodeBatch, encodeTestRecord, zigzagVarint } from '../../../test/broker/support/batch-encoder.js';
+import { compress } from '../../../shared/kafka/codecs.js';
 
 describe('zig-zag varints', () => {
   const table: Array<[number, number[]]> = [
@@ -133,9 +134,19 @@ describe('validateBatches', () => {
     });
   }
 
-  test('snappy, lz4 and zstd batches are stored without being decoded', () => {
-    for (const codec of [2, 3, 4]) assert.equal(validateBatches(withBody(base(), Buffer.from('opaque compressed bytes'), codec)).length, 1);
-  });
+  for (const [name, codec] of [['snappy', 2], ['lz4', 3], ['zstd', 4]] as const) {
+    test(`${name} batches are decoded: good records are read back, undecodable or malformed ones refused`, async () => {
+      const two = encodeBatch({ records: [{ key: 'k', value: 'v' }, { key: 'k2', value: 'v2' }], baseTimestamp: 1 });
+      const good = withBody(two, await compress(codec, recordsOf(two)), codec);
+      const [info] = validateBatches(good);
+      assert.deepEqual(readRecords(good, info).map((r) => [r.key?.toString(), r.value?.toString()]), [['k', 'v'], ['k2', 'v2']]);
+      const notCompressed = (): Buffer => withBody(base(), Buffer.from('opaque bytes, not compressed'), codec);
+      const trailing = async (): Promise<Buffer> => withBody(base(), await compress(codec, Buffer.concat([recordsOf(base()), Buffer.from([9])])), codec);
+      for (const bad of [notCompressed(), await trailing()]) {
+        assert.throws(() => validateBatches(bad), (e: unknown) => e instanceof InvalidBatchError && e.code === 'INVALID_RECORD');
+      }
+    });
+  }
 
   test('batchCrcValid agrees with validateBatches', () => {
     const b = good();

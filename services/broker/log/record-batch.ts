@@ -1,11 +1,11 @@
 /**
  * Record batches (magic 2) as Kafka stores them. The broker keeps batches exactly as producers
  * sent them and only rewrites the base offset, which lies outside the CRC. Records inside a
- * batch are decoded only where the broker must look at them: compaction (keys) and offset look-up
- * by timestamp.
+ * batch are decoded only where the broker must look at them: validation on produce, compaction
+ * (keys) and offset look-up by timestamp; every Kafka codec (gzip, snappy, lz4, zstd) is decoded.
  */
-import { gunzipSync } from 'node:zlib';
 import { crc32c } from '@node-rs/crc32';
+import { CodecError, decompress } from '../../../shared/kafka/codecs.js';
 
 export const BATCH_HEADER_SIZE = 61;
 /** Bytes before `batchLength` counts: baseOffset (8) + batchLength (4). */
@@ -176,7 +176,7 @@ export function writeVarint(value: number, out: number[]): void {
   out.push(v);
 }
 
-/** Decodes the records of one batch (gzip is decompressed; other codecs are reported). */
+/** Decodes the records of one batch, decompressing them first when the batch is compressed. */
 export function readRecords(batch: Buffer, info: BatchInfo, position = info.position): RecordView[] {
   const body = recordsBody(batch, info, position);
   const out: RecordView[] = [];
@@ -212,31 +212,31 @@ export function readRecords(batch: Buffer, info: BatchInfo, position = info.posi
 /** Largest decompressed record set the broker will inflate (a guard against gzip bombs). */
 export const MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024;
 
-/** The encoded records of a batch, decompressed when gzip; other codecs are reported. */
+/** The encoded records of a batch, decompressed; codec ids 5-7 (none exists) are reported. */
 function recordsBody(batch: Buffer, info: BatchInfo, position: number): Buffer {
   const codec = info.attributes & 0x07;
   const body = batch.subarray(position + BATCH_HEADER_SIZE, position + info.size);
   if (codec === Compression.none) return body;
-  if (codec !== Compression.gzip) throw new UnsupportedCodecError(codec);
+  if (codec > Compression.zstd) throw new UnsupportedCodecError(codec);
   try {
-    return gunzipSync(body, { maxOutputLength: MAX_DECOMPRESSED_BYTES });
+    return decompress(codec, body, MAX_DECOMPRESSED_BYTES);
   } catch (err) {
-    throw new CorruptBatchError(`gzip records do not decompress: ${(err as Error).message}`);
+    if (!(err instanceof CodecError)) throw err;
+    throw new CorruptBatchError(err.message);
   }
 }
 
 /**
  * Checks the records inside a produced batch the way Kafka does before storing it: each record
- * lies within the batch, offset deltas run 0..n-1 and nothing trails the last record. Gzip
- * batches are inflated to check them; other codecs are taken as they are (the broker does not
- * decode them). A batch that passed the CRC check but fails here would break every consumer.
+ * lies within the batch, offset deltas run 0..n-1 and nothing trails the last record.
+ * Compressed batches are decompressed to check them, so a batch no consumer could decode is
+ * refused at the door. A batch that passed the CRC check but fails here would break every consumer.
  */
 export function validateRecords(batch: Buffer, info: BatchInfo, position = info.position): void {
   let body: Buffer;
   try {
     body = recordsBody(batch, info, position);
   } catch (err) {
-    if (err instanceof UnsupportedCodecError && err.codec <= Compression.zstd) return;
     throw new InvalidBatchError((err as Error).message);
   }
   const at = { pos: 0 };
@@ -256,7 +256,7 @@ export function validateRecords(batch: Buffer, info: BatchInfo, position = info.
 export class UnsupportedCodecError extends Error {
   readonly code = 'UNSUPPORTED_CODEC';
   constructor(readonly codec: number) {
-    super(`compression codec ${codec} is not decoded by the broker`);
+    super(`compression codec ${codec} does not exist`);
     this.name = 'UnsupportedCodecError';
   }
 }

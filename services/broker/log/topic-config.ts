@@ -20,7 +20,9 @@ export interface TopicConfig {
   maxMessageBytes: number;
   /** `index.interval.bytes` (default 4 KiB): bytes between offset-index entries. */
   indexIntervalBytes: number;
-  /** Every setting as given, for DescribeConfigs-style listings. */
+  /** `min.compaction.lag.ms` (default 0): records younger than this are never compacted away. */
+  minCompactionLagMs: number;
+  /** The settings given for this config (not those of `base`), as DescribeConfigs lists them. */
   raw: Record<string, string>;
 }
 
@@ -33,6 +35,7 @@ export const DEFAULT_TOPIC_CONFIG: TopicConfig = {
   deleteRetentionMs: 24 * 3600_000,
   maxMessageBytes: 1024 * 1024 + 12,
   indexIntervalBytes: 4096,
+  minCompactionLagMs: 0,
   raw: {},
 };
 
@@ -44,7 +47,8 @@ export class InvalidConfigError extends Error {
   }
 }
 
-const NUMERIC: Record<string, keyof TopicConfig> = {
+/** Kafka setting name → field, for every numeric setting this broker acts on. */
+export const NUMERIC: Record<string, keyof TopicConfig> = {
   'retention.ms': 'retentionMs',
   'retention.bytes': 'retentionBytes',
   'segment.bytes': 'segmentBytes',
@@ -52,7 +56,17 @@ const NUMERIC: Record<string, keyof TopicConfig> = {
   'delete.retention.ms': 'deleteRetentionMs',
   'max.message.bytes': 'maxMessageBytes',
   'index.interval.bytes': 'indexIntervalBytes',
+  'min.compaction.lag.ms': 'minCompactionLagMs',
 };
+
+/** Every setting this broker acts on, in the order DescribeConfigs lists them. */
+export const TOPIC_SETTINGS = ['cleanup.policy', ...Object.keys(NUMERIC)].sort();
+
+/** The effective value of a known setting, as Kafka prints it. */
+export function settingValue(config: TopicConfig, name: string): string {
+  if (name === 'cleanup.policy') return config.cleanupPolicy;
+  return String(config[NUMERIC[name]]);
+}
 
 const MINIMUM: Partial<Record<keyof TopicConfig, number>> = {
   segmentBytes: 1024,
@@ -60,6 +74,7 @@ const MINIMUM: Partial<Record<keyof TopicConfig, number>> = {
   indexIntervalBytes: 0,
   maxMessageBytes: 0,
   deleteRetentionMs: 0,
+  minCompactionLagMs: 0,
 };
 
 /** Index entries store file positions as int32, so a segment may not grow past 2 GiB. */
@@ -69,9 +84,13 @@ const MAXIMUM: Partial<Record<keyof TopicConfig, number>> = {
   indexIntervalBytes: 0x7fffffff,
 };
 
-/** Builds a config from Kafka-named settings over `base`; throws InvalidConfigError naming the key. */
+/**
+ * Builds a config from Kafka-named settings over `base` (the broker's topic defaults); throws
+ * InvalidConfigError naming the key. `raw` holds only `settings`, so a topic keeps following the
+ * broker defaults it did not override.
+ */
 export function parseTopicConfig(settings: Record<string, string | null>, base: TopicConfig = DEFAULT_TOPIC_CONFIG): TopicConfig {
-  const out: TopicConfig = { ...base, raw: { ...base.raw } };
+  const out: TopicConfig = { ...base, raw: {} };
   for (const [name, value] of Object.entries(settings)) {
     if (value === null) continue;
     if (name === 'cleanup.policy') {
@@ -92,6 +111,43 @@ export function parseTopicConfig(settings: Record<string, string | null>, base: 
       (out[key] as number) = n;
     }
     out.raw[name] = value;
+  }
+  return out;
+}
+
+/** One IncrementalAlterConfigs operation (Kafka's `AlterConfigOp.OpType` ids: 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT). */
+export interface ConfigOp {
+  name: string;
+  op: number;
+  value: string | null;
+}
+
+/** Settings whose value is a list, the only ones APPEND and SUBTRACT apply to. */
+const LIST_SETTINGS = new Set(['cleanup.policy']);
+
+/**
+ * A topic's settings after incremental operations: SET and DELETE change one setting, APPEND and
+ * SUBTRACT add or remove items of a list setting (starting from its effective value). Throws
+ * InvalidConfigError for an operation Kafka refuses.
+ */
+export function applyConfigOps(current: TopicConfig, ops: ConfigOp[]): Record<string, string> {
+  const out = { ...current.raw };
+  for (const { name, op, value } of ops) {
+    if (op === 1) {
+      delete out[name];
+      continue;
+    }
+    if (value === null) throw new InvalidConfigError(`${name}: a value is required`);
+    if (op === 0) {
+      out[name] = value;
+      continue;
+    }
+    if (op !== 2 && op !== 3) throw new InvalidConfigError(`${name}: unknown operation ${op}`);
+    if (!LIST_SETTINGS.has(name)) throw new InvalidConfigError(`${name} is not a list: only SET and DELETE apply to it`);
+    const items = (out[name] ?? settingValue(current, name)).split(',').map((x) => x.trim()).filter(Boolean);
+    const given = value.split(',').map((x) => x.trim()).filter(Boolean);
+    const next = op === 2 ? [...items, ...given.filter((x) => !items.includes(x))] : items.filter((x) => !given.includes(x));
+    out[name] = next.join(',');
   }
   return out;
 }

@@ -5,6 +5,9 @@
  *
  * The advertised ranges are the ones both kafkajs 2.2.4 and librdkafka 2.x accept: librdkafka
  * enables a feature only when the ranges overlap its own, kafkajs picks min(its max, ours).
+ * Produce and Fetch start at v0 as in Kafka 2.x-3.x: librdkafka enables gzip and snappy
+ * ("MsgVer1") only when the broker lists Produce and Fetch v2, and sends uncompressed batches
+ * otherwise. Old message formats are not converted (see the handlers).
  * None of them is a "flexible" (tagged-field) version, so one header format serves them all.
  */
 import { array, field, type Schema } from './schema.js';
@@ -26,9 +29,13 @@ export const ApiKey = {
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  DeleteRecords: 21,
   InitProducerId: 22,
+  DescribeConfigs: 32,
+  AlterConfigs: 33,
   CreatePartitions: 37,
   DeleteGroups: 42,
+  IncrementalAlterConfigs: 44,
 } as const;
 
 export interface ApiSpec {
@@ -46,7 +53,7 @@ export const APIS: ApiSpec[] = [
   {
     key: ApiKey.Produce,
     name: 'Produce',
-    min: 3,
+    min: 0,
     max: 7,
     request: [
       field('transactionalId', 'nstring', '3+'),
@@ -74,7 +81,7 @@ export const APIS: ApiSpec[] = [
   {
     key: ApiKey.Fetch,
     name: 'Fetch',
-    min: 4,
+    min: 0,
     max: 11,
     request: [
       field('replicaId', 'int32'),
@@ -122,14 +129,14 @@ export const APIS: ApiSpec[] = [
   {
     key: ApiKey.ListOffsets,
     name: 'ListOffsets',
-    min: 1,
+    min: 0,
     max: 3,
     request: [
       field('replicaId', 'int32'),
       field('isolationLevel', 'int8', '2+'),
       array('topics', [
         field('name', 'string'),
-        array('partitions', [field('partitionIndex', 'int32'), field('timestamp', 'int64')]),
+        array('partitions', [field('partitionIndex', 'int32'), field('timestamp', 'int64'), field('maxNumOffsets', 'int32', '0', { fallback: 1 })]),
       ]),
     ],
     response: [
@@ -139,6 +146,7 @@ export const APIS: ApiSpec[] = [
         array('partitions', [
           field('partitionIndex', 'int32'),
           field('errorCode', 'int16'),
+          array('oldStyleOffsets', 'int64', '0'),
           field('timestamp', 'int64', '1+', { fallback: -1 }),
           field('offset', 'int64', '1+', { fallback: -1 }),
         ]),
@@ -379,6 +387,73 @@ export const APIS: ApiSpec[] = [
     response: [throttle('1+'), array('responses', [field('name', 'string'), field('errorCode', 'int16')])],
   },
   {
+    key: ApiKey.DeleteRecords,
+    name: 'DeleteRecords',
+    min: 0,
+    max: 1,
+    request: [
+      array('topics', [field('name', 'string'), array('partitions', [field('partitionIndex', 'int32'), field('offset', 'int64')])]),
+      field('timeoutMs', 'int32'),
+    ],
+    response: [
+      throttle('0+'),
+      array('topics', [
+        field('name', 'string'),
+        array('partitions', [field('partitionIndex', 'int32'), field('lowWatermark', 'int64'), field('errorCode', 'int16')]),
+      ]),
+    ],
+  },
+  {
+    key: ApiKey.DescribeConfigs,
+    name: 'DescribeConfigs',
+    min: 0,
+    max: 2,
+    request: [
+      array('resources', [
+        field('resourceType', 'int8'),
+        field('resourceName', 'string'),
+        array('configurationKeys', 'string', '0+', { nullable: '0+' }),
+      ]),
+      field('includeSynonyms', 'bool', '1+'),
+    ],
+    response: [
+      throttle('0+'),
+      array('results', [
+        field('errorCode', 'int16'),
+        field('errorMessage', 'nstring'),
+        field('resourceType', 'int8'),
+        field('resourceName', 'string'),
+        array('configs', [
+          field('name', 'string'),
+          field('value', 'nstring'),
+          field('readOnly', 'bool'),
+          field('isDefault', 'bool', '0'),
+          field('configSource', 'int8', '1+', { fallback: -1 }),
+          field('isSensitive', 'bool'),
+          array('synonyms', [field('name', 'string'), field('value', 'nstring'), field('source', 'int8')], '1+'),
+        ]),
+      ]),
+    ],
+  },
+  {
+    key: ApiKey.AlterConfigs,
+    name: 'AlterConfigs',
+    min: 0,
+    max: 1,
+    request: [
+      array('resources', [
+        field('resourceType', 'int8'),
+        field('resourceName', 'string'),
+        array('configs', [field('name', 'string'), field('value', 'nstring')]),
+      ]),
+      field('validateOnly', 'bool'),
+    ],
+    response: [
+      throttle('0+'),
+      array('responses', [field('errorCode', 'int16'), field('errorMessage', 'nstring'), field('resourceType', 'int8'), field('resourceName', 'string')]),
+    ],
+  },
+  {
     key: ApiKey.InitProducerId,
     name: 'InitProducerId',
     min: 0,
@@ -401,6 +476,24 @@ export const APIS: ApiSpec[] = [
       field('validateOnly', 'bool'),
     ],
     response: [throttle('0+'), array('results', [field('name', 'string'), field('errorCode', 'int16'), field('errorMessage', 'nstring')])],
+  },
+  {
+    key: ApiKey.IncrementalAlterConfigs,
+    name: 'IncrementalAlterConfigs',
+    min: 0,
+    max: 0,
+    request: [
+      array('resources', [
+        field('resourceType', 'int8'),
+        field('resourceName', 'string'),
+        array('configs', [field('name', 'string'), field('configOperation', 'int8'), field('value', 'nstring')]),
+      ]),
+      field('validateOnly', 'bool'),
+    ],
+    response: [
+      throttle('0+'),
+      array('responses', [field('errorCode', 'int16'), field('errorMessage', 'nstring'), field('resourceType', 'int8'), field('resourceName', 'string')]),
+    ],
   },
   {
     key: ApiKey.DeleteGroups,

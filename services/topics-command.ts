@@ -88,7 +88,7 @@ export async function createTopics(config: PostlineConfig, partitions: number, r
   const admin = createKafka(config.kafka, 'topics', logger).admin();
   await admin.connect();
   try {
-    const created = await ensureTopics(admin, topicSpecs(partitions), replicas);
+    const created = await ensureTopics(admin, topicSpecs(partitions, { maxMessageBytes: config.renderer.maxMessageBytes }), replicas);
     logger.info({ created, partitions, replicationFactor: replicas }, created.length > 0 ? 'created topics' : 'every topic exists');
     return created;
   } finally {
@@ -127,8 +127,9 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`postline topics: ${err.message}\n`);
     process.exit(2);
   }
-  if (action === 'list') process.stdout.write(`${topicsMarkdown(topicSpecs(partitions))}\n`);
-  else if (action === 'strimzi') process.stdout.write(strimziYaml(topicSpecs(partitions), { cluster: values.cluster, replicas, minInsyncReplicas: minInsync }));
+  const specs = topicSpecs(partitions, { maxMessageBytes: config.renderer.maxMessageBytes });
+  if (action === 'list') process.stdout.write(`${topicsMarkdown(specs)}\n`);
+  else if (action === 'strimzi') process.stdout.write(strimziYaml(specs, { cluster: values.cluster, replicas, minInsyncReplicas: minInsync }));
   else {
     const logger = createLogger('topics', config.log);
     try {

@@ -55,12 +55,13 @@ function retention(spec: TopicSpec): string {
   if (cfg['retention.ms']) parts.push(`${Number(cfg['retention.ms']) / DAY} days`);
   if (cfg['cleanup.policy']?.includes('compact')) parts.push(cfg['cleanup.policy'] === 'compact' ? 'compacted (kept forever, latest value per key)' : `compacted, then deleted`);
   if (cfg['min.compaction.lag.ms']) parts.push(`no compaction for ${Number(cfg['min.compaction.lag.ms']) / DAY} day(s)`);
+  if (cfg['max.message.bytes']) parts.push(`records up to ${+(Number(cfg['max.message.bytes']) / 1024 / 1024).toFixed(2)} MiB`);
   return parts.join('; ');
 }
 
 /** The topics as a Markdown table (README: topic list with partitions and retention). */
 export function topicsMarkdown(specs: TopicSpec[]): string {
-  return ['| topic | partitions | retention |', '|---|---|---|', ...specs.map((s) => `| \`${s.topic}\` | ${s.numPartitions} | ${retention(s)} |`)].join('\n');
+  return ['| topic | partitions | retention, record size |', '|---|---|---|', ...specs.map((s) => `| \`${s.topic}\` | ${s.numPartitions} | ${retention(s)} |`)].join('\n');
 }
 
 const HELP = `usage: postline topics <create|list|strimzi> [options]

@@ -14,37 +14,27 @@
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
 import type { Consumer, Kafka } from 'kafkajs';
-import { PRIORITIES, type PostlineConfig, type Priority } from '../../shared/config.js';
+import { PRIORITIES, type PostlineConfig } from '../../shared/config.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { ConfigError } from '../../shared/config-loader.js';
-import { instrumentStageConsumer } from '../../shared/metrics.js';
+import { instrumentEvents, instrumentStageConsumer } from '../../shared/metrics.js';
 import { Topics, recordLimitFor } from '../../shared/topics.js';
-import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
+import type { StageConsumer } from '../../shared/kafka/stage-consumer.js';
 import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import { EventPublisher } from '../../shared/events.js';
-import { instrumentEvents } from '../../shared/metrics.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { loadTemplateDirectory, type DirectoryTemplates } from '../../shared/templates/template-directory.js';
 import { openTemplateRepository, type TemplateRepository } from '../../shared/templates/template-repository.js';
 import { Renderer } from './renderer.js';
 import { instrumentRenderer } from './renderer-metrics.js';
 import { readTopicLimits, type TopicLimits } from './topic-limits.js';
+import { RENDERER_GROUP_PREFIX, groupMembership, laneStage, rendererLanes } from './render-lanes.js';
 
-export const RENDERER_GROUP = 'postline-renderer';
+/** The shared lane's group, and the prefix of the priority lanes' groups. */
+export const RENDERER_GROUP = RENDERER_GROUP_PREFIX;
 
-/** A lane: the shared `email.requested` (no priority) or one priority's request topic. */
-export interface RendererLane {
-  priority?: Priority;
-  topic: string;
-  /** `<group>-<priority>`; the shared lane keeps the group name earlier versions committed under. */
-  groupId: string;
-}
-
-/** Every lane the renderer consumes, each with its own consumer group. */
-export function rendererLanes(groupId = RENDERER_GROUP): RendererLane[] {
-  return [...PRIORITIES.map((p) => ({ priority: p, topic: Topics.requestedFor(p), groupId: `${groupId}-${p}` })), { topic: Topics.requested, groupId }];
-}
+export { rendererLanes, type RendererLane } from './render-lanes.js';
 
 export interface RendererOptions extends RuntimeOptions {
   /** Consumer group prefix (default `postline-renderer`); tests use their own. */
@@ -79,19 +69,6 @@ function directoryReloader(templates: TemplateRepository, dir: string, logger: L
     if (next.directory) templates.setDirectory(next.directory);
     else if (next.issues.length > 0) logger.error({ dir, issues: next.issues }, 'templates directory has problems; keeping the previous templates');
     return next.issues;
-  };
-}
-
-/** Readiness: every consumer is a member of its group (false after a crash, stop or disconnect). */
-function groupMembership(consumers: Array<{ consumer: Consumer; groupId: string }>): () => string | null {
-  const joined = new Map(consumers.map((c) => [c.groupId, false]));
-  for (const { consumer, groupId } of consumers) {
-    consumer.on(consumer.events.GROUP_JOIN, () => joined.set(groupId, true));
-    for (const e of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT]) consumer.on(e, () => joined.set(groupId, false));
-  }
-  return () => {
-    const out = [...joined].filter(([, j]) => !j).map(([g]) => g);
-    return out.length === 0 ? null : `not a member of the consumer group: ${out.join(', ')}`;
   };
 }
 
@@ -143,34 +120,21 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     const stageEvents = new EventEmitter();
     instrumentRenderer(rendererEvents, rt.registry);
     instrumentStageConsumer('renderer', stageEvents as unknown as StageConsumer, rt.registry);
-    const lanes = rendererLanes(opts.groupId ?? RENDERER_GROUP);
-    for (const lane of lanes) {
+    const lanes = rendererLanes(opts.groupId ?? RENDERER_GROUP).map((lane) => {
       const critical = lane.priority === 'critical';
       const renderer = new Renderer({
         templates,
-        producer: critical ? state.critical : rt.producer,
+        producer: critical ? state.critical! : rt.producer,
         events: critical ? criticalEvents : rt.events,
         logger,
         limits: { maxRecordBytes: rc.maxRecordBytes, maxMessageBytes: rc.maxMessageBytes, dispatchTopicBytes: dispatchLimits.bytes },
         lane: lane.priority,
       });
-      for (const e of ['rendered', 'failed']) renderer.on(e, (...a: unknown[]) => rendererEvents.emit(e, ...a));
-      // A short long-poll (kafkajs waits 5 s by default) bounds how long stopping waits for the
-      // fetch in flight; records still arrive as soon as they are written.
-      const consumer = rt.kafka.consumer({ groupId: lane.groupId, maxWaitTimeInMs: 500 });
-      state.consumers.push(consumer);
-      const stage = new StageConsumer({
-        consumer,
-        topics: [lane.topic],
-        concurrency: rc.concurrency,
-        maxInFlightBytes: rc.maxInFlightBytes,
-        handle: (r) => renderer.handle(r),
-        logger: logger.child({ lane: lane.priority ?? 'shared' }),
-      });
-      for (const e of ['processed', 'failed', 'committed', 'lag', 'rebalanced']) stage.on(e, (...a: unknown[]) => stageEvents.emit(e, ...a));
-      state.stages.push(stage);
-    }
-    rt.readiness.consumer = groupMembership(lanes.map((l, i) => ({ consumer: state.consumers[i], groupId: l.groupId })));
+      return laneStage({ kafka: rt.kafka, lane, renderer, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
+    });
+    state.consumers = lanes.map((l) => l.consumer);
+    state.stages = lanes.map((l) => l.stage);
+    rt.readiness.consumer = groupMembership(lanes);
     await Promise.all(state.consumers.map((c) => c.connect()));
     await Promise.all(state.stages.map((s) => s.start()));
     const reloadTemplates = directoryReloader(templates, rc.templatesDir, logger);
@@ -178,7 +142,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
       state.reload = setInterval(() => void reloadTemplates().catch((err) => logger.error({ err }, 'templates reload failed')), rc.templatesReloadMs).unref();
     }
     const opsAddress = opts.ops === false ? '' : await rt.startOps();
-    logger.info({ groups: lanes.map((l) => l.groupId), concurrency: rc.concurrency, templatesDir: rc.templatesDir || undefined }, 'renderer running');
+    logger.info({ groups: lanes.map((l) => l.lane.groupId), concurrency: rc.concurrency, templatesDir: rc.templatesDir || undefined }, 'renderer running');
     return { close: () => rt.shutdown.run(), shutdown: rt.shutdown, opsAddress, templates, reloadTemplates, dispatchLimits };
   } catch (err) {
     await rt.shutdown.run();

@@ -86,9 +86,10 @@ test('a critical message posted after a bulk backlog is delivered before the bac
     const body = await post('/v1/emails/batch', { messages });
     assert.equal(body.results.filter((r: { id?: string }) => r.id).length, BATCH, 'every bulk message accepted');
   }
-  // The backlog is queued before any renderer runs; then the stages start and the critical message follows.
-  renderer = await startRenderer(config, { logger: silent, groupId: uniqueName('renderer'), ops: false });
+  // The backlog is queued before any renderer runs; the dispatcher is ready first (its start-up
+  // does not count), then the renderer starts and the critical message follows.
   dispatcher = await startDispatcher(config, { logger: silent, ops: false });
+  renderer = await startRenderer(config, { logger: silent, groupId: uniqueName('renderer'), ops: false });
   await post('/v1/emails', { from: 'alerts@shop.example', to: ['oncall@pager.example'], subject: `${run} password reset`, text: 'Your code: 123456', priority: 'critical' });
 
   await waitFor(() => sink.messages.some((m) => m.to.includes('oncall@pager.example')), 60_000, 'the critical message at the relay');

@@ -55,12 +55,13 @@ function retention(spec: TopicSpec): string {
   if (cfg['retention.ms']) parts.push(`${Number(cfg['retention.ms']) / DAY} days`);
   if (cfg['cleanup.policy']?.includes('compact')) parts.push(cfg['cleanup.policy'] === 'compact' ? 'compacted (kept forever, latest value per key)' : `compacted, then deleted`);
   if (cfg['min.compaction.lag.ms']) parts.push(`no compaction for ${Number(cfg['min.compaction.lag.ms']) / DAY} day(s)`);
+  if (cfg['max.message.bytes']) parts.push(`records up to ${+(Number(cfg['max.message.bytes']) / 1024 / 1024).toFixed(2)} MiB`);
   return parts.join('; ');
 }
 
 /** The topics as a Markdown table (README: topic list with partitions and retention). */
 export function topicsMarkdown(specs: TopicSpec[]): string {
-  return ['| topic | partitions | retention |', '|---|---|---|', ...specs.map((s) => `| \`${s.topic}\` | ${s.numPartitions} | ${retention(s)} |`)].join('\n');
+  return ['| topic | partitions | retention, record size |', '|---|---|---|', ...specs.map((s) => `| \`${s.topic}\` | ${s.numPartitions} | ${retention(s)} |`)].join('\n');
 }
 
 const HELP = `usage: postline topics <create|list|strimzi> [options]
@@ -88,7 +89,7 @@ export async function createTopics(config: PostlineConfig, partitions: number, r
   const admin = createKafka(config.kafka, 'topics', logger).admin();
   await admin.connect();
   try {
-    const created = await ensureTopics(admin, topicSpecs(partitions), replicas);
+    const created = await ensureTopics(admin, topicSpecs(partitions, { maxMessageBytes: config.renderer.maxMessageBytes }), replicas);
     logger.info({ created, partitions, replicationFactor: replicas }, created.length > 0 ? 'created topics' : 'every topic exists');
     return created;
   } finally {
@@ -127,8 +128,9 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`postline topics: ${err.message}\n`);
     process.exit(2);
   }
-  if (action === 'list') process.stdout.write(`${topicsMarkdown(topicSpecs(partitions))}\n`);
-  else if (action === 'strimzi') process.stdout.write(strimziYaml(topicSpecs(partitions), { cluster: values.cluster, replicas, minInsyncReplicas: minInsync }));
+  const specs = topicSpecs(partitions, { maxMessageBytes: config.renderer.maxMessageBytes });
+  if (action === 'list') process.stdout.write(`${topicsMarkdown(specs)}\n`);
+  else if (action === 'strimzi') process.stdout.write(strimziYaml(specs, { cluster: values.cluster, replicas, minInsyncReplicas: minInsync }));
   else {
     const logger = createLogger('topics', config.log);
     try {

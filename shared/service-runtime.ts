@@ -58,7 +58,7 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
     const admin = kafka.admin();
     await admin.connect();
     try {
-      const created = await ensureTopics(admin, topicSpecs(config.kafka.partitions), config.kafka.replicationFactor);
+      const created = await ensureTopics(admin, topicSpecs(config.kafka.partitions, { maxMessageBytes: config.renderer.maxMessageBytes }), config.kafka.replicationFactor);
       if (created.length > 0) logger.info({ topics: created }, 'created topics');
     } finally {
       await admin.disconnect();

@@ -1,6 +1,13 @@
 /**
  * Topic names and how Postline creates them. Partition counts bound how far each stage can
  * scale out (one consumer per partition), so they are configuration, not constants.
+ *
+ * Priorities are isolated from request to retry: each has its own request lane
+ * (`email.requested.<priority>`, what ingest produces to), dispatch topic and retry tiers
+ * (`email.retry.<priority>.<tier>`), each consumed by its own consumer group, so a bulk backlog
+ * never sits in front of a critical message in a partition. `email.requested` stays the one
+ * simple contract for foreign producers (any priority, one shared lane), and the shared
+ * `email.retry.<tier>` topics of earlier versions are still drained by the scheduler.
  */
 import type { Priority } from './config.js';
 import { PRIORITIES } from './config.js';
@@ -9,8 +16,14 @@ export const RETRY_TIERS = ['1m', '5m', '15m', '1h'] as const;
 export type RetryTier = (typeof RETRY_TIERS)[number];
 
 export const Topics = {
+  /** The shared request lane: any priority, for foreign producers. */
   requested: 'email.requested',
+  /** A priority's own request lane: records on it must carry that priority (else PRIORITY_MISMATCH). */
+  requestedFor: (p: Priority) => `email.requested.${p}`,
   dispatch: (p: Priority) => `email.dispatch.${p}`,
+  /** A priority's retry tier (what the dispatcher writes). */
+  retryFor: (p: Priority, tier: RetryTier) => `email.retry.${p}.${tier}`,
+  /** The shared retry tiers of earlier versions: nothing writes them, the scheduler drains them. */
   retry: (tier: RetryTier) => `email.retry.${tier}`,
   dead: 'email.dead',
   events: 'email.events',
@@ -19,33 +32,63 @@ export const Topics = {
   idempotency: 'email.idempotency',
 } as const;
 
+/** Every request topic the renderer consumes: each priority's lane and the shared one. */
+export const requestTopics = (): string[] => [...PRIORITIES.map((p) => Topics.requestedFor(p)), Topics.requested];
+
 export interface TopicSpec {
   topic: string;
   numPartitions: number;
   configEntries: Array<{ name: string; value: string }>;
 }
 
-const DAY = 24 * 3600_000;
+export interface TopicSpecOptions {
+  /**
+   * The renderer's largest rendered message (`renderer.maxMessageBytes`, default 25 MiB): the
+   * dispatch, retry and dead-letter topics are created to accept a record carrying it.
+   */
+  maxMessageBytes?: number;
+}
 
-/** Every topic Postline uses, with partitions and retention. */
-export function topicSpecs(partitions: number): TopicSpec[] {
+const DAY = 24 * 3600_000;
+const MiB = 1024 * 1024;
+/** `renderer.maxMessageBytes`'s default (shared/config/renderer.ts). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 25 * MiB;
+
+/**
+ * `max.message.bytes` for topics that carry a rendered message of up to `maxMessageBytes`.
+ * The MIME travels as a JSON string (CRLF escaped: ~5 % on 76-character lines), a dead letter
+ * escapes it once more, and the envelope (up to 50 recipients), attempt bookkeeping, headers
+ * and the record batch add at most a few tens of KiB: a quarter more plus 1 MiB covers all of it.
+ */
+export function recordLimitFor(maxMessageBytes: number): number {
+  return Math.ceil(maxMessageBytes * 1.25) + MiB;
+}
+
+/** Every topic Postline uses, with partitions, retention and record size limits. */
+export function topicSpecs(partitions: number, opts: TopicSpecOptions = {}): TopicSpec[] {
+  const maxBytes = { name: 'max.message.bytes', value: String(recordLimitFor(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES)) };
   const stream = (topic: string, retentionMs = 7 * DAY): TopicSpec => ({
     topic,
     numPartitions: partitions,
     configEntries: [{ name: 'retention.ms', value: String(retentionMs) }],
   });
+  // Topics that carry rendered messages accept the largest one the renderer produces.
+  const large = (spec: TopicSpec): TopicSpec => ({ ...spec, configEntries: [...spec.configEntries, maxBytes] });
   // Compacted state topics are read whole into memory by the stages that need them.
   const compacted = (topic: string): TopicSpec => ({
     topic,
     numPartitions: 1,
     configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
   });
+  // Retry topics hold messages up to the longest max age (bulk: 72 h) plus slack.
+  const retry = (topic: string): TopicSpec => large(stream(topic, 5 * DAY));
   return [
     stream(Topics.requested),
-    ...PRIORITIES.map((p) => stream(Topics.dispatch(p))),
-    // Retry topics hold messages up to the longest max age (bulk: 72 h) plus slack.
-    ...RETRY_TIERS.map((t) => stream(Topics.retry(t), 5 * DAY)),
-    stream(Topics.dead, 30 * DAY),
+    ...PRIORITIES.map((p) => stream(Topics.requestedFor(p))),
+    ...PRIORITIES.map((p) => large(stream(Topics.dispatch(p)))),
+    ...PRIORITIES.flatMap((p) => RETRY_TIERS.map((t) => retry(Topics.retryFor(p, t)))),
+    ...RETRY_TIERS.map((t) => retry(Topics.retry(t))),
+    large(stream(Topics.dead, 30 * DAY)),
     stream(Topics.events),
     compacted(Topics.suppressions),
     compacted(Topics.templates),

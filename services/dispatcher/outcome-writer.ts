@@ -3,7 +3,7 @@
  * any point be repaired by doing the rest again:
  *
  * - `sent`, `bounced`: the event;
- * - `deferred`: the retry record on `email.retry.<tier>`, *then* the `deferred` event — so a
+ * - `deferred`: the retry record on `email.retry.<priority>.<tier>`, *then* the `deferred` event — so a
  *   durable event always means the retry record is durable too (what the delivery ledger and
  *   its start-up read of `email.events` rely on);
  * - past the maximum age, `expired`: the dead letter, then the event;
@@ -141,7 +141,7 @@ export class OutcomeWriter {
     const notBefore = new Date(plan.notBefore);
     if (!p.written.record) {
       const retry = retryRecord(msg, { recipients: o.recipients, reason, attemptStartedAt: p.attemptStartedAt, notBefore });
-      await this.producer(msg).send(Topics.retry(plan.tier), { key: record.message.key, value: EmailReadyForDispatchContract.encode(retry), headers: record.message.headers });
+      await this.producer(msg).send(Topics.retryFor(msg.priority, plan.tier), { key: record.message.key, value: EmailReadyForDispatchContract.encode(retry), headers: record.message.headers });
       p.written.record = true;
       this.deps.events.emit('retryScheduled', this.deps.events.stage, plan.tier, msg.priority);
     }

@@ -137,7 +137,7 @@ export class Acceptor extends EventEmitter {
   private async produce({ record, value }: Normalized, deadline: number, onLateAck?: () => Promise<void>): Promise<void> {
     const { producer, events, logger } = this.deps;
     const durable = Promise.all([
-      producer.send(Topics.requested, { key: record.messageId, value }),
+      producer.send(Topics.requestedFor(record.priority), { key: record.messageId, value }),
       events.publish({
         type: 'accepted',
         messageId: record.messageId,
@@ -151,7 +151,7 @@ export class Acceptor extends EventEmitter {
     try {
       await within(durable, deadline, 'producing to email.requested');
     } catch (err) {
-      logger.warn({ messageId: record.messageId, tenant: record.tenant, topic: Topics.requested, err }, 'not acknowledged; answering 503');
+      logger.warn({ messageId: record.messageId, tenant: record.tenant, topic: Topics.requestedFor(record.priority), err }, 'not acknowledged; answering 503');
       durable.then(
         async () => {
           logger.warn({ messageId: record.messageId, tenant: record.tenant }, 'acknowledged after the request was answered 503');

@@ -1,28 +1,43 @@
 /**
  * `postline renderer`: wires the render stage — the shared runtime (config, logger, metrics,
  * Kafka, producer, events, ops server), the template repository (directory +
- * `email.templates`), the Renderer and its consumer — and its ordered shutdown.
- * `startRenderer` is also used in-process by `npm start` and the tests.
+ * `email.templates`), the dispatch topics' real size limits, and one Renderer and consumer
+ * per lane — and its ordered shutdown. `startRenderer` is also used in-process by `npm start`
+ * and the tests.
+ *
+ * Lanes: each priority's request topic (`email.requested.<priority>`) and the shared
+ * `email.requested` are consumed by their own consumer group with their own concurrency, so a
+ * bulk backlog never sits in front of a critical message in a partition or a semaphore; the
+ * critical lane also produces through its own producer (one idempotent producer has one request
+ * in flight, and critical records must not queue behind bulk's batches).
  */
+import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
-import type { Consumer } from 'kafkajs';
-import type { PostlineConfig } from '../../shared/config.js';
+import type { Consumer, Kafka } from 'kafkajs';
+import { PRIORITIES, type PostlineConfig } from '../../shared/config.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { ConfigError } from '../../shared/config-loader.js';
-import { instrumentStageConsumer } from '../../shared/metrics.js';
-import { Topics } from '../../shared/topics.js';
-import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
+import { instrumentEvents, instrumentStageConsumer } from '../../shared/metrics.js';
+import { Topics, recordLimitFor } from '../../shared/topics.js';
+import type { StageConsumer } from '../../shared/kafka/stage-consumer.js';
+import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
+import { EventPublisher } from '../../shared/events.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { loadTemplateDirectory, type DirectoryTemplates } from '../../shared/templates/template-directory.js';
 import { openTemplateRepository, type TemplateRepository } from '../../shared/templates/template-repository.js';
 import { Renderer } from './renderer.js';
 import { instrumentRenderer } from './renderer-metrics.js';
+import { readTopicLimits, type TopicLimits } from './topic-limits.js';
+import { RENDERER_GROUP_PREFIX, groupMembership, laneStage, rendererLanes } from './render-lanes.js';
 
-export const RENDERER_GROUP = 'postline-renderer';
+/** The shared lane's group, and the prefix of the priority lanes' groups. */
+export const RENDERER_GROUP = RENDERER_GROUP_PREFIX;
+
+export { rendererLanes, type RendererLane } from './render-lanes.js';
 
 export interface RendererOptions extends RuntimeOptions {
-  /** Consumer group (default `postline-renderer`); tests use their own. */
+  /** Consumer group prefix (default `postline-renderer`); tests use their own. */
   groupId?: string;
   /** Serve /metrics, /healthz, /readyz on `config.ops` (default true). */
   ops?: boolean;
@@ -37,6 +52,8 @@ export interface RunningRenderer {
   templates: TemplateRepository;
   /** Re-reads the templates directory now; resolves with its problems (then the old set stays). */
   reloadTemplates(): Promise<string[]>;
+  /** `max.message.bytes` of the dispatch topics the renderer checks records against. */
+  dispatchLimits: TopicLimits;
 }
 
 async function readDirectory(dir: string): Promise<{ directory?: DirectoryTemplates; issues: string[] }> {
@@ -55,12 +72,17 @@ function directoryReloader(templates: TemplateRepository, dir: string, logger: L
   };
 }
 
-/** Readiness: the consumer is a member of its group (false after a crash, stop or disconnect). */
-function groupMembership(consumer: Consumer): () => string | null {
-  let joined = false;
-  consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
-  for (const e of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT]) consumer.on(e, () => (joined = false));
-  return () => (joined ? null : 'not a member of the consumer group');
+/** The dispatch topics' `max.message.bytes` from the broker, or what Postline creates them with. */
+async function dispatchTopicLimits(kafka: Kafka, config: PostlineConfig, logger: Logger): Promise<TopicLimits> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const limits = await readTopicLimits({ admin, topics: PRIORITIES.map((p) => Topics.dispatch(p)), fallback: recordLimitFor(config.renderer.maxMessageBytes), logger });
+    logger.info({ maxMessageBytes: limits.bytes, source: limits.source }, 'dispatch topic limits');
+    return limits;
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 export async function startRenderer(config: PostlineConfig, opts: RendererOptions = {}): Promise<RunningRenderer> {
@@ -70,44 +92,58 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
   if (initial.issues.length > 0) throw new ConfigError(initial.issues.map((i) => `POSTLINE_RENDERER_TEMPLATES_DIR (${rc.templatesDir}): ${i}`));
   const rt = await startRuntime('renderer', config, opts);
   const { logger } = rt;
-  const state: { stage?: StageConsumer; consumer?: Consumer; stopTable?: () => Promise<void>; reload?: NodeJS.Timeout } = {};
+  const state: { stages: StageConsumer[]; consumers: Consumer[]; stopTable?: () => Promise<void>; reload?: NodeJS.Timeout; critical?: BatchingProducer } = { stages: [], consumers: [] };
   // Steps run in this order, each skipping what was never started, so a failed start-up
   // cleans up with the same code: stop fetching and drain in-flight records (they resolve
   // only once their produces are acked), then the table, then disconnect; the runtime's
   // final steps drain and disconnect the producer and close the ops server.
   rt.shutdown
     .add('stop reloading templates', () => clearInterval(state.reload))
-    .add('stop consuming and drain in-flight records', () => state.stage?.stop())
+    .add('stop consuming and drain in-flight records', () => Promise.all(state.stages.map((s) => s.stop())))
     .add('stop template table', () => state.stopTable?.())
-    .add('disconnect consumer', () => state.consumer?.disconnect());
+    .add('disconnect consumers', () => Promise.all(state.consumers.map((c) => c.disconnect())))
+    .add('drain critical producer', () => state.critical?.drain())
+    .add('disconnect critical producer', () => state.critical?.producer.disconnect());
   rt.addFinalShutdownSteps();
   try {
     const opened = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger, directory: initial.directory, cacheSize: rc.templateCacheSize });
     state.stopTable = opened.stop;
     const templates = opened.repository;
-    const renderer = new Renderer({
-      templates,
-      producer: rt.producer,
-      events: rt.events,
-      logger,
-      limits: { maxRecordBytes: rc.maxRecordBytes, maxMessageBytes: rc.maxMessageBytes },
+    const dispatchLimits = await dispatchTopicLimits(rt.kafka, config, logger);
+    const criticalRaw = rt.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await criticalRaw.connect();
+    state.critical = new BatchingProducer(criticalRaw);
+    const criticalEvents = new EventPublisher(state.critical, rt.events.stage);
+    instrumentEvents(criticalEvents, rt.registry);
+    // instrumentRenderer and instrumentStageConsumer register their metrics once per registry: feed them every lane.
+    const rendererEvents = new EventEmitter();
+    const stageEvents = new EventEmitter();
+    instrumentRenderer(rendererEvents, rt.registry);
+    instrumentStageConsumer('renderer', stageEvents as unknown as StageConsumer, rt.registry);
+    const lanes = rendererLanes(opts.groupId ?? RENDERER_GROUP).map((lane) => {
+      const critical = lane.priority === 'critical';
+      const renderer = new Renderer({
+        templates,
+        producer: critical ? state.critical! : rt.producer,
+        events: critical ? criticalEvents : rt.events,
+        logger,
+        limits: { maxRecordBytes: rc.maxRecordBytes, maxMessageBytes: rc.maxMessageBytes, dispatchTopicBytes: dispatchLimits.bytes },
+        lane: lane.priority,
+      });
+      return laneStage({ kafka: rt.kafka, lane, renderer, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });
-    instrumentRenderer(renderer, rt.registry);
-    // A short long-poll (kafkajs waits 5 s by default) bounds how long stopping waits for the
-    // fetch in flight; records still arrive as soon as they are written.
-    const consumer = (state.consumer = rt.kafka.consumer({ groupId: opts.groupId ?? RENDERER_GROUP, maxWaitTimeInMs: 500 }));
-    rt.readiness.consumer = groupMembership(consumer);
-    await consumer.connect();
-    state.stage = new StageConsumer({ consumer, topics: [Topics.requested], concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, handle: (r) => renderer.handle(r), logger });
-    instrumentStageConsumer('renderer', state.stage, rt.registry);
-    await state.stage.start();
+    state.consumers = lanes.map((l) => l.consumer);
+    state.stages = lanes.map((l) => l.stage);
+    rt.readiness.consumer = groupMembership(lanes);
+    await Promise.all(state.consumers.map((c) => c.connect()));
+    await Promise.all(state.stages.map((s) => s.start()));
     const reloadTemplates = directoryReloader(templates, rc.templatesDir, logger);
     if (rc.templatesDir && rc.templatesReloadMs > 0) {
       state.reload = setInterval(() => void reloadTemplates().catch((err) => logger.error({ err }, 'templates reload failed')), rc.templatesReloadMs).unref();
     }
     const opsAddress = opts.ops === false ? '' : await rt.startOps();
-    logger.info({ group: opts.groupId ?? RENDERER_GROUP, concurrency: rc.concurrency, templatesDir: rc.templatesDir || undefined }, 'renderer running');
-    return { close: () => rt.shutdown.run(), shutdown: rt.shutdown, opsAddress, templates, reloadTemplates };
+    logger.info({ groups: lanes.map((l) => l.lane.groupId), concurrency: rc.concurrency, templatesDir: rc.templatesDir || undefined }, 'renderer running');
+    return { close: () => rt.shutdown.run(), shutdown: rt.shutdown, opsAddress, templates, reloadTemplates, dispatchLimits };
   } catch (err) {
     await rt.shutdown.run();
     throw err;
@@ -116,8 +152,9 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
 
 const HELP = `usage: postline renderer [--help]
 
-Consumes email.requested, renders templates and MIME, produces one record per recipient
-domain to email.dispatch.<priority>. Configured by POSTLINE_* environment variables (and the
+Consumes email.requested.<priority> (one consumer group per priority) and the shared
+email.requested, renders templates and MIME, produces one record per recipient domain to
+email.dispatch.<priority>. Configured by POSTLINE_* environment variables (and the
 JSON file named by POSTLINE_CONFIG); the renderer's own options are POSTLINE_RENDERER_*.
 `;
 

@@ -3,9 +3,11 @@
  * does not import prom-client). Labels are bounded: priority and failure code.
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Renderer, RenderedInfo } from './renderer.js';
+import type { EventEmitter } from 'node:events';
+import type { RenderedInfo } from './renderer.js';
 
-export function instrumentRenderer(renderer: Renderer, registry: Registry): void {
+/** `renderer` emits the Renderer's events: one Renderer, or every lane's forwarded to one emitter. */
+export function instrumentRenderer(renderer: EventEmitter, registry: Registry): void {
   const registers = [registry];
   const rendered = new Counter({ name: 'postline_renderer_rendered_total', help: 'Messages rendered and handed to dispatch', labelNames: ['priority'], registers });
   const records = new Counter({

@@ -5,9 +5,12 @@
  * those are durable, so the StageConsumer commits the offset after them.
  *
  * Failures:
- * - the record is invalid (not JSON, wrong shape, bad addresses, oversized, ...) or rendering
- *   fails on the data (unknown template, missing variable, helper error): retrying cannot
- *   help, so the record goes to `email.dead` with a `failed` event and `handle` resolves;
+ * - the record is invalid (not JSON, wrong shape, bad addresses, oversized, a priority other
+ *   than its lane's: PRIORITY_MISMATCH, ...), rendering fails on the data (unknown template,
+ *   missing variable, helper error), or a dispatch record would exceed its topic's
+ *   `max.message.bytes` (MESSAGE_TOO_LARGE, also when the broker refuses one as too large):
+ *   retrying cannot help, so the record goes to `email.dead` with a `failed` event and
+ *   `handle` resolves;
  * - Kafka is unavailable (producing, catching up with `email.templates`): `handle` throws,
  *   nothing is committed, and the record is processed again.
  *
@@ -16,6 +19,7 @@
 import { EventEmitter } from 'node:events';
 import type { IHeaders } from 'kafkajs';
 import type { Logger } from 'pino';
+import type { Priority } from '../../shared/config.js';
 import { EmailRequestedContract, type EmailRequested } from '../../shared/contracts/email-requested.js';
 import { PermanentError, ValidationError } from '../../shared/errors.js';
 import type { EventPublisher } from '../../shared/events.js';
@@ -25,7 +29,8 @@ import type { CompiledTemplate } from '../../shared/templates/template-compiler.
 import { checkRequest, type EnvelopePlan } from './request-checks.js';
 import { buildMessage } from './mime-message.js';
 import { messageContent, templateFor, type TemplateSource } from './message-content.js';
-import { dispatchRecords } from './dispatch-records.js';
+import { dispatchRecords, type OutgoingRecord } from './dispatch-records.js';
+import { singleRecordBatchBytes } from './topic-limits.js';
 import { readRecordIds } from './record-ids.js';
 
 export interface RendererLimits {
@@ -33,6 +38,8 @@ export interface RendererLimits {
   maxRecordBytes: number;
   /** Larger rendered messages are dead-lettered (they would not fit a dispatch record). */
   maxMessageBytes: number;
+  /** `max.message.bytes` of each dispatch topic: a record that would exceed it is dead-lettered. */
+  dispatchTopicBytes?: Record<string, number>;
 }
 
 export interface RendererDeps {
@@ -41,6 +48,11 @@ export interface RendererDeps {
   events: Pick<EventPublisher, 'publish' | 'deadLetter'>;
   logger: Logger;
   limits: RendererLimits;
+  /**
+   * The priority of the lane this renderer consumes (`email.requested.<priority>`): a record
+   * with another priority is dead-lettered (PRIORITY_MISMATCH). Unset for the shared lane.
+   */
+  lane?: Priority;
 }
 
 export interface RenderedInfo {
@@ -98,8 +110,36 @@ export class Renderer extends EventEmitter {
     }
     const renderMs = performance.now() - started;
     const headers = traceHeaders(record);
+    const outgoing = dispatchRecords(req, plan, raw, headers);
+    const oversized = this.oversized(outgoing);
+    if (oversized) return this.fail(record, oversized, ids);
+    try {
+      await this.produce(req, plan, outgoing, renderMs, headers);
+    } catch (err) {
+      // The broker refused a record as too large (its limit changed since start-up): no retry helps.
+      if (err instanceof PermanentError) return this.fail(record, err, ids);
+      throw err;
+    }
+    this.emit('rendered', { priority: req.priority, domains: plan.groups.length, renderMs } satisfies RenderedInfo);
+    this.deps.logger.debug({ ...ids, topic: record.topic, partition: record.partition, offset: record.message.offset, domains: plan.groups.length }, 'rendered');
+  }
+
+  /** The first dispatch record over its topic's `max.message.bytes`, as the error to dead-letter with. */
+  private oversized(outgoing: OutgoingRecord[]): PermanentError | undefined {
+    for (const r of outgoing) {
+      const limit = this.deps.limits.dispatchTopicBytes?.[r.topic];
+      const size = singleRecordBatchBytes(r.message);
+      if (limit !== undefined && size > limit) {
+        return new PermanentError('MESSAGE_TOO_LARGE', `the dispatch record is ${size} bytes; ${r.topic} accepts at most ${limit} (max.message.bytes)`);
+      }
+    }
+    return undefined;
+  }
+
+  /** The dispatch records and the `rendered` event; resolves once all are durable. */
+  private async produce(req: EmailRequested, plan: EnvelopePlan, outgoing: OutgoingRecord[], renderMs: number, headers: IHeaders | undefined): Promise<void> {
     await Promise.all([
-      ...dispatchRecords(req, plan, raw, headers).map((r) => this.deps.producer.send(r.topic, r.message)),
+      ...outgoing.map((r) => this.deps.producer.send(r.topic, r.message)),
       // Same linger batch as the dispatch records: one round trip, and at-least-once either way.
       this.deps.events.publish(
         {
@@ -117,8 +157,6 @@ export class Renderer extends EventEmitter {
         headers,
       ),
     ]);
-    this.emit('rendered', { priority: req.priority, domains: plan.groups.length, renderMs } satisfies RenderedInfo);
-    this.deps.logger.debug({ ...ids, topic: record.topic, partition: record.partition, offset: record.message.offset, domains: plan.groups.length }, 'rendered');
   }
 
   private decode(record: StageRecord): { req: EmailRequested; plan: EnvelopePlan } {
@@ -127,6 +165,10 @@ export class Renderer extends EventEmitter {
       throw new PermanentError('RECORD_TOO_LARGE', `record is ${value.length} bytes; at most ${this.deps.limits.maxRecordBytes}`);
     }
     const req = EmailRequestedContract.decode(value);
+    const lane = this.deps.lane;
+    if (lane !== undefined && req.priority !== lane) {
+      throw new PermanentError('PRIORITY_MISMATCH', `a ${req.priority} message on ${record.topic}, the ${lane} lane; produce it to its own lane or to the shared email.requested`);
+    }
     const { issues, envelope } = checkRequest(req);
     if (!envelope) throw new ValidationError(issues);
     return { req, plan: envelope };

@@ -1,8 +1,9 @@
 /** Scheduler metrics, fed by the scheduler's events. */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Scheduler } from './scheduler.js';
+import type { EventEmitter } from 'node:events';
 
-export function instrumentScheduler(scheduler: Scheduler, registry: Registry): void {
+/** `scheduler` emits the Scheduler's events: one Scheduler, or every lane's forwarded to one emitter. */
+export function instrumentScheduler(scheduler: EventEmitter, registry: Registry): void {
   const registers = [registry];
   const moved = new Counter({ name: 'postline_retry_records_moved_total', help: 'Retry records moved back to dispatch', labelNames: ['topic'], registers });
   const invalid = new Counter({ name: 'postline_retry_records_invalid_total', help: 'Undecodable retry records sent to email.dead', labelNames: ['topic'], registers });

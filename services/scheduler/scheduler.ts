@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { Logger } from 'pino';
-import { Topics, RETRY_TIERS } from '../../shared/topics.js';
+import { Topics } from '../../shared/topics.js';
 import { EmailReadyForDispatchContract } from '../../shared/contracts/email-ready-for-dispatch.js';
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
@@ -16,6 +16,8 @@ import { planHead } from './due-records.js';
 
 export interface SchedulerDeps {
   consumer: Consumer;
+  /** The retry tiers this scheduler holds: one lane's `email.retry.<priority>.<tier>` (or the shared tiers). */
+  topics: string[];
   producer: BatchingProducer;
   events: EventPublisher;
   logger: Logger;
@@ -38,11 +40,11 @@ export class Scheduler extends EventEmitter {
   async start(): Promise<void> {
     const { consumer } = this.deps;
     consumer.on(consumer.events.GROUP_JOIN, () => this.emit('rebalanced'));
-    for (const tier of RETRY_TIERS) await consumer.subscribe({ topic: Topics.retry(tier), fromBeginning: true });
+    for (const topic of this.deps.topics) await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: RETRY_TIERS.length * 2,
+      partitionsConsumedConcurrently: this.deps.topics.length * 2,
       eachBatch: (payload) => this.eachBatch(payload),
     });
   }

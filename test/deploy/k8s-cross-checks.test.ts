@@ -12,9 +12,9 @@ import { Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { PRIORITIES } from '../../shared/config.js';
 import { buildOpsApp } from '../../shared/ops-server.js';
-import { RETRY_TIERS, Topics, topicSpecs } from '../../shared/topics.js';
-import { RENDERER_GROUP } from '../../services/renderer/main.js';
-import { SCHEDULER_GROUP } from '../../services/scheduler/main.js';
+import { Topics, topicSpecs } from '../../shared/topics.js';
+import { rendererLanes } from '../../services/renderer/main.js';
+import { schedulerLanes } from '../../services/scheduler/main.js';
 import { kustomizeBuild, type Resource } from './support/kustomize.js';
 import { cliCommands, effectiveEnv, knownEnv, loadFor, podSpec, resolvePort, stages, type Container } from './support/deployment-model.js';
 import { REPO } from './support/repo.js';
@@ -147,9 +147,9 @@ describe('k8s manifests against the code', () => {
     const expected: Record<string, Array<[group: string, topics: string[]]>> = {};
     for (const w of stageWorkloads().filter((x) => x.build === 'k8s')) {
       const c = loadFor(w.command, w.env);
-      if (w.command === 'renderer') expected.renderer = [[RENDERER_GROUP, [Topics.requested]]];
+      if (w.command === 'renderer') expected.renderer = rendererLanes().map((l) => [l.groupId, [l.topic]]);
       if (w.command === 'dispatcher') expected.dispatcher = PRIORITIES.map((p) => [`${c.dispatcher.groupId}-${p}`, [Topics.dispatch(p)]]);
-      if (w.command === 'scheduler') expected.scheduler = [[SCHEDULER_GROUP, RETRY_TIERS.map((t) => Topics.retry(t))]];
+      if (w.command === 'scheduler') expected.scheduler = schedulerLanes().map((l) => [l.groupId, l.topics]);
       if (w.command === 'analytics') expected.analytics = [[c.analytics.groupId, [Topics.events]]];
     }
     assert.deepEqual(scaled.map((s) => (s.spec as any).scaleTargetRef.name).sort(), Object.keys(expected).map((s) => `postline-${s}`).sort());

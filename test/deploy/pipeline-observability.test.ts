@@ -1,8 +1,8 @@
 /**
  * The pipeline is observable end to end, on the real parts (embedded broker, SMTP sink, every
  * stage in-process with tracing on and an in-memory exporter):
- * - tracing: one email's path — POST, email.requested, render, email.dispatch.*, SMTP 250, the
- *   `sent` event — is one connected trace, and so is a retried one through email.retry.* and the
+ * - tracing: one email's path — POST, email.requested.<priority>, render, email.dispatch.*, SMTP 250, the
+ *   `sent` event — is one connected trace, and so is a retried one through email.retry.<priority>.* and the
  *   scheduler;
  * - metrics: each stage's /metrics carries the series the alerts and the pipeline-health
  *   dashboard query, after real traffic, and no label holds an address or a message id.
@@ -150,14 +150,14 @@ describe('pipeline observability', () => {
   it('traces one email from the POST to the SMTP 250 as one connected trace', async () => {
     await send('rcpt@example.org');
     await sink.waitForMessages(1, 20_000);
-    const request = await waitFor(() => spans().find((s) => s.name === 'send email.requested'), 10_000, 'the produce span of email.requested');
+    const request = await waitFor(() => spans().find((s) => s.name === 'send email.requested.transactional'), 10_000, 'the produce span of email.requested.transactional');
     const traceId = request.spanContext().traceId;
     const sent = await waitFor(() => sentEventSpan(traceId), 10_000, 'the sent event in the same trace');
     assert.deepEqual(ancestry(sent), [
       'process email.dispatch.transactional',
       'send email.dispatch.transactional',
-      'process email.requested',
-      'send email.requested',
+      'process email.requested.transactional',
+      'send email.requested.transactional',
       'HTTP server',
     ]);
     const server = spans().find((s) => s.kind === SpanKind.SERVER && s.spanContext().traceId === traceId)!;
@@ -165,18 +165,18 @@ describe('pipeline observability', () => {
     assert.ok(spans().some((s) => s.name === 'send email.events' && parentOf(s) === server), 'the accepted event belongs to the request');
   });
 
-  it('keeps a retried email in its trace through email.retry.1m and the scheduler', async () => {
+  it('keeps a retried email in its trace through email.retry.transactional.1m and the scheduler', async () => {
     await send('retry@example.org');
     await waitFor(() => sink.messagesTo('retry@example.org').length === 1, 20_000, 'the retried delivery');
     const deliveries = await waitFor(() => {
-      const d = spans().filter((s) => s.name === 'process email.dispatch.transactional' && spans().some((r) => r.name === 'send email.retry.1m' && r.spanContext().traceId === s.spanContext().traceId));
+      const d = spans().filter((s) => s.name === 'process email.dispatch.transactional' && spans().some((r) => r.name === 'send email.retry.transactional.1m' && r.spanContext().traceId === s.spanContext().traceId));
       return d.length === 2 ? d : undefined;
     }, 10_000, 'both dispatch attempts');
     const traceId = deliveries[0].spanContext().traceId;
     assert.equal(deliveries[1].spanContext().traceId, traceId);
-    const second = deliveries.find((d) => ancestry(d).includes('send email.retry.1m'));
+    const second = deliveries.find((d) => ancestry(d).includes('send email.retry.transactional.1m'));
     assert.ok(second, 'the second attempt descends from the retry record');
-    assert.deepEqual(ancestry(second).slice(0, 3), ['send email.dispatch.transactional', 'send email.retry.1m', 'process email.dispatch.transactional']);
+    assert.deepEqual(ancestry(second).slice(0, 3), ['send email.dispatch.transactional', 'send email.retry.transactional.1m', 'process email.dispatch.transactional']);
     assert.ok(await waitFor(() => sentEventSpan(traceId), 10_000, 'the sent event of the retried message'));
   });
 
@@ -208,16 +208,16 @@ describe('pipeline observability', () => {
     for (const [name, labels] of [
       ['postline_ingest_request_seconds_count', { route: '/v1/emails', method: 'POST', status: '202' }],
       ['postline_ingest_accepted_total', { priority: 'transactional' }],
-      ['postline_stage_records_processed_total', { stage: 'renderer', topic: 'email.requested' }],
+      ['postline_stage_records_processed_total', { stage: 'renderer', topic: 'email.requested.transactional' }],
       ['postline_stage_records_processed_total', { stage: 'dispatcher', topic: 'email.dispatch.transactional' }],
-      ['postline_consumer_lag', { stage: 'renderer', topic: 'email.requested' }],
+      ['postline_consumer_lag', { stage: 'renderer', topic: 'email.requested.transactional' }],
       ['postline_consumer_lag', { stage: 'dispatcher', topic: 'email.dispatch.transactional' }],
       ['postline_smtp_transaction_seconds_bucket', { host: `${sink.host}:${sink.port}`, outcome: 'sent' }],
       ['postline_dispatch_outcomes_total', { outcome: 'sent', priority: 'transactional' }],
       ['postline_dispatch_outcomes_total', { outcome: 'deferred', priority: 'transactional' }],
       ['postline_smtp_fleet_connections', {}],
       ['postline_smtp_fleet_busy_connections', {}],
-      ['postline_retry_records_moved_total', { topic: 'email.retry.1m' }],
+      ['postline_retry_records_moved_total', { topic: 'email.retry.transactional.1m' }],
       ['postline_process_cpu_seconds_total', { service: 'scheduler' }],
       ['postline_nodejs_eventloop_lag_p99_seconds', { service: 'ingest' }],
     ] as Array<[string, Record<string, string>]>) {

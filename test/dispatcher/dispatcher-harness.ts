@@ -4,7 +4,7 @@
  */
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import pino from 'pino';
-import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
+import { PRIORITIES, loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
 import { EmailEventContract, type EmailEvent, type EventType } from '../../shared/contracts/email-event.js';
 import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
 import { RETRY_TIERS, Topics, type RetryTier } from '../../shared/topics.js';
@@ -24,7 +24,7 @@ export interface Harness {
   produce(records: EmailReadyForDispatch[]): Promise<void>;
   events(type?: EventType): EmailEvent[];
   waitForEvents(n: number, type: EventType, timeoutMs?: number): Promise<EmailEvent[]>;
-  /** Records on email.retry.<tier> (default 1m). */
+  /** Records on email.retry.<priority>.<tier> (any priority) (default 1m). */
   retries(tier?: RetryTier): EmailReadyForDispatch[];
   /** Stops the dispatcher and starts a new one with the same configuration (same groups), or with `overrides`. */
   restart(overrides?: Record<string, unknown>): Promise<void>;
@@ -66,7 +66,7 @@ export async function startHarness(
   });
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
   let dispatcher = await startDispatcher(config, { logger, ops: false });
-  const reader = await new TopicReader(broker.bootstrap, [Topics.events, ...RETRY_TIERS.map((t) => Topics.retry(t)), Topics.dead]).start();
+  const reader = await new TopicReader(broker.bootstrap, [Topics.events, ...PRIORITIES.flatMap((p) => RETRY_TIERS.map((t) => Topics.retryFor(p, t))), Topics.dead]).start();
   const producer = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).producer();
   await producer.connect();
 
@@ -99,7 +99,7 @@ export async function startHarness(
     async waitForEvents(n, type, timeoutMs = 15_000) {
       return waitFor(() => (events(type).length >= n ? events(type) : undefined), timeoutMs, `${n} ${type} events (have ${events(type).length})`);
     },
-    retries: (tier = '1m') => reader.records.filter((r) => r.topic === Topics.retry(tier)).map((r) => EmailReadyForDispatchContract.decode(r.message.value)),
+    retries: (tier = '1m') => reader.records.filter((r) => PRIORITIES.some((p) => r.topic === Topics.retryFor(p, tier))).map((r) => EmailReadyForDispatchContract.decode(r.message.value)),
     async restart(more) {
       await dispatcher.close();
       if (more) config = loadPostlineConfig({ env: {}, overrides: { ...flatten(config), ...more } });

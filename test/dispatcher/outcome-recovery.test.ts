@@ -91,7 +91,7 @@ test('a deferral whose retry record was written but whose event was not: the ret
   const record = recordFor(['later@example.org']);
   h.state.failing.add(Topics.events);
   await assert.rejects(h.handler.handle(stageRecord(EmailReadyForDispatchContract.encode(record))));
-  const retries = (): number => h.written.filter((w) => w.topic === Topics.retry('1m')).length;
+  const retries = (): number => h.written.filter((w) => w.topic === Topics.retryFor(record.priority, '1m')).length;
   assert.equal(retries(), 1, 'the retry record is written first');
 
   h.state.failing.clear();
@@ -100,6 +100,6 @@ test('a deferral whose retry record was written but whose event was not: the ret
   assert.equal(h.sink.rcptAttempts.get('later@example.org'), 1, 'not tried again now');
   const [deferred] = h.events();
   assert.equal(deferred.type, 'deferred');
-  const retry = EmailReadyForDispatchContract.decode(h.written.find((w) => w.topic === Topics.retry('1m'))!.message.value as Buffer);
+  const retry = EmailReadyForDispatchContract.decode(h.written.find((w) => w.topic === Topics.retryFor(record.priority, '1m'))!.message.value as Buffer);
   assert.equal(deferred.nextAttemptAt, retry.notBefore, 'the event names the retry that was written');
 });

@@ -5,7 +5,7 @@
  */
 import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage } from 'kafkajs';
 import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
-import { Topics } from '../../shared/topics.js';
+import { Topics, requestTopics } from '../../shared/topics.js';
 import { startIngest, type IngestHandle, type StartIngestOptions } from '../../services/ingest/main.js';
 import { hashApiKey } from '../../services/ingest/api-keys.js';
 import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
@@ -75,9 +75,11 @@ export class IngestHarness {
   async collect(): Promise<void> {
     this.consumer = this.kafka.consumer({ groupId: uniqueName('ingest-test'), maxWaitTimeInMs: 100 });
     await this.consumer.connect();
-    for (const topic of [Topics.requested, Topics.events]) await this.consumer.subscribe({ topic, fromBeginning: true });
+    for (const topic of [...requestTopics(), Topics.events]) await this.consumer.subscribe({ topic, fromBeginning: true });
     await this.consumer.run({
-      eachMessage: async ({ topic, message }) => {
+      eachMessage: async ({ topic: read, message }) => {
+        // Ingest produces to each priority's request lane; tests read them all as Topics.requested.
+        const topic = requestTopics().includes(read) ? Topics.requested : read;
         const list = this.records.get(topic) ?? [];
         list.push({ key: message.key?.toString() ?? null, value: JSON.parse(message.value?.toString() ?? 'null'), message });
         this.records.set(topic, list);
@@ -107,8 +109,10 @@ export class IngestHarness {
 
   /** Sum of the end offsets of `topic`: it changes exactly when something was produced. */
   async endOffset(topic: string): Promise<number> {
-    const offsets = await this.admin.fetchTopicOffsets(topic);
-    return offsets.reduce((sum, o) => sum + Number(o.high), 0);
+    // Topics.requested stands for every request lane (see collect).
+    let sum = 0;
+    for (const t of topic === Topics.requested ? requestTopics() : [topic]) sum += (await this.admin.fetchTopicOffsets(t)).reduce((s, o) => s + Number(o.high), 0);
+    return sum;
   }
 
   /** Stops the broker, keeping its data (clients see it go away). */

@@ -12,7 +12,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { simpleParser, type AddressObject } from 'mailparser';
 import { startTestBroker, tempDir, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 import { TopicReader } from '../helpers/topic-reader.js';
-import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
+import { PRIORITIES, loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
 import { Topics } from '../../shared/topics.js';
 import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import { EmailRequestedContract, type EmailRequested } from '../../shared/contracts/email-requested.js';
@@ -167,6 +167,32 @@ describe('renderer with the real broker', () => {
     const [b] = await waitForN(() => dispatched(bulk.messageId), 1, 'bulk record');
     assert.equal(c.$topic, 'email.dispatch.critical');
     assert.equal(b.$topic, 'email.dispatch.bulk');
+  });
+
+  test('each priority’s own request lane renders that priority; a record on the wrong lane is dead-lettered PRIORITY_MISMATCH and the lane goes on', async () => {
+    const onLane = PRIORITIES.map((p) => emailRequest({ priority: p }));
+    for (const [i, p] of PRIORITIES.entries()) {
+      await producer.send({ topic: Topics.requestedFor(p), acks: -1, messages: [{ key: onLane[i].messageId, value: EmailRequestedContract.encode(onLane[i]) }] });
+    }
+    for (const [i, p] of PRIORITIES.entries()) {
+      const [d] = await waitForN(() => dispatched(onLane[i].messageId), 1, `${p} record from its lane`);
+      assert.equal(d.$topic, Topics.dispatch(p));
+    }
+    // A bulk message on the critical lane would jump the queue: parked, with the reason.
+    const jumper = emailRequest({ priority: 'bulk' });
+    const next = emailRequest({ priority: 'critical' });
+    await producer.send({
+      topic: Topics.requestedFor('critical'),
+      acks: -1,
+      messages: [jumper, next].map((r) => ({ key: 'same', value: EmailRequestedContract.encode(r) })),
+    });
+    const [dead] = await waitForN(() => deadOf((d) => d.messageId === jumper.messageId), 1, 'dead letter');
+    assert.equal(dead.code, 'PRIORITY_MISMATCH');
+    assert.equal(dead.source.topic, Topics.requestedFor('critical'));
+    const failed = await waitFor(() => eventsOf(jumper.messageId).find((e) => e.type === 'failed'), 10_000, 'failed event');
+    assert.match(failed.reason!, /^PRIORITY_MISMATCH: /);
+    await waitForN(() => dispatched(next.messageId), 1, 'the next critical record');
+    assert.equal(dispatched(jumper.messageId).length, 0);
   });
 
   test('a template with partials renders from the directory, and a tenant’s own template on email.templates overrides it', async () => {

@@ -20,12 +20,12 @@ after(async () => {
   await broker.destroy();
 });
 
-function retryRecord(id: string, notBefore: number): EmailReadyForDispatch {
+function retryRecord(id: string, notBefore: number, priority: EmailReadyForDispatch['priority'] = 'critical'): EmailReadyForDispatch {
   return {
     schemaVersion: 1,
     messageId: id,
     tenant: 'acme',
-    priority: 'critical',
+    priority,
     domain: 'example.org',
     envelope: { from: 'a@acme.test', to: ['b@example.org'] },
     raw: 'Subject: hi\r\n\r\nhello\r\n',
@@ -98,5 +98,31 @@ test('a restarted scheduler resumes from its committed offset and moves nothing 
   } finally {
     await producer.disconnect();
     await reader.stop();
+  }
+});
+
+test('each priority’s tiers are held in their own lane and go back to that priority’s dispatch topic', async () => {
+  const config = loadPostlineConfig({ env: {}, overrides: { 'kafka.brokers': [broker.bootstrap], 'kafka.partitions': 1, 'log.level': 'silent' } });
+  const reader = await new TopicReader(broker.bootstrap, [Topics.dispatch('critical'), Topics.dispatch('bulk'), Topics.dispatch('transactional')]).start();
+  const producer = kafka.producer();
+  await producer.connect();
+  const scheduler = await startScheduler(config, { logger: pino({ level: 'silent' }), ops: false, groupId: 'lanes-scheduler' });
+  try {
+    const now = Date.now();
+    const bulkDue = now + 3000;
+    await producer.send({ topic: Topics.retryFor('bulk', '1m'), messages: [{ key: 'example.org', value: EmailReadyForDispatchContract.encode(retryRecord('bulk-held', bulkDue, 'bulk')) }] });
+    await producer.send({ topic: Topics.retryFor('critical', '1m'), messages: [{ key: 'example.org', value: EmailReadyForDispatchContract.encode(retryRecord('critical-due', now - 10)) }] });
+    await producer.send({ topic: Topics.retryFor('transactional', '15m'), messages: [{ key: 'example.org', value: EmailReadyForDispatchContract.encode(retryRecord('tx-due', now - 10, 'transactional')) }] });
+    const ids = (p: 'critical' | 'bulk' | 'transactional') => reader.json<EmailReadyForDispatch>(Topics.dispatch(p)).map((r) => r.messageId);
+    await waitFor(() => ids('critical').includes('critical-due'), 10_000, 'the critical retry moved');
+    await waitFor(() => ids('transactional').includes('tx-due'), 10_000, 'the transactional retry moved');
+    await waitFor(() => ids('bulk').includes('bulk-held'), 15_000, 'the bulk retry moved once due');
+    const at = (id: string) => reader.records.find((r) => r.message.value!.toString().includes(`"${id}"`))!.receivedAt;
+    assert.ok(at('bulk-held') >= bulkDue - 20, 'the bulk retry was not moved before it was due');
+    assert.ok(at('critical-due') < at('bulk-held'), 'the held bulk retry did not hold the critical one');
+  } finally {
+    await producer.disconnect();
+    await reader.stop();
+    await scheduler.close();
   }
 });

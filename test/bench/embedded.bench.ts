@@ -114,7 +114,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
   sampler.watch('sink', sink.pid);
   const cliMs = await timeCli();
   ctx.progress(`run ${run + 1}: starting postline start`);
-  const launcher = await startLauncher({ dataDir: path.join(ctx.tmpDir, `run-${run}`), relay: sink, env: { POSTLINE_RENDERER_TEMPLATES_DIR: templatesDir } });
+  const launcher = await startLauncher({ relay: sink, env: { POSTLINE_RENDERER_TEMPLATES_DIR: templatesDir } });
   try {
     for (const pid of [launcher.pid, ...descendants(launcher.pid)]) sampler.watch(processLabel(pid), pid);
 

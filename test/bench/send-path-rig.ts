@@ -5,7 +5,6 @@
  * sink process as the relay. Also the bench's own Kafka access: pre-loading a topic, and the
  * sum of a topic's high watermarks (how many records it holds).
  */
-import net from 'node:net';
 import path from 'node:path';
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
 import { EmailRequestedContract } from '../../shared/contracts/email-requested.js';
@@ -16,6 +15,7 @@ import { epochMs, spawnService, type ServiceProcess } from './send-path-processe
 import type { ProcessSampler } from './send-path-process-sampler.js';
 import type { SinkProcess } from './send-path-sink.js';
 import { emailRequested, TENANT, writeTemplatesDir } from './send-path-workload.js';
+import { freePort } from '../helpers/free-port.js';
 
 export type Stage = 'ingest' | 'renderer' | 'dispatcher';
 
@@ -23,13 +23,6 @@ export const API_KEY = 'pl_bench_send_path_0123456789abcdef';
 /** Postline's default partition count (kafka.partitions). */
 export const PARTITIONS = 6;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 export interface RigOptions {
   dir: string;

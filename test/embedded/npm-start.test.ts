@@ -13,16 +13,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir, waitFor } from '../helpers/broker.js';
 import { generateApiKey, hashApiKey } from '../../services/ingest/api-keys.js';
+import { freePort } from '../helpers/free-port.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'postline.mjs');
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 let launcher: ChildProcess | undefined;
 const dataDir = tempDir('postline-start-');

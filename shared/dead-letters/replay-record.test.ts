@@ -84,3 +84,12 @@ test('a dead letter without a value cannot be replayed', () => {
   const plan = replayRecord(letter({ value: null }), NOW);
   assert.deepEqual(plan, { ok: false, reason: 'the dead letter has no record value to replay' });
 });
+
+test('a request refused for standing in the wrong priority lane replays to the shared lane, which takes any priority', () => {
+  const value = JSON.stringify({ schemaVersion: 1, messageId: 'm-1', priority: 'bulk' });
+  const plan = replayRecord(letter({ code: 'PRIORITY_MISMATCH', topic: 'email.requested.critical', key: 'm-1', value }), NOW);
+  assert.ok(plan.ok);
+  assert.equal(plan.record.kind, 'verbatim');
+  assert.equal(plan.record.topic, 'email.requested');
+  assert.equal(plan.record.value.toString('utf8'), value);
+});

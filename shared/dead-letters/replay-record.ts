@@ -9,7 +9,10 @@
  *   `notBefore`. Only the recipients of that dead letter are in it.
  * - Anything else (a request the renderer could not render, an invalid record) is produced again
  *   as it was — same value, key and headers — to the topic it came from, for the stage that
- *   refused it to try again (after the template was uploaded, the producer fixed, ...).
+ *   refused it to try again (after the template was uploaded, the producer fixed, ...). Except a
+ *   request refused for standing in the wrong priority lane (`PRIORITY_MISMATCH`): the same lane
+ *   would refuse it again, so it goes to the shared lane, `email.requested`, which takes any
+ *   priority.
  */
 import type { IHeaders } from 'kafkajs';
 import type { DeadLetter } from '../contracts/dead-letter.js';
@@ -49,5 +52,6 @@ export function replayRecord(letter: DeadLetter, now: Date): ReplayPlan {
       };
     }
   }
-  return { ok: true, record: { topic: source.topic, key: source.key, value, headers: source.headers, kind: 'verbatim' } };
+  const topic = letter.code === 'PRIORITY_MISMATCH' ? Topics.requested : source.topic;
+  return { ok: true, record: { topic, key: source.key, value, headers: source.headers, kind: 'verbatim' } };
 }

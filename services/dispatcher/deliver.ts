@@ -13,7 +13,7 @@ import type { Priority } from '../../shared/config.js';
 import type { EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
 import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
 import { HostUnavailableError, type SmtpFleet } from './smtp-fleet.js';
-import { isBrokenConnection, type SmtpFailure } from './smtp-outcome.js';
+import { isBrokenConnection, isProtocolViolation, type SmtpFailure } from './smtp-outcome.js';
 import type { FleetRegistry } from './fleet-registry.js';
 import type { Route } from './route.js';
 import { BreakerOpenError } from './host-breaker.js';
@@ -52,6 +52,8 @@ async function sendOnFleet(fleet: SmtpFleet, record: EmailReadyForDispatch, prio
       const err = e as SmtpFailure;
       const latencyMs = performance.now() - started;
       if (lease.connection.closed) lease.discard('broken', { throttled: err.responseCode === 421 });
+      // A reply we cannot read leaves the session in an unknown state (RSET would wait on it).
+      else if (isProtocolViolation(err)) lease.discard('protocol-error');
       else lease.release({ reset: true }); // the server refused the transaction; the session is fine
       if (isBrokenConnection(err) && tries < TRIES_PER_HOST) {
         onRetry?.(host, err, 'same-host');

@@ -17,7 +17,7 @@ export interface ConnectionTimeouts {
 }
 
 /** Why a connection closed (a bounded label for metrics). */
-export type CloseReason = 'idle' | 'shutdown' | 'broken' | 'reset-failed' | 'server-closed' | 'timeout' | 'error' | 'connect-failed';
+export type CloseReason = 'idle' | 'shutdown' | 'broken' | 'protocol-error' | 'reset-failed' | 'server-closed' | 'timeout' | 'error' | 'connect-failed';
 
 const QUIT_WAIT_MS = 1000;
 

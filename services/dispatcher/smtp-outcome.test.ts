@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyFailure, isBrokenConnection, outcomesOf, parseSmtpReply, type SmtpFailure } from './smtp-outcome.js';
+import { classifyFailure, isBrokenConnection, isProtocolViolation, outcomesOf, parseSmtpReply, type SmtpFailure } from './smtp-outcome.js';
 
 test('parseSmtpReply splits code, enhanced code and text', () => {
   const cases: Array<[string, ReturnType<typeof parseSmtpReply>]> = [
@@ -45,7 +45,22 @@ test('classifyFailure: 5xx about the message bounces, everything else that may p
     ['breaker open on every host of the route', { message: 'circuit breaker for relay:25 is open', code: 'BREAKER_OPEN' }, 'deferred', 'SMTP_BREAKER_OPEN'],
     ['unknown error', { message: 'something odd' }, 'deferred', 'SMTP_UNKNOWN'],
     ['invalid envelope address', { message: 'Invalid recipient "a\\nb"', code: 'EENVELOPE', command: 'API' }, 'failed', 'INVALID_ENVELOPE'],
+    ['no recipients', { message: 'No recipients defined', code: 'EENVELOPE', command: 'API' }, 'failed', 'INVALID_ENVELOPE'],
+    ['empty message', { message: 'Empty message', code: 'EMESSAGE', command: 'API' }, 'failed', 'MESSAGE_REFUSED_LOCALLY'],
     ['over the SIZE limit', { message: 'Message size larger than allowed 1000', code: 'EMESSAGE', command: 'MAIL FROM' }, 'failed', 'MESSAGE_REFUSED_LOCALLY'],
+    ['REQUIRETLS not offered', { message: 'Server does not support REQUIRETLS', code: 'EREQUIRETLS', command: 'MAIL FROM' }, 'failed', 'REQUIRETLS_UNAVAILABLE'],
+    // Protocol errors of the other side are its fault, and may pass: deferred, never failed.
+    ['reply without a code to RCPT', { message: 'Recipient command failed: sure thing', code: 'EENVELOPE', response: 'sure thing', command: 'RCPT TO' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['reply without a code to MAIL FROM', { message: 'Mail command failed: ok ok', code: 'EENVELOPE', response: 'ok ok', command: 'MAIL FROM' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['reply without a code after DATA', { message: 'Message failed: thanks!', code: 'EMESSAGE', response: 'thanks!', command: 'DATA' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['empty reply to RCPT', { message: 'Recipient command failed', code: 'EENVELOPE', command: 'RCPT TO' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['empty reply after DATA', { message: 'Message failed', code: 'EMESSAGE', command: 'DATA' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['354 to RCPT (a code that makes no sense there)', { ...reply(354, 'RCPT TO'), response: '354 go ahead' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['250 to the DATA command', { ...reply(250, 'DATA'), response: '250 ok' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['999 after DATA', { ...reply(999, 'DATA'), code: 'EMESSAGE', response: '999 what' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['garbage to RSET', { message: 'Could not reset session state', code: 'EPROTOCOL', response: '??', command: 'RSET' }, 'deferred', 'SMTP_PROTOCOL'],
+    ['reset mid-DATA', { message: 'read ECONNRESET', code: 'ESOCKET', originalCode: 'ECONNRESET', command: 'DATA' }, 'deferred', 'SMTP_CONNECTION'],
+    ['server closed the connection after DATA', { message: 'Connection closed unexpectedly', code: 'ECONNECTION', command: 'CONN' }, 'deferred', 'SMTP_CONNECTION'],
   ];
   for (const [name, err, kind, code] of cases) {
     const v = classifyFailure(err);
@@ -59,6 +74,19 @@ test('classifyFailure keeps code, enhanced code and text of the reply', () => {
   const v = classifyFailure({ message: 'x', code: 'EENVELOPE', responseCode: 550, response: '550 5.1.1 No such user', command: 'RCPT TO' });
   assert.deepEqual(v.reply, { code: 550, enhanced: '5.1.1', text: 'No such user' });
   assert.match(v.reason, /550 5\.1\.1 No such user/);
+});
+
+test('isProtocolViolation: the server answered something that is not a usable reply', () => {
+  const cases: Array<[string, SmtpFailure, boolean]> = [
+    ['text without a code', { message: 'x', code: 'EENVELOPE', response: 'hello', command: 'RCPT TO' }, true],
+    ['354 to RCPT', { message: 'x', code: 'EENVELOPE', responseCode: 354, response: '354 go', command: 'RCPT TO' }, true],
+    ['999', { message: 'x', code: 'EMESSAGE', responseCode: 999, response: '999 ?', command: 'DATA' }, true],
+    ['451 is a reply', { message: 'x', code: 'EENVELOPE', responseCode: 451, response: '451 later', command: 'RCPT TO' }, false],
+    ['550 is a reply', { message: 'x', code: 'EENVELOPE', responseCode: 550, response: '550 no', command: 'RCPT TO' }, false],
+    ['a local refusal has no response', { message: 'Invalid recipient', code: 'EENVELOPE', command: 'API' }, false],
+    ['a broken connection has no response', { message: 'closed', code: 'ECONNECTION', command: 'CONN' }, false],
+  ];
+  for (const [name, err, expected] of cases) assert.equal(isProtocolViolation(err), expected, name);
 });
 
 test('isBrokenConnection: only a connection that died without a reply', () => {
@@ -88,6 +116,13 @@ test('outcomesOf: every recipient gets exactly one outcome', () => {
       { bounced: ['a@x'], deferred: ['b@x'] },
     ],
     ['connection dropped', ['a@x', 'b@x'], { error: { message: 'closed', code: 'ECONNECTION' } }, { deferred: ['a@x', 'b@x'] }],
+    [
+      'garbage to one pipelined RCPT',
+      ['a@x', 'b@x'],
+      { info: info({ accepted: ['a@x'], rejected: ['b@x'], rejectedErrors: [{ message: 'Recipient command failed: eh?', code: 'EENVELOPE', response: 'eh?', command: 'RCPT TO', recipient: 'b@x' }] }) },
+      { sent: ['a@x'], deferred: ['b@x'] },
+    ],
+    ['garbage after DATA', ['a@x'], { error: { message: 'Message failed: thanks', code: 'EMESSAGE', response: 'thanks', command: 'DATA' } }, { deferred: ['a@x'] }],
     ['message refused after DATA', ['a@x'], { error: { message: 'Message failed', code: 'EMESSAGE', responseCode: 554, response: '554 5.7.1 spam', command: 'DATA' } }, { bounced: ['a@x'] }],
     ['recipient missing from a 250', ['a@x', 'b@x'], { info: info({ accepted: ['a@x'] }) }, { sent: ['a@x'], deferred: ['b@x'] }],
   ];

@@ -1,9 +1,12 @@
 /**
  * What an SMTP attempt means for each recipient: `sent`, `bounced` (a permanent refusal of the
  * message or recipient; never retried), `deferred` (anything that may work later: 4xx, timeouts,
- * refused or broken connections; goes to the retry path) or `failed` (the record itself can never
- * be sent, e.g. an envelope address SMTP cannot carry; parked on email.dead). Pure: the rules are
- * tables and the tests are tables.
+ * refused or broken connections, and every protocol error of the other side — a reply without a
+ * code, a code that makes no sense for the command, a reset mid-DATA; goes to the retry path) or
+ * `failed` (the record itself can never be sent: nodemailer refused it before the server said
+ * anything, e.g. an envelope address SMTP cannot carry; parked on email.dead). Only our own side
+ * can make a record `failed`: whatever the server answered, however oddly, is judged as a reply or
+ * deferred. Pure: the rules are tables and the tests are tables.
  */
 import type { NodemailerError } from 'nodemailer/lib/errors';
 import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
@@ -45,7 +48,10 @@ export function parseSmtpReply(response: string | undefined | false | null): Smt
 /** Commands whose permanent refusal is about this message or recipient, not about our session. */
 const MESSAGE_COMMANDS = new Set(['MAIL FROM', 'RCPT TO', 'DATA']);
 
-/** Codes of failures that never reached a server verdict and cannot succeed by retrying this record. */
+/**
+ * Codes of failures that never reached a server verdict and cannot succeed by retrying this
+ * record — when nodemailer raised them itself (see `isLocalRefusal`).
+ */
 const UNSENDABLE_CODES: Record<string, string> = {
   EENVELOPE: 'INVALID_ENVELOPE',
   EMESSAGE: 'MESSAGE_REFUSED_LOCALLY',
@@ -73,6 +79,28 @@ const TIMEOUTS: Record<string, string> = {
   SOCKET_TIMEOUT: 'SMTP_TIMEOUT',
 };
 
+/**
+ * Commands nodemailer names when it refuses on its own, before or instead of talking to the
+ * server: 'API' (envelope and message checks) and 'MAIL FROM' for the checks against what the
+ * server advertised (SIZE, REQUIRETLS).
+ */
+const LOCAL_COMMANDS = new Set(['API', 'MAIL FROM']);
+
+/** nodemailer refused the record itself: no reply from the server is involved. */
+function isLocalRefusal(err: SmtpFailure): boolean {
+  return !err.response && (err.command === undefined || LOCAL_COMMANDS.has(err.command));
+}
+
+/**
+ * The server answered, but not with an SMTP reply that means anything here: a line without a
+ * code, or a code outside 4yz/5yz for a command that failed (e.g. 354 to RCPT, 250 to DATA's
+ * command, 999). The session is in an unknown state: the connection must not be reused.
+ */
+export function isProtocolViolation(err: SmtpFailure): boolean {
+  if (err.responseCode) return err.responseCode < 400 || err.responseCode >= 600;
+  return typeof err.response === 'string' && err.response.trim() !== '' && err.command !== undefined && !LOCAL_COMMANDS.has(err.command);
+}
+
 function describe(err: SmtpFailure): string {
   const detail = err.originalCode ? ` (${err.originalCode})` : '';
   return `${err.message}${detail}`.slice(0, 500);
@@ -80,6 +108,11 @@ function describe(err: SmtpFailure): string {
 
 /** The verdict for one failure (for every recipient it covers). */
 export function classifyFailure(err: SmtpFailure): Omit<RecipientOutcome, 'recipients'> {
+  if (isProtocolViolation(err)) {
+    // Garbage or a nonsensical code from the other side: its fault, and maybe a passing one.
+    const reply = parseSmtpReply(err.response);
+    return { kind: 'deferred', code: 'SMTP_PROTOCOL', reason: `unexpected reply${err.command ? ` to ${err.command}` : ''}: ${describe(err)}`.slice(0, 500), reply };
+  }
   if (err.responseCode) {
     const reply = parseSmtpReply(err.response);
     const text = `${reply.code ?? err.responseCode}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`.trim();
@@ -92,7 +125,11 @@ export function classifyFailure(err: SmtpFailure): Omit<RecipientOutcome, 'recip
     return { kind: 'deferred', code, reason: `${text}${err.command ? ` (${err.command})` : ''}`, reply };
   }
   const code = err.code ?? '';
-  if (UNSENDABLE_CODES[code]) return { kind: 'failed', code: UNSENDABLE_CODES[code], reason: describe(err) };
+  if (UNSENDABLE_CODES[code]) {
+    if (isLocalRefusal(err)) return { kind: 'failed', code: UNSENDABLE_CODES[code], reason: describe(err) };
+    // Failed at a server command without any reply (an empty line): the server's fault.
+    return { kind: 'deferred', code: 'SMTP_PROTOCOL', reason: `no reply${err.command ? ` to ${err.command}` : ''}: ${describe(err)}`.slice(0, 500) };
+  }
   if (code === 'ETIMEDOUT') return { kind: 'deferred', code: TIMEOUTS[err.timeoutType ?? ''] ?? 'SMTP_TIMEOUT', reason: describe(err) };
   // Anything unknown is retried: dropping a message is never the safe default.
   return { kind: 'deferred', code: TRANSIENT_CODES[code] ?? (code || 'SMTP_UNKNOWN'), reason: describe(err) };

@@ -41,4 +41,14 @@ export class OffsetTracker {
   get inFlight(): number {
     return this.pending.size;
   }
+
+  /** Records started and not yet committable (in flight, or finished behind an unfinished one). */
+  get uncommitted(): number {
+    return this.order.length - this.head;
+  }
+
+  /** The first started record that has not finished (where a restart must begin), or null. */
+  get firstUnfinished(): string | null {
+    return this.head < this.order.length ? String(this.order[this.head]) : null;
+  }
 }

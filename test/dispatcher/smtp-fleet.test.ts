@@ -174,6 +174,28 @@ test('critical gets a connection at once while bulk saturates its share of the f
   assert.equal(s.messages.length, 11);
 });
 
+test('a host capped at one connection (421 to the second): critical gets through within one transaction time; bulk yields the connection and waits', async () => {
+  const TRANSACTION_MS = 800; // one transaction (plus overhead) is told apart from two
+  const s = await sink({ maxConnections: 1, script: (rcpt) => (rcpt.startsWith('bulk') ? { dataCode: 250, delayMs: TRANSACTION_MS } : 250) });
+  const f = fleets({ max: 4, reserve: { critical: 1, transactional: 1 } });
+  const route = routeOf(s.port);
+  const bulk = Array.from({ length: 10 }, (_, i) => deliver(recordFor([`bulk${i}@example.org`], { priority: 'bulk' }), route, f));
+  await waitFor(() => f.stats()[0]?.cap === 1 && f.stats()[0].busy === 1, 5000, 'fleet capped at one connection, held by bulk');
+  const timings: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    const critical = await deliver(recordFor([`alert${i}@example.org`], { priority: 'critical' }), route, f);
+    timings.push(performance.now() - started);
+    assert.ok('info' in critical.result, `critical ${i}: ${JSON.stringify(critical.result)}`);
+  }
+  // At most the bulk transaction on the connection, then critical's own (instant) one.
+  for (const t of timings) assert.ok(t < TRANSACTION_MS + 400, `critical took ${Math.round(t)} ms behind bulk (one transaction: ${TRANSACTION_MS} ms)`);
+  assert.ok(s.messages.filter((m) => m.to[0].startsWith('bulk')).length < 10, 'bulk still queued when critical went');
+  assert.equal(f.stats()[0].cap, 1, 'the host\'s ceiling was kept');
+  await Promise.all(bulk);
+  assert.equal(s.messages.length, 13);
+});
+
 test('an unreachable host hands over to the fallback host of the route', async () => {
   const fallback = await sink();
   const f = fleets();

@@ -2,7 +2,9 @@
  * A scripted SMTP sink for tests: a real `smtp-server` on 127.0.0.1 (free port) that answers
  * each recipient as a script says — 250, 421, 451, 550, never (hang), stall or drop the
  * connection mid-DATA or after DATA — refuses or ignores connections on demand, records every
- * delivered message (envelope + raw bytes as received) and counts connections.
+ * delivered message (envelope + raw bytes as received) and counts connections. Hostile relays
+ * too: a reply without a code (or any raw line) to MAIL FROM, RCPT TO or after DATA, a TCP reset
+ * mid-DATA.
  *
  *   const sink = await startSmtpSink({ script: (rcpt) => (rcpt.startsWith('bad') ? 550 : 250) });
  *   ... point the code under test at sink.host / sink.port ...
@@ -23,15 +25,34 @@ import { waitFor } from './broker.js';
  * - `'stall-data'`: accept, read the whole message, never answer it;
  * - `'drop-data'`: accept, drop the connection after the first chunk of the message;
  * - `'drop-after-data'`: accept, read the whole message, drop the connection without answering.
+ * Hostile (a relay that breaks the protocol; the session goes on):
+ * - `'garbage'` / `{ raw: line }`: answer RCPT TO (or MAIL FROM) with a line without a code (or
+ *   with `line`, e.g. '354 go ahead', a code that makes no sense there); the sink treats the
+ *   command as refused;
+ * - `'garbage-data'` / `{ dataRaw: line }`: accept, read the whole message, answer it likewise
+ *   (the message is not recorded);
+ * - `'reset-data'`: accept, reset the TCP connection (RST) after the first chunk of the message.
  */
 export type SinkReply =
   | number
   | { code: number; message?: string; delayMs?: number }
   | { dataCode: number; message?: string; delayMs?: number }
+  | { raw: string }
+  | { dataRaw: string }
   | 'hang'
   | 'stall-data'
   | 'drop-data'
-  | 'drop-after-data';
+  | 'drop-after-data'
+  | 'garbage'
+  | 'garbage-data'
+  | 'reset-data';
+
+/** What a hostile sink says instead of a reply (`'garbage'`, `'garbage-data'`). */
+export const GARBAGE_REPLY = 'Sure thing, whatever you say';
+
+/** Data-phase behaviours: RCPT TO is accepted and the behaviour acts after DATA. */
+const DATA_PHASE = new Set<SinkReply>(['stall-data', 'drop-data', 'drop-after-data', 'garbage-data', 'reset-data']);
+const isDataPhase = (r: SinkReply): boolean => (typeof r === 'string' ? DATA_PHASE.has(r) : typeof r === 'object' && ('dataCode' in r || 'dataRaw' in r));
 
 /** What the sink does with a new connection: greet, never greet, refuse with a code, or close at once. */
 export type SinkConnectReply = 'greet' | 'hang' | 'close' | number;
@@ -151,8 +172,24 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     return info;
   };
 
-  const answer = (reply: SinkReply, callback: (err?: Error | null) => void, onAccept?: () => void): void => {
+  /** The next reply on this session's connection goes out as `line` (the session carries on as if it had answered). */
+  const replaceNextReply = (session: SMTPServerSession, line: string): void => {
+    const conn = [...(server.connections as Set<{ id: string; send: (...a: unknown[]) => void; _socket: net.Socket }>)].find((c) => c.id === session.id);
+    if (!conn) return;
+    const send = conn.send;
+    conn.send = () => {
+      conn.send = send;
+      if (!conn._socket.destroyed) conn._socket.write(`${line}\r\n`);
+    };
+  };
+
+  const answer = (reply: SinkReply, session: SMTPServerSession, callback: (err?: Error | null) => void, onAccept?: () => void): void => {
     if (reply === 'hang') return;
+    if (reply === 'garbage' || (typeof reply === 'object' && 'raw' in reply)) {
+      // On the wire the hostile line; for the session a refusal (the client cannot have understood it).
+      replaceNextReply(session, reply === 'garbage' ? GARBAGE_REPLY : reply.raw);
+      return callback(smtpError(550));
+    }
     if (typeof reply === 'number') {
       if (reply >= 200 && reply < 300) {
         onAccept?.();
@@ -204,21 +241,21 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
       const n = (mailAttempts.get(address.address) ?? 0) + 1;
       mailAttempts.set(address.address, n);
       pendingRcpt.set(session.id, []);
-      answer(mailScript(address.address, { attempt: n, connection: connInfo(session).index }), callback);
+      answer(mailScript(address.address, { attempt: n, connection: connInfo(session).index }), session, callback);
     },
     onRcptTo(address, session, callback) {
       const n = (rcptAttempts.get(address.address) ?? 0) + 1;
       rcptAttempts.set(address.address, n);
       const reply = script(address.address, { attempt: n, connection: connInfo(session).index });
-      answer(reply, callback, () => pendingRcpt.get(session.id)?.push(reply));
+      answer(reply, session, callback, () => pendingRcpt.get(session.id)?.push(reply));
     },
     onData(stream: SMTPServerDataStream, session, callback) {
       const info = connInfo(session);
       const replies = pendingRcpt.get(session.id) ?? [];
-      const dataReply = replies.find((r) => typeof r === 'string' || (typeof r === 'object' && 'dataCode' in r));
+      const dataReply = replies.find(isDataPhase);
       const chunks: Buffer[] = [];
-      if (dataReply === 'drop-data') {
-        stream.once('data', () => info.socket?.destroy());
+      if (dataReply === 'drop-data' || dataReply === 'reset-data') {
+        stream.once('data', () => (dataReply === 'reset-data' ? info.socket?.resetAndDestroy() : info.socket?.destroy()));
         stream.on('error', () => {});
         return;
       }
@@ -229,6 +266,10 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
         if (dataReply === 'drop-after-data') {
           info.socket?.destroy();
           return;
+        }
+        if (dataReply === 'garbage-data' || (typeof dataReply === 'object' && 'dataRaw' in dataReply)) {
+          replaceNextReply(session, dataReply === 'garbage-data' ? GARBAGE_REPLY : dataReply.dataRaw);
+          return callback(null, 'OK: not recorded (hostile reply)');
         }
         const finish = (): void => {
           if (typeof dataReply === 'object' && 'dataCode' in dataReply && dataReply.dataCode >= 300) {

@@ -1,5 +1,5 @@
 /**
- * The record a transiently failed delivery leaves on `email.retry.<tier>`: the same message for
+ * The record a transiently failed delivery leaves on `email.retry.<priority>.<tier>`: the same message for
  * the recipients still pending, with the attempt bookkeeping the scheduler and the next attempt
  * need. Which tier, and whether the message has run out of time, is `planRetry` in
  * shared/retry-policy.ts. Pure.

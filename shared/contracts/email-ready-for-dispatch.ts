@@ -1,5 +1,5 @@
 /**
- * `email.dispatch.<priority>` and `email.retry.<tier>` — one recipient domain's share of a
+ * `email.dispatch.<priority>` and `email.retry.<priority>.<tier>` — one recipient domain's share of a
  * rendered email: the SMTP envelope and the exact MIME to send. Keyed by recipient domain so
  * one dispatcher replica owns each domain. Retry records add the attempt bookkeeping.
  */

@@ -5,7 +5,7 @@
  * about what is particular to their stage.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { loadPostlineConfig, type PostlineConfig } from './config.js';
@@ -19,6 +19,7 @@ import { EventPublisher } from './events.js';
 import { Shutdown } from './lifecycle.js';
 import { buildOpsApp, type ReadinessCheck } from './ops-server.js';
 import { topicSpecs } from './topics.js';
+import { ConsumerLiveness, watchLiveness } from './kafka/consumer-liveness.js';
 
 export interface Runtime {
   service: string;
@@ -30,6 +31,15 @@ export interface Runtime {
   events: EventPublisher;
   shutdown: Shutdown;
   readiness: Record<string, ReadinessCheck>;
+  /** Liveness checks `/healthz` runs (see `watchConsumer`). */
+  liveness: Record<string, () => string | null>;
+  /**
+   * Makes the stage's liveness follow `consumer` (call before `connect`/`run`): `/healthz`
+   * fails once it crashed for good or has been out of its group longer than
+   * `ops.consumerGraceMs`, and under `npm start` (POSTLINE_SUPERVISED=1) the stage then shuts
+   * down and exits 1 so the supervisor restarts it. One call per consumer.
+   */
+  watchConsumer(name: string, consumer: Consumer): void;
   /** Starts the ops server (/metrics, /healthz, /readyz) on `config.ops`; returns its address. */
   startOps(): Promise<string>;
   /**
@@ -43,6 +53,20 @@ export interface Runtime {
 export interface RuntimeOptions {
   logger?: Logger;
   registry?: Registry;
+  /**
+   * What happens when a watched consumer is dead (default: under POSTLINE_SUPERVISED=1, shut
+   * down and exit 1; otherwise only `/healthz` says so, for Kubernetes to act on).
+   */
+  onConsumerDead?: (problems: Record<string, string>) => void;
+}
+
+/** The default for a dead consumer under a supervisor: stop in order (bounded), then exit non-zero. */
+function exitForRestart(logger: Logger, shutdown: Shutdown, graceMs: number): (problems: Record<string, string>) => void {
+  return (problems) => {
+    logger.fatal({ problems }, 'consumer is not consuming; exiting so the supervisor restarts this stage');
+    setTimeout(() => process.exit(1), graceMs).unref();
+    void shutdown.run().finally(() => process.exit(1));
+  };
 }
 
 /**
@@ -78,6 +102,9 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
   const events = new EventPublisher(producer, service);
   instrumentEvents(events, registry);
   const readiness: Record<string, ReadinessCheck> = { kafkaProducer: () => (connected ? null : 'producer disconnected') };
+  const liveness: Record<string, () => string | null> = {};
+  const onDead = opts.onConsumerDead ?? (process.env.POSTLINE_SUPERVISED === '1' ? exitForRestart(logger, shutdown, config.ops.shutdownGraceMs) : undefined);
+  let stopWatching: (() => void) | undefined;
   let ops: FastifyInstance | undefined;
   return {
     service,
@@ -89,13 +116,21 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
     events,
     shutdown,
     readiness,
+    liveness,
+    watchConsumer(name, consumer) {
+      const watched = new ConsumerLiveness(consumer);
+      // Consumers leave their groups while the stage stops: that is not a failure.
+      liveness[name] = () => (shutdown.started ? null : watched.problem(config.ops.consumerGraceMs));
+      if (onDead && !stopWatching) stopWatching = watchLiveness({ checks: liveness, onDead });
+    },
     async startOps() {
-      ops = buildOpsApp({ registry, readiness });
+      ops = buildOpsApp({ registry, readiness, liveness });
       const address = await ops.listen({ host: config.ops.host, port: config.ops.port });
       logger.info({ ops: address }, 'ops server listening');
       return address;
     },
     addFinalShutdownSteps() {
+      shutdown.add('stop liveness watch', () => stopWatching?.());
       shutdown.add('drain producer', () => producer.drain());
       shutdown.add('disconnect producer', () => rawProducer.disconnect());
       shutdown.add('close ops server', () => ops?.close());

@@ -138,6 +138,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
 
   const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };
   const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
+  consumers.forEach((c, i) => rt.watchConsumer(`consumer.${PRIORITIES[i]}`, c));
   const stages = PRIORITIES.map(
     (p, i) =>
       new StageConsumer({
@@ -151,6 +152,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
         commitIntervalMs: d.commitIntervalMs,
         // Nothing is sent before the ledger knows the recent outcomes (see below).
         handle: (r) => (seed.done ? handler.handle(r) : seed.read.then(() => handler.handle(r))),
+        deadLetters: rt.events,
         logger: logger.child({ priority: p }),
       }),
   );

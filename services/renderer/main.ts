@@ -97,8 +97,9 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     // fetch in flight; records still arrive as soon as they are written.
     const consumer = (state.consumer = rt.kafka.consumer({ groupId: opts.groupId ?? RENDERER_GROUP, maxWaitTimeInMs: 500 }));
     rt.readiness.consumer = groupMembership(consumer);
+    rt.watchConsumer('consumer', consumer);
     await consumer.connect();
-    state.stage = new StageConsumer({ consumer, topics: [Topics.requested], concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, handle: (r) => renderer.handle(r), logger });
+    state.stage = new StageConsumer({ consumer, topics: [Topics.requested], concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, handle: (r) => renderer.handle(r), deadLetters: rt.events, logger });
     instrumentStageConsumer('renderer', state.stage, rt.registry);
     await state.stage.start();
     const reloadTemplates = directoryReloader(templates, rc.templatesDir, logger);

@@ -14,6 +14,7 @@ export const SCHEDULER_GROUP = 'postline-scheduler';
 export async function startScheduler(config: PostlineConfig, opts: RuntimeOptions & { ops?: boolean } = {}): Promise<{ shutdown: Shutdown; close(): Promise<boolean> }> {
   const rt = await startRuntime('scheduler', config, opts);
   const consumer = rt.kafka.consumer({ groupId: SCHEDULER_GROUP, maxWaitTimeInMs: 1000 });
+  rt.watchConsumer('consumer', consumer);
   await consumer.connect();
   const scheduler = new Scheduler({ consumer, producer: rt.producer, events: rt.events, logger: rt.logger });
   instrumentScheduler(scheduler, rt.registry);

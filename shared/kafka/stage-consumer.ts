@@ -4,18 +4,30 @@
  * only up to the last record whose side effect is durable. On failure what finished is
  * committed and the error propagates, so the group restarts from the first unfinished record:
  * at-least-once, never at-most-once.
+ *
+ * One bad record never stops the stage: a handler that throws a `PermanentError` (the record
+ * is invalid, too large for the next topic, its template throws, ...) gets the record parked
+ * on `email.dead` with the error's code and reason (and a `failed` event when the record names
+ * its message and tenant), and the offset moves past it. Only other errors are retried.
  */
 import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { OffsetTracker } from './offset-tracker.js';
 import { Semaphore } from '../semaphore.js';
+import { PermanentError } from '../errors.js';
+import { recordIds } from '../record-ids.js';
 import { withConsumedRecordSpan } from '../tracing.js';
 
 export interface StageRecord {
   topic: string;
   partition: number;
   message: KafkaMessage;
+}
+
+/** Where records that fail permanently go: the stage's `EventPublisher` (`email.dead` + `failed` event). */
+export interface DeadLetterSink {
+  deadLetter(record: StageRecord, code: string, reason: string, ids?: { messageId?: string; tenant?: string }): Promise<void>;
 }
 
 export interface StageConsumerOptions {
@@ -28,8 +40,14 @@ export interface StageConsumerOptions {
    * are large (attachments): a record larger than this runs alone.
    */
   maxInFlightBytes?: number;
-  /** Resolves once the record's side effect is durable; throws to stop and retry from here. */
+  /**
+   * Resolves once the record's side effect is durable. Throws a `PermanentError` when the
+   * record can never be processed (it is dead-lettered and skipped); any other error stops
+   * and retries from here.
+   */
   handle(record: StageRecord): Promise<void>;
+  /** Takes the records that fail permanently (durable when it resolves). */
+  deadLetters: DeadLetterSink;
   logger: Logger;
   fromBeginning?: boolean;
   /** Commit at least this often while a batch is in progress (default 500 ms). */
@@ -37,8 +55,8 @@ export interface StageConsumerOptions {
 }
 
 /**
- * Emits 'processed' (topic, ms), 'failed' (topic, err), 'committed' (topic, partition, offset),
- * 'lag' (topic, partition, lag) for metrics.
+ * Emits 'processed' (topic, ms), 'failed' (topic, err), 'deadLettered' (topic, code),
+ * 'committed' (topic, partition, offset), 'lag' (topic, partition, lag) for metrics.
  */
 export class StageConsumer extends EventEmitter {
   private stopping = false;
@@ -103,7 +121,7 @@ export class StageConsumer extends EventEmitter {
         const started = performance.now();
         const record: StageRecord = { topic, partition, message };
         // The handler runs in the record's trace (its headers' context), so what it produces continues it.
-        const p: Promise<void> = withConsumedRecordSpan(record, () => this.opts.handle(record))
+        const p: Promise<void> = withConsumedRecordSpan(record, () => this.handleOrPark(record))
           .then(
             () => {
               tracker.finish(message.offset);
@@ -132,6 +150,20 @@ export class StageConsumer extends EventEmitter {
     const last = Number(batch.lastOffset());
     this.emit('lag', topic, partition, Math.max(0, hw - last - 1));
     if (failure) throw failure;
+  }
+
+  /** Runs the handler; a permanent failure parks the record (a failing dead letter is retried like any error). */
+  private async handleOrPark(record: StageRecord): Promise<void> {
+    try {
+      await this.opts.handle(record);
+    } catch (err) {
+      if (!(err instanceof PermanentError)) throw err;
+      const { topic, partition, message } = record;
+      const ids = recordIds(message.value);
+      this.opts.logger.warn({ ...ids, topic, partition, offset: message.offset, code: err.code, reason: err.message }, 'record failed permanently; dead-lettered');
+      await this.opts.deadLetters.deadLetter(record, err.code, err.message, ids);
+      this.emit('deadLettered', topic, err.code);
+    }
   }
 
   /** Stops taking new records; in-flight ones finish and are committed by the loop. */

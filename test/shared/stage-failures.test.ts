@@ -1,0 +1,164 @@
+/**
+ * The shared stream mechanics when records cannot be processed, through the real (embedded)
+ * broker: the producer fails only the record the broker refuses, the stage consumer parks a
+ * permanently failing record on `email.dead` and moves on, and liveness follows the consumer.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import pino from 'pino';
+import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
+import { TopicReader } from '../helpers/topic-reader.js';
+import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
+import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
+import { EventPublisher } from '../../shared/events.js';
+import { PermanentError } from '../../shared/errors.js';
+import { Topics } from '../../shared/topics.js';
+import { loadPostlineConfig } from '../../shared/config.js';
+import { startRuntime } from '../../shared/service-runtime.js';
+import type { DeadLetter } from '../../shared/contracts/dead-letter.js';
+import type { EmailEvent } from '../../shared/contracts/email-event.js';
+
+const logger = pino({ level: 'silent' });
+let broker: TestBroker;
+let kafka: Kafka;
+
+before(async () => {
+  broker = await startTestBroker();
+  kafka = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING });
+});
+after(() => broker.destroy());
+
+async function createTopic(topic: string, configEntries: Array<{ name: string; value: string }> = [], numPartitions = 1): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions, configEntries }] });
+  await admin.disconnect();
+}
+
+async function memberOf(groupId: string): Promise<boolean> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    return groups[0]?.state === 'Stable' && groups[0].members.length > 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+test('BatchingProducer: a record the broker refuses fails alone with a PermanentError; the records merged with it are written', async () => {
+  const topic = uniqueName('refuse');
+  // Small records share a batch that the topic refuses as a whole; the 3 KB one is refused alone.
+  await createTopic(topic, [{ name: 'max.message.bytes', value: '2000' }]);
+  const raw = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await raw.connect();
+  const producer = new BatchingProducer(raw, { lingerMs: 20 });
+  const values = ['a', 'b', 'big', 'c'].map((v) => (v === 'big' ? 'x'.repeat(3000) : v.repeat(700)));
+  const results = await Promise.allSettled(values.map((value, i) => producer.send(topic, { key: `k${i}`, value })));
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+  );
+  const refused = (results[2] as PromiseRejectedResult).reason;
+  assert.ok(refused instanceof PermanentError, `refused with ${refused}`);
+  assert.equal(refused.code, 'MESSAGE_TOO_LARGE');
+  // The producer goes on: a later record is written too.
+  await producer.send(topic, { key: 'after', value: 'after' });
+  const admin = kafka.admin();
+  await admin.connect();
+  const [end] = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  assert.equal(end.high, '4', 'a, b, c and the later record are on the topic');
+  await producer.drain();
+  await raw.disconnect();
+});
+
+test('StageConsumer: a record whose handler fails permanently is dead-lettered with its reason and the stage moves on', async () => {
+  const topic = uniqueName('poison');
+  const groupId = uniqueName('group');
+  await createTopic(topic);
+  const raw = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await raw.connect();
+  const producer = new BatchingProducer(raw);
+  const reader = await new TopicReader(broker.bootstrap, [Topics.dead, Topics.events]).start();
+  const messages = Array.from({ length: 10 }, (_, i) => ({ key: `m${i}`, value: JSON.stringify({ messageId: `${topic}-m${i}`, tenant: 'acme', n: i }) }));
+  await raw.send({ topic, messages });
+
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  const handled: number[] = [];
+  const stage = new StageConsumer({
+    consumer,
+    topics: [topic],
+    concurrency: 4,
+    logger,
+    deadLetters: new EventPublisher(producer, 'test-stage'),
+    handle: async ({ message }) => {
+      const { n } = JSON.parse(message.value!.toString()) as { n: number };
+      if (n === 3) throw new PermanentError('RENDER_FAILED', 'the template threw');
+      handled.push(n);
+    },
+  });
+  await stage.start();
+  await waitFor(() => handled.length === 9, 15_000, 'every other record handled');
+  const dead = await waitFor(() => reader.json<DeadLetter>(Topics.dead).find((d) => d.source.topic === topic), 10_000, 'the dead letter');
+  assert.equal(dead.code, 'RENDER_FAILED');
+  assert.equal(dead.reason, 'the template threw');
+  assert.equal(dead.messageId, `${topic}-m3`);
+  assert.equal(dead.source.offset, '3');
+  assert.equal(dead.source.value, messages[3].value, 'the original record is kept');
+  const failed = await waitFor(() => reader.json<EmailEvent>(Topics.events).find((e) => e.messageId === `${topic}-m3`), 10_000, 'the failed event');
+  assert.equal(failed.type, 'failed');
+  assert.match(failed.reason ?? '', /RENDER_FAILED/);
+  assert.ok(await waitFor(() => memberOf(groupId), 10_000, 'still a group member'));
+  const admin = kafka.admin();
+  await admin.connect();
+  await waitFor(async () => (await admin.fetchOffsets({ groupId, topics: [topic] }))[0].partitions[0].offset === '10', 10_000, 'committed past the poison record');
+  await admin.disconnect();
+  await stage.stop();
+  await consumer.disconnect();
+  await reader.stop();
+  await producer.drain();
+  await raw.disconnect();
+});
+
+test('liveness: a consumer that crashed for good fails /healthz and the stage is told to exit', async () => {
+  const topic = uniqueName('crash');
+  await createTopic(topic);
+  const config = loadPostlineConfig({
+    env: {},
+    overrides: { 'log.level': 'silent', 'kafka.brokers': [broker.bootstrap], 'kafka.createTopics': false, 'ops.host': '127.0.0.1', 'ops.port': 0, 'ops.consumerGraceMs': 60_000 },
+  });
+  let dead: Record<string, string> | undefined;
+  const rt = await startRuntime('liveness-test', config, { logger, onConsumerDead: (p) => (dead = p) });
+  const consumer: Consumer = rt.kafka.consumer({ groupId: uniqueName('group'), maxWaitTimeInMs: 100, retry: { retries: 0 } });
+  rt.watchConsumer('consumer', consumer);
+  rt.shutdown.add('disconnect consumer', () => consumer.disconnect());
+  rt.addFinalShutdownSteps();
+  const ops = await rt.startOps();
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async () => {
+        // Not retriable: kafkajs crashes the consumer and does not restart it.
+        throw new PermanentError('BUG', 'a handler bug');
+      },
+    });
+    let res = await fetch(`${ops}/healthz`);
+    assert.equal(res.status, 200, 'alive while starting');
+    const raw = rt.kafka.producer();
+    await raw.connect();
+    await raw.send({ topic, messages: [{ value: 'boom' }] });
+    await raw.disconnect();
+    await waitFor(() => dead, 15_000, 'the dead-consumer callback');
+    assert.match(dead!.consumer, /crashed/);
+    res = await fetch(`${ops}/healthz`);
+    assert.equal(res.status, 503);
+    const body = (await res.json()) as { checks: Record<string, string> };
+    assert.match(body.checks.consumer, /crashed and will not restart/);
+  } finally {
+    await rt.shutdown.run();
+  }
+});

@@ -20,6 +20,7 @@ import { Shutdown } from './lifecycle.js';
 import { buildOpsApp, type ReadinessCheck } from './ops-server.js';
 import { topicSpecs } from './topics.js';
 import { ConsumerLiveness, watchLiveness } from './kafka/consumer-liveness.js';
+import { guardUndecodableBatches } from './kafka/undecodable-batches.js';
 
 export interface Runtime {
   service: string;
@@ -75,6 +76,8 @@ function exitForRestart(logger: Logger, shutdown: Shutdown, graceMs: number): (p
  * its own steps with `shutdown.add` and they run first (see `finalSteps`).
  */
 export async function startRuntime(service: string, config: PostlineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
+  // Before any consumer fetches: a batch it cannot decode becomes a dead letter, not a stuck partition.
+  guardUndecodableBatches();
   const logger = opts.logger ?? createLogger(service, config.log);
   const registry = opts.registry ?? createRegistry(service);
   const kafka = createKafka(config.kafka, service, logger);

@@ -13,6 +13,7 @@ import { EmailReadyForDispatchContract } from '../../shared/contracts/email-read
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
 import { planHead } from './due-records.js';
+import { PermanentError } from '../../shared/errors.js';
 
 export interface SchedulerDeps {
   consumer: Consumer;
@@ -61,11 +62,17 @@ export class Scheduler extends EventEmitter {
             return this.deps.events.deadLetter({ topic, partition, message }, item.error.code, item.error.message);
           }
           const { record } = item;
-          return this.deps.producer.send(Topics.dispatch(record.priority), {
-            key: record.domain,
-            value: EmailReadyForDispatchContract.encode(record),
-            headers: message.headers,
-          });
+          return this.deps.producer
+            .send(Topics.dispatch(record.priority), {
+              key: record.domain,
+              value: EmailReadyForDispatchContract.encode(record),
+              headers: message.headers,
+            })
+            .catch((err: unknown) => {
+              // The dispatch topic refuses the record (e.g. too large for it): park it, go on.
+              if (!(err instanceof PermanentError)) throw err;
+              return this.deps.events.deadLetter({ topic, partition, message }, err.code, err.message, { messageId: record.messageId, tenant: record.tenant });
+            });
         }),
       );
       // Commit only after every moved record is durably back on its dispatch topic.

@@ -8,7 +8,9 @@
  * One bad record never stops the stage: a handler that throws a `PermanentError` (the record
  * is invalid, too large for the next topic, its template throws, ...) gets the record parked
  * on `email.dead` with the error's code and reason (and a `failed` event when the record names
- * its message and tenant), and the offset moves past it. Only other errors are retried.
+ * its message and tenant), and the offset moves past it. Only other errors are retried. A
+ * fetched batch kafkajs cannot decode is dead-lettered as its raw bytes the same way
+ * (`undecodable-batches.ts`).
  */
 import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
@@ -17,6 +19,7 @@ import { OffsetTracker } from './offset-tracker.js';
 import { Semaphore } from '../semaphore.js';
 import { PermanentError } from '../errors.js';
 import { recordIds } from '../record-ids.js';
+import { guardUndecodableBatches, undecodableOf, UNDECODABLE_HEADER } from './undecodable-batches.js';
 import { withConsumedRecordSpan } from '../tracing.js';
 
 export interface StageRecord {
@@ -66,6 +69,7 @@ export class StageConsumer extends EventEmitter {
 
   constructor(private readonly opts: StageConsumerOptions) {
     super();
+    guardUndecodableBatches();
     this.semaphore = new Semaphore(opts.concurrency);
     if (opts.maxInFlightBytes !== undefined) this.bytes = new Semaphore(opts.maxInFlightBytes);
   }
@@ -154,16 +158,25 @@ export class StageConsumer extends EventEmitter {
 
   /** Runs the handler; a permanent failure parks the record (a failing dead letter is retried like any error). */
   private async handleOrPark(record: StageRecord): Promise<void> {
+    const undecodable = undecodableOf(record.message);
+    if (undecodable?.kind === 'skip') return;
+    if (undecodable) {
+      const { [UNDECODABLE_HEADER]: _marker, ...headers } = record.message.headers ?? {};
+      return this.park({ ...record, message: { ...record.message, headers } as KafkaMessage }, 'UNDECODABLE_BATCH', undecodable.reason, {});
+    }
     try {
       await this.opts.handle(record);
     } catch (err) {
       if (!(err instanceof PermanentError)) throw err;
-      const { topic, partition, message } = record;
-      const ids = recordIds(message.value);
-      this.opts.logger.warn({ ...ids, topic, partition, offset: message.offset, code: err.code, reason: err.message }, 'record failed permanently; dead-lettered');
-      await this.opts.deadLetters.deadLetter(record, err.code, err.message, ids);
-      this.emit('deadLettered', topic, err.code);
+      await this.park(record, err.code, err.message, recordIds(record.message.value));
     }
+  }
+
+  private async park(record: StageRecord, code: string, reason: string, ids: { messageId?: string; tenant?: string }): Promise<void> {
+    const { topic, partition, message } = record;
+    this.opts.logger.warn({ ...ids, topic, partition, offset: message.offset, code, reason }, 'record failed permanently; dead-lettered');
+    await this.opts.deadLetters.deadLetter(record, code, reason, ids);
+    this.emit('deadLettered', topic, code);
   }
 
   /** Stops taking new records; in-flight ones finish and are committed by the loop. */

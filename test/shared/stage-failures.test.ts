@@ -18,6 +18,7 @@ import { loadPostlineConfig } from '../../shared/config.js';
 import { startRuntime } from '../../shared/service-runtime.js';
 import type { DeadLetter } from '../../shared/contracts/dead-letter.js';
 import type { EmailEvent } from '../../shared/contracts/email-event.js';
+import { corruptStoredBatch, produceGzipBatch } from '../faults/poison-records.js';
 
 const logger = pino({ level: 'silent' });
 let broker: TestBroker;
@@ -161,4 +162,51 @@ test('liveness: a consumer that crashed for good fails /healthz and the stage is
   } finally {
     await rt.shutdown.run();
   }
+});
+
+test('StageConsumer: a fetched batch no codec can decode is dead-lettered as its raw bytes and the partition moves on', async () => {
+  const topic = uniqueName('undecodable');
+  const groupId = uniqueName('group');
+  await createTopic(topic);
+  const raw = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await raw.connect();
+  const producer = new BatchingProducer(raw);
+  const reader = await new TopicReader(broker.bootstrap, [Topics.dead]).start();
+  await raw.send({ topic, acks: -1, messages: [{ value: 'before' }] });
+  const { baseOffset, compressed } = await produceGzipBatch(broker.bootstrap, topic, 0, [{ value: 'x1' }, { value: 'x2' }, { value: 'x3' }]);
+  await raw.send({ topic, acks: -1, messages: [{ value: 'after' }] });
+  corruptStoredBatch(broker.dataDir, topic, 0, compressed);
+
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  const handled: string[] = [];
+  const stage = new StageConsumer({
+    consumer,
+    topics: [topic],
+    concurrency: 4,
+    logger,
+    deadLetters: new EventPublisher(producer, 'test-stage'),
+    handle: async ({ message }) => {
+      handled.push(message.value!.toString());
+    },
+  });
+  await stage.start();
+  await waitFor(() => handled.includes('after'), 15_000, 'the record after the bad batch');
+  assert.deepEqual(handled, ['before', 'after'], 'no placeholder reaches the handler');
+  const dead = await waitFor(() => reader.json<DeadLetter>(Topics.dead).find((d) => d.source.topic === topic), 10_000, 'the dead letter');
+  assert.equal(dead.code, 'UNDECODABLE_BATCH');
+  assert.match(dead.reason, /compression codec 1/);
+  assert.equal(dead.source.offset, String(baseOffset + 2), 'at the batch’s last offset, so committing it skips the batch');
+  assert.equal(dead.source.valueEncoding, 'base64');
+  assert.deepEqual(Buffer.from(dead.source.value!, 'base64'), Buffer.alloc(compressed.length, 0xab), 'the raw stored bytes');
+  assert.deepEqual(dead.source.headers, {});
+  const admin = kafka.admin();
+  await admin.connect();
+  await waitFor(async () => (await admin.fetchOffsets({ groupId, topics: [topic] }))[0].partitions[0].offset === String(baseOffset + 4), 10_000, 'committed past the batch');
+  await admin.disconnect();
+  await stage.stop();
+  await consumer.disconnect();
+  await reader.stop();
+  await producer.drain();
+  await raw.disconnect();
 });

@@ -12,6 +12,8 @@ import { TopicReader } from '../helpers/topic-reader.js';
 import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
 import { EventPublisher } from '../../shared/events.js';
+import { CompactedTable } from '../../shared/kafka/compacted-table.js';
+import { readTopicRange } from '../../shared/kafka/topic-range.js';
 import { PermanentError } from '../../shared/errors.js';
 import { Topics } from '../../shared/topics.js';
 import { loadPostlineConfig } from '../../shared/config.js';
@@ -207,6 +209,34 @@ test('StageConsumer: a fetched batch no codec can decode is dead-lettered as its
   await stage.stop();
   await consumer.disconnect();
   await reader.stop();
+  await producer.drain();
+  await raw.disconnect();
+});
+
+test('CompactedTable and readTopicRange leave no consumer group behind, across restarts', async () => {
+  const topic = uniqueName('groupless');
+  await createTopic(topic, [{ name: 'cleanup.policy', value: 'compact' }]);
+  const admin = kafka.admin();
+  await admin.connect();
+  const groupsBefore = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
+  const raw = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await raw.connect();
+  const producer = new BatchingProducer(raw);
+  const codec = { decode: (b: Buffer) => b.toString(), encode: (v: string) => Buffer.from(v) };
+  for (let round = 0; round < 3; round++) {
+    const table = new CompactedTable<string>({ kafka, producer, topic, logger, ...codec });
+    await table.start();
+    await table.put(`k${round}`, `v${round}`);
+    assert.equal(table.size, round + 1);
+    await table.stop();
+    let read = 0;
+    const range = await readTopicRange(kafka, topic, {}, () => read++, { timeoutMs: 10_000 });
+    assert.equal(range.complete, true);
+    assert.equal(read, round + 1);
+  }
+  const left = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => !groupsBefore.has(g));
+  assert.deepEqual(left, [], 'groups left behind');
+  await admin.disconnect();
   await producer.drain();
   await raw.disconnect();
 });

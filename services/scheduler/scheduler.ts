@@ -14,6 +14,7 @@ import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
 import { planHead } from './due-records.js';
 import { PermanentError } from '../../shared/errors.js';
+import { undecodableOf } from '../../shared/kafka/undecodable-batches.js';
 
 export interface SchedulerDeps {
   consumer: Consumer;
@@ -58,7 +59,11 @@ export class Scheduler extends EventEmitter {
         plan.ready.map((item) => {
           const message = batch.messages.find((m) => m.offset === item.offset)!;
           if (item.kind === 'invalid') {
+            // A placeholder of a batch kafkajs could not decode: skip it, or park the batch's raw bytes.
+            const undecodable = undecodableOf(message);
+            if (undecodable?.kind === 'skip') return undefined;
             this.emit('invalid', topic);
+            if (undecodable) return this.deps.events.deadLetter({ topic, partition, message: { ...message, headers: {} } as typeof message }, 'UNDECODABLE_BATCH', undecodable.reason);
             return this.deps.events.deadLetter({ topic, partition, message }, item.error.code, item.error.message);
           }
           const { record } = item;

@@ -4,6 +4,8 @@
  * permanently failing record on `email.dead` and moves on, and liveness follows the consumer.
  */
 import { test, before, after } from 'node:test';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import pino from 'pino';
@@ -239,4 +241,27 @@ test('CompactedTable and readTopicRange leave no consumer group behind, across r
   await admin.disconnect();
   await producer.drain();
   await raw.disconnect();
+});
+
+test('liveness under a supervisor (POSTLINE_SUPERVISED=1): a stage whose consumer crashed for good shuts down and exits 1', async () => {
+  const topic = uniqueName('supervised');
+  await createTopic(topic);
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/crashing-consumer-stage.ts', import.meta.url)), broker.bootstrap, topic, uniqueName('group')], {
+    // Not a test process itself: without NODE_TEST_CONTEXT its output is its own.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), POSTLINE_SUPERVISED: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitFor(() => output.includes('service ready'), 30_000, 'the stage started').catch((err: Error) => assert.fail(`${err.message}: ${output.slice(-3000)}`));
+  const raw = kafka.producer();
+  await raw.connect();
+  await raw.send({ topic, messages: [{ value: 'boom' }] });
+  await raw.disconnect();
+  const code = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 30_000).unref())]);
+  if (code === 'running') child.kill('SIGKILL');
+  assert.equal(code, 1, output.slice(-2000));
+  assert.match(output, /consumer is not consuming; exiting so the supervisor restarts this stage/);
 });

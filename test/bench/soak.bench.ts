@@ -66,10 +66,10 @@ function mix(i: number): { body: Record<string, unknown>; domains: string[]; kin
   return { body: { from: 'soak@sender.test', to, subject: `soak ${i}`, text: `message ${i}` }, domains: to.map((a) => a.split('@')[1]), kind: 'normal' };
 }
 
-async function post(pipeline: FaultPipeline, path: string, body: unknown, method = 'POST'): Promise<Response> {
+async function post(pipeline: FaultPipeline, path: string, body: unknown, method = 'POST', idempotencyKey?: string): Promise<Response> {
   return fetch(`${pipeline.ingestUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(20_000),
   });
@@ -99,7 +99,9 @@ async function sendRange(pipeline: FaultPipeline, from: number, to: number, endA
         const left: number[] = [];
         const normal = todo.filter((i) => message(i).kind !== 'oversized');
         for (const i of todo.filter((i) => message(i).kind === 'oversized')) {
-          const res = await post(pipeline, '/v1/emails', message(i).body).catch(() => undefined);
+          // One message per request: the idempotency key goes in the header there.
+          const { idempotencyKey, ...single } = message(i).body;
+          const res = await post(pipeline, '/v1/emails', single, 'POST', String(idempotencyKey)).catch(() => undefined);
           const body = res ? ((await res.json().catch(() => ({}))) as { id?: string }) : {};
           if (res?.status === 202 && body.id) record(traffic, i, body.id);
           else if (res && res.status >= 400 && res.status < 500) traffic.refused.push(`${res.status} ${JSON.stringify(body).slice(0, 200)}`);

@@ -91,16 +91,28 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
       await admin.disconnect();
     }
   }
-  const rawProducer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await rawProducer.connect();
   let connected = true;
-  rawProducer.on('producer.disconnect', () => {
-    connected = false;
+  // A new producer replaces the current one when a merged batch was partly refused (see BatchingProducer `renew`).
+  const newProducer = async (): Promise<Producer> => {
+    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    p.on('producer.disconnect', () => {
+      if (p === rawProducer) connected = false;
+    });
+    p.on('producer.connect', () => {
+      if (p === rawProducer) connected = true;
+    });
+    await p.connect();
+    return p;
+  };
+  let rawProducer: Producer | undefined;
+  rawProducer = await newProducer();
+  const producer = new BatchingProducer(rawProducer, {
+    renew: async () => {
+      rawProducer = await newProducer();
+      connected = true;
+      return rawProducer;
+    },
   });
-  rawProducer.on('producer.connect', () => {
-    connected = true;
-  });
-  const producer = new BatchingProducer(rawProducer);
   const shutdown = new Shutdown(logger);
   const events = new EventPublisher(producer, service);
   instrumentEvents(events, registry);
@@ -135,7 +147,7 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
     addFinalShutdownSteps() {
       shutdown.add('stop liveness watch', () => stopWatching?.());
       shutdown.add('drain producer', () => producer.drain());
-      shutdown.add('disconnect producer', () => rawProducer.disconnect());
+      shutdown.add('disconnect producer', () => rawProducer?.disconnect());
       shutdown.add('close ops server', () => ops?.close());
     },
   };

@@ -59,6 +59,14 @@ export interface BatchingProducerOptions {
   maxBatchBytes?: number;
   /** Batches sent before the first is acked (default 1); the rest wait, merging, in the queue. */
   maxInFlightBatches?: number;
+  /**
+   * Makes a fresh, connected producer (a new idempotent producer id). When the broker refuses
+   * one partition of a merged batch it still stores the others, while kafkajs rewinds their
+   * sequence numbers: the idempotent producer could never write to those partitions again. So
+   * before the records are sent again one by one, the producer is replaced (the old one is
+   * disconnected); records that were stored may then be written twice (at-least-once).
+   */
+  renew?: () => Promise<Producer>;
 }
 
 interface Waiting {
@@ -93,11 +101,13 @@ export class BatchingProducer {
   private readonly maxBatch: number;
   private readonly maxBytes: number;
   private readonly maxInFlight: number;
+  private readonly renew?: () => Promise<Producer>;
 
   constructor(
-    readonly producer: Producer,
+    private producer: Producer,
     opts: BatchingProducerOptions = {},
   ) {
+    this.renew = opts.renew;
     this.lingerMs = opts.lingerMs ?? 2;
     this.maxBatch = opts.maxBatchRecords ?? 1000;
     this.maxBytes = opts.maxBatchBytes ?? 768 * 1024;
@@ -196,9 +206,22 @@ export class BatchingProducer {
       } else {
         // kafkajs does not say which record was refused: send each alone, in order, so only
         // that one fails and the others (already merged with it) are written.
+        await this.renewProducer();
         for (const w of batch) await this.sendBatch([w]);
       }
     }
+  }
+
+  /** Replaces the producer (see `renew`); while that fails, the old one is kept. */
+  private async renewProducer(): Promise<void> {
+    if (!this.renew) return;
+    const old = this.producer;
+    try {
+      this.producer = await this.renew();
+    } catch {
+      return;
+    }
+    await old.disconnect().catch(() => undefined);
   }
 
   /** Sends what is queued and waits for every batch in flight. */

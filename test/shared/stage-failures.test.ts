@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import pino from 'pino';
 import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 import { TopicReader } from '../helpers/topic-reader.js';
@@ -264,4 +264,33 @@ test('liveness under a supervisor (POSTLINE_SUPERVISED=1): a stage whose consume
   if (code === 'running') child.kill('SIGKILL');
   assert.equal(code, 1, output.slice(-2000));
   assert.match(output, /consumer is not consuming; exiting so the supervisor restarts this stage/);
+});
+
+test('BatchingProducer: when one partition of a merged batch is refused, the producer is renewed and every partition stays writable', async () => {
+  const topic = uniqueName('refuse-partition');
+  await createTopic(topic, [{ name: 'max.message.bytes', value: '2000' }], 2);
+  const producers: Producer[] = [];
+  const newProducer = async (): Promise<Producer> => {
+    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await p.connect();
+    producers.push(p);
+    return p;
+  };
+  const bp = new BatchingProducer(await newProducer(), { lingerMs: 20, renew: newProducer });
+  // Partition 1's three records exceed its 2000 bytes together, so the broker refuses that
+  // partition's batch and stores partition 0's two records of the same request.
+  const results = await Promise.allSettled([
+    bp.send(topic, { partition: 0, value: 'a' }),
+    bp.send(topic, { partition: 0, value: 'b' }),
+    ...['c', 'd', 'e'].map((v) => bp.send(topic, { partition: 1, value: v.repeat(700) })),
+  ]);
+  assert.deepEqual(
+    results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')),
+    ['ok', 'ok', 'ok', 'ok', 'ok'],
+  );
+  // Without a new producer id, kafkajs's rewound sequence numbers make this OUT_OF_ORDER_SEQUENCE_NUMBER forever.
+  await bp.send(topic, { partition: 0, value: 'later' });
+  assert.equal(producers.length, 2, 'one renewal');
+  await bp.drain();
+  for (const p of producers) await p.disconnect();
 });

@@ -294,3 +294,20 @@ test('BatchingProducer: when one partition of a merged batch is refused, the pro
   await bp.drain();
   for (const p of producers) await p.disconnect();
 });
+
+test('EventPublisher: a dead letter too large for email.dead keeps the head of the value and says so', async () => {
+  const raw = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await raw.connect();
+  const producer = new BatchingProducer(raw);
+  const reader = await new TopicReader(broker.bootstrap, [Topics.dead]).start();
+  const topic = uniqueName('huge-source');
+  const value = Buffer.from(`{"messageId":"${topic}","tenant":"acme","html":"${'x'.repeat(1_500_000)}"}`);
+  await new EventPublisher(producer, 'test-stage').deadLetter({ topic, partition: 0, message: { key: null, value, offset: '7', timestamp: '0', attributes: 0, headers: {} } as never }, 'MESSAGE_TOO_LARGE', 'too large for the next topic', { messageId: topic, tenant: 'acme' });
+  const dead = await waitFor(() => reader.json<DeadLetter>(Topics.dead).find((d) => d.source.topic === topic), 10_000, 'the dead letter');
+  assert.equal(dead.code, 'MESSAGE_TOO_LARGE');
+  assert.match(dead.reason, /^too large for the next topic \(value truncated to its first 65536 of \d+ bytes: MESSAGE_TOO_LARGE\)$/);
+  assert.equal(dead.source.value, value.subarray(0, 65536).toString('utf8'));
+  await reader.stop();
+  await producer.drain();
+  await raw.disconnect();
+});

@@ -10,7 +10,11 @@ import { Topics } from './topics.js';
 import { EMAIL_EVENT_VERSION, EmailEventContract, type EmailEvent } from './contracts/email-event.js';
 import { DEAD_LETTER_VERSION, DeadLetterContract, type DeadLetter } from './contracts/dead-letter.js';
 import type { BatchingProducer } from './kafka/batching-producer.js';
+import { PermanentError } from './errors.js';
 import type { StageRecord } from './kafka/stage-consumer.js';
+
+/** A dead letter the broker refuses as too large keeps this much of the record's value. */
+export const DEAD_LETTER_KEEP_BYTES = 64 * 1024;
 
 export type EventInput = Omit<EmailEvent, 'schemaVersion' | 'eventId' | 'at' | 'stage'> & { at?: string };
 
@@ -43,15 +47,26 @@ export class EventPublisher extends EventEmitter {
    * message (and tenant) are known. Both are durable when this resolves.
    */
   async deadLetter(record: StageRecord, code: string, reason: string, ids: { messageId?: string; tenant?: string } = {}): Promise<void> {
-    const letter = deadLetterFor(record, this.stage, code, reason, ids);
-    const sends: Array<Promise<unknown>> = [
-      this.producer.send(Topics.dead, { key: ids.messageId ?? record.message.key ?? null, value: DeadLetterContract.encode(letter) }),
-    ];
+    const sends: Array<Promise<unknown>> = [this.sendLetter(record, code, reason, ids)];
     if (ids.messageId && ids.tenant) {
       sends.push(this.publish({ type: 'failed', messageId: ids.messageId, tenant: ids.tenant, reason: `${code}: ${reason}` }));
     }
     await Promise.all(sends);
     this.emit('deadLetter', this.stage, code);
+  }
+
+  /** The dead letter itself; when `email.dead` refuses it (a record too large for any topic), it keeps the value's head. */
+  private async sendLetter(record: StageRecord, code: string, reason: string, ids: { messageId?: string; tenant?: string }): Promise<void> {
+    const send = (r: StageRecord, why: string) =>
+      this.producer.send(Topics.dead, { key: ids.messageId ?? r.message.key ?? null, value: DeadLetterContract.encode(deadLetterFor(r, this.stage, code, why, ids)) });
+    try {
+      await send(record, reason);
+    } catch (err) {
+      const value = record.message.value;
+      if (!(err instanceof PermanentError) || !value || value.length <= DEAD_LETTER_KEEP_BYTES) throw err;
+      const kept = { ...record, message: { ...record.message, value: value.subarray(0, DEAD_LETTER_KEEP_BYTES) } };
+      await send(kept, `${reason} (value truncated to its first ${DEAD_LETTER_KEEP_BYTES} of ${value.length} bytes: ${err.code})`);
+    }
   }
 }
 

@@ -19,6 +19,11 @@ export class Shutdown {
     return this;
   }
 
+  /** True once `run` was called: stopping is under way, consumers leaving their groups is expected. */
+  get started(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Runs every step once; later calls return the same promise. Resolves true if all succeeded. */
   run(): Promise<boolean> {
     this.running ??= (async () => {

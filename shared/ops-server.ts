@@ -1,6 +1,7 @@
 /**
  * The operations endpoints every service exposes: `/metrics` (Prometheus), `/healthz` (the
- * process is alive) and `/readyz` (it can do its job: connected to Kafka, SMTP fleet up, ...).
+ * process is alive and its consumers really consume: 503 tells Kubernetes to restart it) and
+ * `/readyz` (it can do its job: connected to Kafka, SMTP fleet up, ...).
  * As a Fastify plugin so the ingest API serves them on its own port too.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -12,6 +13,24 @@ export type ReadinessCheck = () => Promise<string | null> | string | null;
 export interface OpsDeps {
   registry: Registry;
   readiness: Record<string, ReadinessCheck>;
+  /** Liveness checks (null: alive); any failing one makes `/healthz` answer 503. */
+  liveness?: Record<string, ReadinessCheck>;
+}
+
+async function runChecks(checks: Record<string, ReadinessCheck>): Promise<{ ok: boolean; results: Record<string, string> }> {
+  const results: Record<string, string> = {};
+  let ok = true;
+  for (const [name, check] of Object.entries(checks)) {
+    let problem: string | null;
+    try {
+      problem = await check();
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    results[name] = problem ?? 'ok';
+    if (problem) ok = false;
+  }
+  return { ok, results };
 }
 
 export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
@@ -19,20 +38,13 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
     reply.header('content-type', deps.registry.contentType);
     return deps.registry.metrics();
   });
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async (_req, reply) => {
+    const { ok, results } = await runChecks(deps.liveness ?? {});
+    reply.code(ok ? 200 : 503);
+    return ok ? { status: 'ok' } : { status: 'unhealthy', checks: results };
+  });
   app.get('/readyz', async (_req, reply) => {
-    const results: Record<string, string> = {};
-    let ready = true;
-    for (const [name, check] of Object.entries(deps.readiness)) {
-      let problem: string | null;
-      try {
-        problem = await check();
-      } catch (err) {
-        problem = (err as Error).message;
-      }
-      results[name] = problem ?? 'ok';
-      if (problem) ready = false;
-    }
+    const { ok: ready, results } = await runChecks(deps.readiness);
     reply.code(ready ? 200 : 503);
     return { status: ready ? 'ready' : 'not ready', checks: results };
   });

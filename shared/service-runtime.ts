@@ -5,7 +5,7 @@
  * about what is particular to their stage.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { loadPostlineConfig, type PostlineConfig } from './config.js';
@@ -19,6 +19,8 @@ import { EventPublisher } from './events.js';
 import { Shutdown } from './lifecycle.js';
 import { buildOpsApp, type ReadinessCheck } from './ops-server.js';
 import { topicSpecs } from './topics.js';
+import { ConsumerLiveness, watchLiveness } from './kafka/consumer-liveness.js';
+import { guardUndecodableBatches } from './kafka/undecodable-batches.js';
 
 export interface Runtime {
   service: string;
@@ -30,6 +32,21 @@ export interface Runtime {
   events: EventPublisher;
   shutdown: Shutdown;
   readiness: Record<string, ReadinessCheck>;
+  /** Liveness checks `/healthz` runs (see `watchConsumer`). */
+  liveness: Record<string, () => string | null>;
+  /**
+   * Makes the stage's liveness follow `consumer` (call before `connect`/`run`): `/healthz`
+   * fails once it crashed for good or has been out of its group longer than
+   * `ops.consumerGraceMs`, and under `npm start` (POSTLINE_SUPERVISED=1) the stage then shuts
+   * down and exits 1 so the supervisor restarts it. One call per consumer.
+   */
+  watchConsumer(name: string, consumer: Consumer): void;
+  /**
+   * A producer and event publisher of their own, for a lane that must not queue behind the
+   * others' batches (critical: one idempotent producer sends one request at a time). Renewed
+   * like the main producer; the final shutdown steps drain and disconnect it too.
+   */
+  dedicatedProducer(): Promise<{ producer: BatchingProducer; events: EventPublisher }>;
   /** Starts the ops server (/metrics, /healthz, /readyz) on `config.ops`; returns its address. */
   startOps(): Promise<string>;
   /**
@@ -43,6 +60,20 @@ export interface Runtime {
 export interface RuntimeOptions {
   logger?: Logger;
   registry?: Registry;
+  /**
+   * What happens when a watched consumer is dead (default: under POSTLINE_SUPERVISED=1, shut
+   * down and exit 1; otherwise only `/healthz` says so, for Kubernetes to act on).
+   */
+  onConsumerDead?: (problems: Record<string, string>) => void;
+}
+
+/** The default for a dead consumer under a supervisor: stop in order (bounded), then exit non-zero. */
+function exitForRestart(logger: Logger, shutdown: Shutdown, graceMs: number): (problems: Record<string, string>) => void {
+  return (problems) => {
+    logger.fatal({ problems }, 'consumer is not consuming; exiting so the supervisor restarts this stage');
+    setTimeout(() => process.exit(1), graceMs).unref();
+    void shutdown.run().finally(() => process.exit(1));
+  };
 }
 
 /**
@@ -51,6 +82,8 @@ export interface RuntimeOptions {
  * its own steps with `shutdown.add` and they run first (see `finalSteps`).
  */
 export async function startRuntime(service: string, config: PostlineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
+  // Before any consumer fetches: a batch it cannot decode becomes a dead letter, not a stuck partition.
+  guardUndecodableBatches();
   const logger = opts.logger ?? createLogger(service, config.log);
   const registry = opts.registry ?? createRegistry(service);
   const kafka = createKafka(config.kafka, service, logger);
@@ -64,21 +97,37 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
       await admin.disconnect();
     }
   }
-  const rawProducer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await rawProducer.connect();
   let connected = true;
-  rawProducer.on('producer.disconnect', () => {
-    connected = false;
+  // A new producer replaces the current one when a merged batch was partly refused (see BatchingProducer `renew`).
+  const newProducer = async (): Promise<Producer> => {
+    const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    p.on('producer.disconnect', () => {
+      if (p === rawProducer) connected = false;
+    });
+    p.on('producer.connect', () => {
+      if (p === rawProducer) connected = true;
+    });
+    await p.connect();
+    return p;
+  };
+  let rawProducer: Producer | undefined;
+  rawProducer = await newProducer();
+  const producer = new BatchingProducer(rawProducer, {
+    renew: async () => {
+      rawProducer = await newProducer();
+      connected = true;
+      return rawProducer;
+    },
   });
-  rawProducer.on('producer.connect', () => {
-    connected = true;
-  });
-  const producer = new BatchingProducer(rawProducer);
   const shutdown = new Shutdown(logger);
   const events = new EventPublisher(producer, service);
   instrumentEvents(events, registry);
   const readiness: Record<string, ReadinessCheck> = { kafkaProducer: () => (connected ? null : 'producer disconnected') };
+  const liveness: Record<string, () => string | null> = {};
+  const onDead = opts.onConsumerDead ?? (process.env.POSTLINE_SUPERVISED === '1' ? exitForRestart(logger, shutdown, config.ops.shutdownGraceMs) : undefined);
+  let stopWatching: (() => void) | undefined;
   let ops: FastifyInstance | undefined;
+  const dedicated: Array<{ producer: BatchingProducer; raw: () => Producer }> = [];
   return {
     service,
     config,
@@ -89,15 +138,36 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
     events,
     shutdown,
     readiness,
+    liveness,
+    watchConsumer(name, consumer) {
+      const watched = new ConsumerLiveness(consumer);
+      // Consumers leave their groups while the stage stops: that is not a failure.
+      liveness[name] = () => (shutdown.started ? null : watched.problem(config.ops.consumerGraceMs));
+      if (onDead && !stopWatching) stopWatching = watchLiveness({ checks: liveness, onDead });
+    },
+    async dedicatedProducer() {
+      const connect = async (): Promise<Producer> => {
+        const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+        await p.connect();
+        return p;
+      };
+      let raw = await connect();
+      const own = new BatchingProducer(raw, { renew: async () => (raw = await connect()) });
+      dedicated.push({ producer: own, raw: () => raw });
+      const ownEvents = new EventPublisher(own, service);
+      instrumentEvents(ownEvents, registry);
+      return { producer: own, events: ownEvents };
+    },
     async startOps() {
-      ops = buildOpsApp({ registry, readiness });
+      ops = buildOpsApp({ registry, readiness, liveness });
       const address = await ops.listen({ host: config.ops.host, port: config.ops.port });
       logger.info({ ops: address }, 'ops server listening');
       return address;
     },
     addFinalShutdownSteps() {
-      shutdown.add('drain producer', () => producer.drain());
-      shutdown.add('disconnect producer', () => rawProducer.disconnect());
+      shutdown.add('stop liveness watch', () => stopWatching?.());
+      shutdown.add('drain producers', () => Promise.all([producer, ...dedicated.map((d) => d.producer)].map((p) => p.drain())));
+      shutdown.add('disconnect producers', () => Promise.all([rawProducer, ...dedicated.map((d) => d.raw())].map((p) => p?.disconnect())));
       shutdown.add('close ops server', () => ops?.close());
     },
   };

@@ -108,6 +108,7 @@ export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps
 
   const base = clickHouseEventsWriter(client, a.database);
   const consumer = rt.kafka.consumer({ groupId: a.groupId, sessionTimeout: a.sessionTimeoutMs, maxBytesPerPartition: 2 << 20, maxBytes: 16 << 20, maxWaitTimeInMs: 500 });
+  rt.watchConsumer('consumer', consumer);
   await consumer.connect();
   let joined = false;
   consumer.on(consumer.events.GROUP_JOIN, () => (joined = true));
@@ -127,7 +128,7 @@ export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps
   rt.readiness.clickhouse = () => sink.insertProblem;
 
   const app = Fastify({ ...apiServerOptions(), loggerInstance: logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
-  registerOpsRoutes(app, { registry: rt.registry, readiness: rt.readiness });
+  registerOpsRoutes(app, { registry: rt.registry, readiness: rt.readiness, liveness: rt.liveness });
   registerReadApi(app, {
     client,
     database: a.database,

@@ -12,7 +12,6 @@ import type { Registry } from 'prom-client';
 import { PRIORITIES, PostlineConfigSchema, type PostlineConfig, type Priority } from '../../shared/config.js';
 import { ConfigError, describeOptions } from '../../shared/config-loader.js';
 import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
-import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { instrumentStageConsumer } from '../../shared/metrics.js';
@@ -121,12 +120,11 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   const ledger = new DeliveryLedger<PendingOutcome>(d.dedupe.maxEntries);
   // Critical outcomes get a producer (and connection) of their own: one idempotent producer
   // sends one request at a time, and they must not queue behind bulk's batches.
-  const criticalRaw = rt.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const criticalProducer = new BatchingProducer(criticalRaw);
+  const critical = await rt.dedicatedProducer();
   const handler = new DispatchHandler({
     events: rt.events,
     producer: rt.producer,
-    producerFor: (p) => (p === 'critical' ? criticalProducer : undefined),
+    producerFor: (p) => (p === 'critical' ? critical.producer : undefined),
     fleets,
     routing,
     retryPolicy: retryPolicy(config.retry),
@@ -138,6 +136,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
 
   const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };
   const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
+  consumers.forEach((c, i) => rt.watchConsumer(`consumer.${PRIORITIES[i]}`, c));
   const stages = PRIORITIES.map(
     (p, i) =>
       new StageConsumer({
@@ -151,12 +150,13 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
         commitIntervalMs: d.commitIntervalMs,
         // Nothing is sent before the ledger knows the recent outcomes (see below).
         handle: (r) => (seed.done ? handler.handle(r) : seed.read.then(() => handler.handle(r))),
+        deadLetters: rt.events,
         logger: logger.child({ priority: p }),
       }),
   );
   // instrumentStageConsumer registers its metrics once per registry: feed it all three consumers.
   const stageEvents = new EventEmitter();
-  for (const s of stages) for (const e of ['processed', 'failed', 'committed', 'lag']) s.on(e, (...a: unknown[]) => stageEvents.emit(e, ...a));
+  for (const s of stages) for (const e of ['processed', 'failed', 'deadLettered', 'committed', 'lag']) s.on(e, (...a: unknown[]) => stageEvents.emit(e, ...a));
   instrumentStageConsumer(STAGE, stageEvents as unknown as StageConsumer, registry);
   const window = new DuplicateWindow();
   handler.on('verdict', (topic: string, partition: number, offset: string, verdictAt: number, durableAt: number) => window.verdict(topic, partition, offset, verdictAt, durableAt));
@@ -173,9 +173,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     .add('finish in-flight sends', () => handler.drain())
     .add('close SMTP fleets', () => fleets.close())
     .add('stop circuit breakers', () => breakers.shutdown())
-    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())))
-    .add('drain critical producer', () => criticalProducer.drain())
-    .add('disconnect critical producer', () => criticalRaw.disconnect());
+    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
   rt.addFinalShutdownSteps();
 
   try {
@@ -190,9 +188,9 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     await Promise.all([
       seed.read,
       (async () => {
-        await criticalRaw.connect();
         await Promise.all(consumers.map((c) => c.connect()));
-        for (const s of stages) await s.start();
+        // The three groups join side by side (a join waits out the group's rebalance).
+        await Promise.all(stages.map((s) => s.start()));
       })(),
     ]);
     consuming = true;

@@ -18,11 +18,9 @@ import { PRIORITIES, type PostlineConfig } from '../../shared/config.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { ConfigError } from '../../shared/config-loader.js';
-import { instrumentEvents, instrumentStageConsumer } from '../../shared/metrics.js';
+import { instrumentStageConsumer } from '../../shared/metrics.js';
 import { Topics, recordLimitFor } from '../../shared/topics.js';
 import type { StageConsumer } from '../../shared/kafka/stage-consumer.js';
-import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
-import { EventPublisher } from '../../shared/events.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { loadTemplateDirectory, type DirectoryTemplates } from '../../shared/templates/template-directory.js';
 import { openTemplateRepository, type TemplateRepository } from '../../shared/templates/template-repository.js';
@@ -92,7 +90,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
   if (initial.issues.length > 0) throw new ConfigError(initial.issues.map((i) => `POSTLINE_RENDERER_TEMPLATES_DIR (${rc.templatesDir}): ${i}`));
   const rt = await startRuntime('renderer', config, opts);
   const { logger } = rt;
-  const state: { stages: StageConsumer[]; consumers: Consumer[]; stopTable?: () => Promise<void>; reload?: NodeJS.Timeout; critical?: BatchingProducer } = { stages: [], consumers: [] };
+  const state: { stages: StageConsumer[]; consumers: Consumer[]; stopTable?: () => Promise<void>; reload?: NodeJS.Timeout } = { stages: [], consumers: [] };
   // Steps run in this order, each skipping what was never started, so a failed start-up
   // cleans up with the same code: stop fetching and drain in-flight records (they resolve
   // only once their produces are acked), then the table, then disconnect; the runtime's
@@ -101,40 +99,36 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     .add('stop reloading templates', () => clearInterval(state.reload))
     .add('stop consuming and drain in-flight records', () => Promise.all(state.stages.map((s) => s.stop())))
     .add('stop template table', () => state.stopTable?.())
-    .add('disconnect consumers', () => Promise.all(state.consumers.map((c) => c.disconnect())))
-    .add('drain critical producer', () => state.critical?.drain())
-    .add('disconnect critical producer', () => state.critical?.producer.disconnect());
+    .add('disconnect consumers', () => Promise.all(state.consumers.map((c) => c.disconnect())));
   rt.addFinalShutdownSteps();
   try {
     const opened = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger, directory: initial.directory, cacheSize: rc.templateCacheSize });
     state.stopTable = opened.stop;
     const templates = opened.repository;
     const dispatchLimits = await dispatchTopicLimits(rt.kafka, config, logger);
-    const criticalRaw = rt.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await criticalRaw.connect();
-    state.critical = new BatchingProducer(criticalRaw);
-    const criticalEvents = new EventPublisher(state.critical, rt.events.stage);
-    instrumentEvents(criticalEvents, rt.registry);
+    // The critical lane produces through its own producer: never behind bulk's batches.
+    const critical = await rt.dedicatedProducer();
     // instrumentRenderer and instrumentStageConsumer register their metrics once per registry: feed them every lane.
     const rendererEvents = new EventEmitter();
     const stageEvents = new EventEmitter();
     instrumentRenderer(rendererEvents, rt.registry);
     instrumentStageConsumer('renderer', stageEvents as unknown as StageConsumer, rt.registry);
     const lanes = rendererLanes(opts.groupId ?? RENDERER_GROUP).map((lane) => {
-      const critical = lane.priority === 'critical';
+      const own = lane.priority === 'critical' ? critical : rt;
       const renderer = new Renderer({
         templates,
-        producer: critical ? state.critical! : rt.producer,
-        events: critical ? criticalEvents : rt.events,
+        producer: own.producer,
+        events: own.events,
         logger,
         limits: { maxRecordBytes: rc.maxRecordBytes, maxMessageBytes: rc.maxMessageBytes, dispatchTopicBytes: dispatchLimits.bytes },
         lane: lane.priority,
       });
-      return laneStage({ kafka: rt.kafka, lane, renderer, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
+      return laneStage({ kafka: rt.kafka, lane, renderer, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });
     state.consumers = lanes.map((l) => l.consumer);
     state.stages = lanes.map((l) => l.stage);
     rt.readiness.consumer = groupMembership(lanes);
+    for (const l of lanes) rt.watchConsumer(l.lane.groupId, l.consumer);
     await Promise.all(state.consumers.map((c) => c.connect()));
     await Promise.all(state.stages.map((s) => s.start()));
     const reloadTemplates = directoryReloader(templates, rc.templatesDir, logger);

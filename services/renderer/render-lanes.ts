@@ -8,7 +8,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { PRIORITIES, type Priority } from '../../shared/config.js';
 import { Topics } from '../../shared/topics.js';
-import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
+import { StageConsumer, type DeadLetterSink } from '../../shared/kafka/stage-consumer.js';
 import type { Renderer } from './renderer.js';
 
 /** A lane: the shared `email.requested` (no priority) or one priority's request topic. */
@@ -40,6 +40,8 @@ export function laneStage(opts: {
   kafka: Kafka;
   lane: RendererLane;
   renderer: Renderer;
+  /** Where records that fail permanently go (the lane's event publisher). */
+  deadLetters: DeadLetterSink;
   concurrency: number;
   maxInFlightBytes: number;
   logger: Logger;
@@ -57,9 +59,10 @@ export function laneStage(opts: {
     concurrency: opts.concurrency,
     maxInFlightBytes: opts.maxInFlightBytes,
     handle: (r) => renderer.handle(r),
+    deadLetters: opts.deadLetters,
     logger: opts.logger.child({ lane: lane.priority ?? 'shared' }),
   });
-  for (const e of ['processed', 'failed', 'committed', 'lag', 'rebalanced']) stage.on(e, (...a: unknown[]) => opts.stageEvents.emit(e, ...a));
+  for (const e of ['processed', 'failed', 'deadLettered', 'committed', 'lag', 'rebalanced']) stage.on(e, (...a: unknown[]) => opts.stageEvents.emit(e, ...a));
   return { lane, consumer, stage };
 }
 

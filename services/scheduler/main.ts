@@ -14,9 +14,7 @@ import { PRIORITIES, type PostlineConfig, type Priority } from '../../shared/con
 import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { RETRY_TIERS, Topics } from '../../shared/topics.js';
-import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
-import { EventPublisher } from '../../shared/events.js';
-import { instrumentEvents, instrumentStageConsumer } from '../../shared/metrics.js';
+import { instrumentStageConsumer } from '../../shared/metrics.js';
 import type { StageConsumer } from '../../shared/kafka/stage-consumer.js';
 import { Scheduler } from './scheduler.js';
 import { instrumentScheduler } from './metrics.js';
@@ -47,12 +45,10 @@ export interface SchedulerOptions extends RuntimeOptions {
 export async function startScheduler(config: PostlineConfig, opts: SchedulerOptions = {}): Promise<{ shutdown: Shutdown; close(): Promise<boolean> }> {
   const rt = await startRuntime('scheduler', config, opts);
   const lanes = schedulerLanes(opts.groupId ?? SCHEDULER_GROUP);
+  // Critical retries go back through a producer of their own: never behind bulk's batches.
+  const critical = await rt.dedicatedProducer();
   const consumers: Consumer[] = [];
   const schedulers: Scheduler[] = [];
-  const criticalRaw = rt.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const criticalProducer = new BatchingProducer(criticalRaw);
-  const criticalEvents = new EventPublisher(criticalProducer, rt.events.stage);
-  instrumentEvents(criticalEvents, rt.registry);
   // The metrics register once per registry: every lane's events go through one emitter.
   const laneEvents = new EventEmitter();
   instrumentScheduler(laneEvents, rt.registry);
@@ -60,16 +56,17 @@ export async function startScheduler(config: PostlineConfig, opts: SchedulerOpti
   const joined = new Set<string>();
   for (const lane of lanes) {
     const consumer = rt.kafka.consumer({ groupId: lane.groupId, maxWaitTimeInMs: 1000 });
-    const critical = lane.priority === 'critical';
+    const own = lane.priority === 'critical' ? critical : rt;
     const scheduler = new Scheduler({
       consumer,
       topics: lane.topics,
-      producer: critical ? criticalProducer : rt.producer,
-      events: critical ? criticalEvents : rt.events,
+      producer: own.producer,
+      events: own.events,
       logger: rt.logger.child({ lane: lane.priority ?? 'shared' }),
     });
     for (const e of ['moved', 'invalid', 'held', 'processed', 'committed', 'lag', 'rebalanced']) scheduler.on(e, (...a: unknown[]) => laneEvents.emit(e, ...a));
     consumer.on(consumer.events.GROUP_JOIN, () => joined.add(lane.groupId));
+    rt.watchConsumer(lane.groupId, consumer);
     consumers.push(consumer);
     schedulers.push(scheduler);
   }
@@ -79,11 +76,8 @@ export async function startScheduler(config: PostlineConfig, opts: SchedulerOpti
   };
   rt.shutdown.add('stop schedulers', () => Promise.all(schedulers.map((s) => s.stop())));
   rt.shutdown.add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
-  rt.shutdown.add('drain critical producer', () => criticalProducer.drain());
-  rt.shutdown.add('disconnect critical producer', () => criticalRaw.disconnect());
   rt.addFinalShutdownSteps();
   try {
-    await criticalRaw.connect();
     await Promise.all(consumers.map((c) => c.connect()));
     await Promise.all(schedulers.map((s) => s.start()));
     if (opts.ops !== false) await rt.startOps();

@@ -13,6 +13,8 @@ import { EmailReadyForDispatchContract } from '../../shared/contracts/email-read
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
 import { planHead } from './due-records.js';
+import { PermanentError } from '../../shared/errors.js';
+import { undecodableOf } from '../../shared/kafka/undecodable-batches.js';
 
 export interface SchedulerDeps {
   consumer: Consumer;
@@ -59,15 +61,25 @@ export class Scheduler extends EventEmitter {
         plan.ready.map((item) => {
           const message = batch.messages.find((m) => m.offset === item.offset)!;
           if (item.kind === 'invalid') {
+            // A placeholder of a batch kafkajs could not decode: skip it, or park the batch's raw bytes.
+            const undecodable = undecodableOf(message);
+            if (undecodable?.kind === 'skip') return undefined;
             this.emit('invalid', topic);
+            if (undecodable) return this.deps.events.deadLetter({ topic, partition, message: { ...message, headers: {} } as typeof message }, 'UNDECODABLE_BATCH', undecodable.reason);
             return this.deps.events.deadLetter({ topic, partition, message }, item.error.code, item.error.message);
           }
           const { record } = item;
-          return this.deps.producer.send(Topics.dispatch(record.priority), {
-            key: record.domain,
-            value: EmailReadyForDispatchContract.encode(record),
-            headers: message.headers,
-          });
+          return this.deps.producer
+            .send(Topics.dispatch(record.priority), {
+              key: record.domain,
+              value: EmailReadyForDispatchContract.encode(record),
+              headers: message.headers,
+            })
+            .catch((err: unknown) => {
+              // The dispatch topic refuses the record (e.g. too large for it): park it, go on.
+              if (!(err instanceof PermanentError)) throw err;
+              return this.deps.events.deadLetter({ topic, partition, message }, err.code, err.message, { messageId: record.messageId, tenant: record.tenant });
+            });
         }),
       );
       // Commit only after every moved record is durably back on its dispatch topic.

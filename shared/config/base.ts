@@ -32,6 +32,7 @@ export const OpsSection = section(
     host: str('0.0.0.0', 'Interface for the operations server (/metrics, /healthz, /readyz).'),
     port: int(9464, 'Port for the operations server; 0 picks a free port.'),
     shutdownGraceMs: int(25000, 'How long SIGTERM may take to drain in-flight work before the process exits.'),
+    consumerGraceMs: int(90000, 'How long a stage\'s consumer may be out of its group (a rebalance, a restart; kafkajs allows a rebalance 60 s) before /healthz fails and, under `npm start`, the stage exits to be restarted.', 1),
   },
   'Operations endpoints and shutdown',
 );

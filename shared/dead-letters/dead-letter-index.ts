@@ -27,11 +27,13 @@ export class DeadLetterIndex {
   private readonly applied = new Map<number, bigint>();
   private readonly max: number;
   private readonly topic: string;
+  private readonly groupId: string;
 
   constructor(private readonly opts: DeadLetterIndexOptions) {
     this.topic = opts.topic ?? Topics.dead;
     this.max = opts.maxPerTenant ?? 1000;
-    this.consumer = opts.kafka.consumer({ groupId: `postline-dead-letter-index-${randomUUID()}`, maxWaitTimeInMs: 250 });
+    this.groupId = `postline-dead-letter-index-${randomUUID()}`;
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250 });
     this.admin = opts.kafka.admin();
   }
 
@@ -68,6 +70,8 @@ export class DeadLetterIndex {
 
   async stop(): Promise<void> {
     await this.consumer.disconnect();
+    // A throwaway group (every instance reads everything): leave none behind on the broker.
+    await this.admin.deleteGroups([this.groupId]).catch(() => undefined);
     await this.admin.disconnect();
   }
 

@@ -11,9 +11,40 @@
  * them separately would only queue them inside kafkajs, each paying its own request and, on
  * the broker, its own append; merged, a busy stage sends a few large requests instead of
  * hundreds of tiny ones (measured: see the issue 3 note), at no cost to the idle latency.
+ *
+ * A record the broker refuses for what it is (too large for the topic, invalid, corrupt: see
+ * `refusalOf`) fails only its own `send()`, with a `PermanentError` carrying the broker's error
+ * name as its code, so the stage dead-letters it and goes on: a record larger than the batch
+ * bound always goes out alone, and when a merged batch is refused the records are sent again
+ * one by one, so the others are written and only the refused one fails.
  */
 import type { Message, Producer, RecordMetadata } from 'kafkajs';
+import { PermanentError } from '../errors.js';
 import { traceProducedRecord } from '../tracing.js';
+
+/**
+ * Broker error names (kafkajs `type`) that refuse a record for its content: sending it again
+ * can never succeed. Everything else (leadership changes, timeouts, a disconnected broker) is
+ * kafkajs's to retry and, failing that, the stage's.
+ */
+const REFUSALS = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_TIMESTAMP',
+  'UNSUPPORTED_COMPRESSION_TYPE',
+  'UNSUPPORTED_FOR_MESSAGE_FORMAT',
+]);
+
+/** The broker's refusal code when `err` (or a cause of it) refuses the records for their content, else null. */
+export function refusalOf(err: unknown): string | null {
+  for (let e = err as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 8; depth++) {
+    if (typeof e.type === 'string' && REFUSALS.has(e.type)) return e.type;
+    e = (e.cause ?? e.originalError) as typeof e;
+  }
+  return null;
+}
 
 export interface BatchingProducerOptions {
   /** Longest a record waits for company before its batch is sent (default 2 ms). */
@@ -28,6 +59,14 @@ export interface BatchingProducerOptions {
   maxBatchBytes?: number;
   /** Batches sent before the first is acked (default 1); the rest wait, merging, in the queue. */
   maxInFlightBatches?: number;
+  /**
+   * Makes a fresh, connected producer (a new idempotent producer id). When the broker refuses
+   * one partition of a merged batch it still stores the others, while kafkajs rewinds their
+   * sequence numbers: the idempotent producer could never write to those partitions again. So
+   * before the records are sent again one by one, the producer is replaced (the old one is
+   * disconnected); records that were stored may then be written twice (at-least-once).
+   */
+  renew?: () => Promise<Producer>;
 }
 
 interface Waiting {
@@ -62,11 +101,13 @@ export class BatchingProducer {
   private readonly maxBatch: number;
   private readonly maxBytes: number;
   private readonly maxInFlight: number;
+  private readonly renew?: () => Promise<Producer>;
 
   constructor(
-    readonly producer: Producer,
+    private producer: Producer,
     opts: BatchingProducerOptions = {},
   ) {
+    this.renew = opts.renew;
     this.lingerMs = opts.lingerMs ?? 2;
     this.maxBatch = opts.maxBatchRecords ?? 1000;
     this.maxBytes = opts.maxBatchBytes ?? 768 * 1024;
@@ -156,8 +197,31 @@ export class BatchingProducer {
         }
       }
     } catch (err) {
-      for (const w of batch) w.reject(err as Error);
+      const code = refusalOf(err);
+      if (code === null) {
+        for (const w of batch) w.reject(err as Error);
+      } else if (batch.length === 1) {
+        const [w] = batch;
+        w.reject(new PermanentError(code, `${w.topic} refused the record (${sizeOf(w.message)} bytes): ${(err as Error).message}`, { cause: err }));
+      } else {
+        // kafkajs does not say which record was refused: send each alone, in order, so only
+        // that one fails and the others (already merged with it) are written.
+        await this.renewProducer();
+        for (const w of batch) await this.sendBatch([w]);
+      }
     }
+  }
+
+  /** Replaces the producer (see `renew`); while that fails, the old one is kept. */
+  private async renewProducer(): Promise<void> {
+    if (!this.renew) return;
+    const old = this.producer;
+    try {
+      this.producer = await this.renew();
+    } catch {
+      return;
+    }
+    await old.disconnect().catch(() => undefined);
   }
 
   /** Sends what is queued and waits for every batch in flight. */

@@ -4,6 +4,10 @@
  * subscribed for changes. `put` produces and then waits until this instance has read its own
  * write, so a caller sees what it just wrote. Start-up waits until the view has caught up with
  * the log end, so a fresh replica never answers from a half-loaded table.
+ *
+ * kafkajs cannot read without a consumer group, so each instance uses a throwaway one (it must
+ * see every partition and commits nothing) and deletes it on stop: restarts leave no groups
+ * behind on the broker.
  */
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
@@ -30,10 +34,11 @@ export class CompactedTable<V> {
   /** Highest offset applied per partition. */
   private applied = new Map<number, bigint>();
   private waiters: Array<{ partition: number; offset: bigint; resolve: () => void }> = [];
+  private readonly groupId: string;
 
   constructor(private readonly opts: CompactedTableOptions<V>) {
-    // A group of its own: every instance must see every partition, and nothing is committed.
-    this.consumer = opts.kafka.consumer({ groupId: `postline-table-${opts.topic}-${randomUUID()}`, maxWaitTimeInMs: 250 });
+    this.groupId = `postline-table-${opts.topic}-${randomUUID()}`;
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250 });
     this.admin = opts.kafka.admin();
   }
 
@@ -124,8 +129,16 @@ export class CompactedTable<V> {
     return this.map.get(key);
   }
 
+  /** Stops reading and deletes the throwaway group (safe to call after a failed start). */
   async stop(): Promise<void> {
-    await this.consumer.disconnect();
-    await this.admin.disconnect();
+    try {
+      await this.consumer.disconnect();
+      // Disconnecting left the group, so it is empty and can go.
+      await this.admin.deleteGroups([this.groupId]).catch((err: unknown) => {
+        this.opts.logger.warn({ topic: this.opts.topic, group: this.groupId, err }, 'could not delete the table reader group');
+      });
+    } finally {
+      await this.admin.disconnect();
+    }
   }
 }

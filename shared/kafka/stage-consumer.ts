@@ -5,18 +5,33 @@
  * partition: the next fetches go on and their records are handled within the in-flight bounds.
  * On failure what finished is committed and the error propagates, so the group restarts from the
  * first unfinished record: at-least-once, never at-most-once.
+ *
+ * One bad record never stops the stage: a handler that throws a `PermanentError` (the record
+ * is invalid, too large for the next topic, its template throws, ...) gets the record parked
+ * on `email.dead` with the error's code and reason (and a `failed` event when the record names
+ * its message and tenant), and the offset moves past it. Only other errors are retried. A
+ * fetched batch kafkajs cannot decode is dead-lettered as its raw bytes the same way
+ * (`undecodable-batches.ts`).
  */
 import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { OffsetTracker } from './offset-tracker.js';
 import { Semaphore } from '../semaphore.js';
+import { PermanentError } from '../errors.js';
+import { recordIds } from '../record-ids.js';
+import { guardUndecodableBatches, undecodableOf, UNDECODABLE_HEADER } from './undecodable-batches.js';
 import { withConsumedRecordSpan } from '../tracing.js';
 
 export interface StageRecord {
   topic: string;
   partition: number;
   message: KafkaMessage;
+}
+
+/** Where records that fail permanently go: the stage's `EventPublisher` (`email.dead` + `failed` event). */
+export interface DeadLetterSink {
+  deadLetter(record: StageRecord, code: string, reason: string, ids?: { messageId?: string; tenant?: string }): Promise<void>;
 }
 
 export interface StageConsumerOptions {
@@ -29,8 +44,14 @@ export interface StageConsumerOptions {
    * are large (attachments): a record larger than this runs alone.
    */
   maxInFlightBytes?: number;
-  /** Resolves once the record's side effect is durable; throws to stop and retry from here. */
+  /**
+   * Resolves once the record's side effect is durable. Throws a `PermanentError` when the
+   * record can never be processed (it is dead-lettered and skipped); any other error stops
+   * and retries from here.
+   */
   handle(record: StageRecord): Promise<void>;
+  /** Takes the records that fail permanently (durable when it resolves). */
+  deadLetters: DeadLetterSink;
   logger: Logger;
   fromBeginning?: boolean;
   /** Commit at least this often while records finish (default 500 ms). */
@@ -70,8 +91,8 @@ interface PartitionFlow {
 const MAX_UNCOMMITTED = 10_000;
 
 /**
- * Emits 'processed' (topic, ms), 'failed' (topic, err), 'committed' (topic, partition, offset),
- * 'lag' (topic, partition, lag) for metrics.
+ * Emits 'processed' (topic, ms), 'failed' (topic, err), 'deadLettered' (topic, code),
+ * 'committed' (topic, partition, offset), 'lag' (topic, partition, lag) for metrics.
  */
 export class StageConsumer extends EventEmitter {
   private stopping = false;
@@ -83,6 +104,7 @@ export class StageConsumer extends EventEmitter {
 
   constructor(private readonly opts: StageConsumerOptions) {
     super();
+    guardUndecodableBatches();
     this.semaphore = new Semaphore(opts.concurrency);
     if (opts.maxInFlightBytes !== undefined) this.bytes = new Semaphore(opts.maxInFlightBytes);
   }
@@ -215,7 +237,7 @@ export class StageConsumer extends EventEmitter {
     const { topic, message } = record;
     const started = performance.now();
     // The handler runs in the record's trace (its headers' context), so what it produces continues it.
-    const p: Promise<void> = withConsumedRecordSpan(record, () => this.opts.handle(record))
+    const p: Promise<void> = withConsumedRecordSpan(record, () => this.handleOrPark(record))
       .then(
         () => {
           flow.tracker.finish(message.offset);
@@ -250,6 +272,29 @@ export class StageConsumer extends EventEmitter {
     } catch {
       // Not running any more: the restart reads from the committed offset anyway.
     }
+  }
+
+  /** Runs the handler; a permanent failure parks the record (a failing dead letter is retried like any error). */
+  private async handleOrPark(record: StageRecord): Promise<void> {
+    const undecodable = undecodableOf(record.message);
+    if (undecodable?.kind === 'skip') return;
+    if (undecodable) {
+      const { [UNDECODABLE_HEADER]: _marker, ...headers } = record.message.headers ?? {};
+      return this.park({ ...record, message: { ...record.message, headers } as KafkaMessage }, 'UNDECODABLE_BATCH', undecodable.reason, {});
+    }
+    try {
+      await this.opts.handle(record);
+    } catch (err) {
+      if (!(err instanceof PermanentError)) throw err;
+      await this.park(record, err.code, err.message, recordIds(record.message.value));
+    }
+  }
+
+  private async park(record: StageRecord, code: string, reason: string, ids: { messageId?: string; tenant?: string }): Promise<void> {
+    const { topic, partition, message } = record;
+    this.opts.logger.warn({ ...ids, topic, partition, offset: message.offset, code, reason }, 'record failed permanently; dead-lettered');
+    await this.opts.deadLetters.deadLetter(record, code, reason, ids);
+    this.emit('deadLettered', topic, code);
   }
 
   /**

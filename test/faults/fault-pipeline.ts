@@ -29,6 +29,8 @@ export interface PipelineOptions {
   /** POSTLINE_* settings for every stage (relay host and port, retry delays, ...). */
   env: Record<string, string>;
   partitions?: number;
+  /** Extra topic settings, e.g. a larger `max.message.bytes` on one topic (applied when the topics are created). */
+  topicConfigs?: Record<string, Record<string, string>>;
 }
 
 export async function freePort(): Promise<number> {
@@ -71,7 +73,11 @@ export class FaultPipeline {
     const partitions = this.opts.partitions ?? 2;
     const admin = this.kafka().admin();
     await admin.connect();
-    await ensureTopics(admin, topicSpecs(partitions), 1);
+    const specs = topicSpecs(partitions).map((s) => {
+      const extra = Object.entries(this.opts.topicConfigs?.[s.topic] ?? {}).map(([name, value]) => ({ name, value }));
+      return { ...s, configEntries: [...s.configEntries, ...extra] };
+    });
+    await ensureTopics(admin, specs, 1);
     await admin.disconnect();
     const ingestPort = await freePort();
     this.ingestUrl = `http://127.0.0.1:${ingestPort}`;

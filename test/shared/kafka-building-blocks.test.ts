@@ -8,6 +8,8 @@ import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
 import { CompactedTable } from '../../shared/kafka/compacted-table.js';
 
 const logger = pino({ level: 'silent' });
+/** For handlers that never fail permanently: a dead letter would be a bug. */
+const noDeadLetters = { deadLetter: async () => assert.fail('no record should be dead-lettered') };
 let broker: TestBroker;
 let kafka: Kafka;
 
@@ -62,6 +64,7 @@ test('StageConsumer: bounded concurrency, commits after the handler, a failure r
       topics: [topic],
       concurrency: 4,
       logger,
+      deadLetters: noDeadLetters,
       handle: async ({ message }) => {
         const n = Number(message.value!.toString());
         active++;
@@ -113,6 +116,7 @@ test('StageConsumer: the in-flight byte budget bounds the records handled at onc
     concurrency: 20,
     maxInFlightBytes: 4_000,
     logger,
+    deadLetters: noDeadLetters,
     handle: async ({ message }) => {
       const n = message.value!.length;
       if (n > 4_000) bigRanAlone = bytes === 0;

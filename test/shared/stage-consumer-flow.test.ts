@@ -62,6 +62,7 @@ async function stageWithSlowRecord(opts: { maxUncommitted?: number; concurrency?
     maxUncommitted: opts.maxUncommitted,
     commitIntervalMs: 50,
     logger,
+    deadLetters: { deadLetter: async () => assert.fail('no record should be dead-lettered') },
     handle: async ({ message }: StageRecord) => {
       const v = message.value!.toString();
       if (v === 'slow' && slowRuns++ === 0) {

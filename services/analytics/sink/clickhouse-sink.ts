@@ -25,6 +25,8 @@ import { toEventRow } from './event-row.js';
 import type { EventsWriter } from './events-writer.js';
 import { PartitionProgress } from './partition-progress.js';
 import { ConsumptionGate } from './consumption-gate.js';
+import { PermanentError } from '../../../shared/errors.js';
+import { undecodableOf } from '../../../shared/kafka/undecodable-batches.js';
 
 export interface SinkOptions {
   consumer: Consumer;
@@ -159,13 +161,21 @@ export class ClickHouseSink extends EventEmitter {
   /** Buffers a record's row, or dead-letters it; false (partition paused) if the dead letter failed. */
   private async append(message: KafkaMessage, topic: string, partition: number): Promise<boolean> {
     const at = { topic, partition, offset: message.offset };
+    // A placeholder of a batch kafkajs could not decode: skip it, or park the batch's raw bytes.
+    const undecodable = undecodableOf(message);
+    if (undecodable?.kind === 'skip') {
+      this.buffer.mark(at);
+      return true;
+    }
     let row;
     try {
+      if (undecodable) throw new PermanentError('UNDECODABLE_BATCH', undecodable.reason);
       row = toEventRow(EmailEventContract.decode(message.value), at);
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'VALIDATION_FAILED';
+      const parked = undecodable ? ({ ...message, headers: {} } as KafkaMessage) : message;
       try {
-        await this.opts.deadLetter({ topic, partition, message }, code, (err as Error).message);
+        await this.opts.deadLetter({ topic, partition, message: parked }, code, (err as Error).message);
       } catch (dlErr) {
         this.opts.logger.warn({ topic, partition, offset: message.offset, err: dlErr }, 'cannot dead-letter a malformed event; retrying');
         this.gate.waitFor(partition, 1000);

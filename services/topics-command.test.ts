@@ -31,7 +31,7 @@ describe('postline topics', () => {
     const md = topicsMarkdown(topicSpecs(6));
     assert.match(md, /\| `email\.requested` \| 6 \| 7 days \|/);
     assert.match(md, /\| `email\.templates` \| 1 \| compacted/);
-    assert.match(md, /\| `email\.dead` \| 6 \| 30 days \|/);
+    assert.match(md, /\| `email\.dead` \| 6 \| 30 days; records up to 32\.25 MiB \|/);
   });
 
   describe('create', () => {

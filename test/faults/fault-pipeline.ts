@@ -7,7 +7,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import net from 'node:net';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { EmailEventContract, type EmailEvent, type EventType } from '../../shared/contracts/email-event.js';
 import { DeadLetterContract, type DeadLetter } from '../../shared/contracts/dead-letter.js';
@@ -18,6 +17,7 @@ import { hashApiKey } from '../../services/ingest/api-keys.js';
 import { spawnBrokerProcess, tempDir, waitFor, type BrokerProcess } from '../helpers/broker.js';
 import { spawnStage, type StageProcess } from '../helpers/stage-process.js';
 import { TopicReader } from '../helpers/topic-reader.js';
+import { freePort } from '../helpers/free-port.js';
 
 export type Stage = 'renderer' | 'dispatcher' | 'scheduler' | 'ingest';
 
@@ -33,13 +33,6 @@ export interface PipelineOptions {
   topicConfigs?: Record<string, Record<string, string>>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 export class FaultPipeline {
   readonly procs = new Map<Stage, StageProcess>();

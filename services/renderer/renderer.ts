@@ -31,7 +31,7 @@ import { buildMessage } from './mime-message.js';
 import { messageContent, templateFor, type TemplateSource } from './message-content.js';
 import { dispatchRecords, type OutgoingRecord } from './dispatch-records.js';
 import { singleRecordBatchBytes } from './topic-limits.js';
-import { readRecordIds } from './record-ids.js';
+import { recordIds } from '../../shared/record-ids.js';
 
 export interface RendererLimits {
   /** Larger `email.requested` records are dead-lettered unread. */
@@ -90,7 +90,7 @@ export class Renderer extends EventEmitter {
     try {
       ({ req, plan } = this.decode(record));
     } catch (err) {
-      return this.fail(record, asPermanent(err, 'VALIDATION_FAILED'), readRecordIds(record.message.value));
+      return this.fail(record, asPermanent(err, 'VALIDATION_FAILED'), recordIds(record.message.value));
     }
     const ids = { messageId: req.messageId, tenant: req.tenant };
     let template: CompiledTemplate | undefined;

@@ -16,6 +16,7 @@ import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../..
 import { ValidationError } from '../../shared/errors.js';
 import { lazyChild } from '../../shared/logger.js';
 import { Semaphore } from '../../shared/semaphore.js';
+import { CriticalActivity } from '../../shared/critical-activity.js';
 import type { Priority } from '../../shared/config.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { RetryPolicy } from '../../shared/retry-policy.js';
@@ -204,39 +205,5 @@ export class DispatchHandler extends EventEmitter {
     for (const p of outcomes) this.ledger.pending(msg.messageId, msg.attempt, p.outcome.recipients, p);
     const report = { priority: msg.priority, route: r.name, host: attempt.host, latencyMs: attempt.latencyMs, connectionReused: attempt.connectionReused, fallback: attempt.fallback };
     return { outcomes, report };
-  }
-}
-
-/**
- * Critical records in flight, so bulk can step aside: on a shared CPU the dispatcher's event loop
- * is the last resource bulk and critical mail share (connections are reserved by fleet
- * admission), and a bulk backlog draining at full speed would otherwise delay each critical
- * message by the bulk work queued around it. Bulk waits at most `maxWaitMs` per record, so a
- * steady critical stream slows bulk down but never stops it.
- */
-class CriticalActivity {
-  private inFlight = 0;
-  private waiters: Array<() => void> = [];
-
-  constructor(private readonly maxWaitMs: number) {}
-
-  track<T>(p: Promise<T>): Promise<T> {
-    this.inFlight++;
-    return p.finally(() => {
-      if (--this.inFlight > 0) return;
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-
-  /** Resolves when no critical record is in flight, or after `maxWaitMs`. */
-  idle(): Promise<void> {
-    if (this.inFlight === 0 || this.maxWaitMs <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.maxWaitMs);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
   }
 }

@@ -24,6 +24,7 @@ import type { StageConsumer } from '../../shared/kafka/stage-consumer.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { loadTemplateDirectory, type DirectoryTemplates } from '../../shared/templates/template-directory.js';
 import { openTemplateRepository, type TemplateRepository } from '../../shared/templates/template-repository.js';
+import { CriticalActivity } from '../../shared/critical-activity.js';
 import { Renderer } from './renderer.js';
 import { instrumentRenderer } from './renderer-metrics.js';
 import { readTopicLimits, type TopicLimits } from './topic-limits.js';
@@ -108,6 +109,8 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     const dispatchLimits = await dispatchTopicLimits(rt.kafka, config, logger);
     // The critical lane produces through its own producer: never behind bulk's batches.
     const critical = await rt.dedicatedProducer();
+    // Every other lane steps aside while critical requests are rendered (one event loop, one CPU).
+    const criticalActivity = new CriticalActivity(rc.yieldToCriticalMs);
     // instrumentRenderer and instrumentStageConsumer register their metrics once per registry: feed them every lane.
     const rendererEvents = new EventEmitter();
     const stageEvents = new EventEmitter();
@@ -123,7 +126,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         limits: { maxRecordBytes: rc.maxRecordBytes, maxMessageBytes: rc.maxMessageBytes, dispatchTopicBytes: dispatchLimits.bytes },
         lane: lane.priority,
       });
-      return laneStage({ kafka: rt.kafka, lane, renderer, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
+      return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });
     state.consumers = lanes.map((l) => l.consumer);
     state.stages = lanes.map((l) => l.stage);

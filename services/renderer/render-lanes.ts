@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { PRIORITIES, type Priority } from '../../shared/config.js';
 import { Topics } from '../../shared/topics.js';
 import { StageConsumer, type DeadLetterSink } from '../../shared/kafka/stage-consumer.js';
+import type { CriticalActivity } from '../../shared/critical-activity.js';
 import type { Renderer } from './renderer.js';
 
 /** A lane: the shared `email.requested` (no priority) or one priority's request topic. */
@@ -40,6 +41,8 @@ export function laneStage(opts: {
   kafka: Kafka;
   lane: RendererLane;
   renderer: Renderer;
+  /** Critical renders in flight in this process: the critical lane reports them, the others wait for them. */
+  critical: CriticalActivity;
   /** Where records that fail permanently go (the lane's event publisher). */
   deadLetters: DeadLetterSink;
   concurrency: number;
@@ -58,7 +61,10 @@ export function laneStage(opts: {
     topics: [lane.topic],
     concurrency: opts.concurrency,
     maxInFlightBytes: opts.maxInFlightBytes,
-    handle: (r) => renderer.handle(r),
+    handle: lane.priority === 'critical' ? (r) => opts.critical.track(renderer.handle(r)) : async (r) => {
+      await opts.critical.idle();
+      return renderer.handle(r);
+    },
     deadLetters: opts.deadLetters,
     logger: opts.logger.child({ lane: lane.priority ?? 'shared' }),
   });

@@ -77,7 +77,8 @@ function headerBefore(buffer: Buffer): { count: number; lastOffsetDelta: number 
   return { count, lastOffsetDelta };
 }
 
-function zigzag(value: number): Buffer {
+/** Zig-zag varint, as Kafka encodes record fields. Safe for |value| < 2^52. */
+export function zigzagVarint(value: number): Buffer {
   let v = value >= 0 ? value * 2 : -value * 2 - 1;
   const out: number[] = [];
   while (v >= 128) {
@@ -88,20 +89,20 @@ function zigzag(value: number): Buffer {
   return Buffer.from(out);
 }
 
-const bytes = (b: Buffer | null): Buffer[] => (b === null ? [zigzag(-1)] : [zigzag(b.length), b]);
+const bytes = (b: Buffer | null): Buffer[] => (b === null ? [zigzagVarint(-1)] : [zigzagVarint(b.length), b]);
 
 function record(offsetDelta: number, value: Buffer | null, marker: string): Buffer {
   const body = Buffer.concat([
     Buffer.from([0]),
-    zigzag(0),
-    zigzag(offsetDelta),
+    zigzagVarint(0),
+    zigzagVarint(offsetDelta),
     ...bytes(null),
     ...bytes(value),
-    zigzag(1),
+    zigzagVarint(1),
     ...bytes(Buffer.from(UNDECODABLE_HEADER)),
     ...bytes(Buffer.from(marker)),
   ]);
-  return Buffer.concat([zigzag(body.length), body]);
+  return Buffer.concat([zigzagVarint(body.length), body]);
 }
 
 function placeholdersFor(compressed: Buffer, reason: string): Buffer | null {

@@ -5,6 +5,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { crc32c } from '@node-rs/crc32';
+import { zigzagVarint } from '../../../shared/kafka/undecodable-batches.js';
 
 export interface TestRecord {
   key?: string | Buffer | null;
@@ -28,17 +29,7 @@ export interface BatchSpec {
   recordCount?: number;
 }
 
-/** Zig-zag varint, as Kafka encodes record fields. Safe for |value| < 2^52. */
-export function zigzagVarint(value: number): Buffer {
-  let v = value >= 0 ? value * 2 : -value * 2 - 1;
-  const out: number[] = [];
-  while (v >= 128) {
-    out.push((v % 128) | 128);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
+export { zigzagVarint };
 
 const asBuffer = (v: string | Buffer | null | undefined): Buffer | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v));
 

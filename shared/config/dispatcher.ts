@@ -1,6 +1,6 @@
 /** Options of the dispatcher (`services/dispatcher`). */
 import { Type } from '@sinclair/typebox';
-import { section, int, str, bool } from './schema-helpers.js';
+import { section, int, num, str, bool } from './schema-helpers.js';
 
 /** The smarthost every message leaves through (direct-to-MX routing comes later). */
 export const RelaySection = section(
@@ -56,6 +56,28 @@ export const DedupeSection = section(
   'Duplicate suppression',
 );
 
+// --- shaping (helper "shape"): traffic shaping, warm-up, auto-pause (services/dispatcher/shaping) ---
+
+/** Bounds and adaptive back-off of traffic shaping per (source address, site). */
+export const ShapingSection = section(
+  {
+    maxWaitMs: int(5_000, 'Longest a message waits in memory for a send token of its (source address, site); one that would wait longer is deferred (SHAPING_DEFERRED) to the shortest retry tier.', 1),
+    maxWaiting: int(1_000, 'Messages that may wait for send tokens of one (source address, site) at once; more are deferred (SHAPING_DEFERRED) to the shortest retry tier.', 1),
+    burstMs: int(100, 'Tokens a bucket may save up, in milliseconds of its rate (at least one token): rates are paced evenly, bursts stay this short.', 1),
+    throttleFactor: num(0.5, 'A throttling reply multiplies the (source address, site) rate and connection limits by this (never below minFactor).', 0.01),
+    minFactor: num(0.0625, 'The lowest share of the rule throttling replies can bring a (source address, site) to.', 0.001),
+    throttleHoldMs: int(1_000, 'Throttling replies within this long of the last lowering extend the cool-down but do not lower again (one burst of 421s is one signal).', 0),
+    cooldownMs: int(300_000, 'After the last throttling reply, how long a (source address, site) stays lowered before it starts to recover.', 1),
+    recoverStepMs: int(60_000, 'Once cooled down, the limits are doubled again every this long until they are back at the rule.', 1),
+    pauseWindowMs: int(3_600_000, 'Sliding window of delivery outcomes per source address (and pool) for auto-pause.', 1_000),
+    pauseMinSample: int(200, 'Outcomes (sent + bounced) a source address needs in the window before its bounce rate can pause it.', 1),
+    pauseBounceRate: num(0.05, 'Share of recipient-class bounces (unknown or disabled mailbox) in the window above which a source address (or pool) is paused.', 0),
+    pauseCooldownMs: int(3_600_000, 'A paused source address (or pool) resumes by itself after this long; POST /v1/sources/<address>/resume resumes it at once.', 1),
+  },
+  'Traffic shaping, warm-up and auto-pause',
+);
+// --- end shaping ---
+
 const MiB = 1024 * 1024;
 
 export const DispatcherSection = section(
@@ -75,6 +97,8 @@ export const DispatcherSection = section(
     fleet: FleetSection,
     breaker: BreakerSection,
     dedupe: DedupeSection,
+    shapingFile: str('', 'Traffic shaping rules (YAML) per site and recipient domain; each key overrides the shipped defaults (services/dispatcher/shaping/default-shaping.yaml). Empty: the shipped defaults.'),
+    shaping: ShapingSection,
   },
   'Dispatcher',
 );

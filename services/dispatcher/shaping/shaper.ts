@@ -1,0 +1,329 @@
+/**
+ * The `Shaper` the dispatcher calls around every SMTP send (see the README, "Traffic shaping"):
+ * `admit` before a message goes (send tokens of its (source address, site), and of its
+ * recipient domain when that has a rule of its own), `limits` for the fleet of a
+ * (source, site), `observe` for every reply (throttling replies slow the key down),
+ * `sourceAvailable` / `recordSent` / `recordBounce` for warm-up caps and auto-pause.
+ *
+ * Emits (metrics and logs subscribe): 'admitted', 'deferred', 'throttle', 'shaping-change',
+ * 'source-paused', 'source-resumed', 'warmup-capped'.
+ */
+import { EventEmitter } from 'node:events';
+import type { Priority } from '../../../shared/config.js';
+import { TransientError } from '../../../shared/errors.js';
+import { AdmissionQueue } from './admission-queue.js';
+import { initialAdaptive, nextTickAt, onThrottle, onTick, type AdaptiveOptions, type AdaptiveState } from './adaptive.js';
+import { AutoPause, type AutoPauseOptions, type PauseTransition } from './auto-pause.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { ShapingDeferral, DeferralReason } from './shaping-deferral.js';
+import { domainWindows, loadShapingRules, siteRule, type ResolvedRule, type ShapingRules } from './shaping-rules.js';
+import { throttleReason, type ObservedReply, type ThrottleReason } from './throttle-replies.js';
+import { TokenBucket } from './token-bucket.js';
+import { Warmup, type SentCounter, type WarmupPlan, type WarmupUsage } from './warmup.js';
+
+export { ShapingDeferral } from './shaping-deferral.js';
+
+export interface ShapingKey {
+  source: string;
+  site: string;
+  domain: string;
+}
+
+export interface ConnectionLimits {
+  maxConnections: number;
+  maxMessagesPerConnection: number;
+}
+
+export interface Shaper {
+  /** Waits for a send token of (source, site); rejects with ShapingDeferral (code 'SHAPING_DEFERRED',
+   *  retriable) when the wait would exceed the configured bound or the waiting queue is full. */
+  admit(key: ShapingKey, priority: Priority): Promise<void>;
+  /** Connection limits for the fleet of (source, site). */
+  limits(key: ShapingKey): ConnectionLimits;
+  /** Every SMTP reply (or connection error) seen for (source, site); throttling replies slow it down. */
+  observe(key: ShapingKey, reply: ObservedReply): void;
+  /** Whether a source address may take one more message today (warm-up) and is not paused (nor its pool). */
+  sourceAvailable(source: string, pool?: string): boolean;
+  /** Counts a message that left through `source` (warm-up day counter, auto-pause window). */
+  recordSent(source: string, pool?: string): void;
+  /** Counts a bounce through `source`; only recipient-class bounces can pause it. */
+  recordBounce(source: string, recipientClass: boolean, pool?: string): void;
+}
+
+/** A (source, site)'s limits in force, for events and metrics (perSecond: Infinity when unlimited). */
+export interface EffectiveLimits {
+  perSecond: number;
+  maxConnections: number;
+  factor: number;
+}
+
+export interface ShaperEvents {
+  admitted: [{ source: string; site: string; priority: Priority; waitedMs: number }];
+  deferred: [{ source: string; site: string; priority: Priority; reason: DeferralReason; error: ShapingDeferral }];
+  throttle: [{ source: string; site: string; reason: ThrottleReason; reply: ObservedReply }];
+  'shaping-change': [{ key: string; source: string; site: string; from: EffectiveLimits; to: EffectiveLimits; reason: string }];
+  'source-paused': [{ target: string; kind: 'source' | 'pool'; rate: number; sample: number; until: number }];
+  'source-resumed': [{ target: string; kind: 'source' | 'pool'; reason: 'cooldown' | 'command' }];
+  'warmup-capped': [WarmupUsage];
+}
+
+/** The dispatcher's `dispatcher.shaping` options. */
+export interface ShapingSettings {
+  maxWaitMs: number;
+  maxWaiting: number;
+  burstMs: number;
+  throttleFactor: number;
+  minFactor: number;
+  throttleHoldMs: number;
+  cooldownMs: number;
+  recoverStepMs: number;
+  pauseWindowMs: number;
+  pauseMinSample: number;
+  pauseBounceRate: number;
+  pauseCooldownMs: number;
+}
+
+export interface ShaperDeps {
+  rules: ShapingRules;
+  settings: ShapingSettings;
+  /** Warm-up plans by source address (from the routing file). */
+  warmup?: ReadonlyMap<string, WarmupPlan>;
+  /** The warm-up day counter (default: this process's own). */
+  counter?: SentCounter;
+  clock?: Clock;
+}
+
+interface SiteState {
+  source: string;
+  site: string;
+  rule: ResolvedRule;
+  bucket: TokenBucket;
+  adaptive: AdaptiveState;
+  /** '' for the site's own queue; a domain with its own rule has a queue (and bucket) of its own. */
+  queues: Map<string, AdmissionQueue>;
+  timer?: TimerHandle;
+  lastUsed: number;
+}
+
+const POOL = 'pool:';
+const SWEEP_EVERY_MS = 60_000;
+const IDLE_MS = 10 * 60_000;
+
+export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper {
+  private readonly sites = new Map<string, SiteState>();
+  private readonly warmup: Warmup;
+  private readonly pause: AutoPause;
+  private readonly clock: Clock;
+  private readonly adaptive: AdaptiveOptions;
+  private pauseTimer?: TimerHandle;
+  private lastSweep: number;
+  private closed = false;
+
+  constructor(private readonly deps: ShaperDeps) {
+    super();
+    this.clock = deps.clock ?? systemClock;
+    this.lastSweep = this.clock.now();
+    const s = deps.settings;
+    this.adaptive = { throttleFactor: s.throttleFactor, minFactor: s.minFactor, holdMs: s.throttleHoldMs, cooldownMs: s.cooldownMs, recoverStepMs: s.recoverStepMs };
+    this.warmup = new Warmup(deps.warmup ?? new Map(), deps.counter);
+    const pause: AutoPauseOptions = { windowMs: s.pauseWindowMs, minSample: s.pauseMinSample, threshold: s.pauseBounceRate, cooldownMs: s.pauseCooldownMs };
+    this.pause = new AutoPause(pause);
+  }
+
+  admit(key: ShapingKey, priority: Priority): Promise<void> {
+    if (this.closed) return Promise.reject(new TransientError('SHAPER_CLOSED', 'shaper is closed'));
+    this.sweep();
+    const st = this.state(key);
+    return this.queueOf(st, key.domain).admit(priority);
+  }
+
+  limits(key: ShapingKey): ConnectionLimits {
+    const st = this.state(key);
+    return { maxConnections: this.effective(st).maxConnections, maxMessagesPerConnection: st.rule.messagesPerConnection };
+  }
+
+  observe(key: ShapingKey, reply: ObservedReply): void {
+    const reason = throttleReason(reply);
+    if (!reason) return;
+    const st = this.state(key);
+    this.emit('throttle', { source: st.source, site: st.site, reason, reply });
+    const { state, change } = onThrottle(st.adaptive, this.clock.now(), this.adaptive);
+    this.apply(st, state, change ? `throttled (${reason})` : undefined);
+  }
+
+  sourceAvailable(source: string, pool?: string): boolean {
+    const now = this.clock.now();
+    if (this.pause.paused(source, now) || (pool !== undefined && this.pause.paused(POOL + pool, now))) return false;
+    return this.warmup.available(source, now);
+  }
+
+  recordSent(source: string, pool?: string): void {
+    const now = this.clock.now();
+    const capped = this.warmup.record(source, now);
+    if (capped) this.emit('warmup-capped', capped);
+    this.recordOutcome(source, pool, 'sent', now);
+  }
+
+  recordBounce(source: string, recipientClass: boolean, pool?: string): void {
+    this.recordOutcome(source, pool, recipientClass ? 'recipient-bounce' : 'bounced', this.clock.now());
+  }
+
+  /** Resumes a paused source address (or, with kind 'pool', a pool) at once; false when it was not paused. */
+  resume(target: string, kind: 'source' | 'pool' = 'source'): boolean {
+    const t = this.pause.resume(kind === 'pool' ? POOL + target : target);
+    if (t) this.onPause([t]);
+    return t !== undefined;
+  }
+
+  /** Paused addresses and pools, with when each resumes by itself. */
+  paused(): Array<{ target: string; kind: 'source' | 'pool'; until: number }> {
+    return this.pause.pausedKeys().map(({ key, until }) => ({ ...split(key), until }));
+  }
+
+  /** Sites with a rule of their own (the bounded set metrics label by). */
+  siteNames(): string[] {
+    return Object.keys(this.deps.rules.sites);
+  }
+
+  /** Warm-up usage of every address with a plan. */
+  warmupUsage(): WarmupUsage[] {
+    const now = this.clock.now();
+    return this.warmup.sources().flatMap((s) => this.warmup.usage(s, now) ?? []);
+  }
+
+  /** Limits in force for every (source, site) seen recently. */
+  current(): Array<{ source: string; site: string } & EffectiveLimits> {
+    return [...this.sites.values()].map((st) => ({ source: st.source, site: st.site, ...this.effective(st) }));
+  }
+
+  /** Messages waiting for tokens of (source, site), all domains. */
+  waiting(key: Pick<ShapingKey, 'source' | 'site'>): number {
+    const st = this.sites.get(siteKey(key));
+    return st ? [...st.queues.values()].reduce((n, q) => n + q.size, 0) : 0;
+  }
+
+  /** Rejects every waiting message (retriable) and stops the timers. Safe to call twice. */
+  close(): void {
+    this.closed = true;
+    const err = new TransientError('SHAPER_CLOSED', 'shaper is closing');
+    for (const st of this.sites.values()) {
+      st.timer?.cancel();
+      for (const q of st.queues.values()) q.close(err);
+    }
+    this.pauseTimer?.cancel();
+  }
+
+  private recordOutcome(source: string, pool: string | undefined, kind: 'sent' | 'bounced' | 'recipient-bounce', now: number): void {
+    const paused = [this.pause.record(source, kind, now), pool !== undefined ? this.pause.record(POOL + pool, kind, now) : undefined];
+    const transitions = paused.filter((t): t is PauseTransition => t !== undefined);
+    if (transitions.length > 0) this.onPause(transitions);
+  }
+
+  private onPause(transitions: PauseTransition[]): void {
+    for (const t of transitions) {
+      const { target, kind } = split(t.key);
+      if (t.paused) this.emit('source-paused', { target, kind, rate: t.rate ?? 0, sample: t.sample ?? 0, until: t.until ?? 0 });
+      else this.emit('source-resumed', { target, kind, reason: t.reason === 'command' ? 'command' : 'cooldown' });
+    }
+    this.schedulePauseTimer();
+  }
+
+  private schedulePauseTimer(): void {
+    this.pauseTimer?.cancel();
+    const next = this.pause.nextDue();
+    if (next === undefined || this.closed) return;
+    this.pauseTimer = this.clock.schedule(next - this.clock.now(), () => {
+      this.pauseTimer = undefined;
+      this.onPause(this.pause.due(this.clock.now()));
+    });
+  }
+
+  private state(key: Pick<ShapingKey, 'source' | 'site'>): SiteState {
+    const k = siteKey(key);
+    let st = this.sites.get(k);
+    const now = this.clock.now();
+    if (!st) {
+      const rule = siteRule(this.deps.rules, key.site);
+      st = { source: key.source, site: key.site, rule, bucket: new TokenBucket(rule.windows, this.deps.settings.burstMs, now), adaptive: initialAdaptive(), queues: new Map(), lastUsed: now };
+      this.sites.set(k, st);
+    }
+    st.lastUsed = now;
+    return st;
+  }
+
+  private queueOf(st: SiteState, domain: string): AdmissionQueue {
+    const own = domainWindows(this.deps.rules, domain);
+    const name = own ? domain.toLowerCase() : '';
+    let q = st.queues.get(name);
+    if (!q) {
+      const buckets = own ? [st.bucket, new TokenBucket(own, this.deps.settings.burstMs, this.clock.now())] : [st.bucket];
+      const opts = { maxWaiting: this.deps.settings.maxWaiting, maxWaitMs: this.deps.settings.maxWaitMs };
+      q = new AdmissionQueue(`${siteKey(st)}${name ? `|${name}` : ''}`, buckets, this.clock, opts, {
+        admitted: (ms, priority) => this.emit('admitted', { source: st.source, site: st.site, priority, waitedMs: ms }),
+        deferred: (error, priority) => this.emit('deferred', { source: st.source, site: st.site, priority, reason: error.reason, error }),
+      });
+      st.queues.set(name, q);
+    }
+    return q;
+  }
+
+  private effective(st: SiteState): EffectiveLimits {
+    const factor = st.adaptive.factor;
+    return { perSecond: st.bucket.perSecond(), maxConnections: Math.max(1, Math.floor(st.rule.maxConnections * factor)), factor };
+  }
+
+  /** Puts a new adaptive state in force: rates, queues woken, recovery timer, event. */
+  private apply(st: SiteState, next: AdaptiveState, reason: string | undefined): void {
+    const from = this.effective(st);
+    st.adaptive = next;
+    if (reason) {
+      st.bucket.setFactor(next.factor, this.clock.now());
+      for (const q of st.queues.values()) q.pump();
+      this.emit('shaping-change', { key: siteKey(st), source: st.source, site: st.site, from, to: this.effective(st), reason });
+    }
+    st.timer?.cancel();
+    st.timer = undefined;
+    const at = nextTickAt(next);
+    if (at !== undefined && !this.closed) {
+      st.timer = this.clock.schedule(at - this.clock.now(), () => {
+        const { state, change } = onTick(st.adaptive, this.clock.now(), this.adaptive);
+        this.apply(st, state, change ? 'recovered' : undefined);
+      });
+    }
+  }
+
+  /** Forgets (source, site) states nobody used for a while that hold nothing (at the rule, none waiting). */
+  private sweep(): void {
+    const now = this.clock.now();
+    if (now - this.lastSweep < SWEEP_EVERY_MS) return;
+    this.lastSweep = now;
+    for (const [k, st] of this.sites) {
+      const waiting = [...st.queues.values()].some((q) => q.size > 0);
+      if (now - st.lastUsed > IDLE_MS && st.adaptive.factor >= 1 && !waiting) this.sites.delete(k);
+    }
+  }
+}
+
+const siteKey = (k: Pick<ShapingKey, 'source' | 'site'>): string => `${k.source}|${k.site}`;
+
+function split(key: string): { target: string; kind: 'source' | 'pool' } {
+  return key.startsWith(POOL) ? { target: key.slice(POOL.length), kind: 'pool' } : { target: key, kind: 'source' };
+}
+
+/** A shaper that limits nothing (the relay route, or before shaping is configured). */
+export const unlimitedShaper: Shaper = {
+  admit: () => Promise.resolve(),
+  limits: () => ({ maxConnections: Number.MAX_SAFE_INTEGER, maxMessagesPerConnection: Number.MAX_SAFE_INTEGER }),
+  observe: () => {},
+  sourceAvailable: () => true,
+  recordSent: () => {},
+  recordBounce: () => {},
+};
+
+/**
+ * The shaper of a dispatcher: rules from `dispatcher.shapingFile` over the shipped defaults
+ * (throws ConfigError naming every bad key), options from `dispatcher.shaping`.
+ */
+export function createShaper(config: { shapingFile: string; shaping: ShapingSettings }, opts: Omit<ShaperDeps, 'rules' | 'settings'> = {}): TrafficShaper {
+  return new TrafficShaper({ rules: loadShapingRules(config.shapingFile), settings: config.shaping, ...opts });
+}

@@ -1,0 +1,64 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Value } from '@sinclair/typebox/value';
+import { DayCounter, Warmup, WarmupSchema, dailyCap, warmupDay, warmupProblems, type SentCounter, type WarmupPlan } from './warmup.js';
+
+const plan: WarmupPlan = { start: '2026-12-01', schedule: [[1, 50], [2, 100], [3, 500], [5, 1000]] };
+const at = (iso: string) => Date.parse(iso);
+
+describe('warm-up schedule', () => {
+  it('counts UTC days from the start date as day 1', () => {
+    assert.equal(warmupDay(plan, at('2026-12-01T00:00:00Z')), 1);
+    assert.equal(warmupDay(plan, at('2026-12-01T23:59:59Z')), 1);
+    assert.equal(warmupDay(plan, at('2026-12-02T00:00:00Z')), 2);
+    assert.equal(warmupDay(plan, at('2026-11-30T12:00:00Z')), 0);
+  });
+
+  it('gives each day the cap of the last entry at or before it, then `after` (or none)', () => {
+    const caps = ['2026-11-30', '2026-12-01', '2026-12-02', '2026-12-03', '2026-12-04', '2026-12-05', '2026-12-06'].map((d) => dailyCap(plan, at(`${d}T10:00:00Z`)));
+    assert.deepEqual(caps, [50, 50, 100, 500, 500, 1000, Infinity]);
+    assert.equal(dailyCap({ ...plan, after: 20_000 }, at('2026-12-09T00:00:00Z')), 20_000);
+  });
+
+  it('validates: the schema, real dates and increasing days, each problem named', () => {
+    assert.ok(Value.Check(WarmupSchema, plan));
+    assert.ok(!Value.Check(WarmupSchema, { start: '1 Dec', schedule: [] }));
+    assert.ok(!Value.Check(WarmupSchema, { ...plan, extra: 1 }));
+    assert.deepEqual(warmupProblems({ start: '2026-13-45', schedule: [[1, 5], [3, 10], [2, 20], [2, 30]] }, 'pools.a.addresses[0].warmup'), [
+      'pools.a.addresses[0].warmup.start: not a date: 2026-13-45',
+      'pools.a.addresses[0].warmup.schedule[2]: day 2 does not come after day 3',
+      'pools.a.addresses[0].warmup.schedule[3]: day 2 does not come after day 2',
+    ]);
+  });
+});
+
+describe('Warmup', () => {
+  it('makes an address unavailable at its cap, again available the next UTC day', () => {
+    const w = new Warmup(new Map([['127.0.0.2', plan]]));
+    const day1 = at('2026-12-01T08:00:00Z');
+    let capped;
+    for (let i = 0; i < 50; i++) {
+      assert.ok(w.available('127.0.0.2', day1));
+      capped = w.record('127.0.0.2', day1);
+    }
+    assert.deepEqual(capped, { source: '127.0.0.2', day: 1, cap: 50, sent: 50 });
+    assert.equal(w.available('127.0.0.2', day1), false);
+    assert.equal(w.available('127.0.0.3', day1), true, 'an address without a plan');
+    const day2 = at('2026-12-02T00:00:01Z');
+    assert.equal(w.available('127.0.0.2', day2), true);
+    assert.deepEqual(w.usage('127.0.0.2', day2), { source: '127.0.0.2', day: 2, cap: 100, sent: 0 });
+  });
+
+  it('reads an injected counter (e.g. fed by every replica\'s sent events)', () => {
+    const shared: SentCounter = { add() {}, count: (source) => (source === '127.0.0.2' ? 50 : 0) };
+    const w = new Warmup(new Map([['127.0.0.2', plan]]), shared);
+    assert.equal(w.available('127.0.0.2', at('2026-12-01T08:00:00Z')), false);
+  });
+
+  it('DayCounter starts each UTC day at 0', () => {
+    const c = new DayCounter();
+    c.add('a', at('2026-12-01T23:59:59Z'));
+    assert.equal(c.count('a', at('2026-12-01T23:59:59Z')), 1);
+    assert.equal(c.count('a', at('2026-12-02T00:00:00Z')), 0);
+  });
+});

@@ -10,7 +10,7 @@ describe('shaping rules', () => {
   it('ship defaults for gmail, outlook, yahoo, icloud and default', () => {
     const rules = loadShapingRules('');
     for (const s of ['gmail', 'outlook', 'yahoo', 'icloud', 'default']) assert.ok(rules.sites[s], s);
-    assert.deepEqual(siteRule(rules, 'gmail'), { maxConnections: 5, messagesPerConnection: 50, windows: [{ limit: 20, ms: 1000 }, { limit: 36_000, ms: 3_600_000 }] });
+    assert.deepEqual(siteRule(rules, 'gmail'), { maxConnections: 5, messagesPerConnection: 50, windows: [{ limit: 20, ms: 1000 }] });
     assert.deepEqual(siteRule(rules, 'icloud').messagesPerConnection, 5);
     // A site without a rule of its own takes default's.
     assert.deepEqual(siteRule(rules, 'example.net'), { maxConnections: 10, messagesPerConnection: 100, windows: [{ limit: 100, ms: 1000 }] });

@@ -25,12 +25,24 @@ describe('TokenBucket', () => {
     for (let s = 1; s < 10; s++) assert.equal(inSecond(s), 50, `second ${s}`);
   });
 
-  it('holds every window at once: the tightest one wins', () => {
-    // 10/s but only 60/min: after the minute's one-token burst, one a second.
-    const b = new TokenBucket([{ limit: 10, ms: 1000 }, { limit: 60, ms: 60_000 }], 100, 0);
-    const at = drain(b, 0, 60_000);
-    assert.ok(at.length >= 59 && at.length <= 61, `${at.length} in a minute`);
-    assert.equal(b.perSecond(), 1);
+  it('holds every window at once: paced by the shortest, capped by the longer ones over any window', () => {
+    // 10/s but only 60/min: the first 60 go at 10/s, then nothing until the minute slides on.
+    const b = new TokenBucket([{ limit: 60, ms: 60_000 }, { limit: 10, ms: 1000 }], 100, 0);
+    const at = drain(b, 0, 180_000);
+    assert.equal(at.filter((t) => t < 60_000).length, 60);
+    assert.ok(at[59] < 6_000, 'paced at 10/s');
+    for (let from = 0; from <= 120_000; from += 500) assert.ok(at.filter((t) => t >= from && t < from + 60_000).length <= 60, `at most 60 in the minute from ${from}`);
+    assert.equal(at.filter((t) => t >= 60_000 && t < 120_000).length, 60, 'the next minute again');
+    assert.equal(b.perSecond(), 10);
+    assert.equal(b.waitMs(at[179] + 1, 1) > 0, true);
+  });
+
+  it('estimates waits across windows: the n-th message of a full minute waits for the minute to slide', () => {
+    const b = new TokenBucket([{ limit: 1000, ms: 1000 }, { limit: 3, ms: 60_000 }], 100, 0);
+    for (let i = 0; i < 3; i++) b.take(0);
+    assert.equal(b.waitMs(0), 60_000);
+    assert.equal(b.waitMs(30_000), 30_000);
+    assert.equal(b.waitMs(60_000), 0);
   });
 
   it('says how long the n-th message waits', () => {

@@ -8,15 +8,18 @@ export interface TimerHandle {
 
 export interface Clock {
   now(): number;
-  /** Calls `fn` once after `ms` (never holds the process open). */
-  schedule(ms: number, fn: () => void): TimerHandle;
+  /**
+   * Calls `fn` once after `ms`. A `background` timer (a recovery step, a cool-down) does not
+   * hold the process open; one a waiting message depends on does.
+   */
+  schedule(ms: number, fn: () => void, opts?: { background?: boolean }): TimerHandle;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  schedule(ms, fn) {
+  schedule(ms, fn, opts) {
     const t = setTimeout(fn, Math.max(0, ms));
-    t.unref();
+    if (opts?.background) t.unref();
     return { cancel: () => clearTimeout(t) };
   },
 };

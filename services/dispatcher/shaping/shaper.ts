@@ -235,7 +235,7 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
     this.pauseTimer = this.clock.schedule(next - this.clock.now(), () => {
       this.pauseTimer = undefined;
       this.onPause(this.pause.due(this.clock.now()));
-    });
+    }, { background: true });
   }
 
   private state(key: Pick<ShapingKey, 'source' | 'site'>): SiteState {
@@ -288,7 +288,7 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
       st.timer = this.clock.schedule(at - this.clock.now(), () => {
         const { state, change } = onTick(st.adaptive, this.clock.now(), this.adaptive);
         this.apply(st, state, change ? 'recovered' : undefined);
-      });
+      }, { background: true });
     }
   }
 

@@ -1,7 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from './clock.js';
-import { TrafficShaper, ShapingDeferral, type ShaperEvents, type ShapingSettings } from './shaper.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadPostlineConfig } from '../../../shared/config.js';
+import { ConfigError } from '../../../shared/config-loader.js';
+import { TrafficShaper, ShapingDeferral, createShaper, type ShaperEvents, type ShapingSettings } from './shaper.js';
 import { loadShapingRules, mergeRules } from './shaping-rules.js';
 import type { WarmupPlan } from './warmup.js';
 
@@ -168,5 +173,22 @@ describe('TrafficShaper', () => {
     shaper.close();
     await assert.rejects(waiting, (e: Error & { retriable?: boolean }) => e.retriable === true);
     await assert.rejects(shaper.admit(key('slow'), 'bulk'), /closed/);
+  });
+
+  it('is built from the dispatcher config: POSTLINE_DISPATCHER_SHAPING_FILE over the shipped defaults', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-shaping-'));
+    try {
+      const file = path.join(dir, 'shaping.yaml');
+      fs.writeFileSync(file, 'sites:\n  gmail: { maxConnections: 2 }\n');
+      const config = loadPostlineConfig({ env: { POSTLINE_DISPATCHER_SHAPING_FILE: file, POSTLINE_DISPATCHER_SHAPING_MAX_WAITING: '3' } });
+      assert.equal(config.dispatcher.shaping.maxWaiting, 3);
+      const shaper = createShaper(config.dispatcher);
+      assert.deepEqual(shaper.limits(key('gmail')), { maxConnections: 2, maxMessagesPerConnection: 50 });
+      shaper.close();
+      fs.writeFileSync(file, 'sites:\n  gmail: { maxConnections: 0 }\n');
+      assert.throws(() => createShaper(config.dispatcher), (e: unknown) => e instanceof ConfigError && /sites\.gmail\.maxConnections/.test(e.message));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

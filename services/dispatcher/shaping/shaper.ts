@@ -9,6 +9,8 @@
  * 'source-paused', 'source-resumed', 'warmup-capped'.
  */
 import { EventEmitter } from 'node:events';
+import type { Static } from '@sinclair/typebox';
+import type { ShapingSection } from '../../../shared/config/dispatcher.js';
 import type { Priority } from '../../../shared/config.js';
 import { TransientError } from '../../../shared/errors.js';
 import { AdmissionQueue } from './admission-queue.js';
@@ -68,20 +70,7 @@ export interface ShaperEvents {
 }
 
 /** The dispatcher's `dispatcher.shaping` options. */
-export interface ShapingSettings {
-  maxWaitMs: number;
-  maxWaiting: number;
-  burstMs: number;
-  throttleFactor: number;
-  minFactor: number;
-  throttleHoldMs: number;
-  cooldownMs: number;
-  recoverStepMs: number;
-  pauseWindowMs: number;
-  pauseMinSample: number;
-  pauseBounceRate: number;
-  pauseCooldownMs: number;
-}
+export type ShapingSettings = Static<typeof ShapingSection>;
 
 export interface ShaperDeps {
   rules: ShapingRules;

@@ -33,6 +33,7 @@ const TABLE: Array<[string, ThrottleReason | undefined]> = [
   ['451 4.7.1 Service unavailable - try again later', 'try-again-later'],
   ['450 4.7.25 Client host rejected: cannot find your hostname', '4.7.x'],
   ['451 4.7.1 Greylisting in action, please come back later', undefined],
+  ['451 4.7.1 Greylisted: the mail server is temporarily rejecting this message, try again later.', undefined],
   ['450 4.2.0 <bob@example.net>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.net.html', undefined],
   ['451 4.3.0 Temporary lookup failure', undefined],
   ['452 4.5.3 Too many recipients', undefined],

@@ -9,6 +9,7 @@
  *   // ... deliver to someone@example.test with DNS servers net.dns.servers ...
  *   await mx.waitForMessages(1);
  */
+import { freePort } from '../free-port.js';
 import { createCertificateAuthority, type CertificateAuthority } from './certificates.js';
 import { startFakeDns, type FakeDns } from './dns-server.js';
 import { startHttpReceiver, type FakeHttpReceiver, type HttpReceiverOptions } from './http-receiver.js';
@@ -45,7 +46,12 @@ export interface FakeInternet {
   trustInProcess(): () => void;
   /** Environment for child processes that must trust the CA (`NODE_EXTRA_CA_CERTS`). */
   childEnv(): Record<string, string>;
-  /** Starts a scripted provider SMTP server (default address: the next unused one from 127.0.0.20). */
+  /**
+   * The port every `smtp()` server listens on unless told otherwise (each on its own address):
+   * a sender uses one SMTP port for every MX host, as port 25 is on the real internet.
+   */
+  smtpPort: number;
+  /** Starts a scripted provider SMTP server (default address: the next unused one from 127.0.0.20; port {@link smtpPort}). */
   smtp(opts?: FakeSmtpStartOptions): Promise<FakeSmtpServer>;
   /** Publishes an MTA-STS policy for `domain` (starts the HTTPS server on 127.0.0.x:443 on first use). */
   mtaSts(domain: string, policy: MtaStsPolicy, opts?: MtaStsPublishOptions): Promise<PublishedMtaSts>;
@@ -62,7 +68,7 @@ const FIRST_SMTP_HOST = 20;
 
 /** Starts the DNS server and the CA; everything else starts on demand. */
 export async function startFakeInternet(): Promise<FakeInternet> {
-  const [dns, ca] = await Promise.all([startFakeDns(), createCertificateAuthority()]);
+  const [dns, ca, smtpPort] = await Promise.all([startFakeDns(), createCertificateAuthority(), freePort()]);
   const closers: (() => Promise<void>)[] = [];
   const usedHosts = new Set<string>();
   let mtaSts: Promise<FakeMtaSts> | undefined;
@@ -80,6 +86,7 @@ export async function startFakeInternet(): Promise<FakeInternet> {
     ca,
     caPem: ca.caPem,
     caFile: ca.caFile,
+    smtpPort,
     trustInProcess: () => ca.trustInProcess(),
     childEnv: () => ca.childEnv(),
     get mtaStsServer() {
@@ -91,7 +98,7 @@ export async function startFakeInternet(): Promise<FakeInternet> {
       const host = opts.host ?? nextHost();
       const name = opts.name ?? (domains.length ? `mx.${domains[0]}` : host);
       usedHosts.add(host);
-      const server = await startFakeSmtp({ ...opts, host, name }, { ca, resolver: dkimResolver });
+      const server = await startFakeSmtp({ ...opts, host, name, port: opts.port ?? smtpPort }, { ca, resolver: dkimResolver });
       closers.push(() => server.close());
       if (domains.length) {
         dns.a(name, host);

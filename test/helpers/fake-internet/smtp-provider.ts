@@ -19,7 +19,7 @@ import { ProviderPolicy, type ProviderScript, type ScriptedReply } from './provi
 export interface FakeSmtpOptions {
   /** The address to listen on (its own per server, e.g. 127.0.0.20). Default: the next free one from 127.0.0.20. */
   host?: string;
-  /** Default 0 (a random port). */
+  /** Default: the fake internet's shared `smtpPort`; 0 for a random one. */
   port?: number;
   /** The server's host name: banner, and the certificate's name unless `certFor` says otherwise. Default `host`. */
   name?: string;
@@ -300,7 +300,9 @@ export async function startFakeSmtp(opts: FakeSmtpOptions & { host: string }, de
   });
   server.on('error', () => undefined); // client resets and failed handshakes are part of the tests
   await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
+    server.server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`fake internet: SMTP server cannot listen on ${opts.host}:${opts.port ?? 0} (${err.code})`, { cause: err })),
+    );
     server.listen(opts.port ?? 0, opts.host, () => resolve());
   });
   const address = server.server.address() as net.AddressInfo;

@@ -76,6 +76,8 @@ describe('fake DNS', () => {
     assert.equal(nodata.header.rcode, 0);
     assert.equal(nodata.answers.length, 0);
     assert.equal((await ask('unknown.ttl.test', 'A')).header.rcode, 3);
+    dns.txt('sel._domainkey.ttl.test', 'v=DKIM1; p=');
+    assert.equal((await ask('_domainkey.ttl.test', 'TXT')).header.rcode, 0, 'a name with records below it exists (NODATA)');
     assert.equal((await ask('ttl.test', 'MX')).answers.length, 1);
     const r = dns.nodeResolver();
     assert.equal(await errorCode(r.resolve6('mx.ttl.test')), 'ENODATA');

@@ -198,7 +198,7 @@ describe('fake provider SMTP servers', () => {
     assert.equal(atGreeting.refusals[0]?.stage, 'connect');
   });
 
-  test('counts concurrent connections per source; slow replies are slow', async () => {
+  test('counts concurrent connections per source, limits them per source if asked; slow replies are slow', async () => {
     const mx = await net.smtp({ tls: 'none' });
     const conns = await Promise.all([
       connect(mx, { localAddress: '127.0.0.2' }),
@@ -222,6 +222,15 @@ describe('fake provider SMTP servers', () => {
     secured[0].quit();
     secured[1].close();
     await waitFor(() => tls.openConnections() === 0, 2000, 'both TLS connections counted as closed');
+
+    const limited = await net.smtp({ tls: 'none', script: { maxConnectionsPerSource: 2 } });
+    const two = [await connect(limited), await connect(limited)];
+    await assert.rejects(connect(limited), (err: { responseCode?: number; response?: string }) => err.responseCode === 421 && /4\.7\.0 Too many/.test(String(err.response)));
+    assert.equal((await connect(limited, { localAddress: '127.0.0.3' })).close(), undefined, 'another source still gets in');
+    for (const c of two) c.close();
+    await waitFor(() => limited.openConnections('127.0.0.2') === 0, 2000, 'the limited connections closed');
+    (await connect(limited)).close();
+    assert.equal(limited.maxConcurrentConnections('127.0.0.2'), 3, 'the refused third connection was open for its greeting');
 
     const slow = await net.smtp({ tls: 'none', script: { replyDelayMs: 100 } });
     const conn = await connect(slow);

@@ -23,7 +23,7 @@ export type { FakeHttpReceiver, HttpReceiverOptions, HttpReply, ReceivedRequest,
 export type { FakeMtaSts, MtaStsPolicy, MtaStsPublishOptions, MtaStsRequest, PublishedMtaSts } from './mta-sts-server.js';
 export { policyText } from './mta-sts-server.js';
 export type { DkimVerdict, FakeSmtpOptions, FakeSmtpServer, ReceivedMessage, Refusal } from './smtp-provider.js';
-export { BLOCKED, GREYLISTED, THROTTLED, TLS_REQUIRED, UNKNOWN_USER, type ProviderScript, type ScriptedReply } from './provider-script.js';
+export { BLOCKED, GREYLISTED, THROTTLED, TLS_REQUIRED, TOO_MANY_CONNECTIONS, UNKNOWN_USER, type ProviderScript, type ScriptedReply } from './provider-script.js';
 
 export interface FakeSmtpStartOptions extends FakeSmtpOptions {
   /**

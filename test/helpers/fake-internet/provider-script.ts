@@ -32,6 +32,11 @@ export interface ProviderScript {
   blockSources?: string[];
   /** Where a blocklisted source is refused: at MAIL FROM (default) or as the greeting (connection closed). */
   blockAt?: 'mail' | 'connect';
+  /**
+   * Greet at most this many connections open at once from one source address; the ones beyond
+   * get `421 4.7.0 Too many concurrent SMTP connections` as the greeting (and are closed).
+   */
+  maxConnectionsPerSource?: number;
   /** Delay before every reply to MAIL FROM, RCPT TO and the end of DATA (a slow provider). */
   replyDelayMs?: number;
   /** Any other per-recipient answer; `undefined` falls through to the rules above. */
@@ -46,6 +51,7 @@ export const THROTTLED: ScriptedReply = {
 export const GREYLISTED: ScriptedReply = { code: 451, message: '4.7.1 Greylisted: the mail server is temporarily rejecting this message, try again later.' };
 export const UNKNOWN_USER: ScriptedReply = { code: 550, message: '5.1.1 The email account that you tried to reach does not exist.' };
 export const BLOCKED: ScriptedReply = { code: 554, message: '5.7.1 Service unavailable; client host blocked using a blocklist.' };
+export const TOO_MANY_CONNECTIONS: ScriptedReply = { code: 421, message: '4.7.0 Too many concurrent SMTP connections from this IP address; please try again later.' };
 export const TLS_REQUIRED: ScriptedReply = { code: 530, message: '5.7.0 Must issue a STARTTLS command first' };
 
 /** The per-provider state the script needs (throttle windows, greylist memory). */
@@ -64,9 +70,10 @@ export class ProviderPolicy {
     this.blocked = new Set(script.blockSources ?? []);
   }
 
-  /** A refusal of the connection itself (sent as the greeting), or undefined to greet. */
-  connect(peer: string): ScriptedReply | undefined {
+  /** A refusal of the connection itself (sent as the greeting), or undefined to greet. `open` counts this one. */
+  connect(peer: string, open: number): ScriptedReply | undefined {
     if (this.script.blockAt === 'connect' && this.blocked.has(peer)) return BLOCKED;
+    if (this.script.maxConnectionsPerSource !== undefined && open > this.script.maxConnectionsPerSource) return TOO_MANY_CONNECTIONS;
     return undefined;
   }
 

@@ -102,9 +102,9 @@ export class FakeSmtpServer {
   readonly refusals: Refusal[] = [];
   private readonly stats = new Map<string, ConnectionStats>();
   private readonly sockets = new Set<net.Socket>();
-  private readonly releases = new Map<number, () => void>(); // remote port → end of connection
+  private readonly releases = new Map<string, () => void>(); // peer:port → end of connection
   private readonly tlsProtocols = new Map<string, string>();
-  private readonly connectionIndex = new Map<number, number>(); // remote port → index
+  private readonly connectionIndex = new Map<string, number>(); // peer:port → index
   private connectionCount = 0;
   private closed = false;
 
@@ -153,8 +153,8 @@ export class FakeSmtpServer {
   /** @internal counts a new TCP connection until its socket (or the TLS socket that took it over) closes */
   track(socket: net.Socket): void {
     const peer = socket.remoteAddress ?? '';
-    const port = socket.remotePort ?? 0;
-    this.connectionIndex.set(port, ++this.connectionCount);
+    const key = `${peer}:${socket.remotePort}`;
+    this.connectionIndex.set(key, ++this.connectionCount);
     const bump = (s: ConnectionStats): void => {
       s.open++;
       s.total++;
@@ -167,12 +167,12 @@ export class FakeSmtpServer {
       if (!open) return;
       open = false;
       this.sockets.delete(socket);
-      this.releases.delete(port);
+      this.releases.delete(key);
       this.statsFor('').open--;
       this.statsFor(peer).open--;
     };
     this.sockets.add(socket);
-    this.releases.set(port, release);
+    this.releases.set(key, release);
     socket.once('close', release);
   }
 
@@ -184,7 +184,7 @@ export class FakeSmtpServer {
     const protocol = socket.getProtocol?.();
     if (protocol) this.tlsProtocols.set(session.id, protocol);
     this.sockets.add(socket);
-    const release = this.releases.get(session.remotePort);
+    const release = this.releases.get(`${session.remoteAddress}:${session.remotePort}`);
     socket.once('close', () => {
       this.sockets.delete(socket);
       release?.();
@@ -206,7 +206,7 @@ export class FakeSmtpServer {
       ehlo: session.hostNameAppearsAs,
       tls: this.tlsProtocols.get(session.id) ?? null,
       dkim,
-      connection: this.connectionIndex.get(session.remotePort) ?? 0,
+      connection: this.connectionIndex.get(`${session.remoteAddress}:${session.remotePort}`) ?? 0,
       at: Date.now(),
     });
   }
@@ -271,8 +271,9 @@ export async function startFakeSmtp(opts: FakeSmtpOptions & { host: string }, de
     disabledCommands: tlsMode === 'none' ? ['STARTTLS', 'AUTH'] : ['AUTH'],
     logger: false,
     closeTimeout: 100,
+    disableReverseLookup: true, // the client's name is not looked up in the system DNS (loopback only)
     onConnect(session, callback) {
-      const reply = policy.connect(session.remoteAddress);
+      const reply = policy.connect(session.remoteAddress, fake.openConnections(session.remoteAddress));
       if (reply) fake.refused({ stage: 'connect', code: reply.code, message: reply.message, peer: session.remoteAddress });
       callback(reply ? smtpError(reply) : null);
     },
@@ -307,6 +308,7 @@ export async function startFakeSmtp(opts: FakeSmtpOptions & { host: string }, de
   });
   const address = server.server.address() as net.AddressInfo;
   fake = new FakeSmtpServer(opts.host, address.port, name, server);
-  server.server.on('connection', (socket: net.Socket) => fake.track(socket));
+  // ahead of smtp-server's own listener: a connection is counted before the server handles it
+  server.server.prependListener('connection', (socket: net.Socket) => fake.track(socket));
   return fake;
 }

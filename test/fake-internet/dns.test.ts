@@ -82,6 +82,8 @@ describe('fake DNS', () => {
     const r = dns.nodeResolver();
     assert.equal(await errorCode(r.resolve6('mx.ttl.test')), 'ENODATA');
     assert.equal(await errorCode(r.resolveMx('unknown.ttl.test')), 'ENOTFOUND');
+    dns.exists('bare.ttl.test');
+    assert.equal(await errorCode(r.resolveMx('bare.ttl.test')), 'ENODATA', 'a name made to exist without records');
     assert.equal(dns.queriesFor('ttl.test', 'MX').length, 2, 'the query log counts lookups');
   });
 

@@ -119,6 +119,11 @@ export class FakeDns {
     this.set(reverseName(ip), 'PTR', [{ type: 'PTR', domain: normalizeName(hostname) }], opts);
   }
 
+  /** Makes `name` exist without records: NOERROR with no answers (NODATA) for every type. */
+  exists(name: string): void {
+    this.zone.touch(name);
+  }
+
   /** Removes the records of one type at `name`, or all of them. */
   remove(name: string, type?: RecordType): void {
     this.zone.remove(name, type);

@@ -71,6 +71,7 @@ export function txtChunks(value: string | string[]): string[] {
 /** The record store; see the file comment for how it answers. */
 export class Zone {
   private readonly names = new Map<string, Map<RecordType, RRset>>();
+  private readonly bare = new Set<string>(); // names that exist without records
 
   /** Replaces the RRset of `type` at `name` (an empty list removes it). */
   set(name: string, type: RecordType, records: RecordData[], ttl: number): void {
@@ -82,11 +83,17 @@ export class Zone {
     this.names.set(key, types);
   }
 
-  /** Removes one RRset, or every record of the name when no type is given. */
+  /** Makes `name` exist with no records: every type is NODATA rather than NXDOMAIN. */
+  touch(name: string): void {
+    this.bare.add(normalizeName(name));
+  }
+
+  /** Removes one RRset, or every record of the name (and its existence) when no type is given. */
   remove(name: string, type?: RecordType): void {
     const key = normalizeName(name);
     if (!type) {
       this.names.delete(key);
+      this.bare.delete(key);
       return;
     }
     const types = this.names.get(key);
@@ -96,6 +103,7 @@ export class Zone {
 
   clear(): void {
     this.names.clear();
+    this.bare.clear();
   }
 
   get(name: string, type: RecordType): RRset | undefined {
@@ -105,7 +113,7 @@ export class Zone {
   /** A name exists when it has records, or names below it do (an empty non-terminal). */
   exists(name: string): boolean {
     const key = normalizeName(name);
-    if (this.names.has(key)) return true;
+    if (this.names.has(key) || this.bare.has(key)) return true;
     for (const other of this.names.keys()) if (other.endsWith(`.${key}`)) return true;
     return false;
   }

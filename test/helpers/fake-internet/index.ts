@@ -22,7 +22,8 @@ export type { RecordType } from './dns-zone.js';
 export type { FakeHttpReceiver, HttpReceiverOptions, HttpReply, ReceivedRequest, Responder } from './http-receiver.js';
 export type { FakeMtaSts, MtaStsPolicy, MtaStsPublishOptions, MtaStsRequest, PublishedMtaSts } from './mta-sts-server.js';
 export { policyText } from './mta-sts-server.js';
-export type { DkimVerdict, FakeSmtpOptions, FakeSmtpServer, ReceivedMessage, Refusal } from './smtp-provider.js';
+export type { DkimVerdict } from './dkim-verdicts.js';
+export type { FakeSmtpOptions, FakeSmtpServer, ReceivedMessage, Refusal } from './smtp-provider.js';
 export { BLOCKED, GREYLISTED, THROTTLED, TLS_REQUIRED, TOO_MANY_CONNECTIONS, UNKNOWN_USER, type ProviderScript, type ScriptedReply } from './provider-script.js';
 
 export interface FakeSmtpStartOptions extends FakeSmtpOptions {

@@ -8,11 +8,11 @@
  */
 import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection as ServerConnection } from 'smtp-server/lib/smtp-connection.js';
 import { waitFor } from '../broker.js';
 import type { CertificateAuthority } from './certificates.js';
+import { verifyDkim, type DkimVerdict } from './dkim-verdicts.js';
 import type { ResolveFunction } from './dns-server.js';
 import { ProviderPolicy, type ProviderScript, type ScriptedReply } from './provider-script.js';
 
@@ -32,17 +32,6 @@ export interface FakeSmtpOptions {
   script?: ProviderScript;
   /** Verify each accepted message's DKIM signatures against the fake DNS (default true). */
   verifyDkim?: boolean;
-}
-
-/** One DKIM signature's verdict, from mailauth's verifier. */
-export interface DkimVerdict {
-  result: string;
-  domain: string;
-  selector: string | undefined;
-  algorithm: string | undefined;
-  /** Header fields the signature covers (its `h=` tag), lower-case. */
-  signedHeaders: string[];
-  comment: string | undefined;
 }
 
 export interface ReceivedMessage {
@@ -222,20 +211,53 @@ export class FakeSmtpServer {
   }
 }
 
-async function verifyDkim(raw: Buffer, from: string, resolver: ResolveFunction): Promise<DkimVerdict[]> {
-  const { results } = await dkimVerify(raw, { resolver: resolver as never, sender: from || undefined });
-  // at run time mailauth 4.13 names the algorithm `algo` (its types say `algorithm`)
-  type RawResult = (typeof results)[number] & { algo?: string; signingHeaders?: { keys?: string } };
-  return (results as RawResult[])
-    .filter((r) => r.signingDomain)
-    .map((r) => ({
-      result: r.status.result,
-      domain: r.signingDomain,
-      selector: r.selector,
-      algorithm: r.algo ?? r.algorithm,
-      signedHeaders: (r.signingHeaders?.keys ?? '').split(':').map((h) => h.trim().toLowerCase()).filter(Boolean),
-      comment: r.status.comment,
-    }));
+/** What the provider does at each command, given its policy and where to record. */
+interface HandlerContext {
+  policy: ProviderPolicy;
+  /** The server object (set once listening; no connection arrives before). */
+  fake: () => FakeSmtpServer;
+  /** Runs a reply after the script's delay. */
+  delay: (fn: () => void) => void;
+  verify: ((raw: Buffer, from: string) => Promise<DkimVerdict[]>) | undefined;
+}
+
+type Handlers = Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onMailFrom' | 'onRcptTo' | 'onData'>;
+
+const envelopeFrom = (session: SMTPServerSession): string => (session.envelope.mailFrom ? session.envelope.mailFrom.address : '');
+
+function providerHandlers({ policy, fake, delay, verify }: HandlerContext): Handlers {
+  const answer = (reply: ScriptedReply | undefined, callback: (err?: Error | null) => void, refusal: Omit<Refusal, 'at' | 'code' | 'message'>): void => {
+    if (reply) fake().refused({ ...refusal, code: reply.code, message: reply.message });
+    delay(() => callback(reply ? smtpError(reply) : null));
+  };
+  return {
+    onConnect(session, callback) {
+      const peer = session.remoteAddress;
+      const reply = policy.connect(peer, fake().openConnections(peer));
+      if (reply) fake().refused({ stage: 'connect', code: reply.code, message: reply.message, peer });
+      callback(reply ? smtpError(reply) : null);
+    },
+    onSecure(socket, session, callback) {
+      fake().secured(socket as TLSSocket, session);
+      callback();
+    },
+    onMailFrom(address, session, callback) {
+      answer(policy.mail(session.remoteAddress, session.secure), callback, { stage: 'mail', peer: session.remoteAddress, from: address.address });
+    },
+    onRcptTo(address, session, callback) {
+      const from = envelopeFrom(session);
+      answer(policy.rcpt(session.remoteAddress, from, address.address), callback, { stage: 'rcpt', peer: session.remoteAddress, from, rcpt: address.address });
+    },
+    onData(stream, session, callback) {
+      readAll(stream)
+        .then(async (raw) => {
+          const dkim = verify ? await verify(raw, envelopeFrom(session)) : [];
+          fake().accept(session, raw, dkim);
+          delay(() => callback(null));
+        })
+        .catch((err: Error) => callback(Object.assign(err, { responseCode: 451 })));
+    },
+  };
 }
 
 const readAll = async (stream: SMTPServerDataStream): Promise<Buffer> => {
@@ -249,20 +271,17 @@ export async function startFakeSmtp(opts: FakeSmtpOptions & { host: string }, de
   const tlsMode = opts.tls ?? 'starttls';
   const name = opts.name ?? opts.host;
   const script = opts.script ?? {};
-  const policy = new ProviderPolicy(script, tlsMode === 'required');
   const certNames = [opts.certFor ?? name].flat();
   const cert = tlsMode === 'none' ? undefined : await (opts.selfSigned ? deps.ca.selfSigned(certNames) : deps.ca.issue(certNames));
-  const delay = (fn: () => void): void => {
-    if (script.replyDelayMs) setTimeout(fn, script.replyDelayMs);
-    else fn();
-  };
-  // eslint-disable-next-line prefer-const -- the handlers below close over it before it is set
-  let fake: FakeSmtpServer;
-  const answer = (reply: ScriptedReply | undefined, callback: (err?: Error | null) => void, refusal: Omit<Refusal, 'at' | 'code' | 'message'>): void => {
-    if (reply) fake.refused({ ...refusal, code: reply.code, message: reply.message });
-    delay(() => callback(reply ? smtpError(reply) : null));
-  };
+  let fake: FakeSmtpServer | undefined;
+  const handlers = providerHandlers({
+    policy: new ProviderPolicy(script, tlsMode === 'required'),
+    fake: () => fake!,
+    delay: (fn) => (script.replyDelayMs ? void setTimeout(fn, script.replyDelayMs) : fn()),
+    verify: opts.verifyDkim === false ? undefined : (raw, from) => verifyDkim(raw, from, deps.resolver),
+  });
   const server = new UndelayedSmtpServer({
+    ...handlers,
     name,
     banner: `${name} fake provider ESMTP`,
     secure: false,
@@ -272,32 +291,6 @@ export async function startFakeSmtp(opts: FakeSmtpOptions & { host: string }, de
     logger: false,
     closeTimeout: 100,
     disableReverseLookup: true, // the client's name is not looked up in the system DNS (loopback only)
-    onConnect(session, callback) {
-      const reply = policy.connect(session.remoteAddress, fake.openConnections(session.remoteAddress));
-      if (reply) fake.refused({ stage: 'connect', code: reply.code, message: reply.message, peer: session.remoteAddress });
-      callback(reply ? smtpError(reply) : null);
-    },
-    onSecure(socket, session, callback) {
-      fake.secured(socket as TLSSocket, session);
-      callback();
-    },
-    onMailFrom(address, session, callback) {
-      answer(policy.mail(session.remoteAddress, session.secure), callback, { stage: 'mail', peer: session.remoteAddress, from: address.address });
-    },
-    onRcptTo(address, session, callback) {
-      const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-      answer(policy.rcpt(session.remoteAddress, from, address.address), callback, { stage: 'rcpt', peer: session.remoteAddress, from, rcpt: address.address });
-    },
-    onData(stream, session, callback) {
-      readAll(stream)
-        .then(async (raw) => {
-          const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-          const dkim = opts.verifyDkim === false ? [] : await verifyDkim(raw, from, deps.resolver);
-          fake.accept(session, raw, dkim);
-          delay(() => callback(null));
-        })
-        .catch((err: Error) => callback(Object.assign(err, { responseCode: 451 })));
-    },
   });
   server.on('error', () => undefined); // client resets and failed handshakes are part of the tests
   await new Promise<void>((resolve, reject) => {
@@ -306,9 +299,9 @@ export async function startFakeSmtp(opts: FakeSmtpOptions & { host: string }, de
     );
     server.listen(opts.port ?? 0, opts.host, () => resolve());
   });
-  const address = server.server.address() as net.AddressInfo;
-  fake = new FakeSmtpServer(opts.host, address.port, name, server);
+  const created = new FakeSmtpServer(opts.host, (server.server.address() as net.AddressInfo).port, name, server);
+  fake = created;
   // ahead of smtp-server's own listener: a connection is counted before the server handles it
-  server.server.prependListener('connection', (socket: net.Socket) => fake.track(socket));
-  return fake;
+  server.server.prependListener('connection', (socket: net.Socket) => created.track(socket));
+  return created;
 }

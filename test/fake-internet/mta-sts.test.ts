@@ -7,6 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { getPolicy, validateMx } from 'mailauth/lib/mta-sts.js';
 import { startFakeInternet, type FakeInternet } from '../helpers/fake-internet/index.js';
@@ -75,5 +79,27 @@ describe('fake MTA-STS and certificates', () => {
     delete env.NODE_EXTRA_CA_CERTS;
     const without = await run(process.execPath, ['-e', script], { env });
     assert.match(without.stdout, /^ERROR (UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)/);
+  });
+
+  test('without the right to bind port 443, mtaSts() throws a clear error (never a silent skip)', { skip: process.getuid?.() !== 0 && 'dropping privileges needs root' }, async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'postline-nobody-'));
+    try {
+      const harness = fileURLToPath(new URL('../helpers/fake-internet/index.ts', import.meta.url));
+      const script = path.join(dir, 'bind-443.mts');
+      await writeFile(
+        script,
+        `import { startFakeInternet } from ${JSON.stringify(harness)};
+         const net = await startFakeInternet();
+         try { await net.mtaSts('x.test', { mode: 'enforce', mx: ['mx.x.test'], maxAge: 60 }); console.log('BOUND'); }
+         catch (e) { console.log('ERROR ' + e.message); }
+         finally { await net.close(); }`,
+      );
+      await chmod(dir, 0o755);
+      await chmod(script, 0o644);
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', script], { uid: 65534, gid: 65534, cwd: process.cwd(), env: { ...process.env, HOME: dir } });
+      assert.match(stdout, /^ERROR fake internet: cannot listen on 127\.0\.0\.x:443 .*EACCES.*run the tests as root or give node CAP_NET_BIND_SERVICE/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

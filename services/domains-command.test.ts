@@ -35,9 +35,9 @@ before(async () => {
       if (!records) (response.header as { rcode: number }).rcode = 3; // NXDOMAIN
       for (const r of records?.filter((x) => x.type === type) ?? []) {
         const base = { name: q.name, type: q.type, class: Packet.CLASS.IN, ttl: 60 };
-        if (r.type === 'A') response.answers.push({ ...base, address: r.value as string });
-        if (r.type === 'TXT') response.answers.push({ ...base, data: r.value });
-        if (r.type === 'PTR') response.answers.push({ ...base, domain: r.value as string });
+        // dns2's types want Resource instances; its encoder takes plain records.
+        const answer = r.type === 'A' ? { ...base, address: r.value } : r.type === 'TXT' ? { ...base, data: r.value } : { ...base, domain: r.value };
+        response.answers.push(answer as never);
       }
       send(response);
     },

@@ -156,3 +156,26 @@ describe('renderer: sender domains (records produced straight to Kafka)', () => 
     assert.deepEqual(producer.on('email.dead').map((v) => DeadLetterContract.decode(v).code), ['SENDER_DOMAIN', 'SENDER_DOMAIN']);
   });
 });
+
+describe('renderer start-up: the keys directory is checked like config', () => {
+  test('a weak key or an unreadable directory refuses start-up, naming the file; nothing connects', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { startRenderer } = await import('./main.js');
+    const { loadPostlineConfig } = await import('../../shared/config.js');
+    const { ConfigError } = await import('../../shared/config-loader.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dkim-start-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'shop.example'));
+      const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+      fs.writeFileSync(path.join(dir, 'shop.example', 'old.pem'), weak);
+      // An unreachable broker: start-up must fail on the keys before trying it.
+      const config = (keysDir: string) => loadPostlineConfig({ env: {}, overrides: { 'log.level': 'silent', 'kafka.brokers': ['127.0.0.1:1'], 'renderer.dkim.keysDir': keysDir } });
+      await assert.rejects(startRenderer(config(dir)), (err: unknown) => err instanceof ConfigError && /shop\.example\/old\.pem: an RSA key of 1024 bits is too weak/.test((err as Error).message));
+      await assert.rejects(startRenderer(config(path.join(dir, 'missing'))), (err: unknown) => err instanceof ConfigError && /POSTLINE_RENDERER_DKIM_KEYS_DIR .*missing.*cannot be read \(ENOENT\)/.test((err as Error).message));
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+});

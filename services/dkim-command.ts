@@ -18,8 +18,8 @@ const HELP = `usage: postline dkim keygen --domain D --selector S [--type rsa|ed
        postline dkim list [--dir DIR] [--json]
 
 keygen  writes DIR/D/S.pem (mode 0600) and prints the DNS TXT record S._domainkey.D to publish.
-        --type rsa (default, ${MIN_RSA_BITS} bits or more) or ed25519. Publish an RSA key beside an
-        Ed25519 one: not every receiver verifies Ed25519 yet.
+        --type rsa (default, ${MIN_RSA_BITS} bits or more) or ed25519 (not every receiver
+        verifies Ed25519 yet, and one selector signs a domain at a time).
 list    every domain and selector in DIR, its type, and which selector signs.
 
 DIR defaults to POSTLINE_RENDERER_DKIM_KEYS_DIR. Which selector signs a domain: the one named

@@ -40,6 +40,7 @@ test('signingCandidates: the From domain, then parents down to the registrable d
     ['news.shop.co.uk', ['news.shop.co.uk', 'shop.co.uk']],
     ['shop.example', ['shop.example']],
     ['a.b.test', ['a.b.test', 'b.test']],
+    ['news.acme.github.io', ['news.acme.github.io', 'acme.github.io']],
   ];
   for (const [from, want] of cases) assert.deepEqual(signingCandidates(from), want, from);
 });

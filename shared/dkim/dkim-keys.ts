@@ -164,11 +164,13 @@ export async function readKeyDirectory(dir: string, previous: KeyTable = EMPTY_K
 /**
  * The domains whose key may sign mail from `fromDomain`, most specific first: the domain
  * itself, then its parents down to the registrable domain (`mail.eu.acme.com` → `eu.acme.com`
- * → `acme.com`), which DMARC's relaxed alignment accepts. Never a public suffix.
+ * → `acme.com`), which DMARC's relaxed alignment accepts. Never a public suffix (private ones
+ * such as `github.io` included).
  */
 export function signingCandidates(fromDomain: string): string[] {
   const domain = fromDomain.toLowerCase().replace(/\.$/, '');
-  const registrable = getDomain(domain, { allowPrivateDomains: false }) ?? domain;
+  // Private suffixes count (github.io, …), as in mailauth's DMARC alignment: d= must align there.
+  const registrable = getDomain(domain, { allowPrivateDomains: true }) ?? domain;
   const out = [domain];
   let d = domain;
   while (d !== registrable && d.endsWith(`.${registrable}`)) {

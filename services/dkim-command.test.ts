@@ -38,7 +38,7 @@ test('dkim keygen: writes a 0600 PKCS#8 key per type and prints a TXT record (â‰
       // The printed record, served to an independent verifier, accepts what the renderer signs with the written key.
       const { table } = await readKeyDirectory(dir);
       const key = table.domains.get('example.com')!.keys.find((k) => k.selector === selector)!;
-      const signed = dkimSign(Buffer.from('From: a@example.com\r\nTo: b@example.org\r\nSubject: s\r\n\r\nbody\r\n'), key, new Date());
+      const signed = await dkimSign(Buffer.from('From: a@example.com\r\nTo: b@example.org\r\nSubject: s\r\n\r\nbody\r\n'), key, new Date());
       const resolver = async (name: string): Promise<string[][]> => {
         if (name === `${selector}._domainkey.example.com`) return [strings];
         throw Object.assign(new Error('nx'), { code: 'ENOTFOUND' });

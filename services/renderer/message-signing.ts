@@ -26,7 +26,7 @@ export interface SignOutcome {
   error?: Error;
 }
 
-export function signMessage(raw: Buffer, fromDomain: string, signTime: Date, policy: DkimPolicy): SignOutcome {
+export async function signMessage(raw: Buffer, fromDomain: string, signTime: Date, policy: DkimPolicy): Promise<SignOutcome> {
   const key = policy.keys.keyFor(fromDomain);
   if (!key) {
     if (policy.missingKey === 'refuse') {
@@ -35,7 +35,7 @@ export function signMessage(raw: Buffer, fromDomain: string, signTime: Date, pol
     return { raw, unsigned: 'missing-key' };
   }
   try {
-    const { raw: signed, ...signature } = dkimSign(raw, key, signTime);
+    const { raw: signed, ...signature } = await dkimSign(raw, key, signTime);
     return { raw: signed, signature };
   } catch (err) {
     if (policy.missingKey === 'refuse') {

@@ -201,7 +201,7 @@ export class Renderer extends EventEmitter {
   private async render(req: EmailRequested, plan: EnvelopePlan, template: CompiledTemplate | undefined): Promise<{ raw: string; signature: SignOutcome['signature'] }> {
     const content = messageContent(req, template);
     const built = await buildMessage(req, content, plan.from.domain);
-    const { raw, signature } = this.sign(built.raw, plan.from.domain, req);
+    const { raw, signature } = await this.sign(built.raw, plan.from.domain, req);
     if (raw.length > this.deps.limits.maxMessageBytes) {
       throw new PermanentError('MESSAGE_TOO_LARGE', `rendered message is ${raw.length} bytes; at most ${this.deps.limits.maxMessageBytes}`);
     }
@@ -209,9 +209,9 @@ export class Renderer extends EventEmitter {
   }
 
   /** DKIM, signed at `acceptedAt` so that rendering the record again yields the same bytes. */
-  private sign(raw: Buffer, fromDomain: string, req: EmailRequested): SignOutcome {
+  private async sign(raw: Buffer, fromDomain: string, req: EmailRequested): Promise<SignOutcome> {
     if (!this.deps.dkim) return { raw };
-    const out = signMessage(raw, fromDomain, new Date(req.acceptedAt), this.deps.dkim);
+    const out = await signMessage(raw, fromDomain, new Date(req.acceptedAt), this.deps.dkim);
     if (out.signature) this.emit('signed', { domain: out.signature.domain, algorithm: out.signature.algorithm });
     if (out.unsigned) this.emit('unsigned', out.unsigned);
     if (out.error) this.deps.logger.error({ messageId: req.messageId, tenant: req.tenant, err: out.error }, 'DKIM signing failed; sending unsigned');

@@ -15,8 +15,13 @@
  *
  * The signature time is the caller's (`acceptedAt`): RSA PKCS#1 v1.5 and Ed25519 signatures are
  * deterministic, so signing the same message again (a re-render after a crash) yields the same bytes.
+ *
+ * The private-key operation runs on libuv's thread pool (`crypto.sign` with a callback): an
+ * RSA-2048 signature costs about as much CPU as composing the message, and this way it does not
+ * hold the event loop, so rendering and signing use two cores.
  */
 import { createHash, sign, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import type { DkimKey } from './dkim-keys.js';
 
@@ -74,8 +79,10 @@ function signingLines(parsed: HeaderLine[]): SigningLines {
   return { keys: [present.keys, ...extra].filter(Boolean).join(': '), headers: present.headers };
 }
 
-/** Signs `raw` (CRLF line breaks) with `key`; throws on a crypto failure. */
-export function dkimSign(raw: Buffer, key: Pick<DkimKey, 'domain' | 'selector' | 'type' | 'privateKey'>, signTime: Date): DkimSignature {
+const signAsync = promisify(sign) as (algorithm: string | null, data: Buffer, key: KeyObject) => Promise<Buffer>;
+
+/** Signs `raw` (CRLF line breaks) with `key`; rejects on a crypto failure. */
+export async function dkimSign(raw: Buffer, key: Pick<DkimKey, 'domain' | 'selector' | 'type' | 'privateKey'>, signTime: Date): Promise<DkimSignature> {
   const split = headerEnd(raw);
   const { parsed } = tools.parseHeaders(raw.subarray(0, split));
   const body = dkimBody('relaxed', 'sha256', false);
@@ -89,12 +96,13 @@ export function dkimSign(raw: Buffer, key: Pick<DkimKey, 'domain' | 'selector' |
     bodyHash: body.digest('base64'),
     signTime,
   });
-  dkimHeaderOpts.b = signatureOf(canonicalizedHeader, key.type, key.privateKey);
+  dkimHeaderOpts.b = await signatureOf(canonicalizedHeader, key.type, key.privateKey);
   const header = tools.formatSignatureHeaderLine('DKIM', dkimHeaderOpts, true);
   return { raw: Buffer.concat([Buffer.from(`${header}\r\n`), raw]), domain: key.domain, selector: key.selector, algorithm };
 }
 
-function signatureOf(data: Buffer, type: DkimKey['type'], privateKey: KeyObject): string {
+async function signatureOf(data: Buffer, type: DkimKey['type'], privateKey: KeyObject): Promise<string> {
   // RFC 8463: Ed25519 signs the SHA-256 of the canonicalised header (PureEdDSA over the hash).
-  return (type === 'rsa' ? sign('sha256', data, privateKey) : sign(null, createHash('sha256').update(data).digest(), privateKey)).toString('base64');
+  const signature = type === 'rsa' ? await signAsync('sha256', data, privateKey) : await signAsync(null, createHash('sha256').update(data).digest(), privateKey);
+  return signature.toString('base64');
 }

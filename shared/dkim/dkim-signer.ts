@@ -16,9 +16,9 @@
  * The signature time is the caller's (`acceptedAt`): RSA PKCS#1 v1.5 and Ed25519 signatures are
  * deterministic, so signing the same message again (a re-render after a crash) yields the same bytes.
  *
- * The private-key operation runs on libuv's thread pool (`crypto.sign` with a callback): an
+ * The RSA private-key operation runs on libuv's thread pool (`crypto.sign` with a callback): an
  * RSA-2048 signature costs about as much CPU as composing the message, and this way it does not
- * hold the event loop, so rendering and signing use two cores.
+ * hold the event loop, so rendering and signing can use two cores.
  */
 import { createHash, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -103,6 +103,7 @@ export async function dkimSign(raw: Buffer, key: Pick<DkimKey, 'domain' | 'selec
 
 async function signatureOf(data: Buffer, type: DkimKey['type'], privateKey: KeyObject): Promise<string> {
   // RFC 8463: Ed25519 signs the SHA-256 of the canonicalised header (PureEdDSA over the hash).
-  const signature = type === 'rsa' ? await signAsync('sha256', data, privateKey) : await signAsync(null, createHash('sha256').update(data).digest(), privateKey);
+  // Ed25519 signs in ~50 µs, less than a hop to the thread pool costs: it stays on the loop.
+  const signature = type === 'rsa' ? await signAsync('sha256', data, privateKey) : sign(null, createHash('sha256').update(data).digest(), privateKey);
   return signature.toString('base64');
 }

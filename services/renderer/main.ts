@@ -10,6 +10,11 @@
  * bulk backlog never sits in front of a critical message in a partition or a semaphore; the
  * critical lane also produces through its own producer (one idempotent producer has one request
  * in flight, and critical records must not queue behind bulk's batches).
+ *
+ * DKIM: with `renderer.dkim.keysDir` set, the keys are read before anything starts (a bad key
+ * or an unreadable directory refuses start-up, listing every problem) and re-read on change;
+ * a problem found while running is logged and counted, and the keys read before stay in use.
+ * The sender-domain policy is `ingest.senderDomains`, the same configuration the API checks.
  */
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
@@ -26,7 +31,10 @@ import { loadTemplateDirectory, type DirectoryTemplates } from '../../shared/tem
 import { openTemplateRepository, type TemplateRepository } from '../../shared/templates/template-repository.js';
 import { CriticalActivity } from '../../shared/critical-activity.js';
 import { Renderer } from './renderer.js';
-import { instrumentRenderer } from './renderer-metrics.js';
+import { instrumentKeyStore, instrumentRenderer } from './renderer-metrics.js';
+import { DkimKeyStore } from '../../shared/dkim/key-store.js';
+import { configuredSenderDomains } from '../../shared/sender-domains.js';
+import type { DkimPolicy } from './message-signing.js';
 import { readTopicLimits, type TopicLimits } from './topic-limits.js';
 import { RENDERER_GROUP_PREFIX, groupMembership, laneStage, rendererLanes } from './render-lanes.js';
 
@@ -53,6 +61,26 @@ export interface RunningRenderer {
   reloadTemplates(): Promise<string[]>;
   /** `max.message.bytes` of the dispatch topics the renderer checks records against. */
   dispatchLimits: TopicLimits;
+  /** The DKIM keys (undefined without `renderer.dkim.keysDir`). */
+  dkimKeys?: DkimKeyStore;
+}
+
+/** The keys directory, read once; every problem refuses start-up like bad config. */
+async function openKeyStore(config: PostlineConfig): Promise<DkimKeyStore | undefined> {
+  const { keysDir, rescanMs } = config.renderer.dkim;
+  if (!keysDir) return undefined;
+  const store = new DkimKeyStore({ dir: keysDir, rescanMs });
+  try {
+    await store.start();
+  } catch (err) {
+    store.close();
+    throw new ConfigError([`POSTLINE_RENDERER_DKIM_KEYS_DIR (${keysDir}): cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
+  }
+  if (store.issues.length > 0) {
+    store.close();
+    throw new ConfigError(store.issues.map((i) => `POSTLINE_RENDERER_DKIM_KEYS_DIR: ${i}`));
+  }
+  return store;
 }
 
 async function readDirectory(dir: string): Promise<{ directory?: DirectoryTemplates; issues: string[] }> {
@@ -89,7 +117,14 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
   // Bad templates are bad config: refuse to start, listing every problem (exit 2 from main).
   const initial = await readDirectory(rc.templatesDir);
   if (initial.issues.length > 0) throw new ConfigError(initial.issues.map((i) => `POSTLINE_RENDERER_TEMPLATES_DIR (${rc.templatesDir}): ${i}`));
-  const rt = await startRuntime('renderer', config, opts);
+  const dkimKeys = await openKeyStore(config);
+  let rt;
+  try {
+    rt = await startRuntime('renderer', config, opts);
+  } catch (err) {
+    dkimKeys?.close();
+    throw err;
+  }
   const { logger } = rt;
   const state: { stages: StageConsumer[]; consumers: Consumer[]; stopTable?: () => Promise<void>; reload?: NodeJS.Timeout } = { stages: [], consumers: [] };
   // Steps run in this order, each skipping what was never started, so a failed start-up
@@ -98,6 +133,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
   // final steps drain and disconnect the producer and close the ops server.
   rt.shutdown
     .add('stop reloading templates', () => clearInterval(state.reload))
+    .add('stop watching DKIM keys', () => dkimKeys?.close())
     .add('stop consuming and drain in-flight records', () => Promise.all(state.stages.map((s) => s.stop())))
     .add('stop template table', () => state.stopTable?.())
     .add('disconnect consumers', () => Promise.all(state.consumers.map((c) => c.disconnect())));
@@ -116,6 +152,14 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     const stageEvents = new EventEmitter();
     instrumentRenderer(rendererEvents, rt.registry);
     instrumentStageConsumer('renderer', stageEvents as unknown as StageConsumer, rt.registry);
+    let dkim: DkimPolicy | undefined;
+    if (dkimKeys) {
+      instrumentKeyStore(dkimKeys, rt.registry);
+      dkimKeys.on('issues', (issues: string[]) => logger.error({ dir: rc.dkim.keysDir, issues }, 'DKIM keys directory has problems; the keys read before stay in use'));
+      dkimKeys.on('reloaded', (table: { domains: Map<string, unknown> }) => logger.debug({ dir: rc.dkim.keysDir, domains: table.domains.size }, 'DKIM keys read'));
+      dkim = { keys: dkimKeys, missingKey: rc.dkim.missingKey };
+    }
+    const senderDomains = configuredSenderDomains(config.ingest.senderDomains);
     const lanes = rendererLanes(opts.groupId ?? RENDERER_GROUP).map((lane) => {
       const own = lane.priority === 'critical' ? critical : rt;
       const renderer = new Renderer({
@@ -125,6 +169,8 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         logger,
         limits: { maxRecordBytes: rc.maxRecordBytes, maxMessageBytes: rc.maxMessageBytes, dispatchTopicBytes: dispatchLimits.bytes },
         lane: lane.priority,
+        dkim,
+        senderDomains,
       });
       return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });
@@ -140,7 +186,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     }
     const opsAddress = opts.ops === false ? '' : await rt.startOps();
     logger.info({ groups: lanes.map((l) => l.lane.groupId), concurrency: rc.concurrency, templatesDir: rc.templatesDir || undefined }, 'renderer running');
-    return { close: () => rt.shutdown.run(), shutdown: rt.shutdown, opsAddress, templates, reloadTemplates, dispatchLimits };
+    return { close: () => rt.shutdown.run(), shutdown: rt.shutdown, opsAddress, templates, reloadTemplates, dispatchLimits, dkimKeys };
   } catch (err) {
     await rt.shutdown.run();
     throw err;
@@ -166,7 +212,7 @@ export async function main(argv: string[] = []): Promise<void> {
     try {
       return await startRenderer(config);
     } catch (err) {
-      // A bad templates directory is reported like bad config: every problem, exit 2.
+      // A bad templates or DKIM keys directory is reported like bad config: every problem, exit 2.
       if (!(err instanceof ConfigError)) throw err;
       process.stderr.write(`postline renderer: ${err.message}\n`);
       process.exit(2);

@@ -10,11 +10,14 @@
  *   missing variable, helper error), or a dispatch record would exceed its topic's
  *   `max.message.bytes` (MESSAGE_TOO_LARGE, also when the broker refuses one as too large):
  *   retrying cannot help, so the record goes to `email.dead` with a `failed` event and
- *   `handle` resolves;
+ *   `handle` resolves; so does a From domain the tenant may not use (SENDER_DOMAIN, when the
+ *   sender-domain policy lists the tenant) and, with `renderer.dkim.missingKey` = refuse, a
+ *   From domain without a DKIM key (DKIM_KEY_MISSING);
  * - Kafka is unavailable (producing, catching up with `email.templates`): `handle` throws,
  *   nothing is committed, and the record is processed again.
  *
- * Emits 'rendered' ({ priority, domains, renderMs }) and 'failed' (code) for metrics.
+ * Emits 'rendered' ({ priority, domains, renderMs }), 'failed' (code), 'signed' ({ domain,
+ * algorithm }) and 'unsigned' ('missing-key' | 'sign-failed') for metrics.
  */
 import { EventEmitter } from 'node:events';
 import type { IHeaders } from 'kafkajs';
@@ -32,6 +35,8 @@ import { messageContent, templateFor, type TemplateSource } from './message-cont
 import { dispatchRecords, type OutgoingRecord } from './dispatch-records.js';
 import { singleRecordBatchBytes } from './topic-limits.js';
 import { recordIds } from '../../shared/record-ids.js';
+import { ANY_SENDER_DOMAIN, senderDomainProblem, type SenderDomainPolicy } from '../../shared/sender-domains.js';
+import { signMessage, type DkimPolicy, type SignOutcome } from './message-signing.js';
 
 export interface RendererLimits {
   /** Larger `email.requested` records are dead-lettered unread. */
@@ -53,6 +58,13 @@ export interface RendererDeps {
    * with another priority is dead-lettered (PRIORITY_MISMATCH). Unset for the shared lane.
    */
   lane?: Priority;
+  /** DKIM signing; unset: messages are sent unsigned. */
+  dkim?: DkimPolicy;
+  /**
+   * Which From domains each tenant may use: the ingest API's policy, checked again here for
+   * records produced straight to Kafka (SENDER_DOMAIN). Default: any.
+   */
+  senderDomains?: SenderDomainPolicy;
 }
 
 export interface RenderedInfo {
@@ -103,8 +115,9 @@ export class Renderer extends EventEmitter {
     }
     const started = performance.now();
     let raw: string;
+    let signature: SignOutcome['signature'];
     try {
-      raw = await this.render(req, plan, template);
+      ({ raw, signature } = await this.render(req, plan, template));
     } catch (err) {
       return this.fail(record, asPermanent(err, 'RENDER_FAILED'), ids);
     }
@@ -114,7 +127,7 @@ export class Renderer extends EventEmitter {
     const oversized = this.oversized(outgoing);
     if (oversized) return this.fail(record, oversized, ids);
     try {
-      await this.produce(req, plan, outgoing, renderMs, headers);
+      await this.produce(req, plan, outgoing, renderMs, headers, signature);
     } catch (err) {
       // The broker refused a record as too large (its limit changed since start-up): no retry helps.
       if (err instanceof PermanentError) return this.fail(record, err, ids);
@@ -137,7 +150,14 @@ export class Renderer extends EventEmitter {
   }
 
   /** The dispatch records and the `rendered` event; resolves once all are durable. */
-  private async produce(req: EmailRequested, plan: EnvelopePlan, outgoing: OutgoingRecord[], renderMs: number, headers: IHeaders | undefined): Promise<void> {
+  private async produce(
+    req: EmailRequested,
+    plan: EnvelopePlan,
+    outgoing: OutgoingRecord[],
+    renderMs: number,
+    headers: IHeaders | undefined,
+    signature: SignOutcome['signature'],
+  ): Promise<void> {
     await Promise.all([
       ...outgoing.map((r) => this.deps.producer.send(r.topic, r.message)),
       // Same linger batch as the dispatch records: one round trip, and at-least-once either way.
@@ -153,6 +173,7 @@ export class Renderer extends EventEmitter {
           latencyMs: Math.round(renderMs * 1000) / 1000,
           ...(req.pool ? { pool: req.pool } : {}),
           ...(req.tags?.length ? { tags: req.tags } : {}),
+          ...(signature ? { dkim: { domain: signature.domain, selector: signature.selector } } : {}),
         },
         headers,
       ),
@@ -171,17 +192,30 @@ export class Renderer extends EventEmitter {
     }
     const { issues, envelope } = checkRequest(req);
     if (!envelope) throw new ValidationError(issues);
+    const senderProblem = senderDomainProblem(this.deps.senderDomains ?? ANY_SENDER_DOMAIN, req.tenant, envelope.from.address);
+    if (senderProblem) throw new PermanentError('SENDER_DOMAIN', `from.email: ${senderProblem}`);
     return { req, plan: envelope };
   }
 
   /** Pure and deterministic for a given request and template: every failure is permanent. */
-  private async render(req: EmailRequested, plan: EnvelopePlan, template: CompiledTemplate | undefined): Promise<string> {
+  private async render(req: EmailRequested, plan: EnvelopePlan, template: CompiledTemplate | undefined): Promise<{ raw: string; signature: SignOutcome['signature'] }> {
     const content = messageContent(req, template);
-    const { raw } = await buildMessage(req, content, plan.from.domain);
+    const built = await buildMessage(req, content, plan.from.domain);
+    const { raw, signature } = await this.sign(built.raw, plan.from.domain, req);
     if (raw.length > this.deps.limits.maxMessageBytes) {
       throw new PermanentError('MESSAGE_TOO_LARGE', `rendered message is ${raw.length} bytes; at most ${this.deps.limits.maxMessageBytes}`);
     }
-    return raw.toString('utf8');
+    return { raw: raw.toString('utf8'), signature };
+  }
+
+  /** DKIM, signed at `acceptedAt` so that rendering the record again yields the same bytes. */
+  private async sign(raw: Buffer, fromDomain: string, req: EmailRequested): Promise<SignOutcome> {
+    if (!this.deps.dkim) return { raw };
+    const out = await signMessage(raw, fromDomain, new Date(req.acceptedAt), this.deps.dkim);
+    if (out.signature) this.emit('signed', { domain: out.signature.domain, algorithm: out.signature.algorithm });
+    if (out.unsigned) this.emit('unsigned', out.unsigned);
+    if (out.error) this.deps.logger.error({ messageId: req.messageId, tenant: req.tenant, err: out.error }, 'DKIM signing failed; sending unsigned');
+    return out;
   }
 
   /** Dead-letters the record with a `failed` event (when the ids are known); both durable on return. */

@@ -1,7 +1,21 @@
 /** Options of the renderer (`services/renderer`). */
+import { Type } from '@sinclair/typebox';
 import { section, int, str } from './schema-helpers.js';
 
 const MiB = 1024 * 1024;
+
+/** DKIM signing of rendered messages. */
+export const DkimSection = section(
+  {
+    keysDir: str('', 'Directory of DKIM private keys, <dir>/<domain>/<selector>.pem (a mounted Secret works); empty: no message is signed. Layout, rotation and the DNS records: services/renderer/README.md.'),
+    missingKey: Type.Union([Type.Literal('unsigned'), Type.Literal('refuse')], {
+      default: 'unsigned',
+      description: 'A message whose From domain (or a parent of it up to the registrable domain) has no key: "unsigned" sends it unsigned; "refuse" dead-letters it (DKIM_KEY_MISSING, with a failed event). Only applies when keysDir is set.',
+    }),
+    rescanMs: int(60_000, 'The keys directory is re-read on every change it reports and also this often, in case a change went unseen; 0: changes only.'),
+  },
+  'DKIM signing',
+);
 
 export const RendererSection = section(
   {
@@ -12,6 +26,7 @@ export const RendererSection = section(
     templatesReloadMs: int(30000, 'How often the templates directory is re-read for changes; 0 reads it only at start-up.'),
     templateCacheSize: int(1000, 'Compiled templates kept in memory (least recently used dropped first).', 1),
     maxRecordBytes: int(32 * MiB, 'Larger request records (email.requested, email.requested.<priority>) are dead-lettered without being parsed.', 1024),
+    dkim: DkimSection,
     maxMessageBytes: int(25 * MiB, 'Larger rendered messages are dead-lettered (MESSAGE_TOO_LARGE). Postline creates the dispatch, retry and dead-letter topics to accept them (max.message.bytes = this × 1.25 + 1 MiB); a dispatch topic with a smaller limit (read from the broker at start-up) lowers it.', 1024),
   },
   'Renderer',

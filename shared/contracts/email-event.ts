@@ -57,6 +57,8 @@ export const EmailEventSchema = Type.Object(
     latencyMs: Type.Optional(Type.Number()),
     connectionReused: Type.Optional(Type.Boolean()),
     tags: Type.Optional(Type.Array(Type.String())),
+    /** `rendered`: the DKIM signature the message carries (signing domain d= and selector s=); absent when unsigned. */
+    dkim: Type.Optional(Type.Object({ domain: Type.String(), selector: Type.String() }, { additionalProperties: false })),
     /**
      * When the message was accepted (ISO-8601), carried on delivery outcomes (`sent`,
      * `bounced`, `deferred`, `expired`) from the dispatch record's `acceptedAt`, so analytics

@@ -20,3 +20,13 @@ test('sender domains: unlisted tenants may use any domain; listed ones only thei
   assert.match(senderDomainProblem(policy, 'acme', 'x@other.org') ?? '', /"other\.org".*acme\.com/);
   assert.equal(senderDomainProblem(ANY_SENDER_DOMAIN, 'acme', 'x@other.org'), undefined);
 });
+
+test('sender domains: tenants whose names prefix each other (acme, acme/eu) each get only their own list', () => {
+  const policy = configuredSenderDomains({ acme: ['acme.com'], 'acme/eu': ['acme.eu'] });
+  assert.equal(senderDomainProblem(policy, 'acme', 'x@acme.com'), undefined);
+  assert.match(senderDomainProblem(policy, 'acme', 'x@acme.eu') ?? '', /"acme\.eu" is not one of this tenant's sender domains \(acme\.com\)/);
+  assert.equal(senderDomainProblem(policy, 'acme/eu', 'x@acme.eu'), undefined);
+  assert.match(senderDomainProblem(policy, 'acme/eu', 'x@acme.com') ?? '', /"acme\.com".*\(acme\.eu\)/);
+  // Neither list leaks into a third tenant whose name extends both.
+  assert.equal(senderDomainProblem(policy, 'acme/eu/de', 'x@anything.org'), undefined);
+});

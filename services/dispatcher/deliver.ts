@@ -29,6 +29,8 @@ export interface DeliveryAttempt {
   tries: number;
   /** The message left through (or last tried) a host other than the route's primary. */
   fallback: boolean;
+  /** TLS protocol of the session that carried the final transaction (`TLSv1.3`, `none`). */
+  tls?: string;
   result: { info: SMTPConnectionSendInfo } | { error: SmtpFailure };
 }
 
@@ -46,8 +48,9 @@ async function sendOnFleet(fleet: SmtpFleet, record: EmailReadyForDispatch, prio
     const started = performance.now();
     try {
       const info = await lease.connection.send(record.envelope, record.raw);
+      const tls = lease.connection.tlsProtocol;
       lease.release();
-      return { host, latencyMs: performance.now() - started, connectionReused: lease.reused, tries, fallback: false, result: { info } };
+      return { host, latencyMs: performance.now() - started, connectionReused: lease.reused, tries, fallback: false, tls, result: { info } };
     } catch (e) {
       const err = e as SmtpFailure;
       const latencyMs = performance.now() - started;

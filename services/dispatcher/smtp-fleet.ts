@@ -31,6 +31,8 @@ export interface FleetOptions {
   idleTimeoutMs: number;
   ceilingCooldownMs: number;
   acquireTimeoutMs: number;
+  /** A connection that carried this many messages says QUIT instead of going idle (default: no limit). */
+  maxMessagesPerConnection?: number;
   timeouts: ConnectionTimeouts;
   /** Opens a connection; a circuit breaker wraps this (default: a FleetConnection's open()). */
   connect?: (conn: FleetConnection) => Promise<void>;
@@ -59,6 +61,9 @@ interface Waiter {
 
 export interface FleetStats {
   host: string;
+  /** Site and source address of an mx route's fleet. */
+  site?: string;
+  source?: string;
   size: number;
   busy: number;
   idle: number;
@@ -140,7 +145,8 @@ export class SmtpFleet extends EventEmitter {
   stats(): FleetStats {
     const busy = this.busy.critical + this.busy.transactional + this.busy.bulk;
     const waiting = PRIORITY_ORDER.reduce((n, p) => n + this.waiters[p].length, 0);
-    return { host: this.target.key, size: this.live.size, busy, idle: this.idleStack.length, opening: this.opening.size, waiting, cap: this.cap() };
+    const where = this.target.shaping ? { site: this.target.shaping.site, source: this.target.shaping.source } : {};
+    return { host: this.target.key, ...where, size: this.live.size, busy, idle: this.idleStack.length, opening: this.opening.size, waiting, cap: this.cap() };
   }
 
   /** Fails waiting requests, says QUIT on every connection (busy ones once released). */
@@ -227,6 +233,12 @@ export class SmtpFleet extends EventEmitter {
     if (this.closing) {
       void conn.quit('shutdown');
       return;
+    }
+    if (conn.messages >= (this.opts.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY)) {
+      // Its share of messages is done (the destination's limit): a fresh connection takes over.
+      this.retiring.add(conn);
+      void conn.quit('idle');
+      return this.pump();
     }
     conn.idle();
     this.idleStack.push(conn);

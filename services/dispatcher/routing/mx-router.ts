@@ -115,15 +115,19 @@ export class MxRouter {
       return refuse({ kind: 'bounced', code: 'DNS_NO_ADDRESS', reason: `${domain}: no MX host has a usable address (${reachable.why.join('; ')})`, category: 'dns', site });
     }
     const port = file.dns.smtpPort;
+    const tlsRequired = verify || spec.tls === 'required';
+    // Connections differ by TLS policy: one opened without a certificate check must never carry
+    // a message whose policy (verify, MTA-STS enforce) demands one.
+    const policyTag = verify ? ' tls=verify' : tlsRequired ? ' tls=required' : '';
     const targets = reachable.hosts.map(({ host, address }): SmtpTarget => ({
-      key: `${host.name}:${port} ${address} from ${source.address}`,
+      key: `${host.name}:${port} ${address} from ${source.address}${policyTag}`,
       host: address,
       port,
       secure: false,
       requireTLS: false,
       ignoreTLS: false,
       tlsRejectUnauthorized: verify,
-      tlsRequired: verify || spec.tls === 'required',
+      tlsRequired,
       servername: host.name,
       ...(file.ca ? { ca: file.ca } : {}),
       clientName: source.ehlo,

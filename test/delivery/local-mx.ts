@@ -22,13 +22,23 @@ export interface LocalMx {
   port: number;
   messages: MxMessage[];
   connections: number;
+  /** Most connections open at once. */
+  maxConcurrent: number;
   waitForMessages(n: number, timeoutMs?: number): Promise<MxMessage[]>;
   close(): Promise<void>;
 }
 
-export async function startLocalMx(opts: { host: string; port: number; starttls?: boolean; key?: string; cert?: string }): Promise<LocalMx> {
+export async function startLocalMx(opts: {
+  host: string;
+  port: number;
+  starttls?: boolean;
+  key?: string;
+  cert?: string;
+  /** Recipients refused at RCPT TO: address → reply (`550 5.1.1 No such user`). */
+  refuse?: Record<string, string>;
+}): Promise<LocalMx> {
   const messages: MxMessage[] = [];
-  const state = { connections: 0 };
+  const state = { connections: 0, open: 0, maxConcurrent: 0 };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['AUTH'],
@@ -37,7 +47,17 @@ export async function startLocalMx(opts: { host: string; port: number; starttls?
     logger: false,
     onConnect(_session, cb) {
       state.connections++;
+      state.maxConcurrent = Math.max(state.maxConcurrent, ++state.open);
       cb();
+    },
+    onClose() {
+      state.open--;
+    },
+    onRcptTo(address, _session, cb) {
+      const reply = opts.refuse?.[address.address];
+      if (!reply) return cb();
+      const m = /^(\d{3}) (.*)$/.exec(reply)!;
+      cb(Object.assign(new Error(m[2]), { responseCode: Number(m[1]) }));
     },
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
@@ -67,6 +87,9 @@ export async function startLocalMx(opts: { host: string; port: number; starttls?
     messages,
     get connections() {
       return state.connections;
+    },
+    get maxConcurrent() {
+      return state.maxConcurrent;
     },
     waitForMessages: (n, timeoutMs = 15_000) => waitFor(() => (messages.length >= n ? messages : undefined), timeoutMs, `${n} messages at ${opts.host}:${opts.port} (have ${messages.length})`),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

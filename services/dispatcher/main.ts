@@ -29,6 +29,7 @@ import { seedLedger } from './ledger-seed.js';
 import type { PendingOutcome } from './outcome-writer.js';
 import { relayRoute, type Route, type RoutingTable, type SmtpTarget } from './route.js';
 import type { FleetOptions } from './smtp-fleet.js';
+import { SiteBudget } from './site-budget.js';
 import { DnsResolver } from './routing/dns-resolver.js';
 import { MtaStsPolicies } from './routing/mta-sts.js';
 import { MxRouter } from './routing/mx-router.js';
@@ -63,16 +64,25 @@ type DispatcherConfig = PostlineConfig['dispatcher'];
 
 /**
  * A host's fleet options: every new connection goes through the host's breaker. A fleet of an
- * mx route (one source address to one MX host) opens no warm connections and takes its cap and
- * messages per connection from the shaper's limits for its (source, site).
+ * mx route (one source address to one MX host) opens no warm connections, takes its messages per
+ * connection from the shaper's limits for its (source, site), and draws its connections from the
+ * (source, site)'s budget, whose size is the shaper's connection limit.
  */
-function fleetOptions(d: DispatcherConfig, target: SmtpTarget, breakers: BreakerRegistry, shaper: Shaper, connect?: FleetOptions['connect']): FleetOptions {
+function fleetOptions(d: DispatcherConfig, target: SmtpTarget, breakers: BreakerRegistry, shaper: Shaper, budgets: Map<string, SiteBudget>, connect?: FleetOptions['connect']): FleetOptions {
   const breaker = breakers.get(target.breakerKey ?? target.key);
   const open = connect ?? ((c) => c.open());
   const limits = target.shaping ? shaper.limits(target.shaping) : undefined;
+  let budget: SiteBudget | undefined;
+  if (target.shaping && limits) {
+    // One connection budget per (source, site), shared by the fleets of the site's MX hosts.
+    const key = `${target.shaping.source}\u0000${target.shaping.site}`;
+    budget = budgets.get(key);
+    if (!budget) budgets.set(key, (budget = new SiteBudget(key, Math.max(1, Math.min(d.fleet.maxConnectionsPerHost, limits.maxConnections)))));
+  }
   return {
     warm: limits ? 0 : d.fleet.warmConnections,
     max: Math.max(1, Math.min(d.fleet.maxConnectionsPerHost, limits?.maxConnections ?? Number.POSITIVE_INFINITY)),
+    ...(budget ? { budget } : {}),
     ...(limits && Number.isFinite(limits.maxMessagesPerConnection) ? { maxMessagesPerConnection: limits.maxMessagesPerConnection } : {}),
     reserve: { critical: d.fleet.reserveCritical, transactional: d.fleet.reserveTransactional },
     idleTimeoutMs: d.fleet.idleTimeoutMs,
@@ -135,7 +145,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   const routing: RoutingTable = { relay: relay ?? { name: 'relay', hosts: [] } };
   const shaper = opts.shaper ?? new NoShaping();
   const breakers = new BreakerRegistry(d.breaker);
-  const fleets = new FleetRegistry((target) => fleetOptions(d, target, breakers, shaper, opts.connect));
+  const budgets = new Map<string, SiteBudget>();
+  const fleets = new FleetRegistry((target) => fleetOptions(d, target, breakers, shaper, budgets, opts.connect));
   rt.readiness.relay = watchFleets(fleets, logger, new Set(routing.relay.hosts.map((h) => h.key)));
   watchBreakers(breakers, fleets, logger, d.breaker.halfOpenAfterMs);
   let router: MxRouter | undefined;

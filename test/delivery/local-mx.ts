@@ -36,6 +36,8 @@ export async function startLocalMx(opts: {
   cert?: string;
   /** Recipients refused at RCPT TO: address → reply (`550 5.1.1 No such user`). */
   refuse?: Record<string, string>;
+  /** Connections counted across several servers (one site's MX hosts). */
+  shared?: { open: number; max: number };
 }): Promise<LocalMx> {
   const messages: MxMessage[] = [];
   const state = { connections: 0, open: 0, maxConcurrent: 0 };
@@ -48,10 +50,12 @@ export async function startLocalMx(opts: {
     onConnect(_session, cb) {
       state.connections++;
       state.maxConcurrent = Math.max(state.maxConcurrent, ++state.open);
+      if (opts.shared) opts.shared.max = Math.max(opts.shared.max, ++opts.shared.open);
       cb();
     },
     onClose() {
       state.open--;
+      if (opts.shared) opts.shared.open--;
     },
     onRcptTo(address, _session, cb) {
       const reply = opts.refuse?.[address.address];

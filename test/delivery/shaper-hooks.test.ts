@@ -54,6 +54,8 @@ describe('shaper hooks', () => {
   let dns: LocalDns;
   let h: Harness;
   let server: LocalMx;
+  const site: LocalMx[] = [];
+  const siteConnections = { open: 0, max: 0 };
   let dir: string;
   const shaper = new RecordingShaper();
 
@@ -63,6 +65,12 @@ describe('shaper hooks', () => {
     for (const d of ['one.test', 'two.test']) dns.mx(d, [{ exchange: 'mx.shared-host.test', priority: 10 }]);
     dns.a('mx.shared-host.test', '127.0.0.28');
     server = await startLocalMx({ host: '127.0.0.28', port, refuse: { 'gone@one.test': '550 5.1.1 No such user' } });
+    // One site, two MX hosts (one per customer domain, as at Microsoft 365).
+    dns.mx('three.test', [{ exchange: 'three-test.mail.bigsite.test', priority: 10 }]);
+    dns.mx('four.test', [{ exchange: 'four-test.mail.bigsite.test', priority: 10 }]);
+    dns.a('three-test.mail.bigsite.test', '127.0.0.29');
+    dns.a('four-test.mail.bigsite.test', '127.0.0.30');
+    for (const host of ['127.0.0.29', '127.0.0.30']) site.push(await startLocalMx({ host, port, shared: siteConnections }));
     shaper.unavailable.add('127.0.0.8');
     shaper.refuseDomains.add('two.test');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-routes-'));
@@ -83,6 +91,7 @@ describe('shaper hooks', () => {
   after(async () => {
     await h?.close();
     await server?.close();
+    for (const m of site) await m.close();
     await dns?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -123,5 +132,18 @@ describe('shaper hooks', () => {
     assert.equal(e.site, 'shared-host.test');
     await waitFor(() => h.retries('1m').find((x) => x.messageId === r.messageId), 10_000, 'retry record in the 1m tier');
     assert.ok(!server.messages.some((m) => m.to.includes('q@two.test')));
+  });
+
+  test('the connection limit holds per (source, site) across the site\'s MX hosts', async () => {
+    const rs = Array.from({ length: 8 }, (_, i) => recordFor([`s${i}@${i % 2 ? 'three' : 'four'}.test`]));
+    await h.produce(rs);
+    for (const r of rs) {
+      const e = await outcome(r.messageId);
+      assert.equal(e.type, 'sent', JSON.stringify(e));
+      assert.equal(e.site, 'bigsite.test');
+    }
+    assert.equal(site[0].messages.length + site[1].messages.length, 8);
+    assert.ok(site[0].messages.length > 0 && site[1].messages.length > 0);
+    assert.equal(siteConnections.max, 1, 'never more than the site\'s one connection across both hosts');
   });
 });

@@ -132,7 +132,8 @@ export class MxRouter {
       ...(file.ca ? { ca: file.ca } : {}),
       clientName: source.ehlo,
       localAddress: source.address,
-      breakerKey: `${host.name}:${port}`,
+      // Per host and TLS policy: a host refusing `required` TLS must not stop opportunistic mail to it.
+      breakerKey: `${host.name}:${port}${policyTag}`,
       shaping: { source: source.address, site, domain },
     }));
     return { route: { name: routeName, hosts: targets, pool, site, source: source.address } };

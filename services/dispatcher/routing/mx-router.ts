@@ -17,7 +17,7 @@ import { planMx, type MxHost } from './mx-plan.js';
 import { choosePool, chooseSource, type SourceAddress } from './pools.js';
 import type { RoutingFile, RouteSpec } from './routes-file.js';
 import type { Shaper } from './no-shaping.js';
-import { siteOf } from './sites.js';
+import { siteOfHosts } from './sites.js';
 
 /** A record that cannot be routed, and what that means for its recipients. */
 export interface RouteRefusal {
@@ -96,7 +96,7 @@ export class MxRouter {
     const plan = planMx(domain, await resolver.mx(domain), { maxHosts: file.dns.maxMxHosts, random: this.deps.random });
     if (plan.kind === 'no-mail') return refuse({ kind: 'bounced', code: plan.code, reason: plan.reason, category: 'dns' });
     let hosts = plan.hosts;
-    const site = siteOf(hosts[0].name, file.sites);
+    const site = siteOfHosts(hosts, file.sites);
     let verify = spec.tls === 'verify';
     if (spec.mtaSts && this.deps.mtaSts) {
       const sts = this.deps.mtaSts;

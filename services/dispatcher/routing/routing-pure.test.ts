@@ -1,7 +1,7 @@
 /** Table tests of the pure routing decisions: sites, MX plans, pools. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { siteOf } from './sites.js';
+import { siteOf, siteOfHosts } from './sites.js';
 import { planMx } from './mx-plan.js';
 import { choosePool, chooseSource } from './pools.js';
 
@@ -24,6 +24,17 @@ describe('siteOf', () => {
     ['gmail-smtp-in.l.google.com', 'mine', { '*.l.google.com': 'mine' }],
   ];
   for (const [host, site, overrides] of cases) test(`${host} → ${site}`, () => assert.equal(siteOf(host, overrides), site));
+});
+
+test('siteOfHosts: the most preferred host, alphabetically first among equals, whatever the order', () => {
+  const hosts = [
+    { name: 'b.one.test', preference: 5 },
+    { name: 'a.two.test', preference: 5 },
+    { name: 'a.zero.test', preference: 1 },
+  ];
+  assert.equal(siteOfHosts(hosts), 'zero.test');
+  assert.equal(siteOfHosts(hosts.slice(0, 2)), 'two.test');
+  assert.equal(siteOfHosts(hosts.slice(0, 2).reverse()), 'two.test');
 });
 
 describe('planMx', () => {

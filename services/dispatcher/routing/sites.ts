@@ -50,3 +50,14 @@ export function siteOf(mxHost: string, overrides: SiteOverrides = {}): string {
   const host = normalise(mxHost);
   return lookup(overrides, host) ?? lookup(DEFAULT_SITES, host) ?? getDomain(host, { allowPrivateDomains: false }) ?? host;
 }
+
+/**
+ * The site of a domain from its ordered MX hosts: that of the most preferred host — among equal
+ * preferences the alphabetically first, so the answer does not depend on the shuffle or on the
+ * order of the DNS answer.
+ */
+export function siteOfHosts(hosts: ReadonlyArray<{ name: string; preference: number }>, overrides: SiteOverrides = {}): string {
+  const best = Math.min(...hosts.map((h) => h.preference));
+  const first = hosts.filter((h) => h.preference === best).map((h) => h.name).sort()[0];
+  return siteOf(first, overrides);
+}

@@ -256,7 +256,7 @@ export class DispatchHandler extends EventEmitter {
     const delivery = { tls: attempt.tls, source: r.source, site: r.site };
     const outcomes = outcomesOf(to, attempt.result).map((o) => this.pendingOf(o, attempt, startedAt, delivery));
     for (const p of outcomes) this.ledger.pending(msg.messageId, msg.attempt, p.outcome.recipients, p);
-    if (key && this.deps.shaper) this.feedback(this.deps.shaper, key, attempt.result, outcomes);
+    if (key && this.deps.shaper) this.feedback(this.deps.shaper, key, r.pool, attempt.result, outcomes);
     const report = {
       priority: msg.priority,
       route: r.name,
@@ -271,15 +271,15 @@ export class DispatchHandler extends EventEmitter {
   }
 
   /** Tells the shaper what the site answered and which messages left or bounced through the source. */
-  private feedback(shaper: Shaper, key: ShapingKey, result: Awaited<ReturnType<typeof deliver>>['result'], outcomes: PendingOutcome[]): void {
+  private feedback(shaper: Shaper, key: ShapingKey, pool: string | undefined, result: Awaited<ReturnType<typeof deliver>>['result'], outcomes: PendingOutcome[]): void {
     if ('info' in result) shaper.observe(key, parseSmtpReply(result.info.response));
     else if (result.error.responseCode) shaper.observe(key, parseSmtpReply(result.error.response));
     else shaper.observe(key, { text: result.error.code ?? result.error.message });
     for (const p of outcomes) {
       const n = p.outcome.recipients.length;
       // Warm-up counts messages (one transaction), bounces count recipients.
-      if (p.outcome.kind === 'sent') shaper.recordSent(key.source);
-      else if (p.outcome.kind === 'bounced') for (let i = 0; i < n; i++) shaper.recordBounce(key.source, isRecipientClass(p.outcome));
+      if (p.outcome.kind === 'sent') shaper.recordSent(key.source, pool);
+      else if (p.outcome.kind === 'bounced') for (let i = 0; i < n; i++) shaper.recordBounce(key.source, isRecipientClass(p.outcome), pool);
     }
   }
 }

@@ -39,14 +39,16 @@ class RecordingShaper implements Shaper {
   observe(key: ShapingKey, reply: { code?: number; enhanced?: string }): void {
     this.observed.push({ key, code: reply.code, enhanced: reply.enhanced });
   }
-  sourceAvailable(source: string): boolean {
+  pools: Array<string | undefined> = [];
+  sourceAvailable(source: string, pool?: string): boolean {
+    this.pools.push(pool);
     return !this.unavailable.has(source);
   }
-  recordSent(source: string): void {
-    this.sent.push(source);
+  recordSent(source: string, pool?: string): void {
+    this.sent.push(`${source}/${pool}`);
   }
-  recordBounce(source: string, recipientClass: boolean): void {
-    this.bounces.push({ source, recipientClass });
+  recordBounce(source: string, recipientClass: boolean, pool?: string): void {
+    this.bounces.push({ source: `${source}/${pool}`, recipientClass });
   }
 }
 
@@ -110,8 +112,9 @@ describe('shaper hooks', () => {
     assert.ok(shaper.limitsAsked.every((k) => k.source === '127.0.0.7' && k.site === 'shared-host.test'));
     assert.equal(shaper.observed.filter((o) => o.code === 250).length, 6);
     assert.ok(shaper.observed.some((o) => o.code === 550 && o.enhanced === '5.1.1'));
-    assert.equal(shaper.sent.filter((s) => s === '127.0.0.7').length, 6);
-    assert.deepEqual(shaper.bounces, [{ source: '127.0.0.7', recipientClass: true }]);
+    assert.equal(shaper.sent.filter((s) => s === '127.0.0.7/default').length, 6);
+    assert.deepEqual(shaper.bounces, [{ source: '127.0.0.7/default', recipientClass: true }]);
+    assert.ok(shaper.pools.length > 0 && shaper.pools.every((p) => p === 'default' || p === 'paused'));
   });
 
   test('every source of the pool held back → deferred (POOL_UNAVAILABLE), nothing sent', async () => {

@@ -80,7 +80,7 @@ export class MxRouter {
       if (!this.deps.relay) return { refusal: { kind: 'deferred', code: 'NO_RELAY', reason: 'pool routes through the relay but no relay is configured', pool: poolName } };
       return { route: { ...this.deps.relay, name: pool.route, pool: poolName, source: 'relay' } };
     }
-    const source = chooseSource(pool.addresses, (a) => this.deps.shaper.sourceAvailable(a), this.deps.random);
+    const source = chooseSource(pool.addresses, (a) => this.deps.shaper.sourceAvailable(a, poolName), this.deps.random);
     if (!source) return { refusal: { kind: 'deferred', code: 'POOL_UNAVAILABLE', reason: `no source address of pool ${poolName} may send now (warm-up cap or paused)`, pool: poolName } };
     try {
       return await this.mxRoute(msg.domain, pool.route, spec, poolName, source);

@@ -19,10 +19,12 @@ export interface Shaper {
   limits(key: ShapingKey): { maxConnections: number; maxMessagesPerConnection: number };
   /** Every SMTP reply (or connection error) seen for (source, site). */
   observe(key: ShapingKey, reply: { code?: number; enhanced?: string; text?: string }): void;
-  /** Whether a source address may take one more message today and is not paused. */
-  sourceAvailable(source: string): boolean;
-  recordSent(source: string): void;
-  recordBounce(source: string, recipientClass: boolean): void;
+  /** Whether a source address may take one more message today and is not paused (nor its pool). */
+  sourceAvailable(source: string, pool?: string): boolean;
+  /** Counts a message that left through `source` (warm-up day counter, auto-pause window). */
+  recordSent(source: string, pool?: string): void;
+  /** Counts a bounce through `source`; only recipient-class bounces can pause it. */
+  recordBounce(source: string, recipientClass: boolean, pool?: string): void;
 }
 
 /** The code a shaper's deferral carries (its class lives with the shaper). */

@@ -151,14 +151,14 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   watchBreakers(breakers, fleets, logger, d.breaker.halfOpenAfterMs);
   let router: MxRouter | undefined;
   let resolver: DnsResolver | undefined;
+  let mtaSts: MtaStsPolicies | undefined;
   if (file) {
     resolver = new DnsResolver({ servers: file.dns.servers, timeoutMs: file.dns.timeoutMs, ttlFloorSeconds: file.dns.ttlFloorSeconds, ttlCeilingSeconds: file.dns.ttlCeilingSeconds });
-    const mtaSts = new MtaStsPolicies({ lookup: resolver.lookupFunction(), negativeTtlMs: Math.max(60, file.dns.ttlFloorSeconds) * 1000 });
+    mtaSts = new MtaStsPolicies({ lookup: resolver.lookupFunction(), negativeTtlMs: Math.max(60, file.dns.ttlFloorSeconds) * 1000 });
     mtaSts.on('violation', (domain: string, host: string, mode: string) =>
       logger[mode === 'enforce' ? 'info' : 'warn']({ domain, host, mode }, mode === 'enforce' ? 'MTA-STS: MX host not in the policy; not used' : 'MTA-STS (testing): MX host not in the policy; delivered anyway'),
     );
     router = new MxRouter({ file, relay, resolver, mtaSts, shaper });
-    instrumentRouting(registry, { resolver, mtaSts, fleets });
   }
   const ledger = new DeliveryLedger<PendingOutcome>(d.dedupe.maxEntries);
   // Critical outcomes get a producer (and connection) of their own: one idempotent producer
@@ -207,6 +207,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   handler.on('verdict', (topic: string, partition: number, offset: string, verdictAt: number, durableAt: number) => window.verdict(topic, partition, offset, verdictAt, durableAt));
   stageEvents.on('committed', (topic: string, partition: number, offset: string) => window.committed(topic, partition, offset));
   instrumentDispatcher(registry, { handler, fleets, breakers, window });
+  if (resolver && mtaSts) instrumentRouting(registry, { resolver, mtaSts, fleets, handler });
 
   let consuming = false;
   rt.readiness.consumers = () => (consuming ? null : 'consumers not running');

@@ -4,16 +4,27 @@
  * policy status and mode, site, source address (the pools' configured addresses).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { DeliveryReport, DispatchHandler } from '../dispatch-handler.js';
 import type { FleetRegistry } from '../fleet-registry.js';
 import type { DnsResolver } from './dns-resolver.js';
 import type { MtaStsPolicies } from './mta-sts.js';
 
-export function instrumentRouting(registry: Registry, parts: { resolver: DnsResolver; mtaSts: MtaStsPolicies; fleets: FleetRegistry }): void {
+export function instrumentRouting(registry: Registry, parts: { resolver: DnsResolver; mtaSts: MtaStsPolicies; fleets: FleetRegistry; handler: DispatchHandler }): void {
   const registers = [registry];
   const queries = new Counter({ name: 'postline_dns_queries_total', help: 'DNS queries sent, by record type and outcome (ok, nodata, nxdomain, servfail, refused, timeout, malformed, truncated, error)', labelNames: ['type', 'outcome'], registers });
   const cache = new Counter({ name: 'postline_dns_cache_lookups_total', help: 'DNS lookups by record type and how they were answered (hit: cache; shared: a query already in flight; miss: a new query)', labelNames: ['type', 'result'], registers });
   const policies = new Counter({ name: 'postline_mta_sts_policies_total', help: 'MTA-STS policy lookups (after the cache) by status (found, renewed, not_found, errored) and mode', labelNames: ['status', 'mode'], registers });
   const violations = new Counter({ name: 'postline_mta_sts_violations_total', help: 'MX hosts not listed by the domain\'s MTA-STS policy, by mode (enforce: not used; testing: used anyway)', labelNames: ['mode'], registers });
+  const refusals = new Counter({
+    name: 'postline_dispatch_route_refusals_total',
+    help: 'Recipients of records that could not be routed, by code (DNS_NXDOMAIN, DNS_NULL_MX, DNS_NO_ADDRESS, DNS_TEMPFAIL, POOL_UNAVAILABLE, MTA_STS_NO_VALID_MX, SHAPING_DEFERRED, UNKNOWN_POOL) and outcome',
+    labelNames: ['code', 'outcome'],
+    registers,
+  });
+  parts.handler.on('delivery', (d: DeliveryReport) => {
+    if (d.route !== 'none') return;
+    for (const o of d.outcomes) refusals.inc({ code: o.code, outcome: o.kind }, o.recipients);
+  });
   parts.resolver.on('query', (type: string, outcome: string) => queries.inc({ type, outcome }));
   parts.resolver.on('cache', (type: string, result: string) => cache.inc({ type, result }));
   parts.mtaSts.on('policy', (_domain: string, status: string, mode: string) => policies.inc({ status, mode }));

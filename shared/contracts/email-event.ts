@@ -63,7 +63,7 @@ export const EmailEventSchema = Type.Object(
      * computes accepted → sent latency without joining events.
      */
     acceptedAt: Type.Optional(Type.String({ format: 'date-time' })),
-    /** `sent` over an mx route: the TLS protocol of the session (`TLSv1.3`), or `none`. */
+    /** `sent`: the TLS protocol of the SMTP session that carried the message (`TLSv1.3`), or `none`. */
     tls: Type.Optional(Type.String()),
     /** Delivery outcomes over an mx route: the source address the message left from. */
     source: Type.Optional(Type.String()),

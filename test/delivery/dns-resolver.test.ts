@@ -90,3 +90,23 @@ describe('DnsResolver', () => {
     await assert.rejects(r.addresses('loop1.test', 'A'), (err: unknown) => err instanceof DnsPermanentError && err.code === 'DNS_CNAME_LOOP');
   });
 });
+
+describe('DnsResolver cache bound', () => {
+  test('at most maxEntries answers are kept; the oldest goes first', async () => {
+    const dns = await startLocalDns();
+    try {
+      for (const d of ['a.test', 'b.test', 'c.test']) dns.mx(d, [{ exchange: `mx.${d}`, priority: 10 }]);
+      const r = new DnsResolver({ servers: dns.servers, timeoutMs: 1000, ttlFloorSeconds: 60, ttlCeilingSeconds: 3600, maxEntries: 2 });
+      await r.mx('a.test');
+      await r.mx('b.test');
+      await r.mx('c.test');
+      await r.mx('c.test');
+      await r.mx('b.test');
+      assert.equal(dns.countOf('b.test', 'MX') + dns.countOf('c.test', 'MX'), 2, 'b and c still cached');
+      await r.mx('a.test');
+      assert.equal(dns.countOf('a.test', 'MX'), 2, 'a was evicted');
+    } finally {
+      await dns.close();
+    }
+  });
+});

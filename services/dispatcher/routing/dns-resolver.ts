@@ -43,6 +43,8 @@ export interface DnsResolverOptions {
   ttlCeilingSeconds: number;
   /** CNAMEs followed for an address lookup before giving up. */
   maxCnameDepth?: number;
+  /** Answers kept at most; the oldest go first (default 100,000). */
+  maxEntries?: number;
   now?: () => number;
 }
 
@@ -87,7 +89,9 @@ export class DnsResolver extends EventEmitter {
     }
     this.emit('cache', type, 'miss');
     const p = this.ask(name, type).then((answer) => {
+      this.cache.delete(key); // re-inserted last: the Map's order is the age order
       this.cache.set(key, { answer, expiresAt: this.now() + this.ttlOf(answer, type) * 1000 });
+      if (this.cache.size > (this.opts.maxEntries ?? 100_000)) this.cache.delete(this.cache.keys().next().value!);
       return answer;
     });
     this.inFlight.set(key, p);

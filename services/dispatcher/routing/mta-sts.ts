@@ -20,6 +20,8 @@ export interface MtaStsOptions {
   /** How long "no policy" (or an unusable one) is remembered. */
   negativeTtlMs: number;
   now?: () => number;
+  /** Policies kept at most; the oldest go first (default 100,000). */
+  maxEntries?: number;
   /** Replaces mailauth's getPolicy (tests of the cache only). */
   fetch?: typeof getPolicy;
 }
@@ -76,7 +78,9 @@ export class MtaStsPolicies extends EventEmitter {
       void err;
     }
     const maxAgeMs = policy.mode !== 'none' && typeof policy.maxAge === 'number' ? policy.maxAge * 1000 : this.opts.negativeTtlMs;
+    this.cache.delete(domain); // re-inserted last: the Map's order is the age order
     this.cache.set(domain, { policy, expiresAt: this.now() + maxAgeMs });
+    if (this.cache.size > (this.opts.maxEntries ?? 100_000)) this.cache.delete(this.cache.keys().next().value!);
     this.emit('policy', domain, status, policy.mode);
     return policy;
   }

@@ -48,9 +48,13 @@ export interface MxRouterDeps {
 /** Loopback, private, link-local, CGNAT, unspecified: never a public MX host. */
 const LOCAL = new BlockList();
 for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) LOCAL.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['::ffff:0:0', 96]] as const) LOCAL.addSubnet(net, prefix, 'ipv6');
+// (No ::ffff:0:0/96 entry: BlockList checks IPv4 addresses against IPv4-mapped subnets too, so it
+// would match every IPv4 address. Mapped addresses are checked as the IPv4 address they carry.)
+for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10]] as const) LOCAL.addSubnet(net, prefix, 'ipv6');
 
 export function isLocalAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return LOCAL.check(mapped[1], 'ipv4');
   return LOCAL.check(address, isIPv6(address) ? 'ipv6' : 'ipv4');
 }
 

@@ -67,3 +67,20 @@ test('relations are checked: routes of pools, a default pool, source addresses, 
     'f: choose.priorities.bulk: no pool named "ghost2"',
   ]);
 });
+
+test('shape errors and relation errors are listed in one run; a file of the wrong shape gives only shape errors', () => {
+  const problems = (input: unknown): string[] => {
+    try {
+      parseRoutingFile(input, 'f');
+    } catch (e) {
+      return (e as ConfigError).problems;
+    }
+    return [];
+  };
+  assert.deepEqual(problems({ routes: { direct: { kind: 'mx', tls: 'sometimes' } }, pools: { bulk: { route: 'nowhere' } } }), [
+    'f: routes.direct.tls: must be one of opportunistic, required, verify (got "sometimes")',
+    'f: pools.default: required (the pool of messages nothing else chooses a pool for)',
+    'f: pools.bulk.route: no route named "nowhere"',
+  ]);
+  assert.deepEqual(problems({ routes: 5, pools: [1] }), ['f: routes: Expected object (got 5)', 'f: pools: Expected object']);
+});

@@ -111,16 +111,20 @@ function crossChecks(f: Static<typeof RoutesFileSchema>): string[] {
     const { host, port } = parseHostPort(s, 53);
     if (!net.isIP(host) || !(port > 0 && port < 65_536)) problems.push(`dns.servers.${i}: must be an IP address with an optional port (got ${JSON.stringify(s)})`);
   }
+  // Shape errors are reported by the schema; relations are checked where the shape allows.
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isMap(f.pools) || !isMap(f.routes)) return problems;
   if (!f.pools.default) problems.push('pools.default: required (the pool of messages nothing else chooses a pool for)');
   for (const [name, pool] of Object.entries(f.pools)) {
+    if (!isMap(pool) || typeof pool.route !== 'string') continue;
     const route = f.routes[pool.route];
     if (!route) problems.push(`pools.${name}.route: no route named ${JSON.stringify(pool.route)}`);
-    const addresses = pool.addresses ?? [];
+    const addresses = Array.isArray(pool.addresses) ? pool.addresses.filter(isMap) : [];
     if (route?.kind === 'mx' && addresses.length === 0) problems.push(`pools.${name}.addresses: an mx route needs at least one source address`);
-    for (const [i, a] of addresses.entries()) if (!net.isIP(a.address)) problems.push(`pools.${name}.addresses.${i}.address: not an IP address (got ${JSON.stringify(a.address)})`);
+    for (const [i, a] of addresses.entries()) if (typeof a.address === 'string' && !net.isIP(a.address)) problems.push(`pools.${name}.addresses.${i}.address: not an IP address (got ${JSON.stringify(a.address)})`);
   }
-  for (const [tenant, pool] of Object.entries(f.choose?.tenants ?? {})) if (!f.pools[pool]) problems.push(`choose.tenants.${tenant}: no pool named ${JSON.stringify(pool)}`);
-  for (const [p, pool] of Object.entries(f.choose?.priorities ?? {})) if (pool !== undefined && !f.pools[pool]) problems.push(`choose.priorities.${p}: no pool named ${JSON.stringify(pool)}`);
+  for (const [tenant, pool] of Object.entries(isMap(f.choose?.tenants) ? f.choose.tenants : {})) if (!f.pools[pool]) problems.push(`choose.tenants.${tenant}: no pool named ${JSON.stringify(pool)}`);
+  for (const [p, pool] of Object.entries(isMap(f.choose?.priorities) ? f.choose.priorities : {})) if (pool !== undefined && !f.pools[pool]) problems.push(`choose.priorities.${p}: no pool named ${JSON.stringify(pool)}`);
   return problems;
 }
 
@@ -138,7 +142,12 @@ export function parseRoutingFile(input: unknown, where: string, readCa: (file: s
     const message = choices.length > 0 ? `must be one of ${choices.join(', ')}` : e.message;
     problems.push(`${path}: ${message}${e.value !== undefined && typeof e.value !== 'object' ? ` (got ${JSON.stringify(e.value)})` : ''}`);
   }
-  if (problems.length === 0) problems.push(...crossChecks(value));
+  try {
+    // Relations too, so one run lists every problem; a file too broken for them shows its shape errors.
+    problems.push(...crossChecks(value));
+  } catch {
+    if (problems.length === 0) throw new ConfigError([`${where}: unreadable structure`]);
+  }
   let ca: string | undefined;
   if (problems.length === 0 && value.tls?.caFile) {
     try {

@@ -56,7 +56,11 @@ describe('mx routes', () => {
     dns.mx('plain.test', [{ exchange: 'mx.plain.test', priority: 10 }]);
     dns.a('mx.plain.test', '127.0.0.24');
 
-    for (const [name, host, starttls] of [['mx2', '127.0.0.21', true], ['a', '127.0.0.22', true], ['amx', '127.0.0.23', true], ['plain', '127.0.0.24', false]] as const) {
+    // IPv6: a source address ::1 reaches the MX host at its AAAA record (its A record is for IPv4 sources).
+    dns.mx('v6.test', [{ exchange: 'mx.v6.test', priority: 10 }]);
+    dns.aaaa('mx.v6.test', '::1');
+    dns.a('mx.v6.test', '127.0.0.23');
+    for (const [name, host, starttls] of [['mx2', '127.0.0.21', true], ['a', '127.0.0.22', true], ['amx', '127.0.0.23', true], ['plain', '127.0.0.24', false], ['v6', '::1', true]] as const) {
       mx[name] = await startLocalMx({ host, port, starttls });
     }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-routes-'));
@@ -70,6 +74,7 @@ describe('mx routes', () => {
           default: { route: 'direct', addresses: [{ address: '127.0.0.2', ehlo: 'mta.postline.test' }] },
           bulk: { route: 'direct', addresses: [{ address: '127.0.0.3', ehlo: 'bulk1.postline.test', weight: 1 }, { address: '127.0.0.4', ehlo: 'bulk2.postline.test', weight: 1 }] },
           strict: { route: 'strict', addresses: [{ address: '127.0.0.5', ehlo: 'strict.postline.test' }] },
+          v6: { route: 'direct', addresses: [{ address: '::1', ehlo: 'v6.postline.test' }] },
           relayed: { route: 'smarthost' },
         },
         choose: { tenants: { 'tenant-relay': 'relayed' }, priorities: { bulk: 'bulk' } },
@@ -171,6 +176,18 @@ describe('mx routes', () => {
     }
     const sent = await outcome(byPriority.messageId);
     assert.ok(['127.0.0.3', '127.0.0.4'].includes(sent.source ?? ''));
+  });
+
+  test('an IPv6 source address reaches the MX host at its AAAA address', async () => {
+    const r = recordFor(['v@v6.test'], { pool: 'v6' });
+    await h.produce([r]);
+    const e = await outcome(r.messageId);
+    assert.equal(e.type, 'sent', JSON.stringify(e));
+    assert.equal(e.source, '::1');
+    const got = mx.v6.messages.find((m) => m.to.includes('v@v6.test'));
+    assert.equal(got?.peer, '::1');
+    assert.equal(got?.ehlo, 'v6.postline.test');
+    assert.ok(!mx.amx.messages.some((m) => m.to.includes('v@v6.test')));
   });
 
   test('tls: required at an MX host without STARTTLS → deferred (TLS_REQUIRED); opportunistic sends in plain text', async () => {

@@ -31,6 +31,11 @@ export class FleetRegistry extends EventEmitter {
     return fleet;
   }
 
+  /** Idle connections of the fleet of `key` (0 when it has no fleet yet). */
+  idle(key: string): number {
+    return this.fleets.get(key)?.stats().idle ?? 0;
+  }
+
   /** Opens the warm connections of these hosts' fleets. */
   warm(targets: SmtpTarget[]): void {
     for (const t of targets) this.get(t).warm();

@@ -56,11 +56,16 @@ describe('mx routes', () => {
     dns.mx('plain.test', [{ exchange: 'mx.plain.test', priority: 10 }]);
     dns.a('mx.plain.test', '127.0.0.24');
 
+    // Reuse: six.test's only MX is reuse.test's second one; its open connection serves reuse.test.
+    dns.mx('reuse.test', [{ exchange: 'first.reuse-host.test', priority: 10 }, { exchange: 'second.reuse-host.test', priority: 20 }]);
+    dns.mx('six.test', [{ exchange: 'second.reuse-host.test', priority: 10 }]);
+    dns.a('first.reuse-host.test', '127.0.0.31');
+    dns.a('second.reuse-host.test', '127.0.0.32');
     // IPv6: a source address ::1 reaches the MX host at its AAAA record (its A record is for IPv4 sources).
     dns.mx('v6.test', [{ exchange: 'mx.v6.test', priority: 10 }]);
     dns.aaaa('mx.v6.test', '::1');
     dns.a('mx.v6.test', '127.0.0.23');
-    for (const [name, host, starttls] of [['mx2', '127.0.0.21', true], ['a', '127.0.0.22', true], ['amx', '127.0.0.23', true], ['plain', '127.0.0.24', false], ['v6', '::1', true]] as const) {
+    for (const [name, host, starttls] of [['mx2', '127.0.0.21', true], ['a', '127.0.0.22', true], ['amx', '127.0.0.23', true], ['plain', '127.0.0.24', false], ['v6', '::1', true], ['first', '127.0.0.31', true], ['second', '127.0.0.32', true]] as const) {
       mx[name] = await startLocalMx({ host, port, starttls });
     }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-routes-'));
@@ -176,6 +181,20 @@ describe('mx routes', () => {
     }
     const sent = await outcome(byPriority.messageId);
     assert.ok(['127.0.0.3', '127.0.0.4'].includes(sent.source ?? ''));
+  });
+
+  test('an idle connection to one of the domain\'s MX hosts is reused before a more preferred host is connected to', async () => {
+    const first = recordFor(['a@six.test']);
+    await h.produce([first]);
+    assert.equal((await outcome(first.messageId)).type, 'sent');
+    const again = recordFor(['b@reuse.test']);
+    await h.produce([again]);
+    const e = await outcome(again.messageId);
+    assert.equal(e.type, 'sent');
+    assert.equal(e.connectionReused, true);
+    assert.deepEqual(mx.second.messages.map((m) => m.to[0]), ['a@six.test', 'b@reuse.test']);
+    assert.equal(mx.second.connections, 1);
+    assert.equal(mx.first.connections, 0);
   });
 
   test('an IPv6 source address reaches the MX host at its AAAA address', async () => {

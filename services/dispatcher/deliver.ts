@@ -29,6 +29,8 @@ export interface DeliveryAttempt {
   tries: number;
   /** The message left through (or last tried) a host other than the route's primary. */
   fallback: boolean;
+  /** TLS protocol of the session that carried the final transaction (`TLSv1.3`, `none`). */
+  tls?: string;
   result: { info: SMTPConnectionSendInfo } | { error: SmtpFailure };
 }
 
@@ -46,8 +48,9 @@ async function sendOnFleet(fleet: SmtpFleet, record: EmailReadyForDispatch, prio
     const started = performance.now();
     try {
       const info = await lease.connection.send(record.envelope, record.raw);
+      const tls = lease.connection.tlsProtocol;
       lease.release();
-      return { host, latencyMs: performance.now() - started, connectionReused: lease.reused, tries, fallback: false, result: { info } };
+      return { host, latencyMs: performance.now() - started, connectionReused: lease.reused, tries, fallback: false, tls, result: { info } };
     } catch (e) {
       const err = e as SmtpFailure;
       const latencyMs = performance.now() - started;
@@ -64,6 +67,18 @@ async function sendOnFleet(fleet: SmtpFleet, record: EmailReadyForDispatch, prio
   }
 }
 
+/**
+ * The hosts of a route in the order to try them. For an mx route, a host among the domain's MX
+ * hosts that has an idle connection goes first: any of them may take the mail, and reusing an
+ * open connection (another domain on the same provider opened it) costs no connect, greeting,
+ * EHLO and TLS handshake. Otherwise, and for the relay, the route's order (preference).
+ */
+export function hostOrder(route: Route, idle: (key: string) => number): Route['hosts'] {
+  if (!route.site) return route.hosts;
+  const i = route.hosts.findIndex((h) => idle(h.key) > 0);
+  return i <= 0 ? route.hosts : [route.hosts[i], ...route.hosts.slice(0, i), ...route.hosts.slice(i + 1)];
+}
+
 /** Delivers `record` through `route`; never throws for SMTP or connection failures. */
 export async function deliver(
   record: EmailReadyForDispatch,
@@ -72,10 +87,11 @@ export async function deliver(
   onRetry?: RetryNotice,
 ): Promise<DeliveryAttempt> {
   let last: DeliveryAttempt | undefined;
-  for (const [i, target] of route.hosts.entries()) {
+  const hosts = hostOrder(route, (key) => fleets.idle(key));
+  for (const [i, target] of hosts.entries()) {
     const fleet = fleets.get(target);
     const fallback = i > 0;
-    const more = i < route.hosts.length - 1;
+    const more = i < hosts.length - 1;
     if (!fleet.available()) {
       // Breaker open and no connection left: not tried at all (the breaker logged why).
       const err = new BreakerOpenError(target.key);

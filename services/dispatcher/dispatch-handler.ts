@@ -27,7 +27,9 @@ import { DeliveryLedger, splitRecipients } from './delivery-ledger.js';
 import type { FleetRegistry } from './fleet-registry.js';
 import { OutcomeWriter, type FinalKind, type OutcomeWriterDeps, type PendingOutcome } from './outcome-writer.js';
 import { route, type Route, type RoutingTable } from './route.js';
-import { outcomesOf } from './smtp-outcome.js';
+import { outcomesOf, parseSmtpReply, type RecipientOutcome } from './smtp-outcome.js';
+import type { Routed, RouteRefusal } from './routing/mx-router.js';
+import { isShapingDeferral, type Shaper, type ShapingKey } from './routing/no-shaping.js';
 
 export type { FinalKind } from './outcome-writer.js';
 
@@ -38,6 +40,10 @@ export interface DispatchHandlerDeps {
   producerFor?: OutcomeWriterDeps['producerFor'];
   fleets: FleetRegistry;
   routing: RoutingTable;
+  /** Routes records with a routing file (pools, MX); without it every record takes `routing.relay`. */
+  router?: { route(msg: EmailReadyForDispatch): Promise<Routed> };
+  /** Admission, limits and feedback per (source address, site) for mx routes. */
+  shaper?: Shaper;
   retryPolicy: RetryPolicy;
   logger: Logger;
   /** Recently handled deliveries (default: none remembered). */
@@ -57,6 +63,8 @@ export interface DispatchHandlerDeps {
 export interface DeliveryReport {
   priority: string;
   route: string;
+  site?: string;
+  source?: string;
   host: string;
   latencyMs: number;
   connectionReused: boolean;
@@ -140,9 +148,23 @@ export class DispatchHandler extends EventEmitter {
 
   private async dispatch(record: StageRecord, msg: EmailReadyForDispatch): Promise<void> {
     const { topic, partition, message } = record;
-    const r = route(msg, this.deps.routing);
-    const log = lazyChild(this.deps.logger, () => ({ messageId: msg.messageId, tenant: msg.tenant, route: r.name, attempt: msg.attempt, topic, partition, offset: message.offset }));
     const known = splitRecipients(this.ledger, msg.messageId, msg.attempt, msg.envelope.to);
+    // Only records with recipients to send to are routed (DNS, pool choice): repeats are not.
+    const routed: Routed = known.todo.length === 0 || !this.deps.router ? { route: route(msg, this.deps.routing) } : await this.deps.router.route(msg);
+    const where = 'route' in routed ? routed.route : routed.refusal;
+    const routeName = 'route' in routed ? routed.route.name : 'none';
+    const log = lazyChild(this.deps.logger, () => ({
+      messageId: msg.messageId,
+      tenant: msg.tenant,
+      route: routeName,
+      ...(where.pool ? { pool: where.pool } : {}),
+      ...(where.site ? { site: where.site } : {}),
+      ...(where.source ? { source: where.source } : {}),
+      attempt: msg.attempt,
+      topic,
+      partition,
+      offset: message.offset,
+    }));
     const work: PendingOutcome[] = [...known.pending.keys()];
     if (known.done.length > 0) {
       log().info({ recipients: known.done.length }, 'already handled; not sent again');
@@ -154,9 +176,7 @@ export class DispatchHandler extends EventEmitter {
     }
     let report: Omit<DeliveryReport, 'outcomes'> | undefined;
     if (known.todo.length > 0) {
-      const send = () => this.send(msg, known.todo, r, log);
-      const slots = this.sendSlots.get(msg.priority);
-      const fresh = await (slots ? slots.run(send) : send());
+      const fresh = 'refusal' in routed ? this.refused(msg, known.todo, routed.refusal) : await this.sendRouted(msg, known.todo, routed.route, log);
       work.push(...fresh.outcomes);
       report = fresh.report;
     }
@@ -185,25 +205,88 @@ export class DispatchHandler extends EventEmitter {
     }
   }
 
+  /** Outcomes of a record that could not be routed (no SMTP): one verdict for all of `to`. */
+  private refused(msg: EmailReadyForDispatch, to: string[], refusal: RouteRefusal): { outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> } {
+    const outcome: RecipientOutcome = { kind: refusal.kind, recipients: to, code: refusal.code, reason: refusal.reason, ...(refusal.category ? { category: refusal.category } : {}) };
+    const p = this.pendingOf(outcome, { host: '', latencyMs: 0, connectionReused: false }, this.now(), { source: refusal.source, site: refusal.site });
+    this.ledger.pending(msg.messageId, msg.attempt, to, p);
+    const report = { priority: msg.priority, route: 'none', ...(refusal.site ? { site: refusal.site } : {}), ...(refusal.source ? { source: refusal.source } : {}), host: '', latencyMs: 0, connectionReused: false, fallback: false };
+    return { outcomes: [p], report };
+  }
+
+  /**
+   * A routed record: the shaper's admission for mx routes (waiting for a send token of the
+   * (source, site), outside the priority's send slots so a throttled site holds none of them),
+   * then one SMTP attempt within a send slot.
+   */
+  private async sendRouted(msg: EmailReadyForDispatch, to: string[], r: Route, log: () => Logger): Promise<{ outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> }> {
+    const key = r.hosts[0]?.shaping;
+    if (key && this.deps.shaper) {
+      try {
+        await this.deps.shaper.admit(key, msg.priority);
+      } catch (err) {
+        if (!isShapingDeferral(err)) throw err;
+        return this.refused(msg, to, { kind: 'deferred', code: 'SHAPING_DEFERRED', reason: err.message, site: r.site, source: r.source });
+      }
+    }
+    const send = () => this.send(msg, to, r, log, key);
+    const slots = this.sendSlots.get(msg.priority);
+    return slots ? slots.run(send) : send();
+  }
+
+  private pendingOf(outcome: RecipientOutcome, at: { host: string; latencyMs: number; connectionReused: boolean }, startedAt: Date, delivery: PendingOutcome['delivery']): PendingOutcome {
+    return {
+      outcome,
+      host: at.host,
+      latencyMs: at.latencyMs,
+      connectionReused: at.connectionReused,
+      attemptStartedAt: startedAt,
+      verdictAt: performance.now(),
+      written: { record: false, event: false },
+      delivery,
+    };
+  }
+
   /** One SMTP attempt for `to`; each outcome is remembered as pending before anything is written. */
-  private async send(msg: EmailReadyForDispatch, to: string[], r: Route, log: () => Logger): Promise<{ outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> }> {
+  private async send(msg: EmailReadyForDispatch, to: string[], r: Route, log: () => Logger, key?: ShapingKey): Promise<{ outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> }> {
     const startedAt = this.now();
     const attempt = await deliver({ ...msg, envelope: { from: msg.envelope.from, to } }, r, this.deps.fleets, (host, err, next) =>
       log().info({ host, code: err.code, reason: err.message, next }, 'SMTP try failed; trying again'),
     );
-    const outcomes = outcomesOf(to, attempt.result).map(
-      (o): PendingOutcome => ({
-        outcome: o,
-        host: attempt.host,
-        latencyMs: attempt.latencyMs,
-        connectionReused: attempt.connectionReused,
-        attemptStartedAt: startedAt,
-        verdictAt: performance.now(),
-        written: { record: false, event: false },
-      }),
-    );
+    const delivery = { tls: attempt.tls, source: r.source, site: r.site };
+    const outcomes = outcomesOf(to, attempt.result).map((o) => this.pendingOf(o, attempt, startedAt, delivery));
     for (const p of outcomes) this.ledger.pending(msg.messageId, msg.attempt, p.outcome.recipients, p);
-    const report = { priority: msg.priority, route: r.name, host: attempt.host, latencyMs: attempt.latencyMs, connectionReused: attempt.connectionReused, fallback: attempt.fallback };
+    if (key && this.deps.shaper) this.feedback(this.deps.shaper, key, r.pool, attempt.result, outcomes);
+    const report = {
+      priority: msg.priority,
+      route: r.name,
+      ...(r.site ? { site: r.site } : {}),
+      ...(r.source ? { source: r.source } : {}),
+      host: attempt.host,
+      latencyMs: attempt.latencyMs,
+      connectionReused: attempt.connectionReused,
+      fallback: attempt.fallback,
+    };
     return { outcomes, report };
   }
+
+  /** Tells the shaper what the site answered and which messages left or bounced through the source. */
+  private feedback(shaper: Shaper, key: ShapingKey, pool: string | undefined, result: Awaited<ReturnType<typeof deliver>>['result'], outcomes: PendingOutcome[]): void {
+    if ('info' in result) shaper.observe(key, parseSmtpReply(result.info.response));
+    else if (result.error.responseCode) shaper.observe(key, parseSmtpReply(result.error.response));
+    else shaper.observe(key, { text: result.error.code ?? result.error.message });
+    for (const p of outcomes) {
+      const n = p.outcome.recipients.length;
+      // Warm-up counts messages (one transaction), bounces count recipients.
+      if (p.outcome.kind === 'sent') shaper.recordSent(key.source, pool);
+      else if (p.outcome.kind === 'bounced') for (let i = 0; i < n; i++) shaper.recordBounce(key.source, isRecipientClass(p.outcome), pool);
+    }
+  }
+}
+
+/** A bounce about the recipient (unknown user, mailbox full or disabled: 5.1.x, 5.2.x), not our sending. */
+export function isRecipientClass(o: RecipientOutcome): boolean {
+  const enhanced = o.reply?.enhanced;
+  if (enhanced) return /^5\.[12]\./.test(enhanced);
+  return o.reply?.code === 550 || o.reply?.code === 551 || o.reply?.code === 553;
 }

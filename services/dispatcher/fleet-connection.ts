@@ -51,8 +51,10 @@ export class FleetConnection extends EventEmitter {
       secure: target.secure,
       requireTLS: target.requireTLS,
       ignoreTLS: target.ignoreTLS,
-      tls: { rejectUnauthorized: target.tlsRejectUnauthorized },
+      tls: { rejectUnauthorized: target.tlsRejectUnauthorized, ...(target.ca ? { ca: target.ca } : {}) },
       ...(target.clientName ? { name: target.clientName } : {}),
+      ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+      ...(target.servername ? { servername: target.servername } : {}),
       connectionTimeout: timeouts.connectionTimeoutMs,
       greetingTimeout: timeouts.greetingTimeoutMs,
       socketTimeout: timeouts.socketTimeoutMs,
@@ -80,11 +82,25 @@ export class FleetConnection extends EventEmitter {
     this.emit('closed', reason, err);
   }
 
-  /** Opens the session: TCP (TLS), greeting, EHLO, STARTTLS, and AUTH when configured. */
+  /** The TLS protocol of the session (`TLSv1.3`), or `none` for plain text. */
+  get tlsProtocol(): string {
+    const socket = this.conn._socket as (typeof this.conn._socket & { getProtocol?: () => string | null }) | undefined;
+    return (this.conn.secure && socket?.getProtocol?.()) || 'none';
+  }
+
+  /**
+   * Opens the session: TCP (TLS), greeting, EHLO, STARTTLS, and AUTH when configured. A target
+   * that requires TLS fails with TLS_REQUIRED when the server did not offer STARTTLS.
+   */
   open(): Promise<void> {
     return this.run<void>((done) => {
       this.conn.connect((err) => {
         if (err) return done(err);
+        if (this.target.tlsRequired && !this.conn.secure) {
+          const tlsErr = Object.assign(new Error(`${this.target.servername ?? this.target.host} offers no STARTTLS and TLS is required`), { code: 'TLS_REQUIRED' }) as NodemailerError;
+          this.destroy('error');
+          return done(tlsErr);
+        }
         const auth = this.target.auth;
         if (!auth || !this.conn.allowsAuth) return done(null);
         this.conn.login({ user: auth.user, pass: auth.pass }, (loginErr) => done(loginErr));

@@ -31,14 +31,23 @@ export class FleetRegistry extends EventEmitter {
     return fleet;
   }
 
+  /** Idle connections of the fleet of `key` (0 when it has no fleet yet). */
+  idle(key: string): number {
+    return this.fleets.get(key)?.stats().idle ?? 0;
+  }
+
   /** Opens the warm connections of these hosts' fleets. */
   warm(targets: SmtpTarget[]): void {
     for (const t of targets) this.get(t).warm();
   }
 
-  /** Starts a background probe connection on the fleet of `key`, if it exists and has none. */
+  /**
+   * Starts a background probe connection on the fleets whose breaker is `key` (the fleet of that
+   * host, or every source address's fleet of one MX host), if one exists and has none.
+   */
   probe(key: string): boolean {
-    return this.fleets.get(key)?.probe() ?? false;
+    for (const fleet of this.fleets.values()) if ((fleet.target.breakerKey ?? fleet.target.key) === key && fleet.probe()) return true;
+    return false;
   }
 
   stats(): FleetStats[] {

@@ -27,8 +27,15 @@ import { FleetRegistry } from './fleet-registry.js';
 import { BreakerRegistry, type BreakerState } from './host-breaker.js';
 import { seedLedger } from './ledger-seed.js';
 import type { PendingOutcome } from './outcome-writer.js';
-import { relayRoute, type RoutingTable, type SmtpTarget } from './route.js';
+import { relayRoute, type Route, type RoutingTable, type SmtpTarget } from './route.js';
 import type { FleetOptions } from './smtp-fleet.js';
+import { SiteBudget } from './site-budget.js';
+import { DnsResolver } from './routing/dns-resolver.js';
+import { MtaStsPolicies } from './routing/mta-sts.js';
+import { MxRouter } from './routing/mx-router.js';
+import { NoShaping, type Shaper } from './routing/no-shaping.js';
+import { loadRoutingFile, type RoutingFile } from './routing/routes-file.js';
+import { instrumentRouting } from './routing/routing-metrics.js';
 
 export const STAGE = 'dispatcher';
 
@@ -37,6 +44,8 @@ export interface DispatcherOptions extends RuntimeOptions {
   ops?: boolean;
   /** Replaces how fleets open connections (tests); the host's circuit breaker still wraps it. */
   connect?: FleetOptions['connect'];
+  /** Traffic shaping for mx routes (default: none). */
+  shaper?: Shaper;
 }
 
 export interface RunningDispatcher {
@@ -47,17 +56,34 @@ export interface RunningDispatcher {
   fleets: FleetRegistry;
   breakers: BreakerRegistry;
   handler: DispatchHandler;
+  /** With a routing file: its DNS resolver (cache, query counts). */
+  resolver?: DnsResolver;
 }
 
 type DispatcherConfig = PostlineConfig['dispatcher'];
 
-/** A host's fleet options: every new connection goes through the host's breaker. */
-function fleetOptions(d: DispatcherConfig, target: SmtpTarget, breakers: BreakerRegistry, connect?: FleetOptions['connect']): FleetOptions {
-  const breaker = breakers.get(target.key);
+/**
+ * A host's fleet options: every new connection goes through the host's breaker. A fleet of an
+ * mx route (one source address to one MX host) opens no warm connections, takes its messages per
+ * connection from the shaper's limits for its (source, site), and draws its connections from the
+ * (source, site)'s budget, whose size is the shaper's connection limit.
+ */
+function fleetOptions(d: DispatcherConfig, target: SmtpTarget, breakers: BreakerRegistry, shaper: Shaper, budgets: Map<string, SiteBudget>, connect?: FleetOptions['connect']): FleetOptions {
+  const breaker = breakers.get(target.breakerKey ?? target.key);
   const open = connect ?? ((c) => c.open());
+  const limits = target.shaping ? shaper.limits(target.shaping) : undefined;
+  let budget: SiteBudget | undefined;
+  if (target.shaping && limits) {
+    // One connection budget per (source, site), shared by the fleets of the site's MX hosts.
+    const key = `${target.shaping.source}\u0000${target.shaping.site}`;
+    budget = budgets.get(key);
+    if (!budget) budgets.set(key, (budget = new SiteBudget(key, Math.max(1, Math.min(d.fleet.maxConnectionsPerHost, limits.maxConnections)))));
+  }
   return {
-    warm: d.fleet.warmConnections,
-    max: d.fleet.maxConnectionsPerHost,
+    warm: limits ? 0 : d.fleet.warmConnections,
+    max: Math.max(1, Math.min(d.fleet.maxConnectionsPerHost, limits?.maxConnections ?? Number.POSITIVE_INFINITY)),
+    ...(budget ? { budget } : {}),
+    ...(limits && Number.isFinite(limits.maxMessagesPerConnection) ? { maxMessagesPerConnection: limits.maxMessagesPerConnection } : {}),
     reserve: { critical: d.fleet.reserveCritical, transactional: d.fleet.reserveTransactional },
     idleTimeoutMs: d.fleet.idleTimeoutMs,
     ceilingCooldownMs: d.fleet.ceilingCooldownMs,
@@ -81,8 +107,8 @@ function watchBreakers(breakers: BreakerRegistry, fleets: FleetRegistry, logger:
 const concurrencyOf = (d: DispatcherConfig, p: Priority): number =>
   p === 'critical' ? d.concurrencyCritical : p === 'transactional' ? d.concurrencyTransactional : d.concurrencyBulk;
 
-/** Logs fleet life-cycle events; the returned check says whether any route host is reachable. */
-function watchFleets(fleets: FleetRegistry, logger: Logger): ReadinessCheck {
+/** Logs fleet life-cycle events; the returned check says whether any relay host is reachable. */
+function watchFleets(fleets: FleetRegistry, logger: Logger, relayHosts: ReadonlySet<string>): ReadinessCheck {
   const unreachable = new Map<string, string>();
   fleets.on('opened', (host: string, conn: { id: number }) => {
     unreachable.delete(host);
@@ -99,8 +125,9 @@ function watchFleets(fleets: FleetRegistry, logger: Logger): ReadinessCheck {
   fleets.on('ceiling', (host: string, cap: number, until: number) =>
     logger.warn({ host, cap, until: new Date(until).toISOString() }, 'SMTP host refused more connections; fleet capped'),
   );
+  // Only the relay decides readiness: one MX host among thousands being down says nothing.
   return () => {
-    const stats = fleets.stats();
+    const stats = fleets.stats().filter((s) => relayHosts.has(s.host));
     if (stats.length === 0 || stats.some((s) => s.size > 0 || !unreachable.has(s.host))) return null;
     return `no SMTP host reachable: ${[...unreachable].map(([h, m]) => `${h} (${m})`).join(', ')}`;
   };
@@ -109,14 +136,30 @@ function watchFleets(fleets: FleetRegistry, logger: Logger): ReadinessCheck {
 /** Starts the dispatcher against Kafka and the configured relay. */
 export async function startDispatcher(config: PostlineConfig, opts: DispatcherOptions = {}): Promise<RunningDispatcher> {
   const d = config.dispatcher;
-  if (!d.relay.host) throw new ConfigError(['POSTLINE_DISPATCHER_RELAY_HOST (dispatcher.relay.host): a relay host is required']);
+  const file: RoutingFile | undefined = d.routesFile ? loadRoutingFile(d.routesFile) : undefined;
+  const usesRelay = !file || Object.values(file.routes).some((r) => r.kind === 'relay');
+  if (usesRelay && !d.relay.host) throw new ConfigError([`POSTLINE_DISPATCHER_RELAY_HOST (dispatcher.relay.host): a relay host is required${file ? ' (the routing file has a relay route)' : ''}`]);
   const rt = await startRuntime(STAGE, config, opts);
   const { logger, registry, shutdown } = rt;
-  const routing: RoutingTable = { relay: relayRoute(d.relay) };
+  const relay: Route | undefined = usesRelay ? relayRoute(d.relay) : undefined;
+  const routing: RoutingTable = { relay: relay ?? { name: 'relay', hosts: [] } };
+  const shaper = opts.shaper ?? new NoShaping();
   const breakers = new BreakerRegistry(d.breaker);
-  const fleets = new FleetRegistry((target) => fleetOptions(d, target, breakers, opts.connect));
-  rt.readiness.relay = watchFleets(fleets, logger);
+  const budgets = new Map<string, SiteBudget>();
+  const fleets = new FleetRegistry((target) => fleetOptions(d, target, breakers, shaper, budgets, opts.connect));
+  rt.readiness.relay = watchFleets(fleets, logger, new Set(routing.relay.hosts.map((h) => h.key)));
   watchBreakers(breakers, fleets, logger, d.breaker.halfOpenAfterMs);
+  let router: MxRouter | undefined;
+  let resolver: DnsResolver | undefined;
+  let mtaSts: MtaStsPolicies | undefined;
+  if (file) {
+    resolver = new DnsResolver({ servers: file.dns.servers, timeoutMs: file.dns.timeoutMs, ttlFloorSeconds: file.dns.ttlFloorSeconds, ttlCeilingSeconds: file.dns.ttlCeilingSeconds });
+    mtaSts = new MtaStsPolicies({ lookup: resolver.lookupFunction(), negativeTtlMs: Math.max(60, file.dns.ttlFloorSeconds) * 1000 });
+    mtaSts.on('violation', (domain: string, host: string, mode: string) =>
+      logger[mode === 'enforce' ? 'info' : 'warn']({ domain, host, mode }, mode === 'enforce' ? 'MTA-STS: MX host not in the policy; not used' : 'MTA-STS (testing): MX host not in the policy; delivered anyway'),
+    );
+    router = new MxRouter({ file, relay, resolver, mtaSts, shaper });
+  }
   const ledger = new DeliveryLedger<PendingOutcome>(d.dedupe.maxEntries);
   // Critical outcomes get a producer (and connection) of their own: one idempotent producer
   // sends one request at a time, and they must not queue behind bulk's batches.
@@ -127,6 +170,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     producerFor: (p) => (p === 'critical' ? critical.producer : undefined),
     fleets,
     routing,
+    router,
+    shaper,
     retryPolicy: retryPolicy(config.retry),
     logger,
     ledger,
@@ -162,6 +207,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   handler.on('verdict', (topic: string, partition: number, offset: string, verdictAt: number, durableAt: number) => window.verdict(topic, partition, offset, verdictAt, durableAt));
   stageEvents.on('committed', (topic: string, partition: number, offset: string) => window.committed(topic, partition, offset));
   instrumentDispatcher(registry, { handler, fleets, breakers, window });
+  if (resolver && mtaSts) instrumentRouting(registry, { resolver, mtaSts, fleets, handler });
 
   let consuming = false;
   rt.readiness.consumers = () => (consuming ? null : 'consumers not running');
@@ -177,7 +223,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   rt.addFinalShutdownSteps();
 
   try {
-    fleets.warm(routing.relay.hosts.slice(0, 1));
+    if (relay) fleets.warm(relay.hosts.slice(0, 1));
     // The start-up read of recent outcomes (it grows with the events in its window) and the
     // consumer group joins run side by side; records fetched before the read is done wait for
     // it in the handler (above), so none is sent without the ledger.
@@ -200,10 +246,10 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     throw err;
   }
   logger.info(
-    { route: 'relay', host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
+    { route: file ? Object.keys(file.routes).join(',') : 'relay', routesFile: d.routesFile || undefined, host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
     'dispatcher running',
   );
-  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler };
+  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, ...(resolver ? { resolver } : {}) };
 }
 
 const HELP = `usage: postline dispatcher [--help]

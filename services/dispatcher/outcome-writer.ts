@@ -25,6 +25,7 @@ import type { Priority } from '../../shared/config.js';
 import type { StageRecord } from '../../shared/kafka/stage-consumer.js';
 import { Topics, type RetryTier } from '../../shared/topics.js';
 import { retryRecord } from './retry-record.js';
+import { SHAPING_DEFERRED } from './routing/no-shaping.js';
 import type { RecipientOutcome } from './smtp-outcome.js';
 
 /** What became of some recipients: an outcome, with `deferred` turned `expired` past the maximum age. */
@@ -45,6 +46,8 @@ export interface PendingOutcome {
   /** When the plan was made: the time of the `deferred` / `expired` event. */
   plannedAt?: Date;
   written: { record: boolean; event: boolean };
+  /** mx routes: the TLS protocol of the session, the source address and the site. */
+  delivery?: { tls?: string; source?: string; site?: string };
 }
 
 export interface OutcomeWriterDeps {
@@ -99,13 +102,16 @@ export class OutcomeWriter {
       attempt: msg.attempt,
       ...(msg.pool ? { pool: msg.pool } : {}),
       ...(msg.tags ? { tags: msg.tags } : {}),
+      ...(p.delivery?.source ? { source: p.delivery.source } : {}),
+      ...(p.delivery?.site ? { site: p.delivery.site } : {}),
     };
+    const tls = p.delivery?.tls ? { tls: p.delivery.tls } : {};
     switch (o.kind) {
       case 'sent':
-        await this.event(msg, p, { ...base, type: 'sent', smtp, latencyMs: Math.round(p.latencyMs * 100) / 100, connectionReused: p.connectionReused });
+        await this.event(msg, p, { ...base, type: 'sent', smtp, ...tls, latencyMs: Math.round(p.latencyMs * 100) / 100, connectionReused: p.connectionReused });
         return 'sent';
       case 'bounced':
-        await this.event(msg, p, { ...base, type: 'bounced', smtp, reason: o.reason });
+        await this.event(msg, p, { ...base, type: 'bounced', smtp, reason: o.reason, ...(o.category ? { category: o.category } : {}) });
         return 'bounced';
       case 'failed':
         await this.deadLetter(record, msg, p, o.code, o.reason);
@@ -123,7 +129,8 @@ export class OutcomeWriter {
     p.plannedAt ??= this.now();
     const now = p.plannedAt.getTime();
     p.plan ??= planRetry(this.deps.retryPolicy, {
-      attempt: msg.attempt,
+      // Not sent for lack of a send token (shaping): the shortest tier, whatever the attempt.
+      attempt: o.code === SHAPING_DEFERRED ? 1 : msg.attempt,
       priority: msg.priority,
       // A replayed dead letter gets a fresh time budget from its replay.
       acceptedAt: Date.parse(msg.replayedAt ?? msg.acceptedAt),

@@ -1,7 +1,8 @@
 /**
- * Routes: which SMTP hosts a dispatch record leaves through, in the order to try them. Today
- * every record goes through the configured relay (its primary, then its fallbacks); direct-to-MX
- * routing adds a route kind here and resolves MX hosts before calling `route`, which stays pure.
+ * Routes: which SMTP hosts a dispatch record leaves through, in the order to try them. Without a
+ * routing file every record goes through the configured relay (its primary, then its
+ * fallbacks); with one, `routing/mx-router.ts` resolves each record's pool, source address and
+ * MX hosts into a Route of the same shape.
  */
 import type { EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
 import type { PostlineConfig } from '../../shared/config.js';
@@ -19,13 +20,29 @@ export interface SmtpTarget {
   auth?: { user: string; pass: string };
   /** EHLO name; undefined for the machine host name. */
   clientName?: string;
+  /** Local address the connection binds to (a pool's source address). */
+  localAddress?: string;
+  /** TLS server name (SNI, certificate check) when `host` is an address: the MX host name. */
+  servername?: string;
+  /** Extra trusted CA certificates (PEM). */
+  ca?: string;
+  /** No delivery without TLS: a session that did not upgrade fails with TLS_REQUIRED. */
+  tlsRequired?: boolean;
+  /** Circuit breaker key when it is not `key` (MX hosts: one breaker per host, shared by sources). */
+  breakerKey?: string;
+  /** Fleet of a (source address, site) of an mx route: its shaping key. */
+  shaping?: { source: string; site: string; domain: string };
 }
 
 export interface Route {
-  /** Route name for logs and metrics (`relay`). */
+  /** Route name for logs and metrics (`relay`, or the routing file's route name). */
   name: string;
   /** Hosts in order of preference: primary first, then fallbacks. */
   hosts: SmtpTarget[];
+  /** Pool (routing file), site and source address of the message (`relay` for the relay). */
+  pool?: string;
+  site?: string;
+  source?: string;
 }
 
 export interface RoutingTable {

@@ -21,6 +21,7 @@ import { PRIORITY_ORDER, admit, afterAdmission, type AdmissionState, type Reserv
 import { FleetConnection, type CloseReason, type ConnectionTimeouts } from './fleet-connection.js';
 import { BreakerOpenError } from './host-breaker.js';
 import type { SmtpTarget } from './route.js';
+import type { SiteBudget } from './site-budget.js';
 
 export { FleetBusyError, HostUnavailableError };
 
@@ -31,6 +32,10 @@ export interface FleetOptions {
   idleTimeoutMs: number;
   ceilingCooldownMs: number;
   acquireTimeoutMs: number;
+  /** Shared connection budget of the (source address, site) this fleet's host belongs to. */
+  budget?: SiteBudget;
+  /** A connection that carried this many messages says QUIT instead of going idle (default: no limit). */
+  maxMessagesPerConnection?: number;
   timeouts: ConnectionTimeouts;
   /** Opens a connection; a circuit breaker wraps this (default: a FleetConnection's open()). */
   connect?: (conn: FleetConnection) => Promise<void>;
@@ -59,6 +64,9 @@ interface Waiter {
 
 export interface FleetStats {
   host: string;
+  /** Site and source address of an mx route's fleet. */
+  site?: string;
+  source?: string;
   size: number;
   busy: number;
   idle: number;
@@ -88,6 +96,32 @@ export class SmtpFleet extends EventEmitter {
   ) {
     super();
     this.now = opts.now ?? Date.now;
+    opts.budget?.join(this);
+  }
+
+  /** Connections open or being opened (what a site budget counts). */
+  inPlay(): number {
+    return this.live.size + this.opening.size;
+  }
+
+  /** Serves waiting messages again (a site budget freed a connection). */
+  poke(): void {
+    if (this.waitingCount() > 0) this.pump();
+  }
+
+  /** Says QUIT on the least recently used idle connection, for another host of the site; false when none is idle. */
+  retireIdle(): boolean {
+    const conn = this.idleStack.shift();
+    if (!conn) return false;
+    clearTimeout(this.idleTimers.get(conn));
+    this.idleTimers.delete(conn);
+    this.retiring.add(conn);
+    void conn.quit('idle');
+    return true;
+  }
+
+  private waitingCount(): number {
+    return PRIORITY_ORDER.reduce((n, p) => n + this.waiters[p].length, 0);
   }
 
   /** The most connections allowed now: the configured maximum, or the host's observed ceiling. */
@@ -140,7 +174,8 @@ export class SmtpFleet extends EventEmitter {
   stats(): FleetStats {
     const busy = this.busy.critical + this.busy.transactional + this.busy.bulk;
     const waiting = PRIORITY_ORDER.reduce((n, p) => n + this.waiters[p].length, 0);
-    return { host: this.target.key, size: this.live.size, busy, idle: this.idleStack.length, opening: this.opening.size, waiting, cap: this.cap() };
+    const where = this.target.shaping ? { site: this.target.shaping.site, source: this.target.shaping.source } : {};
+    return { host: this.target.key, ...where, size: this.live.size, busy, idle: this.idleStack.length, opening: this.opening.size, waiting, cap: this.cap() };
   }
 
   /** Fails waiting requests, says QUIT on every connection (busy ones once released). */
@@ -171,8 +206,11 @@ export class SmtpFleet extends EventEmitter {
       this.failWaiters(new HostUnavailableError(this.target.key, new BreakerOpenError(this.target.key)));
       return;
     }
+    const inPlay = this.live.size + this.opening.size;
+    // The site's budget bounds this host's fleet too: what is open here plus what the site has left.
+    const budgetCap = this.opts.budget ? inPlay + this.opts.budget.free() : Number.POSITIVE_INFINITY;
     let state: AdmissionState = {
-      cap: this.cap(),
+      cap: Math.min(this.cap(), budgetCap),
       reserve: this.opts.reserve,
       busy: { ...this.busy },
       idle: this.idleStack.length,
@@ -180,15 +218,22 @@ export class SmtpFleet extends EventEmitter {
       total: this.live.size + this.opening.size,
       canOpen,
     };
+    let starved = false;
     for (const p of PRIORITY_ORDER) {
       for (const waiter of [...this.waiters[p]]) {
         const decision = admit(state, p);
-        if (decision === 'wait') break; // FIFO within a priority: later ones would wait too
+        if (decision === 'wait') {
+          starved ||= state.total === 0;
+          break; // FIFO within a priority: later ones would wait too
+        }
         state = afterAdmission(state, p, decision);
         if (decision === 'use-idle') this.lend(this.idleStack.pop()!, waiter);
         else if (decision === 'open') this.openConnection();
       }
     }
+    // Messages wait with nothing of this host's in play while the site's budget is spent by other
+    // hosts' connections: retire an idle one of those (its close wakes this fleet).
+    if (starved && this.opts.budget && this.opts.budget.free() === 0) this.opts.budget.makeRoom(this);
   }
 
   private lend(conn: FleetConnection, waiter: Waiter): void {
@@ -228,6 +273,12 @@ export class SmtpFleet extends EventEmitter {
       void conn.quit('shutdown');
       return;
     }
+    if (conn.messages >= (this.opts.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY)) {
+      // Its share of messages is done (the destination's limit): a fresh connection takes over.
+      this.retiring.add(conn);
+      void conn.quit('idle');
+      return this.pump();
+    }
     conn.idle();
     this.idleStack.push(conn);
     this.idleTimers.set(
@@ -235,6 +286,8 @@ export class SmtpFleet extends EventEmitter {
       setTimeout(() => this.onIdleTimeout(conn), this.opts.idleTimeoutMs),
     );
     this.pump();
+    // Still idle after this host's own waiters: other hosts of the site may be waiting for room.
+    if (!conn.closed && this.idleStack.includes(conn)) this.opts.budget?.idled(this);
   }
 
   private onIdleTimeout(conn: FleetConnection): void {

@@ -29,6 +29,8 @@ export interface RecipientOutcome {
   /** Human-readable why, with the server reply when there was one. */
   reason: string;
   reply?: SmtpReply;
+  /** Why the message cannot be delivered, beyond the SMTP code: `dns` (the domain receives no mail). */
+  category?: string;
 }
 
 /** The shape of errors from nodemailer's SMTP connection and from the fleet. */

@@ -1,5 +1,6 @@
 /**
- * One `EmailReadyForDispatch` record per recipient domain, keyed by that domain, on the
+ * One `EmailReadyForDispatch` record per recipient domain, keyed by that domain (or by the key
+ * `keys` gives it, e.g. its site from services/dispatcher/routing/site-keys.ts), on the
  * topic of the message's priority. Every record carries the same raw MIME: it is JSON-encoded
  * once and spliced into each record, so a message to many domains is not re-encoded per
  * domain (the MIME is most of the record).
@@ -17,7 +18,7 @@ export interface OutgoingRecord {
 
 type WithoutRaw = Omit<EmailReadyForDispatch, 'raw'>;
 
-export function dispatchRecords(req: EmailRequested, plan: EnvelopePlan, raw: string, headers?: IHeaders): OutgoingRecord[] {
+export function dispatchRecords(req: EmailRequested, plan: EnvelopePlan, raw: string, headers?: IHeaders, keys?: ReadonlyMap<string, string>): OutgoingRecord[] {
   const rawJson = JSON.stringify(raw);
   const topic = Topics.dispatch(req.priority);
   return plan.groups.map((group) => {
@@ -36,6 +37,6 @@ export function dispatchRecords(req: EmailRequested, plan: EnvelopePlan, raw: st
     const head = JSON.stringify(record);
     // `head` is a non-empty object: drop its closing brace and append the raw field.
     const value = Buffer.from(`${head.slice(0, -1)},"raw":${rawJson}}`);
-    return { topic, message: { key: group.domain, value, ...(headers ? { headers } : {}) } };
+    return { topic, message: { key: keys?.get(group.domain) ?? group.domain, value, ...(headers ? { headers } : {}) } };
   });
 }

@@ -93,6 +93,8 @@ export const DispatcherSection = section(
     connectionTimeoutMs: int(10_000, 'Time to open a TCP (and TLS) connection to an SMTP host, DNS included.', 1),
     greetingTimeoutMs: int(10_000, 'Time an SMTP host has to send its greeting once connected.', 1),
     socketTimeoutMs: int(60_000, 'Time an SMTP host may stay silent while a reply is due (a stalled DATA ends here); keep it above the idle timeout of the relay.', 1),
+    // Direct delivery (routes, pools, MX resolution): the routing file.
+    routesFile: str('', 'Routing file (YAML): routes (relay, or direct to the recipients\' MX hosts with a TLS policy and MTA-STS), IP pools with their source addresses, which pool a message uses, DNS settings and site overrides; see services/dispatcher/routes.example.yaml. Empty: every message leaves through dispatcher.relay.'),
     relay: RelaySection,
     fleet: FleetSection,
     breaker: BreakerSection,

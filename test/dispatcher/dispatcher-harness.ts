@@ -8,7 +8,7 @@ import { PRIORITIES, loadPostlineConfig, type PostlineConfig } from '../../share
 import { EmailEventContract, type EmailEvent, type EventType } from '../../shared/contracts/email-event.js';
 import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
 import { RETRY_TIERS, Topics, type RetryTier } from '../../shared/topics.js';
-import { startDispatcher, type RunningDispatcher } from '../../services/dispatcher/main.js';
+import { startDispatcher, type DispatcherOptions, type RunningDispatcher } from '../../services/dispatcher/main.js';
 import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 import { startSmtpSink, type SmtpSink, type SmtpSinkOptions } from '../helpers/smtp-sink.js';
 import { TopicReader } from '../helpers/topic-reader.js';
@@ -41,6 +41,7 @@ export async function startHarness(
   sinkOpts: SmtpSinkOptions = {},
   overrides: Record<string, unknown> = {},
   setup?: (sink: SmtpSink) => Promise<Record<string, unknown>>,
+  dispatcherOpts: Pick<DispatcherOptions, 'shaper'> = {},
 ): Promise<Harness> {
   const broker = await startTestBroker();
   const sink = await startSmtpSink({ greetingDelay: false, ...sinkOpts });
@@ -65,7 +66,7 @@ export async function startHarness(
     },
   });
   const logger = pino({ level: process.env.LOG_LEVEL ?? 'silent' });
-  let dispatcher = await startDispatcher(config, { logger, ops: false });
+  let dispatcher = await startDispatcher(config, { logger, ops: false, ...dispatcherOpts });
   const reader = await new TopicReader(broker.bootstrap, [Topics.events, ...PRIORITIES.flatMap((p) => RETRY_TIERS.map((t) => Topics.retryFor(p, t))), Topics.dead]).start();
   const producer = new Kafka({ brokers: [broker.bootstrap], logLevel: logLevel.NOTHING }).producer();
   await producer.connect();
@@ -103,7 +104,7 @@ export async function startHarness(
     async restart(more) {
       await dispatcher.close();
       if (more) config = loadPostlineConfig({ env: {}, overrides: { ...flatten(config), ...more } });
-      dispatcher = await startDispatcher(config, { logger, ops: false });
+      dispatcher = await startDispatcher(config, { logger, ops: false, ...dispatcherOpts });
     },
     async metric(name, ...labels) {
       const text = await dispatcher.registry.metrics();

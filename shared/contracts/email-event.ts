@@ -65,6 +65,14 @@ export const EmailEventSchema = Type.Object(
      * computes accepted → sent latency without joining events.
      */
     acceptedAt: Type.Optional(Type.String({ format: 'date-time' })),
+    /** `sent`: the TLS protocol of the SMTP session that carried the message (`TLSv1.3`), or `none`. */
+    tls: Type.Optional(Type.String()),
+    /** Delivery outcomes over an mx route: the source address the message left from. */
+    source: Type.Optional(Type.String()),
+    /** Delivery outcomes over an mx route: the site (mailbox provider) of the recipient's MX hosts. */
+    site: Type.Optional(Type.String()),
+    /** `bounced`: why beyond the SMTP reply — `dns` when the domain receives no mail (NXDOMAIN, null MX, no address). */
+    category: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );

@@ -1,8 +1,8 @@
 /**
  * `GET /v1/stats`: counts by event type, delivery / bounce / deferral rates and accepted → sent
  * latency percentiles per time bucket (and per domain, priority, pool, tag, site, source address
- * or bounce category), read from the per-minute rollups. Tenant-scoped; values are query parameters, and the only identifier that
- * varies (the group column) comes from a fixed table.
+ * or bounce category), read from the per-minute rollups. Tenant-scoped; values are query
+ * parameters, and the only identifier that varies (the group column) comes from a fixed table.
  */
 import { EVENT_TYPES } from '../../../shared/contracts/email-event.js';
 import { LATENCY_LEVELS } from '../schema/migrations.js';

@@ -20,7 +20,9 @@ interface Panel {
   id: number;
   title: string;
   type: string;
-  targets: Array<{ rawSql: string; datasource: { type: string; uid: string }; format: number }>;
+  /** Absent on rows. */
+  targets?: Array<{ rawSql: string; datasource: { type: string; uid: string }; format: number }>;
+  gridPos: { h: number; w: number; x: number; y: number };
 }
 
 let engine: TestEngine;
@@ -40,6 +42,9 @@ function inFlight(now: number): EmailEvent[] {
     e('i2', 'accepted', now - 50_000), e('i2', 'rendered', now - 49_000),
     e('i3', 'accepted', now - 40_000), e('i3', 'rendered', now - 39_000), e('i3', 'deferred', now - 38_000, { ...d, attempt: 1 }),
     e('i4', 'accepted', now - 30_000), e('i4', 'rendered', now - 29_000), e('i4', 'sent', now - 28_000, { ...d, attempt: 1 }),
+    // Finished: the domain receives no mail.
+    e('i5', 'accepted', now - 20_000), e('i5', 'rendered', now - 19_000),
+    e('i5', 'bounced', now - 18_000, { domain: 'gone.example', attempt: 1, category: 'dns', reason: 'gone.example: NXDOMAIN' }),
   ];
 }
 
@@ -50,10 +55,13 @@ before(async () => {
 });
 after(() => engine?.destroy());
 
-function panel(title: string): Panel {
-  const p = dashboard.panels.find((x) => x.title === title);
-  assert.ok(p, `panel "${title}"`);
-  return p;
+/** The panels that query (rows only group them). */
+const queries = dashboard.panels.filter((p) => p.type !== 'row');
+
+function panel(title: string): Panel & { targets: NonNullable<Panel['targets']> } {
+  const p = queries.find((x) => x.title === title);
+  assert.ok(p?.targets, `panel "${title}"`);
+  return p as Panel & { targets: NonNullable<Panel['targets']> };
 }
 
 async function run(title: string, tenants: string[], range = { fromMs: t0, toMs: t0 + 2 * HOUR }): Promise<Array<Record<string, any>>> {
@@ -69,20 +77,28 @@ test('dashboards are well-formed: unique panel ids, every target on the provisio
   assert.match(provisioned, /type: grafana-clickhouse-datasource/);
   const ids = dashboard.panels.map((p) => p.id);
   assert.equal(new Set(ids).size, ids.length);
-  for (const p of dashboard.panels) {
-    assert.equal(p.targets.length, 1, p.title);
-    assert.deepEqual(p.targets[0].datasource, { type: 'grafana-clickhouse-datasource', uid }, p.title);
+  for (const p of queries) {
+    assert.equal(p.targets?.length, 1, p.title);
+    assert.deepEqual(p.targets![0].datasource, { type: 'grafana-clickhouse-datasource', uid }, p.title);
   }
-  const titles = dashboard.panels.map((p) => p.title);
-  for (const wanted of ['Volume by event type', 'Delivery, bounce and deferral rates by domain', 'Delivery, bounce and deferral rates by pool', 'Delivery latency (accepted → sent) by priority', 'Top bounce reasons', 'Retries by attempt', 'Per-tenant usage', 'Current backlog']) {
+  const titles = queries.map((p) => p.title);
+  for (const wanted of [
+    'Volume by event type', 'Delivery, bounce and deferral rates by domain', 'Delivery, bounce and deferral rates by pool', 'Delivery latency (accepted → sent) by priority', 'Top bounce reasons', 'Retries by attempt', 'Per-tenant usage', 'Current backlog',
+    'Outcomes by site', 'TLS share of sent mail', 'Bounces by category', 'Volume per source address', 'Source address × site',
+  ]) {
     assert.ok(titles.includes(wanted), wanted);
   }
+  // The Delivery row sits below every other panel and holds the direct-delivery panels.
+  const row = dashboard.panels.find((p) => p.type === 'row');
+  assert.match(row?.title ?? '', /^Delivery/);
+  const below = queries.filter((p) => p.gridPos.y > row!.gridPos.y).map((p) => p.title);
+  assert.deepEqual(below, ['Outcomes by site', 'TLS share of sent mail', 'Bounces by category', 'Volume per source address', 'Source address × site']);
 });
 
 test('every panel’s SQL and the tenant variable’s query run against the engine', async () => {
-  for (const p of dashboard.panels) {
+  for (const p of queries) {
     const rows = await run(p.title, ['acme', 'globex', 'initech']);
-    if (p.targets[0].format !== 0) continue;
+    if (p.targets![0].format !== 0) continue;
     // Time series: the plugin needs a "time" column; the rest must be labels or numbers.
     assert.ok(rows.length > 0, p.title);
     for (const r of rows) {
@@ -148,4 +164,42 @@ test('current backlog: messages waiting to render, to dispatch and for a retry',
   const rows = await run('Current backlog', ['initech'], { fromMs: Date.now() - HOUR, toMs: Date.now() });
   assert.deepEqual(rows.map((r) => [r.state, Number(r.messages)]), [['accepted', 1], ['deferred', 1], ['rendered', 1]]);
   assert.deepEqual(await run('Current backlog', ['acme']), [], 'every acme message is finished');
+});
+
+test('delivery: outcomes by site, TLS share of sent mail, bounces by category, volume per source address and per (source, site)', async () => {
+  const bySite = Object.fromEntries((await run('Outcomes by site', ['acme'])).map((r) => [r.site, r]));
+  assert.deepEqual(Object.keys(bySite).sort(), ['google', 'yahoo'], 'relay deliveries name no site');
+  assert.deepEqual([bySite.google.sent, bySite.google.bounced, bySite.google.deferred].map(Number), [1, 1, 1]);
+  assert.deepEqual([bySite.google.delivery_rate, bySite.google.bounce_rate, bySite.google.deferral_rate], [0.5, 0.5, 0.3333]);
+  assert.deepEqual([bySite.yahoo.delivery_rate, bySite.yahoo.deferral_rate], [1, 0.5]);
+  const google = (await run('Outcomes by site', ['acme', 'globex'])).find((r) => r.site === 'google')!;
+  assert.deepEqual([google.sent, google.bounced].map(Number), [2, 2], 'globex adds one sent and one bounced at google');
+
+  // acme sent three: gmail over TLSv1.3, example.org over TLSv1.2 (relay), yahoo in plaintext.
+  const tls = await run('TLS share of sent mail', ['acme']);
+  assert.deepEqual(tls.map((r) => [Date.parse(`${r.time}Z`), r.tls_share]), [[t0, 2 / 3]]);
+  const withGlobex = await run('TLS share of sent mail', ['acme', 'globex']);
+  assert.equal(withGlobex[0].tls_share, 3 / 4);
+
+  assert.deepEqual((await run('Bounces by category', ['acme', 'globex'])).map((r) => [r.category, Number(r.bounces), r.share]), [['smtp', 2, 1]]);
+  const now = { fromMs: Date.now() - HOUR, toMs: Date.now() };
+  assert.deepEqual((await run('Bounces by category', ['initech'], now)).map((r) => [r.category, Number(r.bounces), Number(r.recipients)]), [['dns', 1, 1]]);
+  assert.deepEqual((await run('Bounces by category', ['acme', 'globex', 'initech'], { fromMs: t0, toMs: Date.now() })).map((r) => [r.category, Number(r.bounces), r.share]), [
+    ['smtp', 2, 0.6667],
+    ['dns', 1, 0.3333],
+  ]);
+
+  const volume = await run('Volume per source address', ['acme']);
+  assert.deepEqual(volume.map((r) => [Date.parse(`${r.time}Z`), r.source, Number(r.attempts)]), [
+    [t0, '192.0.2.10', 3],
+    [t0, '192.0.2.11', 2],
+  ]);
+
+  const pairs = (await run('Source address × site', ['acme'])).map((r) => [r.source, r.site, r.pool, Number(r.sent), Number(r.deferred), Number(r.bounced), r.bounce_rate, r.deferral_rate]);
+  assert.deepEqual(pairs, [
+    ['192.0.2.10', 'google', 'transactional', 1, 1, 0, 0, 0.5],
+    ['192.0.2.10', 'yahoo', 'transactional', 1, 0, 0, 0, 0],
+    ['192.0.2.11', 'google', 'marketing', 0, 0, 1, 1, 0],
+    ['192.0.2.11', 'yahoo', 'marketing', 0, 1, 0, null, 1],
+  ]);
 });

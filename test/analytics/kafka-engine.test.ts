@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import type { Admin, Kafka } from 'kafkajs';
 import { dropKafkaEngineStatements, kafkaEngineStatements } from '../../services/analytics/schema/kafka-engine.js';
 import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
+import { toEventRow } from '../../services/analytics/sink/event-row.js';
 import { openTestEngine, select, type TestEngine } from './support/engine.js';
 import { fixtureEvents, fixtureT0 } from './support/fixture-stream.js';
 import { createTopic, produce, testKafka } from './support/sink-harness.js';
@@ -58,6 +59,19 @@ test('Kafka-engine table and views: valid events reach the events table and roll
     [e.type, e.messageId, e.tenant, e.domain, e.attempt, e.smtp!.code, e.smtp!.enhanced, topic],
   );
   assert.equal(Date.parse(`${stored[0].at as string}Z`), Date.parse(e.at));
+  // The direct-delivery fields land in their columns as the sink would map them.
+  const delivery = await select<Record<string, string>>(
+    engine.client,
+    `SELECT event_id, tls, source_ip, site, bounce_category, dkim_domain, dkim_selector FROM ${database}.events WHERE event_id IN {ids:Array(String)} ORDER BY event_id`,
+    { ids: [events[1].eventId, events[4].eventId, events[0].eventId] },
+  );
+  const want = [events[0], events[1], events[4]].map((x) => {
+    const row = toEventRow(x, { topic, partition: 0, offset: '0' });
+    return { event_id: row.event_id, tls: row.tls, source_ip: row.source_ip, site: row.site, bounce_category: row.bounce_category, dkim_domain: row.dkim_domain, dkim_selector: row.dkim_selector };
+  });
+  assert.deepEqual(delivery.sort((a, b) => a.event_id.localeCompare(b.event_id)), want.sort((a, b) => a.event_id.localeCompare(b.event_id)));
+  assert.equal(want.find((w) => w.event_id === events[4].eventId)!.site, 'google', 'the fixture event chosen carries a site');
+  assert.equal(want.find((w) => w.event_id === events[1].eventId)!.dkim_selector, 's2026', 'and one a DKIM key');
   assert.equal(await rolledUp(), events.length, 'each valid event counted once in the rollup');
   const rejected = await select<{ reason: string }>(engine.client, `SELECT reason FROM ${database}.events_rejected ORDER BY kafka_offset`);
   const reasons = rejected.map((r) => r.reason).join(' | ');

@@ -1,12 +1,14 @@
 /**
  * Schema migrations on the in-process engine: applied twice they are no-ops, an interrupted
- * migration completes when run again, and retention follows the configuration.
+ * migration completes when run again, a new migration applies to a database holding data, and
+ * retention follows the configuration.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { migrate } from '../../services/analytics/schema/migrator.js';
 import { MIGRATIONS } from '../../services/analytics/schema/migrations.js';
+import { EVENT_COLUMNS, toEventRow } from '../../services/analytics/sink/event-row.js';
 import { openTestEngine, select, loadEvents, type TestEngine } from './support/engine.js';
 import { fixtureEvents, fixtureT0 } from './support/fixture-stream.js';
 
@@ -33,7 +35,7 @@ test('a fresh database gets every migration; applying again changes nothing and 
   const first = await migrate(engine.client, params(db));
   assert.deepEqual(first.applied, MIGRATIONS.map((m) => m.version));
   const tables = await schema(db);
-  for (const t of ['events', 'message_index', 'message_index_mv', 'stats_per_minute', 'stats_per_minute_mv', 'stats_per_minute_by_tag', 'stats_per_minute_by_tag_mv', 'stats_per_hour', 'stats_per_hour_mv', 'stats_per_hour_by_tag', 'stats_per_hour_by_tag_mv', 'schema_migrations']) {
+  for (const t of ['events', 'message_index', 'message_index_mv', 'stats_per_minute', 'stats_per_minute_mv', 'stats_per_minute_by_tag', 'stats_per_minute_by_tag_mv', 'stats_per_hour', 'stats_per_hour_mv', 'stats_per_hour_by_tag', 'stats_per_hour_by_tag_mv', 'stats_per_minute_by_site', 'stats_per_minute_by_site_mv', 'stats_per_hour_by_site', 'stats_per_hour_by_site_mv', 'schema_migrations']) {
     assert.ok(tables[t], `${t} exists`);
   }
   await loadEvents(engine.client, db, fixtureEvents(fixtureT0()));
@@ -60,13 +62,47 @@ test('retention follows the configuration: changed TTLs are applied once, then l
   const db = newName();
   await migrate(engine.client, params(db, 90, 400));
   const changed = await migrate(engine.client, params(db, 30, 200));
-  assert.deepEqual(changed.retentionChanged.sort(), ['events', 'message_index', 'stats_per_hour', 'stats_per_hour_by_tag', 'stats_per_minute', 'stats_per_minute_by_tag']);
+  assert.deepEqual(changed.retentionChanged.sort(), ['events', 'message_index', 'stats_per_hour', 'stats_per_hour_by_site', 'stats_per_hour_by_tag', 'stats_per_minute', 'stats_per_minute_by_site', 'stats_per_minute_by_tag']);
   const engines = await select<{ name: string; engine_full: string }>(engine.client, 'SELECT name, engine_full FROM system.tables WHERE database = {db:String}', { db });
   const ttl = Object.fromEntries(engines.map((e) => [e.name, e.engine_full]));
   assert.match(ttl.events, /TTL toDateTime\(at\) \+ toIntervalDay\(30\)/);
   assert.match(ttl.stats_per_minute, /toIntervalDay\(200\)/);
   assert.match(ttl.stats_per_hour, /toIntervalDay\(200\)/);
+  assert.match(ttl.stats_per_minute_by_site, /toIntervalDay\(200\)/);
   assert.deepEqual((await migrate(engine.client, params(db, 30, 200))).retentionChanged, []);
+});
+
+test('migration 6 on a database with data: the delivery columns appear with empty values on old rows, new events fill them and the site rollup', async () => {
+  const db = newName();
+  // The schema and the rows as a sink of before migration 6 left them.
+  const before6 = MIGRATIONS.filter((m) => m.version < 6);
+  await migrate(engine.client, params(db), undefined, before6);
+  const oldColumns = EVENT_COLUMNS.filter((c) => !['tls', 'source_ip', 'site', 'bounce_category', 'dkim_domain', 'dkim_selector'].includes(c));
+  const t0 = fixtureT0();
+  const old = fixtureEvents(t0).map((e, i) => toEventRow(e, { topic: 'old', partition: 0, offset: String(i) }));
+  await engine.client.insert({ table: `${db}.events`, values: old.map((r) => Object.fromEntries(oldColumns.map((c) => [c, r[c]]))), format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
+
+  const result = await migrate(engine.client, params(db));
+  assert.deepEqual(result.applied, [6]);
+  const oldRows = await select<Record<string, string>>(engine.client, `SELECT tls, source_ip, site, bounce_category, dkim_domain, dkim_selector FROM ${db}.events`);
+  assert.equal(oldRows.length, old.length);
+  assert.ok(oldRows.every((r) => Object.values(r).every((v) => v === '')), 'rows stored before the migration read empty values');
+
+  // A sink of today writes every column; the old rollups count old and new rows, the site rollup the new ones.
+  await loadEvents(engine.client, db, [
+    { schemaVersion: 1, eventId: 'new-1', type: 'sent', messageId: 'n1', tenant: 'acme', at: new Date(t0 + 1000).toISOString(), stage: 'dispatcher', domain: 'gmail.com', site: 'google', source: '192.0.2.10', tls: 'TLSv1.3' },
+    { schemaVersion: 1, eventId: 'new-2', type: 'rendered', messageId: 'n1', tenant: 'acme', at: new Date(t0 + 500).toISOString(), stage: 'renderer', dkim: { domain: 'acme.com', selector: 's1' } },
+  ]);
+  const fresh = await select<Record<string, string>>(engine.client, `SELECT event_id, tls, source_ip, site, dkim_domain, dkim_selector FROM ${db}.events WHERE message_id = 'n1' ORDER BY event_id`);
+  assert.deepEqual(fresh, [
+    { event_id: 'new-1', tls: 'TLSv1.3', source_ip: '192.0.2.10', site: 'google', dkim_domain: '', dkim_selector: '' },
+    { event_id: 'new-2', tls: '', source_ip: '', site: '', dkim_domain: 'acme.com', dkim_selector: 's1' },
+  ]);
+  const total = await select<{ n: number }>(engine.client, `SELECT sum(events) AS n FROM ${db}.stats_per_minute`);
+  assert.equal(Number(total[0].n), old.length + 2);
+  const bySite = await select<{ site: string; n: number }>(engine.client, `SELECT site, sum(events) AS n FROM ${db}.stats_per_minute_by_site GROUP BY site ORDER BY site`);
+  assert.deepEqual(bySite.map((r) => [r.site, Number(r.n)]), [['', 1], ['google', 1]]);
+  assert.deepEqual(await migrate(engine.client, params(db)), { applied: [], retentionChanged: [] });
 });
 
 test('the database name is checked before it reaches SQL', async () => {

@@ -47,7 +47,8 @@ function producedStraightToKafka(t: number): EmailEvent[] {
     e('d2', 'rendered', t + 60_000),
     // Tenant "acme/eu" (a name extending acme's) reuses acme's message id m1.
     { ...e('m1', 'accepted', t + 10 * 60_000), eventId: 'eu-m1-accepted', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
-    { ...e('m1', 'bounced', t + 11 * 60_000, { domain: 'example.eu', attempt: 1 }), eventId: 'eu-m1-bounced', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
+    // example.eu's MX hosts are at site google but have no address: a DNS bounce.
+    { ...e('m1', 'bounced', t + 11 * 60_000, { domain: 'example.eu', attempt: 1, site: 'google', category: 'dns' }), eventId: 'eu-m1-bounced', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
   ];
 }
 
@@ -79,6 +80,11 @@ test('GET /v1/messages/:id: the full timeline with durations, and each recipient
   assert.equal(deferred.attempt, 1);
   assert.equal(deferred.nextAttemptAt, iso(t0 + 61_000));
   assert.equal(body.timeline[4].connectionReused, true);
+  // How it left: signed by acme.com's s2026 key; gmail from 192.0.2.10 at site google over TLS 1.3, example.org via the relay.
+  assert.deepEqual(body.timeline[1].dkim, { domain: 'acme.com', selector: 's2026' });
+  assert.deepEqual([deferred.site, deferred.source, deferred.tls], ['google', '192.0.2.10', undefined]);
+  assert.deepEqual([body.timeline[4].site, body.timeline[4].source, body.timeline[4].tls], ['google', '192.0.2.10', 'TLSv1.3']);
+  assert.deepEqual([body.timeline[3].site, body.timeline[3].source, body.timeline[3].tls], [undefined, undefined, 'TLSv1.2']);
   const byAddress = Object.fromEntries(body.recipients.map((r: any) => [r.address, r]));
   assert.deepEqual(Object.keys(byAddress).sort(), ['alice@gmail.com', 'bob@example.org']);
   assert.equal(byAddress['alice@gmail.com'].state, 'sent');
@@ -120,6 +126,7 @@ test('nested tenant names: acme and acme/eu each read only their own message, se
   const eu = (await get('/v1/messages/m1', 'acme/eu')).body;
   assert.deepEqual(eu.recipients.map((r: any) => r.address), ['eu@example.eu']);
   assert.equal(eu.timeline.length, 2);
+  assert.deepEqual([eu.timeline[1].category, eu.timeline[1].site], ['dns', 'google']);
   const acme = (await get('/v1/messages/m1', 'acme')).body;
   assert.ok(acme.recipients.every((r: any) => r.address !== 'eu@example.eu'));
   assert.equal(acme.timeline.length, 6);
@@ -249,6 +256,49 @@ test('GET /v1/stats?groupBy=: per domain, priority, pool and tag', async () => {
   const tag = await groups('tag');
   assert.deepEqual([tag.newsletter.counts.accepted, tag.welcome.counts.sent, tag.receipt.counts.sent], [2, 2, 1]);
   assert.equal(tag.newsletter.rates.delivery, 0);
+});
+
+test('GET /v1/stats?groupBy=site|source|category: per site, source address and bounce category, each tenant its own (acme, acme/eu)', async () => {
+  const range = `from=${iso(t0)}&to=${iso(t0 + 2 * HOUR)}`;
+  const groups = async (by: string, tenant: string, interval = ''): Promise<Record<string, any>> => {
+    const r = await get(`/v1/stats?${range}&groupBy=${by}${interval}`, tenant);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.groupBy, by);
+    return Object.fromEntries(r.body.groups.map((g: any) => [g.key, g.totals]));
+  };
+  const outcome = (t: any): number[] => [t.counts.sent, t.counts.deferred, t.counts.bounced, t.counts.expired];
+  // Hourly buckets read the hourly rollup, minute buckets the minute one: both must agree.
+  for (const interval of ['', '&interval=1h']) {
+    const site = await groups('site', 'acme', interval);
+    assert.deepEqual(Object.keys(site).sort(), ['', 'google', 'yahoo']);
+    assert.deepEqual(outcome(site.google), [1, 1, 1, 0], 'acme at google: m1 deferred then sent, m2 bounced (not acme/eu’s bounce)');
+    assert.equal(site.google.rates.bounce, 0.5);
+    assert.equal(site.google.latencyMs.p50, 62_000);
+    assert.deepEqual(outcome(site.yahoo), [1, 1, 0, 0]);
+    // Relay deliveries, the scheduler's expiry and message-wide steps name no site.
+    assert.deepEqual([site[''].counts.sent, site[''].counts.expired, site[''].counts.accepted], [1, 1, 4]);
+
+    const source = await groups('source', 'acme', interval);
+    assert.deepEqual(Object.keys(source).sort(), ['', '192.0.2.10', '192.0.2.11']);
+    assert.deepEqual(outcome(source['192.0.2.10']), [2, 1, 0, 0]);
+    assert.deepEqual(outcome(source['192.0.2.11']), [0, 1, 1, 0]);
+    assert.equal(source['192.0.2.11'].rates.deferral, 0.5);
+
+    const category = await groups('category', 'acme', interval);
+    assert.deepEqual(Object.keys(category), [''], 'acme’s only bounce is an SMTP refusal');
+    assert.equal(category[''].counts.bounced, 1);
+
+    const euSite = await groups('site', 'acme/eu', interval);
+    assert.deepEqual(Object.keys(euSite).sort(), ['', 'google']);
+    assert.deepEqual(outcome(euSite.google), [0, 0, 1, 0]);
+    assert.equal(euSite[''].counts.accepted, 1);
+    const euCategory = await groups('category', 'acme/eu', interval);
+    assert.deepEqual([euCategory.dns.counts.bounced, euCategory.dns.counts.accepted], [1, 0]);
+    assert.deepEqual(Object.keys(await groups('source', 'acme/eu', interval)), [''], 'acme/eu sent nothing from a source address');
+  }
+  const globex = await groups('source', 'globex');
+  assert.deepEqual(outcome(globex['192.0.2.20']), [1, 0, 1, 0]);
+  assert.ok(!('192.0.2.10' in globex));
 });
 
 test('bad parameters are refused with 400 naming the parameter; no credentials is 401', async () => {

@@ -1,8 +1,8 @@
 /**
  * `GET /v1/stats`: counts by event type, delivery / bounce / deferral rates and accepted → sent
- * latency percentiles per time bucket (and per domain, priority, pool or tag), read from the
- * per-minute rollups. Tenant-scoped; values are query parameters, and the only identifier that
- * varies (the group column) comes from a fixed table.
+ * latency percentiles per time bucket (and per domain, priority, pool, tag, site, source address
+ * or bounce category), read from the per-minute rollups. Tenant-scoped; values are query
+ * parameters, and the only identifier that varies (the group column) comes from a fixed table.
  */
 import { EVENT_TYPES } from '../../../shared/contracts/email-event.js';
 import { LATENCY_LEVELS } from '../schema/migrations.js';
@@ -33,7 +33,7 @@ export interface StatsFigures {
 }
 
 export interface StatsGroup {
-  /** The domain, priority, pool or tag; null without groupBy. */
+  /** The domain, priority, pool, tag, site, source address or bounce category; null without groupBy. */
   key: string | null;
   totals: StatsFigures;
   /** Non-empty buckets in time order. */
@@ -56,8 +56,20 @@ interface Row {
   latency: Array<number | null>;
 }
 
-/** The group column per groupBy: never taken from the request. */
-const GROUP_COLUMN: Record<GroupBy | 'none', string> = { domain: 'domain', priority: 'priority', pool: 'pool', tag: 'tag', none: "''" };
+/**
+ * The group column per groupBy and the rollup pair that has it (`stats_per_minute<suffix>` and
+ * `stats_per_hour<suffix>`): never taken from the request.
+ */
+const GROUPING: Record<GroupBy | 'none', { column: string; rollup: '' | '_by_tag' | '_by_site' }> = {
+  none: { column: "''", rollup: '' },
+  domain: { column: 'domain', rollup: '' },
+  priority: { column: 'priority', rollup: '' },
+  pool: { column: 'pool', rollup: '' },
+  tag: { column: 'tag', rollup: '_by_tag' },
+  site: { column: 'site', rollup: '_by_site' },
+  source: { column: 'source_ip', rollup: '_by_site' },
+  category: { column: 'bounce_category', rollup: '_by_site' },
+};
 
 export function rates(c: Record<string, number>): Rates {
   const ended = (c.sent ?? 0) + (c.bounced ?? 0) + (c.expired ?? 0);
@@ -97,10 +109,9 @@ export function rollupPlan(p: StatsParams): { hourly: { from: number; to: number
 }
 
 function statsSql(db: string, p: StatsParams, withBucket: boolean): string {
-  const byTag = p.groupBy === 'tag';
-  const minuteTable = byTag ? `${db}.stats_per_minute_by_tag` : `${db}.stats_per_minute`;
-  const hourTable = byTag ? `${db}.stats_per_hour_by_tag` : `${db}.stats_per_hour`;
-  const key = GROUP_COLUMN[p.groupBy ?? 'none'];
+  const { column: key, rollup } = GROUPING[p.groupBy ?? 'none'];
+  const minuteTable = `${db}.stats_per_minute${rollup}`;
+  const hourTable = `${db}.stats_per_hour${rollup}`;
   const columns = `minute, ${key} AS key, type, events, delivery_ms`;
   const inRange = (lo: string, hi: string): string => `minute >= fromUnixTimestamp64Milli({${lo}:Int64}) AND minute < fromUnixTimestamp64Milli({${hi}:Int64})`;
   const source = rollupPlan(p).hourly

@@ -6,7 +6,7 @@ function ev(type: string, atMs: number, extra: Partial<StoredEvent> = {}): Store
   return {
     eventId: `${type}-${atMs}`, type, atMs, stage: 's', priority: '', recipients: [], domain: '', pool: '', attempt: 0,
     smtpCode: 0, smtpEnhanced: '', smtpMessage: '', smtpHost: '', reason: '', nextAttemptAtMs: null, latencyMs: null,
-    connectionReused: null, tags: [], ...extra,
+    connectionReused: null, tags: [], tls: '', source: '', site: '', category: '', dkimDomain: '', dkimSelector: '', ...extra,
   };
 }
 
@@ -45,6 +45,23 @@ test('buildMessageView: durations between steps and per-recipient state, attempt
   assert.deepEqual([b.address, b.state, b.attempts, b.lastSmtp], ['b@y.org', 'bounced', 1, { code: 550, enhanced: '5.1.1' }]);
   assert.equal(view.priority, 'bulk');
   assert.equal(view.acceptedAt, new Date(1000).toISOString());
+});
+
+test('buildMessageView: each step says how the message left — source address, site, TLS — which key signed it and why it bounced', () => {
+  const view = buildMessageView('m', [
+    ev('accepted', 1000, { recipients: ['a@gmail.com', 'b@gone.example'] }),
+    ev('rendered', 1010, { dkimDomain: 'mail.acme.com', dkimSelector: 's1' }),
+    ev('sent', 1500, { recipients: ['a@gmail.com'], domain: 'gmail.com', smtpCode: 250, tls: 'TLSv1.3', source: '192.0.2.7', site: 'google' }),
+    ev('bounced', 1600, { recipients: ['b@gone.example'], domain: 'gone.example', reason: 'NXDOMAIN', category: 'dns' }),
+    ev('sent', 1700, { domain: 'relay.example', tls: 'none' }),
+  ])!;
+  const [accepted, rendered, sent, bounced, plain] = view.timeline;
+  assert.equal(accepted.dkim, undefined);
+  assert.deepEqual(rendered.dkim, { domain: 'mail.acme.com', selector: 's1' });
+  assert.deepEqual([sent.tls, sent.source, sent.site, sent.category], ['TLSv1.3', '192.0.2.7', 'google', undefined]);
+  assert.deepEqual([bounced.category, bounced.tls, bounced.source, bounced.site], ['dns', undefined, undefined, undefined]);
+  assert.equal(plain.tls, 'none', 'a plaintext session shows as none');
+  assert.ok(!('dkim' in sent) && !('site' in accepted), 'absent fields are left out');
 });
 
 test('buildMessageView: without an accepted event the first step stands in; no events, no view', () => {

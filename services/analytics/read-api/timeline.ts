@@ -25,6 +25,12 @@ export interface StoredEvent {
   latencyMs: number | null;
   connectionReused: boolean | null;
   tags: string[];
+  tls: string;
+  source: string;
+  site: string;
+  category: string;
+  dkimDomain: string;
+  dkimSelector: string;
 }
 
 export interface SmtpReply {
@@ -52,6 +58,16 @@ export interface TimelineStep {
   nextAttemptAt?: string;
   latencyMs?: number;
   connectionReused?: boolean;
+  /** `sent`: the TLS protocol of the SMTP session (`TLSv1.3`), or `none` for plaintext. */
+  tls?: string;
+  /** mx routes: the source address the message left from. */
+  source?: string;
+  /** mx routes: the site (mailbox provider) of the recipient's MX hosts. */
+  site?: string;
+  /** `bounced`: why beyond the SMTP reply (`dns`: the domain receives no mail). */
+  category?: string;
+  /** `rendered`: the DKIM key that signed the message (d= and s=). */
+  dkim?: { domain: string; selector: string };
 }
 
 export interface RecipientState {
@@ -135,6 +151,11 @@ function step(e: StoredEvent, prevMs: number, acceptedMs: number): TimelineStep 
     ...(e.nextAttemptAtMs !== null ? { nextAttemptAt: iso(e.nextAttemptAtMs) } : {}),
     ...(e.latencyMs !== null ? { latencyMs: e.latencyMs } : {}),
     ...(e.connectionReused !== null ? { connectionReused: e.connectionReused } : {}),
+    ...(e.tls ? { tls: e.tls } : {}),
+    ...(e.source ? { source: e.source } : {}),
+    ...(e.site ? { site: e.site } : {}),
+    ...(e.category ? { category: e.category } : {}),
+    ...(e.dkimDomain ? { dkim: { domain: e.dkimDomain, selector: e.dkimSelector } } : {}),
   };
 }
 

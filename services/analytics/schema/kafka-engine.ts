@@ -95,6 +95,12 @@ export function kafkaEngineStatements(o: KafkaEngineOptions): string[] {
       if(JSONHas(raw, 'connectionReused'), JSONExtractBool(raw, 'connectionReused') = 1, NULL) AS connection_reused,
       JSONExtract(raw, 'tags', 'Array(String)') AS tags,
       parseDateTime64BestEffortOrNull(JSONExtractString(raw, 'acceptedAt'), 3, 'UTC') AS accepted_at,
+      JSONExtractString(raw, 'tls') AS tls,
+      JSONExtractString(raw, 'source') AS source_ip,
+      JSONExtractString(raw, 'site') AS site,
+      JSONExtractString(raw, 'category') AS bounce_category,
+      lower(JSONExtractString(raw, 'dkim', 'domain')) AS dkim_domain,
+      JSONExtractString(raw, 'dkim', 'selector') AS dkim_selector,
       _topic AS kafka_topic,
       _partition AS kafka_partition,
       _offset AS kafka_offset

@@ -208,6 +208,69 @@ export const MIGRATIONS: Migration[] = [
       GROUP BY minute, tenant, tag, type`,
     ],
   },
+  {
+    version: 6,
+    name: 'direct delivery fields and per-minute stats by site',
+    statements: ({ database: db, rollupRetentionDays }) => [
+      // How a message left over an mx route (source address, site, TLS protocol), why a bounce
+      // happened beyond the SMTP reply (`dns`), and which key signed it. Adding columns only
+      // writes metadata: existing rows read the empty default, as events without these fields do.
+      `ALTER TABLE ${db}.events
+        ADD COLUMN IF NOT EXISTS tls LowCardinality(String) AFTER accepted_at,
+        ADD COLUMN IF NOT EXISTS source_ip LowCardinality(String) AFTER tls,
+        ADD COLUMN IF NOT EXISTS site LowCardinality(String) AFTER source_ip,
+        ADD COLUMN IF NOT EXISTS bounce_category LowCardinality(String) AFTER site,
+        ADD COLUMN IF NOT EXISTS dkim_domain LowCardinality(String) AFTER bounce_category,
+        ADD COLUMN IF NOT EXISTS dkim_selector LowCardinality(String) AFTER dkim_domain`,
+      // Counts per minute by site and source address (what shaping limits and auto-pause count
+      // per), with pool, TLS protocol and bounce category. Its own table rather than more keys
+      // on stats_per_minute: sites are few where domains are many, so this stays small, and the
+      // domain rollup keeps its size. It holds the events stored after this migration only
+      // (earlier events carry none of these fields).
+      `CREATE TABLE IF NOT EXISTS ${db}.stats_per_minute_by_site
+      (
+        minute DateTime('UTC'),
+        tenant LowCardinality(String),
+        site LowCardinality(String),
+        source_ip LowCardinality(String),
+        pool LowCardinality(String),
+        type LowCardinality(String),
+        tls LowCardinality(String),
+        bounce_category LowCardinality(String),
+        events SimpleAggregateFunction(sum, UInt64),
+        recipients SimpleAggregateFunction(sum, UInt64),
+        delivery_ms AggregateFunction(quantilesTDigest(${LATENCY_LEVELS}), Float64)
+      )
+      ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMM(minute)
+      ORDER BY (tenant, minute, site, source_ip, pool, type, tls, bounce_category)
+      TTL minute + toIntervalDay(${rollupRetentionDays})
+      SETTINGS ${DEDUP}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.stats_per_minute_by_site_mv TO ${db}.stats_per_minute_by_site AS
+      SELECT
+        toStartOfMinute(at) AS minute, tenant, site, source_ip, pool, type, tls, bounce_category,
+        count() AS events,
+        sum(length(recipients)) AS recipients,
+        quantilesTDigestStateIf(${LATENCY_LEVELS})(
+          toFloat64(dateDiff('millisecond', assumeNotNull(accepted_at), at)),
+          type = 'sent' AND accepted_at IS NOT NULL
+        ) AS delivery_ms
+      FROM ${db}.events
+      GROUP BY minute, tenant, site, source_ip, pool, type, tls, bounce_category`,
+      `CREATE TABLE IF NOT EXISTS ${db}.stats_per_hour_by_site AS ${db}.stats_per_minute_by_site
+      ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMM(minute)
+      ORDER BY (tenant, minute, site, source_ip, pool, type, tls, bounce_category)
+      TTL minute + toIntervalDay(${rollupRetentionDays})
+      SETTINGS ${DEDUP}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.stats_per_hour_by_site_mv TO ${db}.stats_per_hour_by_site AS
+      SELECT toStartOfHour(minute) AS minute, tenant, site, source_ip, pool, type, tls, bounce_category,
+             sum(events) AS events, sum(recipients) AS recipients,
+             quantilesTDigestMergeState(${LATENCY_LEVELS})(delivery_ms) AS delivery_ms
+      FROM ${db}.stats_per_minute_by_site
+      GROUP BY minute, tenant, site, source_ip, pool, type, tls, bounce_category`,
+    ],
+  },
 ];
 
 /** Tables whose TTL follows `retentionDays` / `rollupRetentionDays`, with their TTL expression. */
@@ -219,5 +282,7 @@ export function retentionTargets(p: SchemaParams): Array<{ table: string; days: 
     { table: 'stats_per_minute_by_tag', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
     { table: 'stats_per_hour', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
     { table: 'stats_per_hour_by_tag', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
+    { table: 'stats_per_minute_by_site', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
+    { table: 'stats_per_hour_by_site', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
   ];
 }

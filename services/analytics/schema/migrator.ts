@@ -58,15 +58,19 @@ export async function migrate(client: ClickHouseClient, params: SchemaParams, lo
   return { applied, retentionChanged };
 }
 
-/** The TTL days currently set on a table, read back from its engine definition. */
-async function currentTtlDays(client: ClickHouseClient, db: string, table: string): Promise<number | null> {
+/**
+ * The TTL days currently set on a table, read back from its engine definition; null without a
+ * TTL, undefined when the table does not exist (a migration list that stops before creating it).
+ */
+async function currentTtlDays(client: ClickHouseClient, db: string, table: string): Promise<number | null | undefined> {
   const rs = await client.query({
     query: 'SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {table:String}',
     query_params: { db, table },
     format: 'JSONEachRow',
   });
   const rows = await rs.json<{ engine_full: string }>();
-  const m = rows[0]?.engine_full.match(/TTL .*toIntervalDay\((\d+)\)/);
+  if (rows.length === 0) return undefined;
+  const m = rows[0].engine_full.match(/TTL .*toIntervalDay\((\d+)\)/);
   return m ? Number(m[1]) : null;
 }
 
@@ -79,7 +83,7 @@ export async function applyRetention(client: ClickHouseClient, params: SchemaPar
   for (const t of retentionTargets(params)) {
     if (!Number.isInteger(t.days) || t.days < 1) throw new PermanentError('INVALID_RETENTION', `retention for ${t.table} must be a positive integer (got ${t.days})`);
     const current = await currentTtlDays(client, params.database, t.table);
-    if (current === t.days) continue;
+    if (current === t.days || current === undefined) continue;
     logger?.info({ table: t.table, from: current, to: t.days }, 'changing retention');
     await client.command({ query: `ALTER TABLE ${params.database}.${t.table} MODIFY TTL ${t.ttl(t.days)}` });
     changed.push(t.table);

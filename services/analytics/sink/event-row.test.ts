@@ -14,6 +14,7 @@ test('toEventRow: absent optional fields become empty values, measurements stay 
       event_id: 'e1', type: 'sent', message_id: 'm1', tenant: 'acme', at: '2024-05-01T10:00:00.123Z', stage: 'dispatcher',
       priority: '', recipients: [], domain: '', pool: '', attempt: 0, smtp_code: 0, smtp_enhanced: '', smtp_message: '', smtp_host: '',
       reason: '', next_attempt_at: null, latency_ms: null, connection_reused: null, tags: [], accepted_at: null,
+      tls: '', source_ip: '', site: '', bounce_category: '', dkim_domain: '', dkim_selector: '',
       kafka_topic: 'email.events', kafka_partition: 3, kafka_offset: '42',
     },
   );
@@ -31,6 +32,16 @@ test('toEventRow: every field of a full event lands in its column', () => {
   assert.deepEqual(row.recipients, ['a@Example.org'], 'addresses are kept as given');
   assert.deepEqual([row.attempt, row.smtp_code, row.smtp_enhanced, row.smtp_message, row.smtp_host], [3, 451, '4.7.1', 'later', 'mx.example.org']);
   assert.deepEqual([row.next_attempt_at, row.latency_ms, row.connection_reused, row.accepted_at], ['2024-05-01T10:05:00Z', 12.5, true, '2024-05-01T09:59:59Z']);
+});
+
+test('toEventRow: how the message left (source address, site, TLS), the bounce category and the DKIM key', () => {
+  const sent = toEventRow({ ...base, tls: 'TLSv1.3', source: '2001:db8::25', site: 'google' }, at);
+  assert.deepEqual([sent.tls, sent.source_ip, sent.site, sent.bounce_category], ['TLSv1.3', '2001:db8::25', 'google', '']);
+  const bounced = toEventRow({ ...base, type: 'bounced', category: 'dns', site: 'outlook' }, at);
+  assert.deepEqual([bounced.bounce_category, bounced.site, bounced.tls], ['dns', 'outlook', '']);
+  const rendered = toEventRow({ ...base, type: 'rendered', dkim: { domain: 'Mail.Example.COM', selector: 's2026a' } }, at);
+  assert.deepEqual([rendered.dkim_domain, rendered.dkim_selector], ['mail.example.com', 's2026a'], 'signing domains are compared lower-case, selectors kept');
+  assert.equal(toEventRow({ ...base, tls: 'none' }, at).tls, 'none', 'a plaintext session is recorded as such, not as absent');
 });
 
 test('toEventRow: out-of-range numbers are clamped to what the columns hold', () => {

@@ -34,6 +34,12 @@ export interface EventRow {
   connection_reused: boolean | null;
   tags: string[];
   accepted_at: string | null;
+  tls: string;
+  source_ip: string;
+  site: string;
+  bounce_category: string;
+  dkim_domain: string;
+  dkim_selector: string;
   kafka_topic: string;
   kafka_partition: number;
   kafka_offset: string;
@@ -43,7 +49,8 @@ export interface EventRow {
 export const EVENT_COLUMNS = [
   'event_id', 'type', 'message_id', 'tenant', 'at', 'stage', 'priority', 'recipients', 'domain', 'pool', 'attempt',
   'smtp_code', 'smtp_enhanced', 'smtp_message', 'smtp_host', 'reason', 'next_attempt_at', 'latency_ms',
-  'connection_reused', 'tags', 'accepted_at', 'kafka_topic', 'kafka_partition', 'kafka_offset',
+  'connection_reused', 'tags', 'accepted_at', 'tls', 'source_ip', 'site', 'bounce_category', 'dkim_domain', 'dkim_selector',
+  'kafka_topic', 'kafka_partition', 'kafka_offset',
 ] as const satisfies ReadonlyArray<keyof EventRow>;
 
 /**
@@ -90,6 +97,12 @@ export function toEventRow(e: EmailEvent, at: RecordCoordinates): EventRow {
     connection_reused: e.connectionReused ?? null,
     tags: e.tags ?? [],
     accepted_at: e.acceptedAt ?? null,
+    tls: e.tls ?? '',
+    source_ip: e.source ?? '',
+    site: e.site ?? '',
+    bounce_category: e.category ?? '',
+    dkim_domain: (e.dkim?.domain ?? '').toLowerCase(),
+    dkim_selector: e.dkim?.selector ?? '',
     kafka_topic: at.topic,
     kafka_partition: at.partition,
     kafka_offset: at.offset,

@@ -54,6 +54,14 @@ export async function insertVolume(client: ClickHouseClient, database: string, o
         if(type = 'sent', toFloat64(30 + h % 200), NULL) AS latency_ms, NULL AS connection_reused,
         if(h % 2 = 0, ['newsletter'], ['receipt', 'billing']) AS tags,
         if(${delivery}, fromUnixTimestamp64Milli(toInt64(${start} + m * ${stepMs}), 'UTC'), NULL) AS accepted_at,
+        if(type = 'sent', ['TLSv1.3', 'TLSv1.3', 'TLSv1.2', 'none'][h % 4 + 1], '') AS tls,
+        -- Positional (EVENT_COLUMNS order); five of the eight domains go direct (mx route: a site
+        -- and a source address), the rest through the relay.
+        if(site != '', concat('192.0.2.', toString(10 + intDiv(h, 72) % 3 * 4 + h % 4)), '') AS source_ip,
+        if(${delivery}, ['google', 'yahoo', 'outlook', '', 'apple', 'webde', '', 'proton'][intDiv(h, 9) % 8 + 1], '') AS site,
+        '' AS bounce_category,
+        if(type = 'rendered', 'example.com', '') AS dkim_domain,
+        if(type = 'rendered', 's1', '') AS dkim_selector,
         'volume' AS kafka_topic, toUInt16(m % 6) AS kafka_partition, number AS kafka_offset
       FROM (
         SELECT number, intDiv(number, ${PER_MESSAGE}) AS m, number % ${PER_MESSAGE} AS k, cityHash64(intDiv(number, ${PER_MESSAGE})) AS h

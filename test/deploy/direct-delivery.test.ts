@@ -210,8 +210,11 @@ describe('direct delivery with docker compose', () => {
     const config = loadFor('dispatcher', env);
     assert.equal(config.ops.host, '127.0.0.1', 'on the host network the ops port stays on loopback');
     assert.match(config.kafka.brokers[0], /^localhost:\d+$/);
-    const kafkaPorts = (merged.services.kafka.ports as Array<string | { published: number | string }>).map((p) => String(typeof p === 'string' ? p.split(':')[0] : p.published));
-    assert.ok(kafkaPorts.includes(config.kafka.brokers[0].split(':')[1]), 'Kafka is published where the dispatcher looks');
+    // On the host's network compose service names do not resolve: Kafka and the relay by their published ports.
+    const published = (service: string) => (merged.services[service].ports as Array<string | { published: number | string }>).map((p) => Number(typeof p === 'string' ? p.split(':')[0] : p.published));
+    assert.ok(published('kafka').includes(Number(config.kafka.brokers[0].split(':')[1])), 'Kafka is published where the dispatcher looks');
+    assert.equal(config.dispatcher.relay.host, 'localhost');
+    assert.ok(published('mailpit').includes(config.dispatcher.relay.port), 'Mailpit is published where the dispatcher looks');
     const routing = loadRoutingFile(dMounts.get(config.dispatcher.routesFile)!);
     assert.ok(Object.keys(routing.pools).length > 0);
     loadShapingRules(dMounts.get(config.dispatcher.shapingFile)!);

@@ -191,6 +191,17 @@ describe('direct delivery on Kubernetes', () => {
     assert.deepEqual(read.issues, []);
     assert.deepEqual(read.table.domains.get(domain)?.keys.map((k) => k.selector), ['s2026', 's2027']);
     assert.equal(read.table.domains.get(domain)?.active.selector, 's2027', 'the last selector signs once it is in the Secret');
+
+    // The README's commands create the Secrets the renderer mounts, from the directory keygen writes.
+    const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+    const keygens = [...readme.matchAll(/postline dkim keygen --domain (\S+) .*--dir (\S+)/g)];
+    const creates = [...readme.matchAll(/create secret generic (\S+) --from-file=(\S+)/g)];
+    assert.ok(keygens.length > 0 && creates.length > 0, 'the README shows the commands');
+    const secretNames = new Set(deployment(direct, 'postline-renderer').pod.volumes.map((v: Record<string, any>) => v.secret?.secretName).filter(Boolean));
+    for (const [, name, from] of creates.filter(([, n]) => n.startsWith('postline-dkim-'))) {
+      assert.ok(secretNames.has(name), `the README creates ${name}, which the renderer mounts`);
+      assert.ok(keygens.some(([, d, dir]) => from === `${dir}/${d}` && name === `postline-dkim-${d}`), `${name} is made from the directory keygen writes its domain's keys to`);
+    }
   });
 });
 

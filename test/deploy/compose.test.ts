@@ -7,10 +7,12 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
 import { cliCommands, knownEnv, loadFor, stages } from './support/deployment-model.js';
+import { composeConfig } from './support/real-tools.js';
 import { REPO } from './support/repo.js';
 
 type Service = Record<string, any>;
@@ -68,6 +70,18 @@ describe('docker-compose.yml', () => {
     const broken = structuredClone(raw);
     broken.services.ingest.helthcheck = broken.services.ingest.healthcheck;
     assert.equal(validate(broken), false, 'a misspelt key is caught');
+  });
+
+  it('docker-compose accepts it as is and with the direct-delivery override (`config -q`)', () => {
+    assert.equal(composeConfig(['docker-compose.yml'], true), '');
+    assert.equal(composeConfig(['docker-compose.yml', 'docker-compose.direct-delivery.yml'], true), '');
+    const broken = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'postline-compose-')), 'broken.yml');
+    fs.writeFileSync(broken, 'services:\n  dispatcher:\n    network_mode: [host]\n');
+    try {
+      assert.throws(() => composeConfig(['docker-compose.yml', broken], true), /network_mode/, 'an invalid override is refused');
+    } finally {
+      fs.rmSync(path.dirname(broken), { recursive: true, force: true });
+    }
   });
 
   it('mounts and builds only files that exist', () => {

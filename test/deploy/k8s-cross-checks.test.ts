@@ -19,7 +19,7 @@ import { kustomizeBuild, type Resource } from './support/kustomize.js';
 import { cliCommands, effectiveEnv, knownEnv, loadFor, podSpec, resolvePort, stages, type Container } from './support/deployment-model.js';
 import { REPO } from './support/repo.js';
 
-const BUILDS = ['k8s', 'k8s/overlays/dev'];
+const BUILDS = ['k8s', 'k8s/overlays/dev', 'k8s/overlays/production-direct'];
 
 interface Workload {
   build: string;

@@ -12,7 +12,7 @@ import { kindOf, schemaErrors, strictFieldErrors } from './support/k8s-validatio
 import { REPO } from './support/repo.js';
 
 /** What `kubectl apply -k` is pointed at: k8s/ (production) and the dev overlay. */
-const BUILDS = ['k8s', 'k8s/overlays/dev', 'k8s/overlays/production', 'k8s/base'];
+const BUILDS = ['k8s', 'k8s/overlays/dev', 'k8s/overlays/production', 'k8s/overlays/production-direct', 'k8s/base'];
 
 function filesUnder(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? filesUnder(path.join(dir, d.name)) : [path.join(dir, d.name)]));

@@ -14,6 +14,7 @@ import { startTestBroker, tempDir, uniqueName, waitFor, type TestBroker } from '
 import { TopicReader } from '../helpers/topic-reader.js';
 import { startFakeInternet, type FakeInternet } from '../helpers/fake-internet/index.js';
 import { loadPostlineConfig } from '../../shared/config.js';
+import { ConfigError } from '../../shared/config-loader.js';
 import { Topics } from '../../shared/topics.js';
 import { EmailRequestedContract, type EmailRequested } from '../../shared/contracts/email-requested.js';
 import type { EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
@@ -188,4 +189,16 @@ describe('dispatch records keyed by site', () => {
     const records = await recordsOf(new Set([req.messageId]), 2);
     for (const r of records) assert.equal(r.key, r.record.domain);
   });
+});
+
+test('a bad routing file or shaping file refuses start-up, naming the problem', async () => {
+  const bad = path.join(dir, 'bad-routes.yaml');
+  fs.writeFileSync(bad, 'routes: {}\npools: { default: { route: nowhere } }\n');
+  const badShaping = path.join(dir, 'bad-shaping.yaml');
+  fs.writeFileSync(badShaping, 'sites:\n  gmail: { shards: 0 }\n');
+  const base = { 'log.level': 'silent', 'kafka.brokers': [broker.bootstrap] };
+  const routes = loadPostlineConfig({ env: {}, overrides: { ...base, 'dispatcher.routesFile': bad } });
+  await assert.rejects(startRenderer(routes, { logger: silent, ops: false }), (err: unknown) => err instanceof ConfigError && /pools\.default\.route: no route named "nowhere"/.test(err.message));
+  const shaping = loadPostlineConfig({ env: {}, overrides: { ...base, 'dispatcher.routesFile': path.join(dir, 'routes.yaml'), 'dispatcher.shapingFile': badShaping } });
+  await assert.rejects(startRenderer(shaping, { logger: silent, ops: false }), (err: unknown) => err instanceof ConfigError && /sites\.gmail\.shards/.test(err.message));
 });

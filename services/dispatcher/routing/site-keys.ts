@@ -9,7 +9,9 @@
  * Keying never fails and never holds a message long: a domain whose MX hosts cannot be resolved
  * now (SERVFAIL, timeout, no answer within `maxWaitMs`, any error) keeps its own name as the key
  * — the dispatcher resolves again and re-keys it — and a domain that receives no mail (NXDOMAIN,
- * null MX) keeps its name too (the dispatcher bounces it). Emits 'keyed' ({ domain, outcome })
+ * null MX) keeps its name too (the dispatcher bounces it). A failed or slow domain is keyed by
+ * its name without asking again for `failureHoldMs`, so a domain whose DNS is down costs its
+ * messages no wait (the resolver does not cache failures). Emits 'keyed' ({ domain, outcome })
  * per domain for metrics: outcome 'site', 'no-mail', 'dns-failed' or 'timeout'.
  */
 import { EventEmitter } from 'node:events';
@@ -27,6 +29,9 @@ export interface SiteKeyOptions {
   shardsOf?: (site: string) => number;
   /** Longest wait for a domain's MX answer before keying it by its name (default 1000 ms); the lookup goes on and fills the cache. */
   maxWaitMs?: number;
+  /** How long a domain whose lookup failed or was slow is keyed by its name without waiting again (default 30 s). */
+  failureHoldMs?: number;
+  now?: () => number;
 }
 
 export type SiteKeyOutcome = 'site' | 'no-mail' | 'dns-failed' | 'timeout';
@@ -39,14 +44,33 @@ export interface KeyedDomain {
 }
 
 const TIMED_OUT = Symbol('timeout');
+/** Failed domains remembered at most (the oldest go first). */
+const MAX_HELD = 10_000;
 
 export class SiteKeys extends EventEmitter {
+  /** domain → until when it is keyed by its name, and why. */
+  private readonly held = new Map<string, { until: number; outcome: SiteKeyOutcome }>();
+  private readonly now: () => number;
+
   constructor(private readonly opts: SiteKeyOptions) {
     super();
+    this.now = opts.now ?? Date.now;
   }
 
   /** The site of a domain and how it was found; never rejects. */
   async resolve(domain: string): Promise<KeyedDomain> {
+    const held = this.held.get(domain);
+    if (held && held.until > this.now()) return { domain, outcome: held.outcome, site: domain };
+    const keyed = await this.lookup(domain);
+    if (keyed.outcome === 'dns-failed' || keyed.outcome === 'timeout') {
+      this.held.delete(domain);
+      this.held.set(domain, { until: this.now() + (this.opts.failureHoldMs ?? 30_000), outcome: keyed.outcome });
+      if (this.held.size > MAX_HELD) this.held.delete(this.held.keys().next().value!);
+    } else if (held) this.held.delete(domain);
+    return keyed;
+  }
+
+  private async lookup(domain: string): Promise<KeyedDomain> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const lookup = this.opts.resolver.mx(domain);

@@ -1,86 +1,81 @@
 /**
- * `postline domains check` against a DNS server on 127.0.0.1 (a small dns2 server here; the
- * fake internet's DNS in test/helpers/fake-internet serves the same records once it is merged).
+ * `postline domains check` against the fake internet's DNS server (test/helpers/fake-internet):
+ * SPF, DKIM, DMARC and PTR of --address values, and of the routing file's pool addresses
+ * against their EHLO names.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateKeyPairSync } from 'node:crypto';
-import dns2 from 'dns2';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { startFakeInternet, type FakeInternet } from '../test/helpers/fake-internet/index.js';
 import { runDomainsCommand } from './domains-command.js';
 import { runDkimCommand } from './dkim-command.js';
-import { dkimRecordValue, txtStrings } from '../shared/dkim/dkim-record.js';
+import { dkimRecordValue } from '../shared/dkim/dkim-record.js';
 
-const { Packet } = dns2;
-type Rec = { type: 'A' | 'TXT' | 'PTR'; value: string | string[] };
-const zone = new Map<string, Rec[]>();
-const add = (name: string, type: Rec['type'], value: string | string[]): void => {
-  zone.set(name.toLowerCase(), [...(zone.get(name.toLowerCase()) ?? []), { type, value }]);
-};
-
-let server: ReturnType<typeof dns2.createServer>;
+let net: FakeInternet;
 let dnsAddress = '';
 let keysDir = '';
 
 before(async () => {
-  server = dns2.createServer({
-    udp: true,
-    handle: (request, send) => {
-      const response = Packet.createResponseFromRequest(request);
-      const [q] = request.questions;
-      const type = Object.entries(Packet.TYPE).find(([, code]) => code === q.type)?.[0];
-      const records = zone.get(q.name.toLowerCase());
-      if (!records) (response.header as { rcode: number }).rcode = 3; // NXDOMAIN
-      for (const r of records?.filter((x) => x.type === type) ?? []) {
-        const base = { name: q.name, type: q.type, class: Packet.CLASS.IN, ttl: 60 };
-        // dns2's types want Resource instances; its encoder takes plain records.
-        const answer = r.type === 'A' ? { ...base, address: r.value } : r.type === 'TXT' ? { ...base, data: r.value } : { ...base, domain: r.value };
-        response.answers.push(answer as never);
-      }
-      send(response);
-    },
-  });
-  const listening = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
-  dnsAddress = `127.0.0.1:${(listening as { udp: { port: number } }).udp.port}`;
+  net = await startFakeInternet();
+  const zone = net.dns;
+  dnsAddress = zone.servers[0];
   keysDir = fs.mkdtempSync(path.join(os.tmpdir(), 'domains-check-'));
   const quiet = { out: () => {}, err: () => {}, env: {} };
   assert.equal(await runDkimCommand(['keygen', '--domain', 'good.test', '--selector', 's1', '--dir', keysDir], quiet), 0);
   assert.equal(await runDkimCommand(['keygen', '--domain', 'broken.test', '--selector', 's1', '--type', 'ed25519', '--dir', keysDir], quiet), 0);
-  const { createPrivateKey } = await import('node:crypto');
   const good = createPrivateKey(fs.readFileSync(path.join(keysDir, 'good.test', 's1.pem')));
   // A sending domain with everything in place.
-  add('good.test', 'TXT', 'v=spf1 ip4:127.0.0.2 include:_spf.good.test -all');
-  add('_spf.good.test', 'TXT', 'v=spf1 ip4:127.0.0.3 -all');
-  add('s1._domainkey.good.test', 'TXT', txtStrings(dkimRecordValue(good, 'rsa')));
-  add('legacy._domainkey.good.test', 'TXT', 'v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=');
-  add('_dmarc.good.test', 'TXT', 'v=DMARC1; p=reject; rua=mailto:d@good.test');
+  zone.txt('good.test', 'v=spf1 ip4:127.0.0.2 include:_spf.good.test -all');
+  zone.txt('_spf.good.test', 'v=spf1 ip4:127.0.0.3 -all');
+  zone.txt('s1._domainkey.good.test', dkimRecordValue(good, 'rsa'));
+  zone.txt('legacy._domainkey.good.test', 'v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=');
+  zone.txt('_dmarc.good.test', 'v=DMARC1; p=reject; rua=mailto:d@good.test');
   for (const n of [2, 3]) {
-    add(`${n}.0.0.127.in-addr.arpa`, 'PTR', `mta${n}.good.test`);
-    add(`mta${n}.good.test`, 'A', `127.0.0.${n}`);
+    zone.ptr(`127.0.0.${n}`, `mta${n}.good.test`);
+    zone.a(`mta${n}.good.test`, `127.0.0.${n}`);
   }
   // One where everything is wrong: .3 not in SPF, DKIM published with another key, no DMARC,
   // .4's PTR does not resolve back, .5 has no PTR.
-  add('broken.test', 'TXT', 'v=spf1 ip4:127.0.0.2 ~all');
-  add('s1._domainkey.broken.test', 'TXT', dkimRecordValue(generateKeyPairSync('ed25519').privateKey, 'ed25519'));
-  add('4.0.0.127.in-addr.arpa', 'PTR', 'mta4.broken.test');
-  add('mta4.broken.test', 'A', '127.0.0.44');
-  add('2.0.0.127.in-addr.arpa', 'PTR', 'mta2.good.test');
-  add('_dmarc.none.test', 'TXT', 'v=DMARC1; p=none');
+  zone.txt('broken.test', 'v=spf1 ip4:127.0.0.2 ~all');
+  zone.txt('s1._domainkey.broken.test', dkimRecordValue(generateKeyPairSync('ed25519').privateKey, 'ed25519'));
+  zone.ptr('127.0.0.4', 'mta4.broken.test');
+  zone.a('mta4.broken.test', '127.0.0.44');
+  zone.txt('_dmarc.none.test', 'v=DMARC1; p=none');
+  // A pool address whose PTR is the provider's generic name, not its EHLO name, which resolves elsewhere.
+  zone.ptr('127.0.0.6', 'host-6.isp.test');
+  zone.a('host-6.isp.test', '127.0.0.6');
+  zone.a('mta6.good.test', '127.0.0.66');
 });
 
 after(async () => {
-  await server?.close();
+  await net?.close();
   if (keysDir) fs.rmSync(keysDir, { recursive: true });
 });
 
-async function check(...argv: string[]) {
+/** A routing file with these pools' addresses (`dns.servers`: the fake DNS). */
+function routesFile(pools: Record<string, Array<{ address: string; ehlo: string }>>): string {
+  const file = path.join(keysDir, `routes-${Object.keys(pools).join('-')}.yaml`);
+  const lines = ['dns:', `  servers: ['${dnsAddress}']`, 'routes:', '  direct: { kind: mx }', '  smarthost: { kind: relay }', 'pools:', '  relayed: { route: smarthost }'];
+  for (const [name, addresses] of Object.entries(pools)) {
+    lines.push(`  ${name}:`, '    route: direct', '    addresses:');
+    for (const a of addresses) lines.push(`      - { address: '${a.address}', ehlo: ${a.ehlo} }`);
+  }
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+async function run(argv: string[], env: Record<string, string> = {}) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runDomainsCommand(['check', ...argv, '--dns', dnsAddress, '--dir', keysDir], { out: (l) => out.push(l), err: (l) => err.push(l), env: {} });
+  const code = await runDomainsCommand(['check', ...argv, '--dir', keysDir], { out: (l) => out.push(l), err: (l) => err.push(l), env });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
+const check = (...argv: string[]) => run([...argv, '--dns', dnsAddress]);
+type JsonFinding = { check: string; subject: string; level: string; message: string; publish?: string };
+const findingsOf = (out: string): JsonFinding[] => out.split('\n').map((l) => JSON.parse(l) as JsonFinding);
 
 test('domains check: SPF (through an include), DKIM matching the local key, DMARC reject and forward-confirmed PTRs → exit 0', async () => {
   const r = await check('good.test', '--selector', 'legacy', '--address', '127.0.0.2', '--address', '127.0.0.3');
@@ -107,7 +102,6 @@ test('domains check: every missing or wrong record is named with the record to p
   assert.equal(s1.level, 'error');
   assert.match(s1.message, /the published key is not the public key of .*broken\.test\/s1\.pem/);
   const local = fs.readFileSync(path.join(keysDir, 'broken.test', 's1.pem'));
-  const { createPrivateKey } = await import('node:crypto');
   assert.equal(s1.publish, `s1._domainkey.broken.test. IN TXT "${dkimRecordValue(createPrivateKey(local), 'ed25519')}"`);
   assert.match(find('dkim', 's2._domainkey.broken.test')?.message ?? '', /^no DKIM record$/);
   const dmarc = find('dmarc', '_dmarc.broken.test')!;
@@ -126,4 +120,45 @@ test('domains check: no SPF record at all, DMARC p=none is a warning, bad argume
   assert.match(r.out, /^FAIL {2}DKIM {2}none\.test: no selector to check/m);
   assert.equal((await check('not a domain')).code, 2);
   assert.equal((await check('good.test', '--address', 'mta.example')).code, 2);
+});
+
+test('domains check --routes-file: every pool address of the routing file, its PTR against its EHLO name, DNS from the file', async () => {
+  const file = routesFile({
+    default: [{ address: '127.0.0.2', ehlo: 'mta2.good.test' }, { address: '127.0.0.3', ehlo: 'mta3.good.test' }],
+    bulk: [{ address: '127.0.0.6', ehlo: 'mta6.good.test' }, { address: '127.0.0.2', ehlo: 'mta2.good.test' }],
+  });
+  // No --dns: the routing file's dns.servers (the fake DNS) are asked.
+  const r = await run(['good.test', '--routes-file', file, '--json']);
+  assert.equal(r.code, 1, r.out + r.err);
+  const findings = findingsOf(r.out);
+  const find = (check: string, subject: string) => findings.filter((f) => f.check === check && f.subject === subject);
+  assert.deepEqual(findings.filter((f) => f.check === 'ptr').map((f) => f.subject).sort(), ['127.0.0.2', '127.0.0.3', '127.0.0.6'], 'each pool address once');
+  assert.equal(find('spf', '127.0.0.2')[0].level, 'ok');
+  assert.equal(find('spf', '127.0.0.3')[0].level, 'ok');
+  assert.equal(find('spf', '127.0.0.6')[0].level, 'error');
+  assert.equal(find('ptr', '127.0.0.2')[0].level, 'ok');
+  assert.match(find('ptr', '127.0.0.3')[0].message, /^PTR mta3\.good\.test, the EHLO name, which resolves back/);
+  // .6 has forward-confirmed reverse DNS (host-6.isp.test), but not for the name it sends with EHLO.
+  const six = find('ptr', '127.0.0.6')[0];
+  assert.equal(six.level, 'error');
+  assert.match(six.message, /PTR host-6\.isp\.test is not the EHLO name mta6\.good\.test; the EHLO name mta6\.good\.test does not resolve to 127\.0\.0\.6 \(A 127\.0\.0\.66\)/);
+  assert.equal(six.publish, '6.0.0.127.in-addr.arpa. IN PTR mta6.good.test.\nmta6.good.test. IN A 127.0.0.6');
+});
+
+test('domains check: the configured routing file by default; a good pool passes; a bad routing file is a usage error', async () => {
+  const file = routesFile({ default: [{ address: '127.0.0.2', ehlo: 'mta2.good.test' }, { address: '127.0.0.3', ehlo: 'mta3.good.test' }] });
+  const r = await run(['good.test', '--selector', 'legacy'], { POSTLINE_DISPATCHER_ROUTES_FILE: file });
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.match(r.out, /^ok {4}SPF {3}127\.0\.0\.3: authorised \(pass\)$/m);
+  assert.match(r.out, /^ok {4}PTR {3}127\.0\.0\.2: PTR mta2\.good\.test, the EHLO name, which resolves back \(forward-confirmed\)$/m);
+  // --routes-file '' turns the configured file off: no pool address is checked.
+  const none = await run(['good.test', '--selector', 'legacy', '--routes-file', '', '--dns', dnsAddress], { POSTLINE_DISPATCHER_ROUTES_FILE: file });
+  assert.equal(none.code, 0);
+  assert.doesNotMatch(none.out, /PTR/);
+  assert.match(none.out, /^warn {2}SPF {3}good\.test: no pool addresses/m);
+  const bad = path.join(keysDir, 'bad-routes.yaml');
+  fs.writeFileSync(bad, 'routes: {}\npools: { default: { route: nowhere } }\n');
+  const refused = await run(['good.test', '--routes-file', bad]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.err, /pools\.default\.route: no route named "nowhere"/);
 });

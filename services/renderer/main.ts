@@ -15,6 +15,10 @@
  * or an unreadable directory refuses start-up, listing every problem) and re-read on change;
  * a problem found while running is logged and counted, and the keys read before stay in use.
  * The sender-domain policy is `ingest.senderDomains`, the same configuration the API checks.
+ *
+ * Site keys: with `dispatcher.routesFile` set, the routing file and the shaping rules
+ * (`dispatcher.shapingFile`) are read at start (bad ones refuse start-up, as the dispatcher
+ * does) and dispatch records of mx-route messages are keyed by site (site-keying.ts).
  */
 import { EventEmitter } from 'node:events';
 import { parseArgs } from 'node:util';
@@ -31,7 +35,10 @@ import { loadTemplateDirectory, type DirectoryTemplates } from '../../shared/tem
 import { openTemplateRepository, type TemplateRepository } from '../../shared/templates/template-repository.js';
 import { CriticalActivity } from '../../shared/critical-activity.js';
 import { Renderer } from './renderer.js';
-import { instrumentKeyStore, instrumentRenderer } from './renderer-metrics.js';
+import { instrumentKeyStore, instrumentRenderer, instrumentSiteKeys } from './renderer-metrics.js';
+import { loadRoutingFile, type RoutingFile } from '../dispatcher/routing/routes-file.js';
+import { loadShapingRules, type ShapingRules } from '../dispatcher/shaping/shaping-rules.js';
+import { openSiteKeys, siteRecordKeys, type RecordKeys } from './site-keying.js';
 import { DkimKeyStore } from '../../shared/dkim/key-store.js';
 import { configuredSenderDomains } from '../../shared/sender-domains.js';
 import type { DkimPolicy } from './message-signing.js';
@@ -48,6 +55,8 @@ export interface RendererOptions extends RuntimeOptions {
   groupId?: string;
   /** Serve /metrics, /healthz, /readyz on `config.ops` (default true). */
   ops?: boolean;
+  /** Longest wait for a domain's MX answer when keying by site (default 1000 ms); then the domain is the key. */
+  siteKeyWaitMs?: number;
 }
 
 export interface RunningRenderer {
@@ -81,6 +90,13 @@ async function openKeyStore(config: PostlineConfig): Promise<DkimKeyStore | unde
     throw new ConfigError(store.issues.map((i) => `POSTLINE_RENDERER_DKIM_KEYS_DIR: ${i}`));
   }
   return store;
+}
+
+/** The routing file and shaping rules when `dispatcher.routesFile` is set (bad ones throw ConfigError). */
+function readSiteKeyConfig(config: PostlineConfig): { routing: RoutingFile; rules: ShapingRules } | undefined {
+  const { routesFile, shapingFile } = config.dispatcher;
+  if (!routesFile) return undefined;
+  return { routing: loadRoutingFile(routesFile), rules: loadShapingRules(shapingFile) };
 }
 
 async function readDirectory(dir: string): Promise<{ directory?: DirectoryTemplates; issues: string[] }> {
@@ -117,6 +133,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
   // Bad templates are bad config: refuse to start, listing every problem (exit 2 from main).
   const initial = await readDirectory(rc.templatesDir);
   if (initial.issues.length > 0) throw new ConfigError(initial.issues.map((i) => `POSTLINE_RENDERER_TEMPLATES_DIR (${rc.templatesDir}): ${i}`));
+  const siteKeyConfig = readSiteKeyConfig(config);
   const dkimKeys = await openKeyStore(config);
   let rt;
   try {
@@ -160,6 +177,16 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
       dkim = { keys: dkimKeys, missingKey: rc.dkim.missingKey };
     }
     const senderDomains = configuredSenderDomains(config.ingest.senderDomains);
+    let recordKeys: RecordKeys | undefined;
+    if (siteKeyConfig) {
+      const siteKeys = openSiteKeys(siteKeyConfig.routing, siteKeyConfig.rules, { maxWaitMs: opts.siteKeyWaitMs });
+      instrumentSiteKeys(siteKeys, rt.registry);
+      siteKeys.on('keyed', (k: { domain: string; outcome: string }) => {
+        if (k.outcome === 'dns-failed' || k.outcome === 'timeout') logger.debug({ domain: k.domain, outcome: k.outcome }, 'keyed by domain: its site is unknown now');
+      });
+      recordKeys = siteRecordKeys(siteKeyConfig.routing, siteKeys);
+      logger.info({ routesFile: config.dispatcher.routesFile, dnsServers: siteKeyConfig.routing.dns.servers }, 'dispatch records keyed by site');
+    }
     const lanes = rendererLanes(opts.groupId ?? RENDERER_GROUP).map((lane) => {
       const own = lane.priority === 'critical' ? critical : rt;
       const renderer = new Renderer({
@@ -171,6 +198,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         lane: lane.priority,
         dkim,
         senderDomains,
+        recordKeys,
       });
       return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });

@@ -7,6 +7,7 @@ import type { EventEmitter } from 'node:events';
 import type { RenderedInfo } from './renderer.js';
 import type { DkimKeyStore } from '../../shared/dkim/key-store.js';
 import type { KeyTable } from '../../shared/dkim/dkim-keys.js';
+import type { KeyedDomain } from '../dispatcher/routing/site-keys.js';
 
 /** `renderer` emits the Renderer's events: one Renderer, or every lane's forwarded to one emitter. */
 export function instrumentRenderer(renderer: EventEmitter, registry: Registry): void {
@@ -56,4 +57,18 @@ export function instrumentKeyStore(store: DkimKeyStore, registry: Registry): voi
     problems.set(store.issues.length);
   });
   store.on('issues', (issues: string[]) => problems.set(issues.length));
+}
+
+/**
+ * Dispatch records keyed by site, by outcome: `site`, or keyed by the domain because it receives
+ * no mail (`no-mail`), its MX lookup failed (`dns-failed`) or took too long (`timeout`).
+ */
+export function instrumentSiteKeys(siteKeys: EventEmitter, registry: Registry): void {
+  const keyed = new Counter({
+    name: 'postline_renderer_site_keys_total',
+    help: 'Recipient domains keyed for dispatch with a routing file: by site (site), or by the domain itself (no-mail, dns-failed, timeout)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  siteKeys.on('keyed', (k: KeyedDomain) => keyed.inc({ outcome: k.outcome }));
 }

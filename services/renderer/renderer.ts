@@ -37,6 +37,7 @@ import { singleRecordBatchBytes } from './topic-limits.js';
 import { recordIds } from '../../shared/record-ids.js';
 import { ANY_SENDER_DOMAIN, senderDomainProblem, type SenderDomainPolicy } from '../../shared/sender-domains.js';
 import { signMessage, type DkimPolicy, type SignOutcome } from './message-signing.js';
+import type { RecordKeys } from './site-keying.js';
 
 export interface RendererLimits {
   /** Larger `email.requested` records are dead-lettered unread. */
@@ -65,6 +66,8 @@ export interface RendererDeps {
    * records produced straight to Kafka (SENDER_DOMAIN). Default: any.
    */
   senderDomains?: SenderDomainPolicy;
+  /** Dispatch record keys by site (site-keying.ts); unset: each record is keyed by its domain. */
+  recordKeys?: RecordKeys;
 }
 
 export interface RenderedInfo {
@@ -123,7 +126,9 @@ export class Renderer extends EventEmitter {
     }
     const renderMs = performance.now() - started;
     const headers = traceHeaders(record);
-    const outgoing = dispatchRecords(req, plan, raw, headers);
+    // Never rejects, and waits a bounded time: a DNS problem keys the record by its domain.
+    const keys = await this.deps.recordKeys?.keysFor(req, plan.groups.map((g) => g.domain));
+    const outgoing = dispatchRecords(req, plan, raw, headers, keys);
     const oversized = this.oversized(outgoing);
     if (oversized) return this.fail(record, oversized, ids);
     try {

@@ -71,7 +71,8 @@ export class Scheduler extends EventEmitter {
           const { record } = item;
           return this.deps.producer
             .send(Topics.dispatch(record.priority), {
-              key: record.domain,
+              // The key it was dispatched with (its site with a routing file, see the renderer), else its domain.
+              key: message.key ?? record.domain,
               value: EmailReadyForDispatchContract.encode(record),
               headers: message.headers,
             })

@@ -3,7 +3,9 @@
  * authorised, by mailauth's SPF evaluation), each DKIM selector's TXT record (present, and the
  * local key's public key when the key is in the keys directory), DMARC (`_dmarc.<domain>`, or
  * the organizational domain's, by mailauth's lookup) and, for each address, its PTR with forward
- * confirmation (FCrDNS). Each finding says what to publish when something is missing or wrong.
+ * confirmation (FCrDNS) — and, for a pool address with an EHLO name (the routing file's), that
+ * the PTR names the EHLO name and the EHLO name resolves back to the address, as receivers
+ * compare them. Each finding says what to publish when something is missing or wrong.
  * DNS goes through the `resolve` function given (`dns.promises.Resolver#resolve` in the command).
  */
 import { createRequire } from 'node:module';
@@ -35,6 +37,8 @@ export interface CheckRequest {
   selectors: string[];
   /** Pool (source) addresses. */
   addresses: string[];
+  /** The EHLO name each address sends (from the routing file's pools); its PTR must name it. */
+  ehlo?: ReadonlyMap<string, string>;
   /** Local keys (the keys directory), when available. */
   keys?: KeyTable;
 }
@@ -73,7 +77,7 @@ export async function checkSpf(resolve: Resolve, domain: string, addresses: stri
   if (records.length === 0) return [{ check: 'spf', subject: domain, level: 'error', message: 'no SPF record', publish: zoneLine(domain, suggested) }];
   if (records.length > 1) return [{ check: 'spf', subject: domain, level: 'error', message: `${records.length} SPF records (receivers treat that as a permanent error); merge them into one`, publish: zoneLine(domain, suggested) }];
   const out: Finding[] = [{ check: 'spf', subject: domain, level: 'ok', message: `record: ${records[0]}` }];
-  if (addresses.length === 0) out.push({ check: 'spf', subject: domain, level: 'warning', message: 'no pool addresses given (--address): only the record was looked up' });
+  if (addresses.length === 0) out.push({ check: 'spf', subject: domain, level: 'warning', message: 'no pool addresses (none in the routing file, no --address): only the record was looked up' });
   for (const address of addresses) {
     const result = await spf({ sender: `postmaster@${domain}`, ip: address, helo: domain, mta: 'postline-domains-check', resolver: resolve as never });
     const verdict = result.status.result;
@@ -155,7 +159,44 @@ export async function checkDmarc(resolve: Resolve, domain: string): Promise<Find
   return [{ check: 'dmarc', subject: name, level: 'ok', message: `p=${policy}${where}` }];
 }
 
-export async function checkPtr(resolve: Resolve, reverse: (ip: string) => Promise<string[]>, address: string): Promise<Finding> {
+/** `127.0.0.2` → `2.0.0.127.in-addr.arpa`; IPv6 → its nibbles under `ip6.arpa`. */
+function reverseName(address: string): string {
+  if (isIP(address) === 4) return `${address.split('.').reverse().join('.')}.in-addr.arpa`;
+  const [head, tail = ''] = address.split('::');
+  const groups = (s: string) => (s ? s.split(':') : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const full = [...h, ...Array(address.includes('::') ? 8 - h.length - t.length : 0).fill('0'), ...t].map((g) => g.padStart(4, '0'));
+  return `${full.join('').split('').reverse().join('.')}.ip6.arpa`;
+}
+
+const sameHost = (a: string, b: string): boolean => a.toLowerCase().replace(/\.$/, '') === b.toLowerCase().replace(/\.$/, '');
+
+/**
+ * The PTR of a pool address against the EHLO name it sends: the PTR must name it and the name
+ * must resolve back to the address (forward-confirmed reverse DNS matching the EHLO).
+ */
+async function checkPtrAgainstEhlo(resolve: Resolve, address: string, names: string[], ehlo: string): Promise<Finding> {
+  const type = isIP(address) === 6 ? 'AAAA' : 'A';
+  let forward: string[] = [];
+  try {
+    forward = (await resolve(ehlo, type)) as string[];
+  } catch (err) {
+    if (!NOT_FOUND.has((err as NodeJS.ErrnoException).code ?? '')) return failure('ptr', address, err);
+  }
+  const named = names.some((n) => sameHost(n, ehlo));
+  const back = forward.includes(address);
+  if (named && back) return { check: 'ptr', subject: address, level: 'ok', message: `PTR ${ehlo}, the EHLO name, which resolves back (forward-confirmed)` };
+  const publish = [...(named ? [] : [`${reverseName(address)}. IN PTR ${ehlo}.`]), ...(back ? [] : [`${ehlo}. IN ${type} ${address}`])].join('\n');
+  const problems = [
+    ...(named ? [] : [names.length === 0 ? 'no PTR record' : `PTR ${names.join(', ')} is not the EHLO name ${ehlo}`]),
+    ...(back ? [] : [`the EHLO name ${ehlo} does not resolve to ${address}${forward.length ? ` (${type} ${forward.join(', ')})` : ''}`]),
+  ];
+  const owner = named ? '' : ' (the PTR is set by the owner of the address: your provider)';
+  return { check: 'ptr', subject: address, level: 'error', message: `${problems.join('; ')}${owner}`, publish };
+}
+
+export async function checkPtr(resolve: Resolve, reverse: (ip: string) => Promise<string[]>, address: string, ehlo?: string): Promise<Finding> {
   let names: string[];
   try {
     names = await reverse(address);
@@ -163,6 +204,7 @@ export async function checkPtr(resolve: Resolve, reverse: (ip: string) => Promis
     if (!NOT_FOUND.has((err as NodeJS.ErrnoException).code ?? '')) return failure('ptr', address, err);
     names = [];
   }
+  if (ehlo) return checkPtrAgainstEhlo(resolve, address, names, ehlo);
   if (names.length === 0) return { check: 'ptr', subject: address, level: 'error', message: 'no PTR record: ask the owner of the address (your provider) for a PTR to the EHLO name, and an A/AAAA record of that name back to it' };
   const type = isIP(address) === 6 ? 'AAAA' : 'A';
   for (const name of names) {
@@ -188,7 +230,7 @@ export async function checkSenderDomain(resolve: Resolve, reverse: (ip: string) 
     checkSpf(resolve, req.domain, req.addresses),
     checkDkim(resolve, req.domain, req.selectors, req.keys),
     checkDmarc(resolve, req.domain),
-    Promise.all(req.addresses.map((a) => checkPtr(resolve, reverse, a))),
+    Promise.all(req.addresses.map((a) => checkPtr(resolve, reverse, a, req.ehlo?.get(a)))),
   ]);
   return [...spfFindings, ...dkim, ...dmarc, ...ptr];
 }

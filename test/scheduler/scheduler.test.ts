@@ -126,3 +126,29 @@ test('each priority’s tiers are held in their own lane and go back to that pri
     await scheduler.close();
   }
 });
+
+test('a record goes back to its dispatch topic with the key it was dispatched with (a site key), else its domain', async () => {
+  const config = loadPostlineConfig({ env: {}, overrides: { 'kafka.brokers': [broker.bootstrap], 'kafka.partitions': 1, 'log.level': 'silent' } });
+  const reader = await new TopicReader(broker.bootstrap, [Topics.dispatch('bulk')]).start();
+  const producer = kafka.producer();
+  await producer.connect();
+  const scheduler = await startScheduler(config, { logger: pino({ level: 'silent' }), ops: false, groupId: 'keys-scheduler' });
+  try {
+    const due = Date.now() - 10;
+    await producer.send({
+      topic: Topics.retryFor('bulk', '5m'),
+      messages: [
+        { key: 'gmail#2', value: EmailReadyForDispatchContract.encode(retryRecord('site-keyed', due, 'bulk')) },
+        { key: null, value: EmailReadyForDispatchContract.encode(retryRecord('unkeyed', due, 'bulk')) },
+      ],
+    });
+    const keyOf = (id: string) => reader.records.find((r) => r.message.value && (JSON.parse(r.message.value.toString()) as EmailReadyForDispatch).messageId === id)?.message.key?.toString();
+    await waitFor(() => keyOf('site-keyed') && keyOf('unkeyed'), 15_000, 'both records moved');
+    assert.equal(keyOf('site-keyed'), 'gmail#2');
+    assert.equal(keyOf('unkeyed'), 'example.org');
+  } finally {
+    await producer.disconnect();
+    await reader.stop();
+    await scheduler.close();
+  }
+});

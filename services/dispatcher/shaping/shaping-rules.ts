@@ -24,6 +24,8 @@ export const SiteRuleSchema = Type.Object(
   {
     maxConnections: Type.Optional(Type.Integer({ minimum: 1, description: 'connections open at once from one source address to the site' })),
     messagesPerConnection: Type.Optional(Type.Integer({ minimum: 1, description: 'messages over one connection before it is replaced' })),
+    // Read by site-shards.ts (the renderer's record keys and the dispatcher's share of the limits).
+    shards: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, description: 'record-key shards of a hot site, each owning 1/shards of its limits (at most maxConnections)' })),
     ...RateFields,
   },
   { additionalProperties: false },

@@ -1,13 +1,15 @@
 /**
  * Part "shaping" of `delivery.bench.ts`: the issue's shaping accuracy. Three dispatcher processes;
- * one site (`limited.test`, 20 recipient domains on one MX host) limited to 50 msg/s and 5
- * connections by the shaping file; a backlog of messages to it, keyed by site so one dispatcher
- * owns it. Measured at the MX host: messages per second from the 11th message to the last one
- * (the first ten are the bucket's saved burst and the connection set-up), and the most
- * connections open at once. Baseline in the same run, interleaved: the same
- * backlog to `unlimited.test` (its rule: no rate limit, the fleet's 20 connections) — what the site
- * gets unshaped. When the dispatchers run no real shaper (NoShaping in main.ts: no
- * `postline_shaping_*` metrics), the part says so and its targets are not met.
+ * one site (`limited.test`, 20 recipient domains on one MX host that takes ~60 ms of replies per
+ * message) limited to 50 msg/s and 5 connections by the shaping file; a backlog of critical
+ * messages to it, keyed by site so one dispatcher owns it. Measured at the MX host: messages per
+ * second from the 11th message to the last one (the first ten are the bucket's saved burst and
+ * the connection set-up), and the most connections open at once over the whole part. Baseline in
+ * the same run, interleaved: the same backlog to `unlimited.test` (its rule: no rate limit, the
+ * fleet's 20 connections) — what the site gets unshaped. A second row sends transactional mail to
+ * the limited site (the fleet's critical reserve leaves it fewer connections). When the
+ * dispatchers run no real shaper (NoShaping in main.ts: no `postline_shaping_*` metrics), the
+ * part says so and its targets are not met.
  */
 import { benchRow, type BenchContext, type BenchRow, type SuiteResult } from './bench-suite.js';
 import { summarize } from './bench-stats.js';

@@ -171,10 +171,12 @@ export async function isolationPart(ctx: BenchContext, rig: DeliveryRig, p: Isol
   const ratio = loaded.median / idle.median;
   const med = (v: 'idle' | 'loaded', k: 'p99Shared' | 'p99Apart'): string => summarize(runs[v].map((r) => r[k])).median.toFixed(0);
   const floods = runs.loaded.map((r) => r.flood!);
+  const wired = await rig.shaperWired();
   const notes = [
+    ...(wired ? [] : ['isolation: the dispatchers run no real shaper (NoShaping): no adaptive back-off, every flood message is an SMTP attempt']),
     `isolation: the throttled site's flood per run (median): ${summarize(floods.map((f) => f.produced)).median} produced, ${summarize(floods.map((f) => f.sent)).median} sent, ${summarize(floods.map((f) => f.deferred)).median} deferred, ${summarize(floods.map((f) => f.other)).median} other outcomes; ${summarize(floods.map((f) => f.refusals)).median} 421s at its MX host (SMTP attempts that reached it)`,
     `isolation: p99 of the sites sharing the throttled site's partition ${med('loaded', 'p99Shared')} ms loaded / ${med('idle', 'p99Shared')} ms idle; of the sites on other partitions ${med('loaded', 'p99Apart')} / ${med('idle', 'p99Apart')} ms`,
     `isolation: other sites' p99 ${loaded.median.toFixed(0)} ms beside the throttled site vs ${idle.median.toFixed(0)} ms idle (${ratio.toFixed(2)}×, target ≤ 2×${ratio <= 2 ? '' : ' — MISSED'}); ${shared.join(', ')} share the throttled site's dispatch partition ${rig.partitionOf(THROTTLED_SITE)}, ${apart.join(', ')} do not`,
   ];
-  return { rows, params: { isolation: { ...p, sites, sharedPartition: shared, throttleAfterPerMinute: 5 } }, notes, details: { isolation: runs } };
+  return { rows, params: { isolation: { ...p, sites, sharedPartition: shared, throttleAfterPerMinute: 5, shaperWired: wired } }, notes, details: { isolation: runs } };
 }

@@ -7,7 +7,9 @@
  * the connection set-up), and the most connections open at once over the whole part. Baseline in
  * the same run, interleaved: the same backlog to `unlimited.test` (its rule: no rate limit, the
  * fleet's 20 connections) — what the site gets unshaped. A second row sends transactional mail to
- * the limited site (the fleet's critical reserve leaves it fewer connections). When the
+ * a site with the same limits (the fleet's critical reserve leaves it fewer connections); it has
+ * an MX host of its own because each priority is its own consumer group, so a site's critical
+ * and transactional mail may be owned by different dispatchers. When the
  * dispatchers run no real shaper (NoShaping in main.ts: no `postline_shaping_*` metrics), the
  * part says so and its targets are not met.
  */
@@ -20,11 +22,14 @@ import { dispatchRecord, POOL_NO_STS, type DeliveryRig } from './delivery-rig.js
 
 export const LIMITED_SITE = 'limited.test';
 export const FREE_SITE = 'unlimited.test';
+/** Same rule as LIMITED_SITE, for the transactional look (its own MX host, so the connection count of the critical runs stays their own). */
+export const LIMITED_TX_SITE = 'limited-tx.test';
 const RATE = 50;
 const CONNECTIONS = 5;
 /** Shaping-file rules of this part's two sites. */
 export const SHAPING_SITES = {
   [LIMITED_SITE]: { maxConnections: CONNECTIONS, perSecond: RATE },
+  [LIMITED_TX_SITE]: { maxConnections: CONNECTIONS, perSecond: RATE },
   [FREE_SITE]: { maxConnections: 20, perSecond: null },
 };
 const DOMAINS = 20;
@@ -85,16 +90,18 @@ export async function shapingPart(ctx: BenchContext, rig: DeliveryRig, p: Shapin
   const n = RATE * (p.seconds + 1);
   const limited = await startSite(rig, '127.0.0.20', LIMITED_SITE);
   const free = await startSite(rig, '127.0.0.21', FREE_SITE);
+  const limitedTx = await startSite(rig, '127.0.0.25', LIMITED_TX_SITE);
   const wired = await rig.shaperWired();
   if (!wired) ctx.progress('shaping: the dispatchers run no real shaper (NoShaping): the limited site goes unshaped');
   // Warm-up: DNS answers cached, JIT; connections are measured from here on anyway.
   await runSite(ctx, rig, limited, LIMITED_SITE, 20, 'warm');
   await runSite(ctx, rig, free, FREE_SITE, 20, 'warm');
+  await runSite(ctx, rig, limitedTx, LIMITED_TX_SITE, 20, 'warm', 'transactional');
   const runs: { limited: SiteRun[]; free: SiteRun[]; transactional: SiteRun[] } = { limited: [], free: [], transactional: [] };
   const measure = {
     free: (run: number) => runSite(ctx, rig, free, FREE_SITE, n, `r${run}`),
     limited: (run: number) => runSite(ctx, rig, limited, LIMITED_SITE, n, `r${run}`),
-    transactional: (run: number) => runSite(ctx, rig, limited, LIMITED_SITE, TX_MESSAGES, `t${run}`, 'transactional'),
+    transactional: (run: number) => runSite(ctx, rig, limitedTx, LIMITED_TX_SITE, TX_MESSAGES, `t${run}`, 'transactional'),
   };
   for (let run = 0; run < ctx.runs && !ctx.signal.aborted; run++) {
     const names = ['free', 'limited', 'transactional'] as const;
@@ -111,7 +118,7 @@ export async function shapingPart(ctx: BenchContext, rig: DeliveryRig, p: Shapin
   const maxConn = limited.maxConcurrentConnections();
   const rows: BenchRow[] = [
     benchRow({ group, name: `rate at the MX host (target ${RATE} ± 5 %)`, unit: 'msg/s', better: 'lower', value: rate, baseline, target: { op: '<', value: RATE * 1.05 }, warnings: notWired }),
-    benchRow({ group, name: `the same site, transactional priority (${TX_MESSAGES} messages)`, unit: 'msg/s', better: 'higher', value: summarize(runs.transactional.map((r) => r.perSec)), baseline, warnings: notWired }),
+    benchRow({ group, name: `a site with the same limits, transactional priority (${TX_MESSAGES} messages)`, unit: 'msg/s', better: 'higher', value: summarize(runs.transactional.map((r) => r.perSec)), baseline, warnings: notWired }),
     benchRow({
       group,
       name: `most connections open at once (target ≤ ${CONNECTIONS})`,
@@ -128,7 +135,7 @@ export async function shapingPart(ctx: BenchContext, rig: DeliveryRig, p: Shapin
     wired
       ? `shaping: ${rate.median.toFixed(1)} msg/s (${((rate.median / RATE - 1) * 100).toFixed(1)} % from ${RATE}/s: ${within ? 'within' : 'OUTSIDE'} ±5 %), at most ${maxConn} connections at once (${maxConn <= CONNECTIONS ? 'within' : 'ABOVE'} ${CONNECTIONS}); unshaped ${baseline.value.median.toFixed(1)} msg/s`
       : `shaping: NOT MEASURED — the dispatchers run no real shaper (services/dispatcher/main.ts wires NoShaping; no postline_shaping_* metrics), so the "limited" site got ${rate.median.toFixed(1)} msg/s and up to ${maxConn} connections, unshaped (the limit-off site: ${baseline.value.median.toFixed(1)} msg/s). Targets not met.`,
-    `shaping: the load is critical mail (a fleet's every connection is open to it); transactional mail to the same site got ${summarize(runs.transactional.map((r) => r.perSec)).median.toFixed(1)} msg/s — the fleet reserves (dispatcher.fleet.reserveCritical 4, reserveTransactional 2) leave it 1 of the site's 5 connections, each message taking ~${3 * REPLY_DELAY_MS} ms of server replies here`,
+    `shaping: the load is critical mail (a fleet's every connection is open to it); transactional mail to a site with the same limits got ${summarize(runs.transactional.map((r) => r.perSec)).median.toFixed(1)} msg/s at most ${limitedTx.maxConcurrentConnections()} connections at once${wired ? ` — the fleet reserves (dispatcher.fleet.reserveCritical 4, reserveTransactional 2) leave it 1 of the site's ${CONNECTIONS} connections, and each message takes ~${3 * REPLY_DELAY_MS} ms of server replies here` : ''}`,
     `shaping: site ${LIMITED_SITE} is keyed to dispatch partition ${rig.partitionOf(LIMITED_SITE)} of ${rig.partitions} (one of the three dispatchers owns it)`,
   ];
   return { rows, params: { shaping: { ...p, messagesPerRun: n, rate: RATE, connections: CONNECTIONS, replyDelayMs: REPLY_DELAY_MS, dispatchers: rig.dispatchers.length, shaperWired: wired } }, notes, details: { shaping: runs } };

@@ -15,8 +15,16 @@
  * with RSA-2048, one with Ed25519; the same messages are posted through POST /v1/emails/batch to
  * each in turn (interleaved, order rotated per run), timed from the first post to the last 250.
  * Only one pipeline works at a time; the idle ones use next to no CPU.
+ *
+ * Parts "shaping", "dns" and "isolation" (`delivery-shaping.ts`, `delivery-dns.ts`,
+ * `delivery-isolation.ts`) share one rig (`delivery-rig.ts`): the fake internet, the broker and
+ * three dispatcher processes with a routing file and a shaping file, fed EmailReadyForDispatch
+ * records keyed by site. `POSTLINE_BENCH_DELIVERY_FULL=1` runs the issue's lengths (60 s of
+ * shaping, 10,000 messages for DNS, 60 s of isolation); `POSTLINE_BENCH_DELIVERY_PARTS=a,b` runs
+ * only those parts.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import fs from 'node:fs';
 import pino from 'pino';
 import { benchRow, type BenchContext, type BenchRow, type BenchSuite, type SuiteResult } from './bench-suite.js';
 import { summarize } from './bench-stats.js';
@@ -33,8 +41,19 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
 import { waitFor } from '../helpers/broker.js';
 import { FaultPipeline } from '../faults/fault-pipeline.js';
 import { keygen } from '../../services/dkim-command.js';
+import { startDeliveryRig, type DeliveryRig } from './delivery-rig.js';
+import { SHAPING_SITES, shapingParams, shapingPart } from './delivery-shaping.js';
+import { dnsParams, dnsPart } from './delivery-dns.js';
+import { isolationParams, isolationPart } from './delivery-isolation.js';
 
-type Part = (ctx: BenchContext) => Promise<SuiteResult>;
+/** The direct-delivery rig, started by the first part that needs it and closed after the suite. */
+interface Rigs {
+  delivery(): Promise<DeliveryRig>;
+}
+
+type Part = (ctx: BenchContext, rigs: Rigs) => Promise<SuiteResult>;
+
+const FULL = process.env.POSTLINE_BENCH_DELIVERY_FULL === '1';
 
 interface DkimParams {
   messages: number;
@@ -262,24 +281,49 @@ const dkimE2ePart: Part = async (ctx) => {
 const PARTS: Array<[string, Part]> = [
   ['dkim', dkimPart],
   ['dkim-e2e', dkimE2ePart],
+  ['shaping', async (ctx, rigs) => shapingPart(ctx, await rigs.delivery(), shapingParams(ctx.quick, FULL))],
+  ['dns', async (ctx, rigs) => dnsPart(ctx, await rigs.delivery(), dnsParams(ctx.quick, FULL))],
+  ['isolation', async (ctx, rigs) => isolationPart(ctx, await rigs.delivery(), isolationParams(ctx.quick, FULL))],
 ];
+
+/** Parts chosen by POSTLINE_BENCH_DELIVERY_PARTS (comma-separated names), else all. */
+function chosenParts(): Array<[string, Part]> {
+  const names = (process.env.POSTLINE_BENCH_DELIVERY_PARTS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !PARTS.some(([p]) => p === n));
+  if (unknown.length) throw new Error(`POSTLINE_BENCH_DELIVERY_PARTS: unknown part(s) ${unknown.join(', ')}; parts: ${PARTS.map(([p]) => p).join(', ')}`);
+  return names.length ? PARTS.filter(([p]) => names.includes(p)) : PARTS;
+}
 
 export const suite: BenchSuite = {
   name: 'delivery',
-  description: 'Direct delivery: DKIM signing cost, in the renderer and end to end (RSA-2048 and Ed25519 vs unsigned)',
-  timeLimitMs: { full: 30 * 60_000, quick: 5 * 60_000 },
+  description: 'Direct delivery: DKIM signing cost (in the renderer and end to end); shaping accuracy, DNS queries and isolation of a throttled site (three dispatchers on the fake internet)',
+  timeLimitMs: { full: (FULL ? 60 : 30) * 60_000, quick: 8 * 60_000 },
   async run(ctx) {
     const out: SuiteResult = { rows: [], params: {}, notes: [], details: {}, failures: [] };
-    for (const [name, part] of PARTS) {
-      try {
-        const r = await part(ctx);
-        out.rows.push(...r.rows);
-        Object.assign(out.params, r.params);
-        out.notes.push(...r.notes);
-        Object.assign(out.details!, r.details ?? {});
-      } catch (err) {
-        out.failures!.push(`${name}: ${(err as Error).message}`);
+    let rig: Promise<DeliveryRig> | undefined;
+    const rigs: Rigs = {
+      delivery: () =>
+        (rig ??= (async () => {
+          ctx.progress('delivery rig: fake internet, broker, 3 dispatchers');
+          const dir = `${ctx.tmpDir}/delivery-rig`;
+          fs.mkdirSync(dir, { recursive: true });
+          return startDeliveryRig({ dispatchers: 3, partitions: 6, shapingSites: SHAPING_SITES, dir, progress: ctx.progress });
+        })()),
+    };
+    try {
+      for (const [name, part] of chosenParts()) {
+        try {
+          const r = await part(ctx, rigs);
+          out.rows.push(...r.rows);
+          Object.assign(out.params, r.params);
+          out.notes.push(...r.notes);
+          Object.assign(out.details!, r.details ?? {});
+        } catch (err) {
+          out.failures!.push(`${name}: ${(err as Error).message}`);
+        }
       }
+    } finally {
+      if (rig) await (await rig.catch(() => undefined))?.close();
     }
     return out;
   },

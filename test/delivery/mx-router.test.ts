@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DnsResolver } from '../../services/dispatcher/routing/dns-resolver.js';
 import { MxRouter, isLocalAddress } from '../../services/dispatcher/routing/mx-router.js';
-import { NoShaping } from '../../services/dispatcher/routing/no-shaping.js';
+import { unlimitedShaper } from '../../services/dispatcher/shaping/shaper.js';
 import { parseRoutingFile } from '../../services/dispatcher/routing/routes-file.js';
 import { startLocalDns, type LocalDns } from './local-dns.js';
 
@@ -19,7 +19,7 @@ describe('MxRouter', () => {
       },
       'test',
     );
-    return new MxRouter({ file, resolver: new DnsResolver({ servers: dns.servers, timeoutMs: 1000, ttlFloorSeconds: 1, ttlCeilingSeconds: 60 }), shaper: new NoShaping() });
+    return new MxRouter({ file, resolver: new DnsResolver({ servers: dns.servers, timeoutMs: 1000, ttlFloorSeconds: 1, ttlCeilingSeconds: 60 }), shaper: unlimitedShaper });
   };
 
   before(async () => {

@@ -11,12 +11,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { TransientError } from '../../shared/errors.js';
 import { waitFor } from '../helpers/broker.js';
 import { freePort } from '../helpers/free-port.js';
 import { startHarness, type Harness } from '../dispatcher/dispatcher-harness.js';
 import { recordFor } from '../dispatcher/fleet-support.js';
-import type { Shaper, ShapingKey } from '../../services/dispatcher/routing/no-shaping.js';
+import { ShapingDeferral, type Shaper, type ShapingKey } from '../../services/dispatcher/shaping/shaper.js';
 import { startLocalDns, type LocalDns } from './local-dns.js';
 import { startLocalMx, type LocalMx } from './local-mx.js';
 
@@ -30,7 +29,7 @@ class RecordingShaper implements Shaper {
   refuseDomains = new Set<string>();
   async admit(key: ShapingKey): Promise<void> {
     this.admitted.push(key);
-    if (this.refuseDomains.has(key.domain)) throw new TransientError('SHAPING_DEFERRED', `no send token for ${key.source} → ${key.site} within the bound`);
+    if (this.refuseDomains.has(key.domain)) throw new ShapingDeferral(`${key.source}|${key.site}`, 'wait-too-long', 5000);
   }
   limits(key: ShapingKey) {
     this.limitsAsked.push(key);

@@ -16,7 +16,7 @@ import type { MtaStsPolicies } from './mta-sts.js';
 import { planMx, type MxHost } from './mx-plan.js';
 import { choosePool, chooseSource, type SourceAddress } from './pools.js';
 import type { RoutingFile, RouteSpec } from './routes-file.js';
-import type { Shaper } from './no-shaping.js';
+import type { Shaper } from '../shaping/shaper.js';
 import { siteOfHosts } from './sites.js';
 
 /** A record that cannot be routed, and what that means for its recipients. */

@@ -135,6 +135,21 @@ describe('traffic shaping in the dispatcher (fake internet)', () => {
     assert.ok(sources.warmup.every((u) => u.sent >= u.cap), JSON.stringify(sources.warmup));
   });
 
+  test('warm-up counts survive a restart: the new dispatcher reads today\'s sent events before it sends', async () => {
+    await h.restart();
+    const results: EmailEvent[] = [];
+    for (let i = 0; i < 8 && !results.some((e) => e.type === 'deferred'); i++) {
+      const r = recordFor([`x${i}@warm.test`], { pool: 'warm' });
+      await h.produce([r]);
+      results.push(await outcome(r.messageId));
+    }
+    assert.equal(results.at(-1)!.type, 'deferred');
+    assert.match(results.at(-1)!.reason ?? '', /^POOL_UNAVAILABLE/);
+    // Across both dispatcher runs, neither address went past its cap at the provider.
+    assert.ok(warmMx.messagesFrom('127.0.0.3').length <= 2, `127.0.0.3 sent ${warmMx.messagesFrom('127.0.0.3').length} (cap 2)`);
+    assert.ok(warmMx.messagesFrom('127.0.0.4').length <= 3, `127.0.0.4 sent ${warmMx.messagesFrom('127.0.0.4').length} (cap 3)`);
+  });
+
   test('unknown-user bounces pause the address (event, metric, ops listing); the ops route resumes it', async () => {
     assert.equal((await ops('/v1/sources/127.0.0.5/resume', 'POST')).status, 404, 'not paused yet');
     for (const to of UNKNOWN.slice(0, 4)) {

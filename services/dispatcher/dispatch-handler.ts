@@ -177,7 +177,17 @@ export class DispatchHandler extends EventEmitter {
     }
     let report: Omit<DeliveryReport, 'outcomes'> | undefined;
     if (known.todo.length > 0) {
-      const fresh = 'refusal' in routed ? this.refused(msg, known.todo, routed.refusal) : await this.sendRouted(msg, known.todo, routed.route, log);
+      // An mx route (or a refusal after its source was chosen) holds a warm-up claim on the
+      // source address: recordSent settles it when the message went, else it is given back.
+      const claimed = 'route' in routed ? (routed.route.hosts[0]?.shaping ? routed.route.source : undefined) : routed.refusal.source;
+      let went = false;
+      let fresh: { outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> };
+      try {
+        fresh = 'refusal' in routed ? this.refused(msg, known.todo, routed.refusal) : await this.sendRouted(msg, known.todo, routed.route, log);
+        went = fresh.outcomes.some((p) => p.outcome.kind === 'sent');
+      } finally {
+        if (claimed && !went && this.deps.router) this.deps.shaper?.release?.(claimed);
+      }
       work.push(...fresh.outcomes);
       report = fresh.report;
     }

@@ -47,8 +47,11 @@ export interface Runtime {
    * like the main producer; the final shutdown steps drain and disconnect it too.
    */
   dedicatedProducer(): Promise<{ producer: BatchingProducer; events: EventPublisher }>;
-  /** Starts the ops server (/metrics, /healthz, /readyz) on `config.ops`; returns its address. */
-  startOps(): Promise<string>;
+  /**
+   * Starts the ops server (/metrics, /healthz, /readyz) on `config.ops`; returns its address.
+   * `routes` registers a stage's own operations endpoints on it before it listens.
+   */
+  startOps(routes?: (app: FastifyInstance) => void): Promise<string>;
   /**
    * Adds the steps every stage ends its shutdown with — drain and disconnect the producer,
    * close the ops server. Call it after adding the stage's own steps (stop consuming, drain
@@ -158,8 +161,9 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
       instrumentEvents(ownEvents, registry);
       return { producer: own, events: ownEvents };
     },
-    async startOps() {
+    async startOps(routes) {
       ops = buildOpsApp({ registry, readiness, liveness });
+      routes?.(ops);
       const address = await ops.listen({ host: config.ops.host, port: config.ops.port });
       logger.info({ ops: address }, 'ops server listening');
       return address;

@@ -29,7 +29,8 @@ import { OutcomeWriter, type FinalKind, type OutcomeWriterDeps, type PendingOutc
 import { route, type Route, type RoutingTable } from './route.js';
 import { outcomesOf, parseSmtpReply, type RecipientOutcome } from './smtp-outcome.js';
 import type { Routed, RouteRefusal } from './routing/mx-router.js';
-import { isShapingDeferral, type Shaper, type ShapingKey } from './routing/no-shaping.js';
+import { isRecipientClassBounce } from './shaping/auto-pause.js';
+import { ShapingDeferral, type Shaper, type ShapingKey } from './shaping/shaper.js';
 
 export type { FinalKind } from './outcome-writer.js';
 
@@ -176,7 +177,17 @@ export class DispatchHandler extends EventEmitter {
     }
     let report: Omit<DeliveryReport, 'outcomes'> | undefined;
     if (known.todo.length > 0) {
-      const fresh = 'refusal' in routed ? this.refused(msg, known.todo, routed.refusal) : await this.sendRouted(msg, known.todo, routed.route, log);
+      // An mx route (or a refusal after its source was chosen) holds a warm-up claim on the
+      // source address: recordSent settles it when the message went, else it is given back.
+      const claimed = 'route' in routed ? (routed.route.hosts[0]?.shaping ? routed.route.source : undefined) : routed.refusal.source;
+      let went = false;
+      let fresh: { outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> };
+      try {
+        fresh = 'refusal' in routed ? this.refused(msg, known.todo, routed.refusal) : await this.sendRouted(msg, known.todo, routed.route, log);
+        went = fresh.outcomes.some((p) => p.outcome.kind === 'sent');
+      } finally {
+        if (claimed && !went && this.deps.router) this.deps.shaper?.release?.(claimed);
+      }
       work.push(...fresh.outcomes);
       report = fresh.report;
     }
@@ -225,7 +236,7 @@ export class DispatchHandler extends EventEmitter {
       try {
         await this.deps.shaper.admit(key, msg.priority);
       } catch (err) {
-        if (!isShapingDeferral(err)) throw err;
+        if (!(err instanceof ShapingDeferral)) throw err;
         return this.refused(msg, to, { kind: 'deferred', code: 'SHAPING_DEFERRED', reason: err.message, site: r.site, source: r.source });
       }
     }
@@ -270,23 +281,22 @@ export class DispatchHandler extends EventEmitter {
     return { outcomes, report };
   }
 
-  /** Tells the shaper what the site answered and which messages left or bounced through the source. */
+  /**
+   * Tells the shaper what the site answered and what became of the message through the source.
+   * Sends and bounces count in one unit, the message (one transaction through one source): a
+   * message any recipient took is one `sent` (warm-up day counter, auto-pause sample — as the
+   * warm-up tail counts `sent` events); a message with bounced recipients is one bounce,
+   * recipient-class when any of them is (unknown or disabled mailbox: shaping/auto-pause.ts).
+   * Counting bounces per recipient but sends per message would inflate the bounce rate of
+   * multi-recipient messages.
+   */
   private feedback(shaper: Shaper, key: ShapingKey, pool: string | undefined, result: Awaited<ReturnType<typeof deliver>>['result'], outcomes: PendingOutcome[]): void {
     if ('info' in result) shaper.observe(key, parseSmtpReply(result.info.response));
     else if (result.error.responseCode) shaper.observe(key, parseSmtpReply(result.error.response));
     else shaper.observe(key, { text: result.error.code ?? result.error.message });
-    for (const p of outcomes) {
-      const n = p.outcome.recipients.length;
-      // Warm-up counts messages (one transaction), bounces count recipients.
-      if (p.outcome.kind === 'sent') shaper.recordSent(key.source, pool);
-      else if (p.outcome.kind === 'bounced') for (let i = 0; i < n; i++) shaper.recordBounce(key.source, isRecipientClass(p.outcome), pool);
-    }
+    const sent = outcomes.some((p) => p.outcome.kind === 'sent');
+    const bounced = outcomes.filter((p) => p.outcome.kind === 'bounced');
+    if (sent) shaper.recordSent(key.source, pool);
+    if (bounced.length > 0) shaper.recordBounce(key.source, bounced.some((p) => isRecipientClassBounce(p.outcome.reply?.code, p.outcome.reply?.enhanced, p.outcome.reply?.text)), pool);
   }
-}
-
-/** A bounce about the recipient (unknown user, mailbox full or disabled: 5.1.x, 5.2.x), not our sending. */
-export function isRecipientClass(o: RecipientOutcome): boolean {
-  const enhanced = o.reply?.enhanced;
-  if (enhanced) return /^5\.[12]\./.test(enhanced);
-  return o.reply?.code === 550 || o.reply?.code === 551 || o.reply?.code === 553;
 }

@@ -3,7 +3,10 @@
  * StageConsumer per priority topic (own group, own concurrency) to the dispatch handler, the
  * SMTP fleets behind a circuit breaker per host, the delivery ledger (seeded from the recent
  * tail of email.events before consuming starts), the producer for events and retry records,
- * and metrics. Shutdown: stop consumers → wait for in-flight sends → close fleets (QUIT) →
+ * the traffic shaper of mx routes (warm-up counts from a tail of today's `sent` events, read
+ * before consuming starts; its back-off resizing the (source, site) connection budgets; its
+ * pause/resume routes on the ops server), and metrics. Shutdown: stop consumers → wait for
+ * in-flight sends → close the shaper → stop the warm-up tail → close fleets (QUIT) →
  * disconnect consumers → drain the producer → disconnect it → close the ops server.
  */
 import { EventEmitter } from 'node:events';
@@ -33,9 +36,14 @@ import { SiteBudget } from './site-budget.js';
 import { DnsResolver } from './routing/dns-resolver.js';
 import { MtaStsPolicies } from './routing/mta-sts.js';
 import { MxRouter } from './routing/mx-router.js';
-import { NoShaping, type Shaper } from './routing/no-shaping.js';
-import { loadRoutingFile, type RoutingFile } from './routing/routes-file.js';
+import { loadRoutingFile, warmupPlans, type RoutingFile } from './routing/routes-file.js';
 import { instrumentRouting } from './routing/routing-metrics.js';
+import { createShaper, type Shaper, type TrafficShaper } from './shaping/shaper.js';
+import type { WarmupPlan } from './shaping/warmup.js';
+import { SharedSentCounter, startSentTail, type SentTail } from './shaping/sent-tail.js';
+import { instrumentShaper } from './shaping/shaping-metrics.js';
+import { logShaping } from './shaping/shaping-log.js';
+import { registerSourceRoutes } from './shaping/source-routes.js';
 
 export const STAGE = 'dispatcher';
 
@@ -44,7 +52,7 @@ export interface DispatcherOptions extends RuntimeOptions {
   ops?: boolean;
   /** Replaces how fleets open connections (tests); the host's circuit breaker still wraps it. */
   connect?: FleetOptions['connect'];
-  /** Traffic shaping for mx routes (default: none). */
+  /** Replaces the traffic shaper of mx routes (tests); default: the shaping file's, see createShaper. */
   shaper?: Shaper;
 }
 
@@ -58,6 +66,12 @@ export interface RunningDispatcher {
   handler: DispatchHandler;
   /** With a routing file: its DNS resolver (cache, query counts). */
   resolver?: DnsResolver;
+  /** The traffic shaper of mx routes (the one given in the options, else the dispatcher's own). */
+  shaper: Shaper;
+  /** Connection budgets per (source address, site), keyed `source\u0000site`. */
+  budgets: ReadonlyMap<string, SiteBudget>;
+  /** The ops server's address, when started. */
+  opsAddress?: string;
 }
 
 type DispatcherConfig = PostlineConfig['dispatcher'];
@@ -77,7 +91,7 @@ function fleetOptions(d: DispatcherConfig, target: SmtpTarget, breakers: Breaker
     // One connection budget per (source, site), shared by the fleets of the site's MX hosts.
     const key = `${target.shaping.source}\u0000${target.shaping.site}`;
     budget = budgets.get(key);
-    if (!budget) budgets.set(key, (budget = new SiteBudget(key, Math.max(1, Math.min(d.fleet.maxConnectionsPerHost, limits.maxConnections)))));
+    if (!budget) budgets.set(key, (budget = new SiteBudget(key, Math.max(1, Math.min(d.fleet.maxConnectionsPerHost, limits.maxConnections)), Number.isFinite(limits.maxMessagesPerConnection) ? limits.maxMessagesPerConnection : undefined)));
   }
   return {
     warm: limits ? 0 : d.fleet.warmConnections,
@@ -143,7 +157,13 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   const { logger, registry, shutdown } = rt;
   const relay: Route | undefined = usesRelay ? relayRoute(d.relay) : undefined;
   const routing: RoutingTable = { relay: relay ?? { name: 'relay', hosts: [] } };
-  const shaper = opts.shaper ?? new NoShaping();
+  // The shaper acts on mx routes only: relay targets carry no shaping key, so relay traffic is
+  // admitted, limited and counted exactly as before (the relay shapes its own onward traffic).
+  const plans = file ? warmupPlans(file) : new Map<string, WarmupPlan>();
+  // With warm-up plans, every replica counts today's `sent` events of all replicas (a tail of email.events).
+  const counter = !opts.shaper && plans.size > 0 ? new SharedSentCounter() : undefined;
+  const own: TrafficShaper | undefined = opts.shaper ? undefined : createShaper(d, { warmup: plans, ...(counter ? { counter } : {}) });
+  const shaper: Shaper = opts.shaper ?? own!;
   const breakers = new BreakerRegistry(d.breaker);
   const budgets = new Map<string, SiteBudget>();
   const fleets = new FleetRegistry((target) => fleetOptions(d, target, breakers, shaper, budgets, opts.connect));
@@ -208,6 +228,18 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   stageEvents.on('committed', (topic: string, partition: number, offset: string) => window.committed(topic, partition, offset));
   instrumentDispatcher(registry, { handler, fleets, breakers, window });
   if (resolver && mtaSts) instrumentRouting(registry, { resolver, mtaSts, fleets, handler });
+  if (own) {
+    instrumentShaper(registry, own);
+    logShaping(logger, own);
+    // Adaptive back-off reaches the connections: the (source, site)'s budget follows the limit.
+    own.on('shaping-change', (e) => {
+      const budget = budgets.get(`${e.source}\u0000${e.site}`);
+      if (!budget) return;
+      const limits = own.limits({ source: e.source, site: e.site, domain: '' });
+      budget.set(Math.max(1, Math.min(d.fleet.maxConnectionsPerHost, e.to.maxConnections)), limits.maxMessagesPerConnection);
+    });
+  }
+  let tail: SentTail | undefined;
 
   let consuming = false;
   rt.readiness.consumers = () => (consuming ? null : 'consumers not running');
@@ -217,19 +249,39 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
       await Promise.all(stages.map((s) => s.stop()));
     })
     .add('finish in-flight sends', () => handler.drain())
+    .add('close traffic shaper', () => own?.close())
+    .add('stop warm-up tail', () => tail?.stop())
     .add('close SMTP fleets', () => fleets.close())
     .add('stop circuit breakers', () => breakers.shutdown())
     .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
   rt.addFinalShutdownSteps();
 
+  let opsAddress: string | undefined;
   try {
     if (relay) fleets.warm(relay.hosts.slice(0, 1));
+    // Warm-up counts: today's `sent` events of every replica, read up to their end before
+    // anything is sent, with the same bound as the ledger read. A tail that cannot catch up in
+    // time leaves this replica counting from what it has read (a cap may then be passed by what
+    // it missed) rather than not sending at all; it keeps reading.
+    const warmupRead = counter
+      ? (async () => {
+          const started = performance.now();
+          tail = await startSentTail({ kafka: rt.kafka, counter, logger, groupPrefix: d.groupId }, d.dedupe.seedTimeoutMs);
+          const complete = await tail.caughtUp;
+          logger[complete ? 'info' : 'warn'](
+            { ms: Math.round(performance.now() - started), complete, sources: plans.size },
+            complete ? 'warm-up counts read (today\'s sent events of every replica)' : 'warm-up counts incomplete: today\'s sent events not read to their end in time; a cap may be passed by what was missed',
+          );
+        })()
+      : Promise.resolve();
     // The start-up read of recent outcomes (it grows with the events in its window) and the
     // consumer group joins run side by side; records fetched before the read is done wait for
     // it in the handler (above), so none is sent without the ledger.
-    seed.read = seedLedger({ kafka: rt.kafka, ledger, windowMs: d.dedupe.seedWindowMs, timeoutMs: d.dedupe.seedTimeoutMs, stage: STAGE, groupPrefix: d.groupId, logger }).then((r) => {
-      seed.done = true;
+    const ledgerRead = seedLedger({ kafka: rt.kafka, ledger, windowMs: d.dedupe.seedWindowMs, timeoutMs: d.dedupe.seedTimeoutMs, stage: STAGE, groupPrefix: d.groupId, logger }).then((r) => {
       logger[r.complete ? 'info' : 'warn']({ events: r.events, remembered: r.remembered, ms: Math.round(r.ms), complete: r.complete }, 'recent delivery outcomes read (duplicate suppression)');
+    });
+    seed.read = Promise.all([ledgerRead, warmupRead]).then(() => {
+      seed.done = true;
     });
     await Promise.all([
       seed.read,
@@ -240,7 +292,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
       })(),
     ]);
     consuming = true;
-    if (opts.ops !== false) await rt.startOps();
+    if (opts.ops !== false) opsAddress = await rt.startOps(own ? (app) => registerSourceRoutes(app, own) : undefined);
   } catch (err) {
     await shutdown.run();
     throw err;
@@ -249,7 +301,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     { route: file ? Object.keys(file.routes).join(',') : 'relay', routesFile: d.routesFile || undefined, host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
     'dispatcher running',
   );
-  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, ...(resolver ? { resolver } : {}) };
+  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}) };
 }
 
 const HELP = `usage: postline dispatcher [--help]

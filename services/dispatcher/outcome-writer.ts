@@ -25,7 +25,7 @@ import type { Priority } from '../../shared/config.js';
 import type { StageRecord } from '../../shared/kafka/stage-consumer.js';
 import { Topics, type RetryTier } from '../../shared/topics.js';
 import { retryRecord } from './retry-record.js';
-import { SHAPING_DEFERRED } from './routing/no-shaping.js';
+import { SHAPING_DEFERRED } from './shaping/shaping-deferral.js';
 import type { RecipientOutcome } from './smtp-outcome.js';
 
 /** What became of some recipients: an outcome, with `deferred` turned `expired` past the maximum age. */

@@ -13,8 +13,44 @@ export class SiteBudget {
   constructor(
     readonly key: string,
     /** Most connections open or opening at once across the site's fleets. */
-    readonly max: number,
+    private maxConnections: number,
+    /** Messages a connection carries before it says QUIT (undefined: no limit). */
+    private messagesPerConnection?: number,
   ) {}
+
+  get max(): number {
+    return this.maxConnections;
+  }
+
+  get maxMessagesPerConnection(): number | undefined {
+    return this.messagesPerConnection;
+  }
+
+  /**
+   * New limits (the shaper's adaptive back-off and its recovery): idle connections above the new
+   * maximum say QUIT now, busy ones when their message is done (`over`); a higher maximum lets
+   * waiting fleets open more at once.
+   */
+  set(max: number, maxMessagesPerConnection?: number): void {
+    this.maxConnections = max;
+    if (maxMessagesPerConnection !== undefined && Number.isFinite(maxMessagesPerConnection)) this.messagesPerConnection = maxMessagesPerConnection;
+    let excess = this.used() - max;
+    for (const m of this.members) while (excess > 0 && m.retireIdle()) excess--;
+    for (const m of this.members) m.poke();
+  }
+
+  /** More connections in play than the maximum (after it was lowered): a finished one closes. */
+  over(): boolean {
+    let staying = 0;
+    for (const m of this.members) staying += m.staying();
+    return staying > this.maxConnections;
+  }
+
+  private used(): number {
+    let used = 0;
+    for (const m of this.members) used += m.inPlay();
+    return used;
+  }
 
   /** Called by a fleet when it is created. */
   join(fleet: SmtpFleet): void {
@@ -28,9 +64,7 @@ export class SiteBudget {
 
   /** Connections that may still be opened across the site. */
   free(): number {
-    let used = 0;
-    for (const m of this.members) used += m.inPlay();
-    return Math.max(0, this.max - used);
+    return Math.max(0, this.maxConnections - this.used());
   }
 
   /** A fleet has an idle connection its own messages do not need: waiting fleets may claim it. */

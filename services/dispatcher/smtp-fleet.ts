@@ -104,6 +104,11 @@ export class SmtpFleet extends EventEmitter {
     return this.live.size + this.opening.size;
   }
 
+  /** Connections in play that are not saying QUIT already. */
+  staying(): number {
+    return this.live.size - this.retiring.size + this.opening.size;
+  }
+
   /** Serves waiting messages again (a site budget freed a connection). */
   poke(): void {
     if (this.waitingCount() > 0) this.pump();
@@ -273,8 +278,9 @@ export class SmtpFleet extends EventEmitter {
       void conn.quit('shutdown');
       return;
     }
-    if (conn.messages >= (this.opts.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY)) {
-      // Its share of messages is done (the destination's limit): a fresh connection takes over.
+    if (conn.messages >= (this.opts.budget?.maxMessagesPerConnection ?? this.opts.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY) || this.opts.budget?.over()) {
+      // Its share of messages is done (the destination's limit), or the site's connection limit
+      // was lowered below what is open: a fresh connection takes over when one may.
       this.retiring.add(conn);
       void conn.quit('idle');
       return this.pump();

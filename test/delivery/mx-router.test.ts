@@ -3,12 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DnsResolver } from '../../services/dispatcher/routing/dns-resolver.js';
 import { MxRouter, isLocalAddress } from '../../services/dispatcher/routing/mx-router.js';
-import { NoShaping } from '../../services/dispatcher/routing/no-shaping.js';
+import { unlimitedShaper } from '../../services/dispatcher/shaping/shaper.js';
 import { parseRoutingFile } from '../../services/dispatcher/routing/routes-file.js';
-import { startLocalDns, type LocalDns } from './local-dns.js';
+import { startFakeInternet, type FakeDns, type FakeInternet } from '../helpers/fake-internet/index.js';
 
 describe('MxRouter', () => {
-  let dns: LocalDns;
+  let net: FakeInternet;
+  let dns: FakeDns;
   const msg = (domain: string) => ({ domain, tenant: 't', priority: 'transactional' as const });
   const router = (blockLocalAddresses: boolean) => {
     const file = parseRoutingFile(
@@ -19,18 +20,19 @@ describe('MxRouter', () => {
       },
       'test',
     );
-    return new MxRouter({ file, resolver: new DnsResolver({ servers: dns.servers, timeoutMs: 1000, ttlFloorSeconds: 1, ttlCeilingSeconds: 60 }), shaper: new NoShaping() });
+    return new MxRouter({ file, resolver: new DnsResolver({ servers: dns.servers, timeoutMs: 1000, ttlFloorSeconds: 1, ttlCeilingSeconds: 60 }), shaper: unlimitedShaper });
   };
 
   before(async () => {
-    dns = await startLocalDns();
+    net = await startFakeInternet();
+    dns = net.dns;
     dns.mx('local.test', [{ exchange: 'mx.local.test', priority: 10 }, { exchange: 'mx2.local.test', priority: 20 }]);
     dns.a('mx.local.test', '127.0.0.40');
     dns.a('mx2.local.test', '10.1.2.3');
     dns.mx('mixed.test', [{ exchange: 'mx.local.test', priority: 10 }, { exchange: 'mx.public.test', priority: 20 }]);
     dns.a('mx.public.test', '203.0.113.9');
   });
-  after(() => dns.close());
+  after(() => net.close());
 
   test('addresses: loopback, private, link-local, CGNAT, IPv6 local are local; public ones are not', () => {
     for (const a of ['127.0.0.1', '10.0.0.1', '172.20.1.1', '192.168.1.1', '169.254.1.1', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1']) assert.equal(isLocalAddress(a), true, a);

@@ -11,14 +11,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { TransientError } from '../../shared/errors.js';
 import { waitFor } from '../helpers/broker.js';
-import { freePort } from '../helpers/free-port.js';
 import { startHarness, type Harness } from '../dispatcher/dispatcher-harness.js';
 import { recordFor } from '../dispatcher/fleet-support.js';
-import type { Shaper, ShapingKey } from '../../services/dispatcher/routing/no-shaping.js';
-import { startLocalDns, type LocalDns } from './local-dns.js';
-import { startLocalMx, type LocalMx } from './local-mx.js';
+import { ShapingDeferral, type Shaper, type ShapingKey } from '../../services/dispatcher/shaping/shaper.js';
+import { startFakeInternet, type FakeInternet, type FakeSmtpServer } from '../helpers/fake-internet/index.js';
 
 class RecordingShaper implements Shaper {
   admitted: ShapingKey[] = [];
@@ -30,7 +27,7 @@ class RecordingShaper implements Shaper {
   refuseDomains = new Set<string>();
   async admit(key: ShapingKey): Promise<void> {
     this.admitted.push(key);
-    if (this.refuseDomains.has(key.domain)) throw new TransientError('SHAPING_DEFERRED', `no send token for ${key.source} → ${key.site} within the bound`);
+    if (this.refuseDomains.has(key.domain)) throw new ShapingDeferral(`${key.source}|${key.site}`, 'wait-too-long', 5000);
   }
   limits(key: ShapingKey) {
     this.limitsAsked.push(key);
@@ -53,26 +50,32 @@ class RecordingShaper implements Shaper {
 }
 
 describe('shaper hooks', () => {
-  let dns: LocalDns;
+  let net: FakeInternet;
   let h: Harness;
-  let server: LocalMx;
-  const site: LocalMx[] = [];
-  const siteConnections = { open: 0, max: 0 };
+  let server: FakeSmtpServer;
+  const site: FakeSmtpServer[] = [];
   let dir: string;
   const shaper = new RecordingShaper();
 
   before(async () => {
-    dns = await startLocalDns();
-    const port = await freePort();
+    net = await startFakeInternet();
+    const dns = net.dns;
     for (const d of ['one.test', 'two.test']) dns.mx(d, [{ exchange: 'mx.shared-host.test', priority: 10 }]);
     dns.a('mx.shared-host.test', '127.0.0.28');
-    server = await startLocalMx({ host: '127.0.0.28', port, refuse: { 'gone@one.test': '550 5.1.1 No such user' } });
+    server = await net.smtp({
+      host: '127.0.0.28',
+      name: 'mx.shared-host.test',
+      script: {
+        unknownUsers: ['gone@one.test', 'gone2@one.test', 'gone3@one.test'],
+        rcpt: (rcpt) => (rcpt === 'full@one.test' ? { code: 552, message: '5.2.2 Mailbox full' } : undefined),
+      },
+    });
     // One site, two MX hosts (one per customer domain, as at Microsoft 365).
     dns.mx('three.test', [{ exchange: 'three-test.mail.bigsite.test', priority: 10 }]);
     dns.mx('four.test', [{ exchange: 'four-test.mail.bigsite.test', priority: 10 }]);
     dns.a('three-test.mail.bigsite.test', '127.0.0.29');
     dns.a('four-test.mail.bigsite.test', '127.0.0.30');
-    for (const host of ['127.0.0.29', '127.0.0.30']) site.push(await startLocalMx({ host, port, shared: siteConnections }));
+    for (const host of ['127.0.0.29', '127.0.0.30']) site.push(await net.smtp({ host, script: { replyDelayMs: 20 } }));
     shaper.unavailable.add('127.0.0.8');
     shaper.refuseDomains.add('two.test');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-routes-'));
@@ -80,7 +83,7 @@ describe('shaper hooks', () => {
     fs.writeFileSync(
       file,
       YAML.stringify({
-        dns: { servers: dns.servers, timeoutMs: 500, blockLocalAddresses: false, smtpPort: port },
+        dns: { servers: dns.servers, timeoutMs: 500, blockLocalAddresses: false, smtpPort: net.smtpPort },
         routes: { direct: { kind: 'mx' } },
         pools: {
           default: { route: 'direct', addresses: [{ address: '127.0.0.7', ehlo: 'mta.postline.test' }] },
@@ -92,9 +95,7 @@ describe('shaper hooks', () => {
   });
   after(async () => {
     await h?.close();
-    await server?.close();
-    for (const m of site) await m.close();
-    await dns?.close();
+    await net?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -106,8 +107,15 @@ describe('shaper hooks', () => {
     await h.produce([...rs, gone]);
     for (const r of rs) assert.equal((await outcome(r.messageId)).type, 'sent');
     assert.equal((await outcome(gone.messageId)).type, 'bounced');
-    assert.equal(server.maxConcurrent, 1, 'one connection at a time (limits.maxConnections)');
-    assert.ok(server.connections >= 4, `at most 2 messages per connection: ${server.connections} connections for 7 messages`);
+    // One connection at a time (limits.maxConnections): at the server, messages never alternate
+    // between connections — once a newer connection carries one, no older one carries another.
+    // (Its open-connection count may show 2 for the moment a replaced connection's QUIT is
+    // closing while the next one opens: the client counts a connection closed once the server
+    // has ended it, the server once the client's side has closed too.)
+    const conns = server.messagesFrom('127.0.0.7').sort((a, b) => a.at - b.at).map((m) => m.connection);
+    assert.deepEqual(conns, [...conns].sort((a, b) => a - b), `connections in time order: ${conns.join(',')}`);
+    assert.ok(server.maxConcurrentConnections('127.0.0.7') <= 2);
+    assert.ok(server.connections('127.0.0.7') >= 4, `at most 2 messages per connection: ${server.connections('127.0.0.7')} connections for 7 messages`);
     assert.deepEqual(shaper.admitted.find((k) => k.domain === 'one.test'), { source: '127.0.0.7', site: 'shared-host.test', domain: 'one.test' });
     assert.ok(shaper.limitsAsked.every((k) => k.source === '127.0.0.7' && k.site === 'shared-host.test'));
     assert.equal(shaper.observed.filter((o) => o.code === 250).length, 6);
@@ -115,6 +123,22 @@ describe('shaper hooks', () => {
     assert.equal(shaper.sent.filter((s) => s === '127.0.0.7/default').length, 6);
     assert.deepEqual(shaper.bounces, [{ source: '127.0.0.7/default', recipientClass: true }]);
     assert.ok(shaper.pools.length > 0 && shaper.pools.every((p) => p === 'default' || p === 'paused'));
+  });
+
+  test('bounces count per message like sends: one bounce for a message with two unknown users; a full mailbox is not recipient-class', async () => {
+    const before = shaper.bounces.length;
+    const two = recordFor(['gone2@one.test', 'gone3@one.test']);
+    await h.produce([two]);
+    assert.equal((await outcome(two.messageId)).type, 'bounced');
+    await waitFor(() => shaper.bounces.length > before, 10_000, 'the bounce counted');
+    const full = recordFor(['full@one.test']);
+    await h.produce([full]);
+    assert.equal((await outcome(full.messageId)).type, 'bounced');
+    await waitFor(() => shaper.bounces.length > before + 1, 10_000, 'the second bounce counted');
+    assert.deepEqual(shaper.bounces.slice(before), [
+      { source: '127.0.0.7/default', recipientClass: true },
+      { source: '127.0.0.7/default', recipientClass: false },
+    ]);
   });
 
   test('every source of the pool held back → deferred (POOL_UNAVAILABLE), nothing sent', async () => {
@@ -139,6 +163,9 @@ describe('shaper hooks', () => {
 
   test('the connection limit holds per (source, site) across the site\'s MX hosts', async () => {
     const rs = Array.from({ length: 8 }, (_, i) => recordFor([`s${i}@${i % 2 ? 'three' : 'four'}.test`]));
+    // Connections open at both hosts at once, sampled at the servers while the messages go.
+    let most = 0;
+    const sampler = setInterval(() => (most = Math.max(most, site[0].openConnections('127.0.0.7') + site[1].openConnections('127.0.0.7'))), 1);
     await h.produce(rs);
     for (const r of rs) {
       const e = await outcome(r.messageId);
@@ -147,6 +174,7 @@ describe('shaper hooks', () => {
     }
     assert.equal(site[0].messages.length + site[1].messages.length, 8);
     assert.ok(site[0].messages.length > 0 && site[1].messages.length > 0);
-    assert.equal(siteConnections.max, 1, 'never more than the site\'s one connection across both hosts');
+    clearInterval(sampler);
+    assert.equal(most, 1, 'never more than the site\'s one connection across both hosts');
   });
 });

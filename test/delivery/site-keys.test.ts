@@ -9,14 +9,15 @@ import { SiteKeys, shardOf } from '../../services/dispatcher/routing/site-keys.j
 import { dispatchRecords } from '../../services/renderer/dispatch-records.js';
 import { checkRequest } from '../../services/renderer/request-checks.js';
 import { emailRequest } from '../renderer/email-requests.js';
-import { startLocalDns, type LocalDns } from './local-dns.js';
+import { startFakeInternet, type FakeInternet } from '../helpers/fake-internet/index.js';
 
 describe('site keys', () => {
-  let dns: LocalDns;
+  let net: FakeInternet;
   let keys: SiteKeys;
 
   before(async () => {
-    dns = await startLocalDns();
+    net = await startFakeInternet();
+    const dns = net.dns;
     for (const d of ['gmail.com', 'customer.example']) {
       dns.mx(d, [{ exchange: 'alt1.gmail-smtp-in.l.google.com', priority: 5 }, { exchange: 'gmail-smtp-in.l.google.com', priority: 5 }]);
     }
@@ -26,7 +27,7 @@ describe('site keys', () => {
     const resolver = new DnsResolver({ servers: dns.servers, timeoutMs: 1000, ttlFloorSeconds: 60, ttlCeilingSeconds: 3600 });
     keys = new SiteKeys({ resolver, sites: { '*.host.example': 'hosting-co' }, shardsOf: (site) => (site === 'gmail' ? 4 : 1) });
   });
-  after(() => dns.close());
+  after(() => net.close());
 
   test('sites by MX hosts; the domain itself when DNS cannot tell', async () => {
     assert.equal(await keys.siteOf('gmail.com'), 'gmail');

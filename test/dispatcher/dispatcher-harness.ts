@@ -41,7 +41,7 @@ export async function startHarness(
   sinkOpts: SmtpSinkOptions = {},
   overrides: Record<string, unknown> = {},
   setup?: (sink: SmtpSink) => Promise<Record<string, unknown>>,
-  dispatcherOpts: Pick<DispatcherOptions, 'shaper'> = {},
+  dispatcherOpts: Pick<DispatcherOptions, 'shaper' | 'ops'> = {},
 ): Promise<Harness> {
   const broker = await startTestBroker();
   const sink = await startSmtpSink({ greetingDelay: false, ...sinkOpts });

@@ -55,11 +55,17 @@ export function parseReply(data: Buffer): WireReply {
   const rrs = data.readUInt16BE(6) + data.readUInt16BE(8) + data.readUInt16BE(10);
   // A question takes at least 5 bytes (root name, type, class), a record at least 11.
   if (12 + qd * 5 + rrs * 11 > data.length) throw malformed(`${qd} questions and ${rrs} records in ${data.length} bytes`);
+  let reply: WireReply;
   try {
-    return Packet.parse(data) as WireReply;
+    reply = Packet.parse(data) as WireReply;
   } catch (err) {
     throw malformed((err as Error).message);
   }
+  // dns2 stops quietly at a record it cannot read (e.g. a bad compression pointer): a reply with
+  // fewer answers than its header promises is garbage, not an empty answer (which would bounce).
+  const promised = data.readUInt16BE(6);
+  if (!reply.header.tc && (reply.answers?.length ?? 0) !== promised) throw malformed(`${promised} answers promised, ${reply.answers?.length ?? 0} readable`);
+  return reply;
 }
 
 function timedOut(ms: number): Error {

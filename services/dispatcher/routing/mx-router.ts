@@ -16,7 +16,7 @@ import type { MtaStsPolicies } from './mta-sts.js';
 import { planMx, type MxHost } from './mx-plan.js';
 import { choosePool, chooseSource, type SourceAddress } from './pools.js';
 import type { RoutingFile, RouteSpec } from './routes-file.js';
-import type { Shaper } from './no-shaping.js';
+import type { Shaper } from '../shaping/shaper.js';
 import { siteOfHosts } from './sites.js';
 
 /** A record that cannot be routed, and what that means for its recipients. */
@@ -85,7 +85,10 @@ export class MxRouter {
       return { route: { ...this.deps.relay, name: pool.route, pool: poolName, source: 'relay' } };
     }
     const source = chooseSource(pool.addresses, (a) => this.deps.shaper.sourceAvailable(a, poolName), this.deps.random);
-    if (!source) return { refusal: { kind: 'deferred', code: 'POOL_UNAVAILABLE', reason: `no source address of pool ${poolName} may send now (warm-up cap or paused)`, pool: poolName } };
+    // Claimed at once (no await in between): messages routed side by side cannot overrun a warm-up cap.
+    if (!source || (this.deps.shaper.claim && !this.deps.shaper.claim(source.address))) {
+      return { refusal: { kind: 'deferred', code: 'POOL_UNAVAILABLE', reason: `no source address of pool ${poolName} may send now (warm-up cap or paused)`, pool: poolName } };
+    }
     try {
       return await this.mxRoute(msg.domain, pool.route, spec, poolName, source);
     } catch (err) {

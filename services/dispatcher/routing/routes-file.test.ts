@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../../shared/config-loader.js';
-import { loadRoutingFile, parseRoutingFile } from './routes-file.js';
+import { loadRoutingFile, parseRoutingFile, warmupPlans } from './routes-file.js';
 
 test('the shipped example loads with its defaults', () => {
   const f = loadRoutingFile(fileURLToPath(new URL('../routes.example.yaml', import.meta.url)));
@@ -17,6 +17,46 @@ test('the shipped example loads with its defaults', () => {
   assert.equal(f.dns.smtpPort, 25);
   assert.ok(f.dns.servers.length > 0, 'system DNS servers by default');
   assert.equal(f.sites['*.mx.example.org'], 'example-hosting');
+  const plans = warmupPlans(f);
+  assert.deepEqual([...plans.keys()], ['203.0.113.21']);
+  assert.equal(plans.get('203.0.113.21')?.start, '2026-12-01');
+  assert.equal(plans.get('203.0.113.21')?.after, 50000);
+});
+
+test('warm-up plans: shape, dates, increasing days and one plan per address are checked', () => {
+  const plan = (start: string, schedule: unknown) => ({ start, schedule });
+  const bad = {
+    routes: { direct: { kind: 'mx' } },
+    pools: {
+      default: {
+        route: 'direct',
+        addresses: [
+          { address: '127.0.0.2', ehlo: 'a.test', warmup: plan('2026-02-30x', [[1, 10]]) },
+          { address: '127.0.0.3', ehlo: 'b.test', warmup: plan('2026-13-45', [[1, 10]]) },
+          { address: '127.0.0.4', ehlo: 'c.test', warmup: plan('2026-12-01', [[2, 10], [2, 20]]) },
+          { address: '127.0.0.5', ehlo: 'd.test', warmup: { start: '2026-12-01', schedule: [[1, 10]], ramp: 'fast' } },
+          { address: '127.0.0.6', ehlo: 'e.test', warmup: plan('2026-12-01', [[1, 10]]) },
+        ],
+      },
+      other: { route: 'direct', addresses: [{ address: '127.0.0.6', ehlo: 'e.test', warmup: plan('2026-12-01', [[1, 99]]) }] },
+    },
+  };
+  const err = (() => {
+    try {
+      parseRoutingFile(bad, 'routes.yaml');
+    } catch (e) {
+      return e as ConfigError;
+    }
+  })();
+  assert.ok(err instanceof ConfigError);
+  const text = err.problems.join('\n');
+  assert.match(text, /routes\.yaml: pools\.default\.addresses\.0\.warmup\.start: /, text);
+  assert.match(text, /routes\.yaml: pools\.default\.addresses\.1\.warmup\.start: not a date: 2026-13-45/, text);
+  assert.match(text, /routes\.yaml: pools\.default\.addresses\.2\.warmup\.schedule\[1\]: day 2 does not come after day 2/, text);
+  assert.match(text, /routes\.yaml: pools\.default\.addresses\.3\.warmup/, text);
+  assert.match(text, /routes\.yaml: pools\.other\.addresses\.0\.warmup: 127\.0\.0\.6 already has a different warm-up plan/, text);
+  const ok = parseRoutingFile({ ...bad, pools: { default: { route: 'direct', addresses: [bad.pools.default.addresses[4]] } } }, 'routes.yaml');
+  assert.deepEqual(warmupPlans(ok).get('127.0.0.6'), { start: '2026-12-01', schedule: [[1, 10]] });
 });
 
 test('every bad key is listed with its path', () => {

@@ -13,6 +13,7 @@ import YAML from 'yaml';
 import { ConfigError } from '../../../shared/config-loader.js';
 import { PRIORITIES } from '../../../shared/config.js';
 import { parseHostPort } from '../route.js';
+import { WarmupSchema, warmupProblems, type WarmupPlan } from '../shaping/warmup.js';
 
 const obj = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
 
@@ -46,6 +47,7 @@ const SourceSchema = obj(
     address: Type.String({ minLength: 1, description: 'Local IPv4/IPv6 address the connection binds to.' }),
     ehlo: Type.String({ minLength: 1, description: 'EHLO name (with forward-confirmed reverse DNS).' }),
     weight: Type.Optional(Type.Number({ minimum: 0, default: 1, description: 'Share of the pool\'s messages.' })),
+    warmup: Type.Optional(WarmupSchema),
   },
   'A source address',
 );
@@ -88,7 +90,7 @@ export interface RouteSpec {
 /** A pool with its defaults applied. */
 export interface PoolSpec {
   route: string;
-  addresses: Array<{ address: string; ehlo: string; weight: number }>;
+  addresses: Array<{ address: string; ehlo: string; weight: number; warmup?: WarmupPlan }>;
 }
 
 /** The routing file, validated, with every default applied. */
@@ -121,7 +123,23 @@ function crossChecks(f: Static<typeof RoutesFileSchema>): string[] {
     if (!route) problems.push(`pools.${name}.route: no route named ${JSON.stringify(pool.route)}`);
     const addresses = Array.isArray(pool.addresses) ? pool.addresses.filter(isMap) : [];
     if (route?.kind === 'mx' && addresses.length === 0) problems.push(`pools.${name}.addresses: an mx route needs at least one source address`);
-    for (const [i, a] of addresses.entries()) if (typeof a.address === 'string' && !net.isIP(a.address)) problems.push(`pools.${name}.addresses.${i}.address: not an IP address (got ${JSON.stringify(a.address)})`);
+    for (const [i, a] of addresses.entries()) {
+      if (typeof a.address === 'string' && !net.isIP(a.address)) problems.push(`pools.${name}.addresses.${i}.address: not an IP address (got ${JSON.stringify(a.address)})`);
+      if (isMap(a.warmup) && typeof a.warmup.start === 'string' && Array.isArray(a.warmup.schedule) && a.warmup.schedule.every((e) => Array.isArray(e) && typeof e[0] === 'number')) {
+        problems.push(...warmupProblems(a.warmup as WarmupPlan, `pools.${name}.addresses.${i}.warmup`));
+      }
+    }
+  }
+  // An address's warm-up counts what it sends, whichever pool sent it: one plan per address.
+  const plans = new Map<string, { at: string; plan: string }>();
+  for (const [name, pool] of Object.entries(f.pools)) {
+    for (const [i, a] of (isMap(pool) && Array.isArray(pool.addresses) ? pool.addresses.filter(isMap) : []).entries()) {
+      if (typeof a.address !== 'string' || a.warmup === undefined) continue;
+      const at = `pools.${name}.addresses.${i}.warmup`;
+      const prev = plans.get(a.address);
+      if (prev && prev.plan !== JSON.stringify(a.warmup)) problems.push(`${at}: ${a.address} already has a different warm-up plan at ${prev.at} (one plan per address)`);
+      else if (!prev) plans.set(a.address, { at, plan: JSON.stringify(a.warmup) });
+    }
   }
   for (const [tenant, pool] of Object.entries(isMap(f.choose?.tenants) ? f.choose.tenants : {})) if (!f.pools[pool]) problems.push(`choose.tenants.${tenant}: no pool named ${JSON.stringify(pool)}`);
   for (const [p, pool] of Object.entries(isMap(f.choose?.priorities) ? f.choose.priorities : {})) if (pool !== undefined && !f.pools[pool]) problems.push(`choose.priorities.${p}: no pool named ${JSON.stringify(pool)}`);
@@ -163,12 +181,19 @@ export function parseRoutingFile(input: unknown, where: string, readCa: (file: s
     // TypeBox applies no defaults inside records: done here.
     routes: Object.fromEntries(Object.entries(value.routes).map(([n, r]) => [n, { kind: r.kind, tls: r.tls ?? 'opportunistic', mtaSts: r.mtaSts ?? true }])),
     pools: Object.fromEntries(
-      Object.entries(value.pools).map(([n, p]) => [n, { route: p.route, addresses: (p.addresses ?? []).map((a) => ({ address: a.address, ehlo: a.ehlo, weight: a.weight ?? 1 })) }]),
+      Object.entries(value.pools).map(([n, p]) => [n, { route: p.route, addresses: (p.addresses ?? []).map((a) => ({ address: a.address, ehlo: a.ehlo, weight: a.weight ?? 1, ...(a.warmup ? { warmup: a.warmup } : {}) })) }]),
     ),
     choose: { tenants: value.choose?.tenants ?? {}, priorities: value.choose?.priorities ?? {} },
     sites: value.sites,
     ...(ca ? { ca } : {}),
   };
+}
+
+/** The warm-up plan of every source address that has one (for the shaper), by address. */
+export function warmupPlans(file: RoutingFile): Map<string, WarmupPlan> {
+  const plans = new Map<string, WarmupPlan>();
+  for (const pool of Object.values(file.pools)) for (const a of pool.addresses) if (a.warmup) plans.set(a.address, a.warmup);
+  return plans;
 }
 
 /** Reads and validates the routing file at `file`. */

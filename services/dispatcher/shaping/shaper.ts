@@ -46,6 +46,14 @@ export interface Shaper {
   observe(key: ShapingKey, reply: ObservedReply): void;
   /** Whether a source address may take one more message today (warm-up) and is not paused (nor its pool). */
   sourceAvailable(source: string, pool?: string): boolean;
+  /**
+   * Reserves one of today's warm-up messages of `source` for a message routed through it (false
+   * when the cap, claims in flight included, is reached). `recordSent` settles the claim;
+   * `release` gives it back when the message did not go. Optional: without it, the cap is only
+   * checked by `sourceAvailable`.
+   */
+  claim?(source: string): boolean;
+  release?(source: string): void;
   /** Counts a message that left through `source` (warm-up day counter, auto-pause window). */
   recordSent(source: string, pool?: string): void;
   /** Counts a bounce through `source`; only recipient-class bounces can pause it. */
@@ -144,6 +152,14 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
     const now = this.clock.now();
     if (this.pause.paused(source, now) || (pool !== undefined && this.pause.paused(POOL + pool, now))) return false;
     return this.warmup.available(source, now);
+  }
+
+  claim(source: string): boolean {
+    return this.warmup.claim(source, this.clock.now());
+  }
+
+  release(source: string): void {
+    this.warmup.release(source);
   }
 
   recordSent(source: string, pool?: string): void {

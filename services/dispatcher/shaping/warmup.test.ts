@@ -62,3 +62,28 @@ describe('Warmup', () => {
     assert.equal(c.count('a', at('2026-12-02T00:00:00Z')), 0);
   });
 });
+
+describe('warm-up claims', () => {
+  const one: WarmupPlan = { start: '2026-12-01', schedule: [[1, 3]] };
+  const now = at('2026-12-01T10:00:00Z');
+
+  it('messages routed at once claim the cap before any is counted; a sent one settles its claim, a given-back one frees it', () => {
+    const w = new Warmup(new Map([['127.0.0.2', one]]));
+    assert.deepEqual([1, 2, 3, 4].map(() => w.claim('127.0.0.2', now)), [true, true, true, false]);
+    assert.equal(w.available('127.0.0.2', now), false);
+    w.record('127.0.0.2', now); // sent: counted, its claim settled
+    assert.equal(w.available('127.0.0.2', now), false);
+    w.release('127.0.0.2'); // deferred: its share is free again
+    assert.equal(w.available('127.0.0.2', now), true);
+    assert.equal(w.claim('127.0.0.2', now), true);
+    assert.equal(w.claim('127.0.0.2', now), false);
+    assert.equal(w.claim('127.0.0.9', now), true, 'an address without a plan always may');
+  });
+
+  it('a claim never settled stops counting after ten minutes', () => {
+    const w = new Warmup(new Map([['127.0.0.2', one]]));
+    for (let i = 0; i < 3; i++) w.claim('127.0.0.2', now);
+    assert.equal(w.available('127.0.0.2', now + 60_000), false);
+    assert.equal(w.available('127.0.0.2', now + 10 * 60_000 + 1), true);
+  });
+});

@@ -98,21 +98,54 @@ export interface WarmupUsage {
   sent: number;
 }
 
+/** A claim not settled within this long (its message lost track of) stops counting. */
+const CLAIM_TTL_MS = 10 * 60_000;
+
 /** The warm-up plans of the source addresses that have one, and their day counters. */
 export class Warmup {
+  /** Messages routed through an address and not yet sent or given up, by claim time. */
+  private readonly claims = new Map<string, number[]>();
+
   constructor(
     private readonly plans: ReadonlyMap<string, WarmupPlan>,
     private readonly counter: SentCounter = new DayCounter(),
   ) {}
 
-  /** Whether `source` may send one more message today (addresses without a plan always may). */
+  /**
+   * Whether `source` may send one more message today (addresses without a plan always may),
+   * counting the messages already routed through it and still on their way.
+   */
   available(source: string, now: number): boolean {
     const plan = this.plans.get(source);
-    return !plan || this.counter.count(source, now) < dailyCap(plan, now);
+    return !plan || this.counter.count(source, now) + this.inFlight(source, now) < dailyCap(plan, now);
   }
 
-  /** Counts one message sent through `source`; returns the usage when this one reached the cap. */
+  /**
+   * Reserves one of today's messages of `source` for a message about to go: messages routed at
+   * once cannot all pass the cap before the first of them is counted. False when none is left.
+   */
+  claim(source: string, now: number): boolean {
+    if (!this.plans.has(source)) return true;
+    if (!this.available(source, now)) return false;
+    this.claims.set(source, [...(this.claims.get(source) ?? []), now]);
+    return true;
+  }
+
+  /** Gives back a claim whose message did not go (deferred, bounced, failed). */
+  release(source: string): void {
+    this.claims.get(source)?.shift();
+  }
+
+  private inFlight(source: string, now: number): number {
+    const list = this.claims.get(source);
+    if (!list) return 0;
+    while (list.length > 0 && list[0] <= now - CLAIM_TTL_MS) list.shift();
+    return list.length;
+  }
+
+  /** Counts one message sent through `source` (settling its claim); returns the usage when this one reached the cap. */
   record(source: string, now: number): WarmupUsage | undefined {
+    this.release(source);
     this.counter.add(source, now);
     const u = this.usage(source, now);
     return u && u.sent === u.cap ? u : undefined;

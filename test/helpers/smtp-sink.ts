@@ -137,8 +137,8 @@ function smtpError(code: number, message?: string): Error {
   return err;
 }
 
-/** smtp-server without its fixed 100 ms early-talker delay before the greeting. */
-class UndelayedSmtpServer extends SMTPServer {
+/** smtp-server without its fixed 100 ms early-talker delay before the greeting (also used by the fake internet's providers). */
+export class UndelayedSmtpServer extends SMTPServer {
   override connect(socket: net.Socket, socketOptions?: ConstructorParameters<typeof ServerConnection>[2]): void {
     // Mirrors SMTPServer.connect(), replacing connection.init() (which waits 100 ms).
     const connection = new ServerConnection(this, socket, socketOptions);

@@ -9,8 +9,8 @@
 import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import { SMTPConnection as ServerConnection } from 'smtp-server/lib/smtp-connection.js';
 import { waitFor } from '../broker.js';
+import { UndelayedSmtpServer } from '../smtp-sink.js';
 import type { CertificateAuthority } from './certificates.js';
 import { verifyDkim, type DkimVerdict } from './dkim-verdicts.js';
 import type { ResolveFunction } from './dns-server.js';
@@ -67,17 +67,6 @@ interface ConnectionStats {
   open: number;
   max: number;
   total: number;
-}
-
-/** smtp-server without its fixed 100 ms early-talker delay before the greeting (as in smtp-sink.ts). */
-class UndelayedSmtpServer extends SMTPServer {
-  override connect(socket: net.Socket, socketOptions?: ConstructorParameters<typeof ServerConnection>[2]): void {
-    const connection = new ServerConnection(this, socket, socketOptions);
-    this.connections.add(connection);
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
-    connection._setListeners(() => connection.connectionReady());
-  }
 }
 
 function smtpError(reply: ScriptedReply): Error {

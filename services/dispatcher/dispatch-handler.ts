@@ -7,7 +7,8 @@
  * the repeat into a no-op instead of a second delivery.
  *
  * Emits 'delivery' (DeliveryReport) for metrics, 'invalid' (topic) for undecodable records,
- * 'duplicate' (priority, recipients) for recipients skipped as already handled, and 'verdict'
+ * 'duplicate' (priority, recipients) for recipients skipped as already handled, 'rekey'
+ * (priority, site) for mx-route records produced again under their site key, and 'verdict'
  * (topic, partition, offset, verdictAt, durableAt) for each sent outcome (the duplicate window).
  */
 import { EventEmitter } from 'node:events';
@@ -31,6 +32,8 @@ import { outcomesOf, parseSmtpReply, type RecipientOutcome } from './smtp-outcom
 import type { Routed, RouteRefusal } from './routing/mx-router.js';
 import { isRecipientClassBounce } from './shaping/auto-pause.js';
 import { ShapingDeferral, type Shaper, type ShapingKey } from './shaping/shaper.js';
+import type { ShapingRules } from './shaping/shaping-rules.js';
+import { siteKeyVerdict } from './shaping/site-shards.js';
 
 export type { FinalKind } from './outcome-writer.js';
 
@@ -45,6 +48,12 @@ export interface DispatchHandlerDeps {
   router?: { route(msg: EmailReadyForDispatch): Promise<Routed> };
   /** Admission, limits and feedback per (source address, site) for mx routes. */
   shaper?: Shaper;
+  /**
+   * The shaping rules the renderer keys mx-route records by (site or `site#k` shard, see
+   * shaping/site-shards.ts). With them, an mx-route record is sent only under its own key's
+   * share of the site's limits; a record keyed otherwise is produced again under its site key.
+   */
+  shapingRules?: ShapingRules;
   retryPolicy: RetryPolicy;
   logger: Logger;
   /** Recently handled deliveries (default: none remembered). */
@@ -72,6 +81,18 @@ export interface DeliveryReport {
   /** Left through a fallback host of the route. */
   fallback: boolean;
   outcomes: Array<{ kind: FinalKind; code: string; recipients: number }>;
+}
+
+/**
+ * A route shaped under a shard of its site (`gmail#2`): admission, limits, feedback and the
+ * connection budget use the shard's key; fleets are the shard's own (a shard's fleet draws on
+ * the shard's budget). `site` stays the site (metrics, events).
+ */
+function shardRoute(r: Route, shapingSite: string): Route {
+  return {
+    ...r,
+    hosts: r.hosts.map((h) => (h.shaping ? { ...h, key: `${h.key} shard=${shapingSite}`, shaping: { ...h.shaping, site: shapingSite } } : h)),
+  };
 }
 
 function idsOf(value: Buffer | null): { messageId?: string; tenant?: string } {
@@ -151,7 +172,20 @@ export class DispatchHandler extends EventEmitter {
     const { topic, partition, message } = record;
     const known = splitRecipients(this.ledger, msg.messageId, msg.attempt, msg.envelope.to);
     // Only records with recipients to send to are routed (DNS, pool choice): repeats are not.
-    const routed: Routed = known.todo.length === 0 || !this.deps.router ? { route: route(msg, this.deps.routing) } : await this.deps.router.route(msg);
+    let routed: Routed = known.todo.length === 0 || !this.deps.router ? { route: route(msg, this.deps.routing) } : await this.deps.router.route(msg);
+    if ('route' in routed && routed.route.site && routed.route.hosts[0]?.shaping && this.deps.shapingRules) {
+      const r = routed.route;
+      const verdict = siteKeyVerdict(message.key?.toString('utf8') ?? '', r.site!, msg.messageId, this.deps.shapingRules);
+      if (verdict.kind === 'rekey') {
+        // Another replica owns this site's (shard's) share of the limits: it sends the record.
+        if (this.deps.router) this.deps.shaper?.release?.(r.source!);
+        await this.deps.producer.send(topic, { key: verdict.key, value: message.value, ...(message.headers ? { headers: message.headers } : {}) });
+        this.deps.logger.info({ messageId: msg.messageId, tenant: msg.tenant, site: r.site, key: message.key?.toString('utf8'), rekeyedTo: verdict.key, topic, partition, offset: message.offset }, 'record not keyed by its site; produced again under the site key');
+        this.emit('rekey', msg.priority, r.site);
+        return;
+      }
+      if (verdict.shapingSite !== r.site) routed = { route: shardRoute(r, verdict.shapingSite) };
+    }
     const where = 'route' in routed ? routed.route : routed.refusal;
     const routeName = 'route' in routed ? routed.route.name : 'none';
     const log = lazyChild(this.deps.logger, () => ({

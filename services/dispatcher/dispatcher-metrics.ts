@@ -81,6 +81,12 @@ export function instrumentDispatcher(registry: Registry, { handler, fleets, brea
     labelNames: ['priority'],
     registers,
   });
+  const rekeyed = new Counter({
+    name: 'postline_dispatch_rekeyed_total',
+    help: 'Mx-route dispatch records not keyed by their site (shard) key, produced again under it instead of sent here',
+    labelNames: ['priority'],
+    registers,
+  });
   const dupWindow = new Histogram({
     name: 'postline_dispatch_duplicate_window_seconds',
     help: "Time from an SMTP 250 until the sent event is durable (until=recorded: a crash before it repeats the delivery) and until the offset commit (until=committed: a crash before it redelivers the record)",
@@ -90,6 +96,7 @@ export function instrumentDispatcher(registry: Registry, { handler, fleets, brea
   });
   breakers.on('transition', (host: string, _from: BreakerState, to: BreakerState) => transitions.inc({ host, to }));
   handler.on('duplicate', (priority: string, n: number) => duplicates.inc({ priority }, n));
+  handler.on('rekey', (priority: string) => rekeyed.inc({ priority }));
   window.on('window', (until: string, ms: number) => dupWindow.observe({ until }, ms / 1000));
 
   handler.on('delivery', (d: DeliveryReport) => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Priority } from '../../shared/config.js';
-import { admit, afterAdmission, shareLimit, withinShare, type Admission, type AdmissionState } from './fleet-admission.js';
+import { admit, afterAdmission, reserveAt, shareLimit, withinShare, type Admission, type AdmissionState } from './fleet-admission.js';
 
 const reserve = { critical: 2, transactional: 1 };
 const state = (over: Partial<Omit<AdmissionState, 'busy'>> & { busy?: Partial<Record<Priority, number>> }): AdmissionState => ({
@@ -25,6 +25,36 @@ test('shareLimit: nested reservation, never below one connection', () => {
     [1, 'critical', 1],
   ];
   for (const [cap, p, expected] of cases) assert.equal(shareLimit(cap, reserve, p), expected, `${p} of ${cap}`);
+});
+
+test('reserves scale with small caps: at most a third of the cap each, critical keeps one from cap 2', () => {
+  const defaults = { critical: 4, transactional: 2 };
+  // [cap, reserve, in force, limits of critical / transactional (+ bulk) / bulk]
+  const cases: Array<[number, typeof defaults, typeof defaults, [number, number, number]]> = [
+    [20, defaults, { critical: 4, transactional: 2 }, [20, 16, 14]],
+    [12, defaults, { critical: 4, transactional: 2 }, [12, 8, 6]],
+    [10, defaults, { critical: 3, transactional: 2 }, [10, 7, 5]],
+    [6, defaults, { critical: 2, transactional: 2 }, [6, 4, 2]],
+    [5, defaults, { critical: 1, transactional: 1 }, [5, 4, 3]],
+    [3, defaults, { critical: 1, transactional: 1 }, [3, 2, 1]],
+    [2, defaults, { critical: 1, transactional: 0 }, [2, 1, 1]],
+    [1, defaults, { critical: 0, transactional: 0 }, [1, 1, 1]],
+    [5, { critical: 0, transactional: 0 }, { critical: 0, transactional: 0 }, [5, 5, 5]],
+    [10, { critical: 2, transactional: 1 }, { critical: 2, transactional: 1 }, [10, 8, 7]],
+  ];
+  for (const [cap, configured, inForce, [c, t, b]] of cases) {
+    assert.deepEqual(reserveAt(cap, configured), inForce, `reserves at cap ${cap}`);
+    assert.deepEqual([shareLimit(cap, configured, 'critical'), shareLimit(cap, configured, 'transactional'), shareLimit(cap, configured, 'bulk')], [c, t, b], `limits at cap ${cap}`);
+  }
+  // Critical always has a connection it may take (cap ≥ 2): with the rest busy, it is admitted.
+  for (let cap = 2; cap <= 12; cap++) {
+    let s: AdmissionState = { cap, reserve: defaults, busy: { critical: 0, transactional: 0, bulk: 0 }, idle: 0, opening: 0, total: 0 };
+    for (const p of ['bulk', 'transactional'] as const) {
+      while (admit(s, p) !== 'wait') s = afterAdmission(s, p, admit(s, p));
+    }
+    assert.ok(s.busy.bulk >= 1, `cap ${cap}: bulk got one`);
+    assert.equal(admit(s, 'critical'), 'open', `cap ${cap}: critical still gets one`);
+  }
 });
 
 test('admit: decisions by priority and fleet state', () => {

@@ -4,7 +4,8 @@
  * Nested reservation: of a fleet's capacity `cap` (its maximum, or the lower ceiling the host
  * imposed), bulk may hold at most `cap − reserve.critical − reserve.transactional` connections,
  * transactional and bulk together at most `cap − reserve.critical`, and critical may use all of
- * it. So bulk can never occupy the whole fleet, and while any connection is free to a priority's
+ * it. Each reserve takes at most a third of `cap` (`reserveAt`): at a shaped site's cap of 5,
+ * the default reserves (4 + 2) become 1 + 1, not all but one connection. So bulk can never occupy the whole fleet, and while any connection is free to a priority's
  * share, that priority gets one without waiting for lower ones. Each share is at least 1, so no
  * priority starves when the host allows only a few connections. Pure and table-tested.
  */
@@ -44,9 +45,25 @@ export interface AdmissionState {
  */
 export type Admission = 'use-idle' | 'await-opening' | 'open' | 'wait';
 
+/** Most of a fleet's cap one reserve may take: a third (floor), so reserves scale down with small caps. */
+export const RESERVE_SHARE = 1 / 3;
+
+/**
+ * The reserves in force at capacity `cap`: each configured reserve, but at most a third of the
+ * cap, so a small cap (a shaped site's 5 connections) is not mostly held back from bulk and
+ * transactional mail; critical keeps at least one connection of its own whenever `cap` ≥ 2
+ * (and its configured reserve is not 0).
+ */
+export function reserveAt(cap: number, reserve: Reserve): Reserve {
+  const most = Math.floor(cap * RESERVE_SHARE);
+  const critical = Math.min(reserve.critical, cap >= 2 ? Math.max(1, most) : 0);
+  return { critical: Math.max(0, critical), transactional: Math.max(0, Math.min(reserve.transactional, most)) };
+}
+
 /** Most connections priority `p` and every priority below it may hold together. */
 export function shareLimit(cap: number, reserve: Reserve, p: Priority): number {
-  const above = p === 'critical' ? 0 : p === 'transactional' ? reserve.critical : reserve.critical + reserve.transactional;
+  const r = reserveAt(cap, reserve);
+  const above = p === 'critical' ? 0 : p === 'transactional' ? r.critical : r.critical + r.transactional;
   return Math.max(1, cap - above);
 }
 

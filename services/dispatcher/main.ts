@@ -39,6 +39,7 @@ import { MxRouter } from './routing/mx-router.js';
 import { loadRoutingFile, warmupPlans, type RoutingFile } from './routing/routes-file.js';
 import { instrumentRouting } from './routing/routing-metrics.js';
 import { createShaper, type Shaper, type TrafficShaper } from './shaping/shaper.js';
+import { loadShapingRules } from './shaping/shaping-rules.js';
 import type { WarmupPlan } from './shaping/warmup.js';
 import { SharedSentCounter, startSentTail, type SentTail } from './shaping/sent-tail.js';
 import { instrumentShaper } from './shaping/shaping-metrics.js';
@@ -192,6 +193,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     routing,
     router,
     shaper,
+    // The rules the renderer keys mx-route records by (site, or a shard of a hot site).
+    ...(file ? { shapingRules: loadShapingRules(d.shapingFile) } : {}),
     retryPolicy: retryPolicy(config.retry),
     logger,
     ledger,

@@ -7,7 +7,7 @@
  * the connection set-up), and the most connections open at once over the whole part. Baseline in
  * the same run, interleaved: the same backlog to `unlimited.test` (its rule: no rate limit, the
  * fleet's 20 connections) — what the site gets unshaped. A second row sends transactional mail to
- * a site with the same limits (the fleet's critical reserve leaves it fewer connections); it has
+ * a site with the same limits (the fleet's critical reserve leaves it one connection fewer); it has
  * an MX host of its own because each priority is its own consumer group, so a site's critical
  * and transactional mail may be owned by different dispatchers. When the
  * dispatchers run no real shaper (NoShaping in main.ts: no `postline_shaping_*` metrics), the
@@ -41,8 +41,9 @@ const DOMAINS = 20;
 const REPLY_DELAY_MS = 20;
 /**
  * Messages of the second look at the limited site, at transactional priority: a fleet keeps
- * `dispatcher.fleet.reserveCritical` (4) of its connections for critical mail, so of a site's 5
- * transactional mail may use 1 — this shows what that does to the site's rate.
+ * `dispatcher.fleet.reserveCritical` (4) of its connections for critical mail, at most a third of
+ * its cap (fleet-admission.ts `reserveAt`), so of a site's 5 transactional mail may use 4 — this
+ * shows what that does to the site's rate.
  */
 const TX_MESSAGES = 150;
 /**
@@ -135,7 +136,7 @@ export async function shapingPart(ctx: BenchContext, rig: DeliveryRig, p: Shapin
     wired
       ? `shaping: ${rate.median.toFixed(1)} msg/s (${((rate.median / RATE - 1) * 100).toFixed(1)} % from ${RATE}/s: ${within ? 'within' : 'OUTSIDE'} ±5 %), at most ${maxConn} connections at once (${maxConn <= CONNECTIONS ? 'within' : 'ABOVE'} ${CONNECTIONS}); unshaped ${baseline.value.median.toFixed(1)} msg/s`
       : `shaping: NOT MEASURED — the dispatchers run no real shaper (services/dispatcher/main.ts wires NoShaping; no postline_shaping_* metrics), so the "limited" site got ${rate.median.toFixed(1)} msg/s and up to ${maxConn} connections, unshaped (the limit-off site: ${baseline.value.median.toFixed(1)} msg/s). Targets not met.`,
-    `shaping: the load is critical mail (a fleet's every connection is open to it); transactional mail to a site with the same limits got ${summarize(runs.transactional.map((r) => r.perSec)).median.toFixed(1)} msg/s at most ${limitedTx.maxConcurrentConnections()} connections at once${wired ? ` — the fleet reserves (dispatcher.fleet.reserveCritical 4, reserveTransactional 2) leave it 1 of the site's ${CONNECTIONS} connections, and each message takes ~${3 * REPLY_DELAY_MS} ms of server replies here` : ''}`,
+    `shaping: the load is critical mail (a fleet's every connection is open to it); transactional mail to a site with the same limits got ${summarize(runs.transactional.map((r) => r.perSec)).median.toFixed(1)} msg/s at most ${limitedTx.maxConcurrentConnections()} connections at once${wired ? ` — the fleet reserves (dispatcher.fleet.reserveCritical 4, reserveTransactional 2; each at most a third of a fleet's cap) leave it ${CONNECTIONS - 1} of the site's ${CONNECTIONS} connections, and each message takes ~${3 * REPLY_DELAY_MS} ms of server replies here` : ''}`,
     `shaping: site ${LIMITED_SITE} is keyed to dispatch partition ${rig.partitionOf(LIMITED_SITE)} of ${rig.partitions} (one of the three dispatchers owns it)`,
   ];
   return { rows, params: { shaping: { ...p, messagesPerRun: n, rate: RATE, connections: CONNECTIONS, replyDelayMs: REPLY_DELAY_MS, dispatchers: rig.dispatchers.length, shaperWired: wired } }, notes, details: { shaping: runs } };

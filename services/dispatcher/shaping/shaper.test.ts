@@ -70,6 +70,19 @@ describe('TrafficShaper', () => {
     assert.equal(await admittedOver(clock, shaper, key('slow', 'tiny.example'), 10, 2000), 1 + 4);
   });
 
+  it('shapes a shard key (`hot#1`) with its share of the site\'s rule, and of a domain\'s own rates', async () => {
+    const sharded = mergeRules(loadShapingRules(''), { sites: { hot: { maxConnections: 5, messagesPerConnection: 10, perSecond: 10, shards: 2 } }, domains: { 'tiny.example': { perSecond: 2 } } });
+    const clock = new ManualClock(0);
+    const shaper = new TrafficShaper({ rules: sharded, settings: SETTINGS, clock });
+    assert.deepEqual(shaper.limits(key('hot#0')), { maxConnections: 3, maxMessagesPerConnection: 10 });
+    assert.deepEqual(shaper.limits(key('hot#1')), { maxConnections: 2, maxMessagesPerConnection: 10 });
+    assert.deepEqual(shaper.limits(key('hot')), { maxConnections: 5, maxMessagesPerConnection: 10 }, 'an unsharded key: the whole rule');
+    assert.deepEqual(shaper.current().map((c) => [c.site, c.perSecond]), [['hot#0', 5], ['hot#1', 5], ['hot', 10]]);
+    // tiny.example's 2/s, shared by the 2 shards: 1/s under one of them (2/s unsharded: 1 + 4 in 2 s).
+    assert.equal(await admittedOver(clock, shaper, key('hot#0', 'tiny.example'), 10, 2000), 1 + 2);
+    shaper.close();
+  });
+
   it('slows a (source, site) down on a throttling reply, with an event, then recovers step by step', async () => {
     const { clock, shaper, events } = setup();
     assert.deepEqual(shaper.limits(key('slow')), { maxConnections: 4, maxMessagesPerConnection: 10 });

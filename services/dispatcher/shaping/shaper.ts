@@ -18,7 +18,8 @@ import { initialAdaptive, nextTickAt, onThrottle, onTick, type AdaptiveOptions, 
 import { AutoPause, type AutoPauseOptions, type PauseTransition } from './auto-pause.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { ShapingDeferral, DeferralReason } from './shaping-deferral.js';
-import { domainWindows, loadShapingRules, siteRule, type ResolvedRule, type ShapingRules } from './shaping-rules.js';
+import { loadShapingRules, type ResolvedRule, type ShapingRules } from './shaping-rules.js';
+import { siteKeyDomainWindows, siteKeyRule } from './site-shards.js';
 import { throttleReason, type ObservedReply, type ThrottleReason } from './throttle-replies.js';
 import { TokenBucket } from './token-bucket.js';
 import { Warmup, type SentCounter, type WarmupPlan, type WarmupUsage } from './warmup.js';
@@ -248,7 +249,8 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
     let st = this.sites.get(k);
     const now = this.clock.now();
     if (!st) {
-      const rule = siteRule(this.deps.rules, key.site);
+      // `key.site` is the record's site key: a shard (`gmail#2`) gets its share of the site's rule.
+      const rule = siteKeyRule(this.deps.rules, key.site);
       st = { source: key.source, site: key.site, rule, bucket: new TokenBucket(rule.windows, this.deps.settings.burstMs, now), adaptive: initialAdaptive(), queues: new Map(), lastUsed: now };
       this.sites.set(k, st);
     }
@@ -257,7 +259,7 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
   }
 
   private queueOf(st: SiteState, domain: string): AdmissionQueue {
-    const own = domainWindows(this.deps.rules, domain);
+    const own = siteKeyDomainWindows(this.deps.rules, st.site, domain);
     const name = own ? domain.toLowerCase() : '';
     let q = st.queues.get(name);
     if (!q) {

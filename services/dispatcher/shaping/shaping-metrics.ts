@@ -7,11 +7,16 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { TrafficShaper } from './shaper.js';
+import { parseSiteKey } from './site-shards.js';
 
 export function instrumentShaper(registry: Registry, shaper: TrafficShaper): void {
   const registers = [registry];
   const named = new Set(shaper.siteNames());
-  const site = (s: string): string => (named.has(s) ? s : 'other');
+  // A shard's key (`gmail#2`) is labelled by its site: labels stay bounded by the named sites.
+  const site = (s: string): string => {
+    const plain = parseSiteKey(s).site;
+    return named.has(plain) ? plain : 'other';
+  };
 
   const perSource = <T extends { source: string; site: string }>(pick: (x: T) => number, rows: T[]): Map<string, { source: string; site: string; v: number }> => {
     const out = new Map<string, { source: string; site: string; v: number }>();

@@ -152,6 +152,8 @@ function watchFleets(fleets: FleetRegistry, logger: Logger, relayHosts: Readonly
 export async function startDispatcher(config: PostlineConfig, opts: DispatcherOptions = {}): Promise<RunningDispatcher> {
   const d = config.dispatcher;
   const file: RoutingFile | undefined = d.routesFile ? loadRoutingFile(d.routesFile) : undefined;
+  // Read once, before any connection: the shaper limits by them and the handler checks record keys by them.
+  const shapingRules = loadShapingRules(d.shapingFile);
   const usesRelay = !file || Object.values(file.routes).some((r) => r.kind === 'relay');
   if (usesRelay && !d.relay.host) throw new ConfigError([`POSTLINE_DISPATCHER_RELAY_HOST (dispatcher.relay.host): a relay host is required${file ? ' (the routing file has a relay route)' : ''}`]);
   const rt = await startRuntime(STAGE, config, opts);
@@ -163,7 +165,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   const plans = file ? warmupPlans(file) : new Map<string, WarmupPlan>();
   // With warm-up plans, every replica counts today's `sent` events of all replicas (a tail of email.events).
   const counter = !opts.shaper && plans.size > 0 ? new SharedSentCounter() : undefined;
-  const own: TrafficShaper | undefined = opts.shaper ? undefined : createShaper(d, { warmup: plans, ...(counter ? { counter } : {}) });
+  const own: TrafficShaper | undefined = opts.shaper ? undefined : createShaper(d, { rules: shapingRules, warmup: plans, ...(counter ? { counter } : {}) });
   const shaper: Shaper = opts.shaper ?? own!;
   const breakers = new BreakerRegistry(d.breaker);
   const budgets = new Map<string, SiteBudget>();
@@ -194,7 +196,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     router,
     shaper,
     // The rules the renderer keys mx-route records by (site, or a shard of a hot site).
-    ...(file ? { shapingRules: loadShapingRules(d.shapingFile) } : {}),
+    ...(file ? { shapingRules } : {}),
     retryPolicy: retryPolicy(config.retry),
     logger,
     ledger,

@@ -329,8 +329,13 @@ export const unlimitedShaper: Shaper = {
 
 /**
  * The shaper of a dispatcher: rules from `dispatcher.shapingFile` over the shipped defaults
- * (throws ConfigError naming every bad key), options from `dispatcher.shaping`.
+ * (throws ConfigError naming every bad key) unless the caller read them already (`opts.rules`),
+ * options from `dispatcher.shaping`.
  */
-export function createShaper(config: { shapingFile: string; shaping: ShapingSettings }, opts: Omit<ShaperDeps, 'rules' | 'settings'> = {}): TrafficShaper {
-  return new TrafficShaper({ rules: loadShapingRules(config.shapingFile), settings: config.shaping, ...opts });
+export function createShaper(
+  config: { shapingFile: string; shaping: ShapingSettings },
+  opts: Omit<ShaperDeps, 'rules' | 'settings'> & { rules?: ShapingRules } = {},
+): TrafficShaper {
+  const { rules, ...deps } = opts;
+  return new TrafficShaper({ rules: rules ?? loadShapingRules(config.shapingFile), settings: config.shaping, ...deps });
 }

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
 import { startFakeInternet, type FakeInternet, type FakeSmtpServer } from '../helpers/fake-internet/index.js';
 import { startHarness, type Harness } from '../dispatcher/dispatcher-harness.js';
 import { recordFor } from '../dispatcher/fleet-support.js';
+import { writeDeliveryFiles } from './delivery-files.js';
 
 let net: FakeInternet;
 let h: Harness;
@@ -23,19 +23,9 @@ before(async () => {
   // Slow replies keep connections busy, so messages side by side need connections side by side.
   mx = await net.smtp({ mxFor: 'capped.test', script: { replyDelayMs: 50 } });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-shaped-reserves-'));
-  const routes = path.join(dir, 'routes.yaml');
-  fs.writeFileSync(
-    routes,
-    YAML.stringify({
-      dns: { servers: net.dns.servers, timeoutMs: 1000, blockLocalAddresses: false, smtpPort: net.smtpPort },
-      routes: { direct: { kind: 'mx', mtaSts: false } },
-      pools: { default: { route: 'direct', addresses: [{ address: '127.0.0.2', ehlo: 'mta2.postline.test' }] } },
-    }),
-  );
-  const shaping = path.join(dir, 'shaping.yaml');
-  fs.writeFileSync(shaping, YAML.stringify({ sites: { 'capped.test': { maxConnections: 5, messagesPerConnection: 1000, perSecond: 1000 } } }));
+  const files = writeDeliveryFiles(dir, net, { sites: { 'capped.test': { maxConnections: 5, messagesPerConnection: 1000, perSecond: 1000 } } });
   // The fleet's reserves are the defaults (reserveCritical 4, reserveTransactional 2).
-  h = await startHarness({}, { 'dispatcher.routesFile': routes, 'dispatcher.shapingFile': shaping });
+  h = await startHarness({}, files);
 });
 after(async () => {
   await h?.close();

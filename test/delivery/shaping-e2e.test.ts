@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
 import { waitFor } from '../helpers/broker.js';
 import { startFakeInternet, type FakeInternet, type FakeSmtpServer, THROTTLED } from '../helpers/fake-internet/index.js';
 import { startHarness, type Harness } from '../dispatcher/dispatcher-harness.js';
 import { recordFor } from '../dispatcher/fleet-support.js';
+import { writeDeliveryFiles } from './delivery-files.js';
 import type { EmailEvent } from '../../shared/contracts/email-event.js';
 
 const today = new Date().toISOString().slice(0, 10);
@@ -45,44 +45,30 @@ describe('traffic shaping in the dispatcher (fake internet)', () => {
       script: { replyDelayMs: 100, rcpt: () => (pace.throttle ? THROTTLED : undefined) },
     });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-shaping-e2e-'));
-    const routes = path.join(dir, 'routes.yaml');
-    fs.writeFileSync(
-      routes,
-      YAML.stringify({
-        dns: { servers: net.dns.servers, timeoutMs: 1000, blockLocalAddresses: false, smtpPort: net.smtpPort },
-        routes: { direct: { kind: 'mx', mtaSts: false } },
-        pools: {
-          default: { route: 'direct', addresses: [{ address: '127.0.0.2', ehlo: 'mta2.postline.test' }] },
-          // .3 takes nearly everything until its cap; then .4 until its own.
-          warm: {
-            route: 'direct',
-            addresses: [
-              { address: '127.0.0.3', ehlo: 'mta3.postline.test', weight: 1000, warmup: { start: today, schedule: [[1, 2]] } },
-              { address: '127.0.0.4', ehlo: 'mta4.postline.test', weight: 1, warmup: { start: today, schedule: [[1, 3]] } },
-            ],
-          },
-          risky: { route: 'direct', addresses: [{ address: '127.0.0.5', ehlo: 'mta5.postline.test' }] },
-          pace: { route: 'direct', addresses: [{ address: '127.0.0.6', ehlo: 'mta6.postline.test' }] },
-          burst: { route: 'direct', addresses: [{ address: '127.0.0.9', ehlo: 'mta9.postline.test', warmup: { start: today, schedule: [[1, 5]] } }] },
+    const files = writeDeliveryFiles(dir, net, {
+      pools: {
+        // .3 takes nearly everything until its cap; then .4 until its own.
+        warm: {
+          route: 'direct',
+          addresses: [
+            { address: '127.0.0.3', ehlo: 'mta3.postline.test', weight: 1000, warmup: { start: today, schedule: [[1, 2]] } },
+            { address: '127.0.0.4', ehlo: 'mta4.postline.test', weight: 1, warmup: { start: today, schedule: [[1, 3]] } },
+          ],
         },
-      }),
-    );
-    const shaping = path.join(dir, 'shaping.yaml');
-    fs.writeFileSync(
-      shaping,
-      YAML.stringify({
-        sites: {
-          'slow.test': { maxConnections: 2, perSecond: 100 },
-          'fast.test': { maxConnections: 2, perSecond: 100 },
-          'pace.test': { maxConnections: 4, messagesPerConnection: 1000, perSecond: 1000 },
-        },
-      }),
-    );
+        risky: { route: 'direct', addresses: [{ address: '127.0.0.5', ehlo: 'mta5.postline.test' }] },
+        pace: { route: 'direct', addresses: [{ address: '127.0.0.6', ehlo: 'mta6.postline.test' }] },
+        burst: { route: 'direct', addresses: [{ address: '127.0.0.9', ehlo: 'mta9.postline.test', warmup: { start: today, schedule: [[1, 5]] } }] },
+      },
+      sites: {
+        'slow.test': { maxConnections: 2, perSecond: 100 },
+        'fast.test': { maxConnections: 2, perSecond: 100 },
+        'pace.test': { maxConnections: 4, messagesPerConnection: 1000, perSecond: 1000 },
+      },
+    });
     h = await startHarness(
       {},
       {
-        'dispatcher.routesFile': routes,
-        'dispatcher.shapingFile': shaping,
+        ...files,
         'dispatcher.shaping.pauseMinSample': 4,
         'dispatcher.shaping.pauseBounceRate': 0.5,
         'dispatcher.shaping.throttleHoldMs': 1000,

@@ -10,11 +10,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
 import { waitFor } from '../helpers/broker.js';
 import { startFakeInternet, type FakeInternet, type FakeSmtpServer } from '../helpers/fake-internet/index.js';
 import { startHarness, type Harness } from '../dispatcher/dispatcher-harness.js';
 import { recordFor } from '../dispatcher/fleet-support.js';
+import { writeDeliveryFiles } from './delivery-files.js';
 import { TopicReader } from '../helpers/topic-reader.js';
 import { EmailReadyForDispatchContract } from '../../shared/contracts/email-ready-for-dispatch.js';
 import { Topics } from '../../shared/topics.js';
@@ -34,18 +34,8 @@ describe('site shard keys in the dispatcher (fake internet)', () => {
     // One provider for two domains: its site is `hot.test` (the MX host's registrable domain).
     mx = await net.smtp({ mxFor: ['hot.test', 'customer.test'] });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-site-shards-'));
-    const routes = path.join(dir, 'routes.yaml');
-    fs.writeFileSync(
-      routes,
-      YAML.stringify({
-        dns: { servers: net.dns.servers, timeoutMs: 1000, blockLocalAddresses: false, smtpPort: net.smtpPort },
-        routes: { direct: { kind: 'mx', mtaSts: false } },
-        pools: { default: { route: 'direct', addresses: [{ address: '127.0.0.2', ehlo: 'mta2.postline.test' }] } },
-      }),
-    );
-    const shaping = path.join(dir, 'shaping.yaml');
-    fs.writeFileSync(shaping, YAML.stringify({ sites: { 'hot.test': { maxConnections: 5, messagesPerConnection: 100, perSecond: 40, shards: 2 } } }));
-    h = await startHarness({}, { 'dispatcher.routesFile': routes, 'dispatcher.shapingFile': shaping });
+    const files = writeDeliveryFiles(dir, net, { sites: { 'hot.test': { maxConnections: 5, messagesPerConnection: 100, perSecond: 40, shards: 2 } } });
+    h = await startHarness({}, files);
     dispatchTopic = await new TopicReader(h.broker.bootstrap, [Topics.dispatch('transactional')]).start();
     h.dispatcher.handler.on('rekey', (priority: string, site: string) => rekeys.push({ priority, site }));
   });

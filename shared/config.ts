@@ -13,6 +13,7 @@ import { DispatcherSection } from './config/dispatcher.js';
 import { RetrySection } from './config/retry.js';
 import { AnalyticsSection } from './config/analytics.js';
 import { TracingSection } from './config/tracing.js';
+import { FeedbackSection } from './config/feedback.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -27,6 +28,7 @@ export const PostlineConfigSchema = Type.Object(
     retry: RetrySection,
     analytics: AnalyticsSection,
     tracing: TracingSection,
+    feedback: FeedbackSection,
   },
   { additionalProperties: false },
 );

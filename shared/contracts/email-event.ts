@@ -71,8 +71,25 @@ export const EmailEventSchema = Type.Object(
     source: Type.Optional(Type.String()),
     /** Delivery outcomes over an mx route: the site (mailbox provider) of the recipient's MX hosts. */
     site: Type.Optional(Type.String()),
-    /** `bounced`: why beyond the SMTP reply — `dns` when the domain receives no mail (NXDOMAIN, null MX, no address). */
+    /**
+     * `bounced` and `deferred`: what the failure means, from the bounce rule table
+     * (shared/bounces): unknown-user, mailbox-full, mailbox-disabled, spam, policy,
+     * blocklisted-ip, authentication, throttled, greylisted, dns, tls, message-too-large, other.
+     * `complained`: the feedback type (abuse, fraud, …). `suppressed`: the suppression's reason.
+     */
     category: Type.Optional(Type.String()),
+    /** `bounced` and `deferred`: whose problem it is — recipient, infrastructure or content. Only recipient-class bounces suppress. */
+    bounceClass: Type.Optional(Type.String()),
+    /**
+     * How the news arrived when not from our own SMTP session: `dsn` (an asynchronous bounce at
+     * the inbound service), `arf` (a complaint report), `ses`, `sendgrid` (a provider's webhook),
+     * `one-click` / `link` / `mailto` (unsubscribe), `api` (a suppression added by hand).
+     */
+    via: Type.Optional(Type.String()),
+    /** The sending (From) domain of the message, on delivery outcomes and feedback. */
+    fromDomain: Type.Optional(Type.String()),
+    /** The mailing list the message belongs to (unsubscribe scope), when it named one. */
+    listId: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );

@@ -25,6 +25,10 @@ export const EmailReadyForDispatchSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** The sending (From) domain; the envelope sender is a return path when signed return paths (VERP) are on. */
+    fromDomain: Type.Optional(Type.String()),
+    /** The mailing list the message belongs to (unsubscribe scope), when it named one. */
+    listId: Type.Optional(Type.String()),
     /** The complete RFC 5322 message as rendered; sent byte for byte. */
     raw: Type.String({ minLength: 1 }),
     acceptedAt: Type.String({ format: 'date-time' }),

@@ -1,0 +1,189 @@
+/**
+ * Signed feedback tokens: what ties mail coming back (a bounce, a complaint, an unsubscribe, a
+ * provider's notification) to the message and recipient it is about, without a database. The
+ * renderer puts them into each recipient's copy: the return path (VERP, `b-<token>@<domain>`),
+ * the `List-Unsubscribe` URL and mailto, and the `X-Postline-Ref` header. Whoever receives one
+ * back verifies its MAC and learns the tenant, message and recipient from the token itself.
+ *
+ * Layout (bytes, then lower-case base32 without padding, so MTAs that fold case do no harm):
+ *   [version:2 | purpose:2 | key id:4] [message id] [tenant] [recipient] ([from domain] [list]) [MAC]
+ * Strings are a length byte + UTF-8; a canonical UUID message id (ingest's ids) is flag 0xFF +
+ * 16 bytes. A return path is kept short: it carries a 4-byte hash of the recipient instead of
+ * the address and no from domain or list, so `b-<token>` stays within SMTP's 64-octet local
+ * part for tenant names up to 8 bytes (longer ones make it longer, which most MTAs accept, as
+ * they do SRS addresses); the inbound service matches the hash against the addresses a bounce names.
+ * The MAC is HMAC-SHA256 over everything before it, truncated to 8 bytes (forging one takes
+ * ~2^64 online guesses), compared in constant time; the purpose is signed too, so a return-path
+ * token is never an unsubscribe.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { base32 } from 'rfc4648';
+
+export type FeedbackPurpose = 'return-path' | 'unsubscribe' | 'ref';
+
+const PURPOSES: readonly FeedbackPurpose[] = ['return-path', 'unsubscribe', 'ref'];
+const VERSION = 1;
+const MAC_BYTES = 8;
+const MAX_KEY_ID = 15;
+const UUID_FLAG = 0xff;
+const RECIPIENT_HASH_BYTES = 4;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface FeedbackKey {
+  id: number;
+  secret: string;
+}
+
+/** What a token says. `recipient` is the full address, except in a return path (see `recipientHash`). */
+export interface FeedbackRef {
+  purpose: FeedbackPurpose;
+  messageId: string;
+  tenant: string;
+  /** Lower-cased recipient address; '' in a return-path token (only its hash is carried). */
+  recipient: string;
+  /** Return paths: the first 4 bytes of SHA-256 of the lower-cased recipient, hex. Others: the same, computed. */
+  recipientHash: string;
+  /** The sending (From) domain, when known (never in a return path). */
+  fromDomain?: string;
+  /** The mailing list (unsubscribe scope), when the message named one (never in a return path). */
+  listId?: string;
+}
+
+export type RefInput = Omit<FeedbackRef, 'recipientHash'>;
+
+/** Signs with the first key; verifies with any. Built once from config (`feedback.keys` + `keysFile`). */
+export class FeedbackKeyring {
+  private readonly byId = new Map<number, Buffer>();
+
+  constructor(private readonly keys: readonly FeedbackKey[]) {
+    for (const k of keys) if (!this.byId.has(k.id)) this.byId.set(k.id, Buffer.from(k.secret, 'utf8'));
+  }
+
+  /** False when no key is configured: nothing is signed or accepted. */
+  get enabled(): boolean {
+    return this.keys.length > 0;
+  }
+
+  /** The token for `ref`, signed with the current (first) key. */
+  sign(ref: RefInput): string {
+    const key = this.keys[0];
+    if (!key) throw new Error('no feedback key configured (feedback.keys)');
+    const body = encodeBody(ref, key.id);
+    const mac = hmac(Buffer.from(key.secret, 'utf8'), body);
+    return base32.stringify(Buffer.concat([body, mac]), { pad: false }).toLowerCase();
+  }
+
+  /** The ref a token carries, or undefined when it is malformed, signed by an unknown key or tampered with. Never throws. */
+  verify(token: string, purpose?: FeedbackPurpose): FeedbackRef | undefined {
+    let bytes: Uint8Array;
+    try {
+      if (token.length === 0 || token.length > 1024) return undefined;
+      bytes = base32.parse(token.toUpperCase(), { loose: true });
+    } catch {
+      return undefined;
+    }
+    if (bytes.length < 3 + MAC_BYTES) return undefined;
+    const buf = Buffer.from(bytes);
+    const body = buf.subarray(0, buf.length - MAC_BYTES);
+    const secret = this.byId.get(body[0] & MAX_KEY_ID);
+    if (!secret) return undefined;
+    const expected = hmac(secret, body);
+    if (!timingSafeEqual(expected, buf.subarray(buf.length - MAC_BYTES))) return undefined;
+    const ref = decodeBody(body);
+    if (!ref || (purpose && ref.purpose !== purpose)) return undefined;
+    return ref;
+  }
+}
+
+/** First 4 bytes of SHA-256 of the lower-cased address, hex: how a return path names its recipient. */
+export function recipientHash(address: string): string {
+  return createHash('sha256').update(address.toLowerCase()).digest().subarray(0, RECIPIENT_HASH_BYTES).toString('hex');
+}
+
+/** Local part prefix of return paths (`b-<token>@domain`) and mailto unsubscribes (`u-<token>@domain`). */
+export const RETURN_PATH_PREFIX = 'b-';
+export const UNSUBSCRIBE_MAILTO_PREFIX = 'u-';
+
+/** The signed return path of one recipient's copy. */
+export function returnPathOf(keyring: FeedbackKeyring, domain: string, ref: Omit<RefInput, 'purpose'>): string {
+  const token = keyring.sign({ ...ref, purpose: 'return-path' });
+  return `${RETURN_PATH_PREFIX}${token}@${domain}`;
+}
+
+/** The token of a local part with `prefix` (`b-…`, `u-…`), or undefined. Ignores `+detail` suffixes. */
+export function tokenOfLocalPart(localPart: string, prefix: string): string | undefined {
+  const lower = localPart.toLowerCase();
+  if (!lower.startsWith(prefix)) return undefined;
+  const token = lower.slice(prefix.length).split('+')[0];
+  return /^[a-z2-7]+$/.test(token) ? token : undefined;
+}
+
+function hmac(secret: Buffer, body: Buffer): Buffer {
+  return createHmac('sha256', secret).update(body).digest().subarray(0, MAC_BYTES);
+}
+
+function encodeBody(ref: RefInput, keyId: number): Buffer {
+  const purpose = PURPOSES.indexOf(ref.purpose);
+  if (purpose < 0) throw new TypeError(`unknown feedback purpose ${String(ref.purpose)}`);
+  if (!Number.isInteger(keyId) || keyId < 0 || keyId > MAX_KEY_ID) throw new TypeError(`feedback key id ${keyId} is outside 0–${MAX_KEY_ID}`);
+  const parts: Buffer[] = [Buffer.from([(VERSION << 6) | (purpose << 4) | keyId])];
+  if (UUID.test(ref.messageId)) parts.push(Buffer.from([UUID_FLAG]), Buffer.from(ref.messageId.replaceAll('-', ''), 'hex'));
+  else parts.push(str(ref.messageId, 'messageId', 254));
+  parts.push(str(ref.tenant, 'tenant'));
+  if (ref.purpose === 'return-path') parts.push(Buffer.from(recipientHash(ref.recipient), 'hex'));
+  else parts.push(str(ref.recipient.toLowerCase(), 'recipient'), str(ref.fromDomain ?? '', 'fromDomain'), str(ref.listId ?? '', 'listId'));
+  return Buffer.concat(parts);
+}
+
+function str(value: string, field: string, max = 255): Buffer {
+  const b = Buffer.from(value, 'utf8');
+  if (b.length > max) throw new TypeError(`${field} is ${b.length} bytes; a feedback token carries at most ${max}`);
+  return Buffer.concat([Buffer.from([b.length]), b]);
+}
+
+function decodeBody(body: Buffer): FeedbackRef | undefined {
+  const version = body[0] >> 6;
+  const purpose = PURPOSES[(body[0] >> 4) & 0x03];
+  if (version !== VERSION || !purpose) return undefined;
+  let at = 1;
+  const read = (): string | undefined => {
+    const len = body[at];
+    if (len === undefined || at + 1 + len > body.length) return undefined;
+    const s = body.subarray(at + 1, at + 1 + len).toString('utf8');
+    at += 1 + len;
+    return s;
+  };
+  let messageId: string | undefined;
+  if (body[at] === UUID_FLAG) {
+    if (at + 17 > body.length) return undefined;
+    const h = body.subarray(at + 1, at + 17).toString('hex');
+    messageId = `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    at += 17;
+  } else messageId = read();
+  const tenant = read();
+  let recipient: string | undefined;
+  let hash: string;
+  let fromDomain: string | undefined = '';
+  let listId: string | undefined = '';
+  if (purpose === 'return-path') {
+    if (at + RECIPIENT_HASH_BYTES > body.length) return undefined;
+    hash = body.subarray(at, at + RECIPIENT_HASH_BYTES).toString('hex');
+    at += RECIPIENT_HASH_BYTES;
+    recipient = '';
+  } else {
+    recipient = read();
+    hash = recipient === undefined ? '' : recipientHash(recipient);
+    fromDomain = read();
+    listId = read();
+  }
+  if (!messageId || !tenant || recipient === undefined || fromDomain === undefined || listId === undefined || at !== body.length) return undefined;
+  return {
+    purpose,
+    messageId,
+    tenant,
+    recipient,
+    recipientHash: hash,
+    ...(fromDomain ? { fromDomain } : {}),
+    ...(listId ? { listId } : {}),
+  };
+}

@@ -28,7 +28,7 @@ import { DeliveryLedger, splitRecipients } from './delivery-ledger.js';
 import type { FleetRegistry } from './fleet-registry.js';
 import { OutcomeWriter, type FinalKind, type OutcomeWriterDeps, type PendingOutcome } from './outcome-writer.js';
 import { route, type Route, type RoutingTable } from './route.js';
-import { outcomesOf, parseSmtpReply, type RecipientOutcome } from './smtp-outcome.js';
+import { outcomesOf, parseSmtpReply, refusalVerdict, type RecipientOutcome } from './smtp-outcome.js';
 import type { Routed, RouteRefusal } from './routing/mx-router.js';
 import { isRecipientClassBounce } from './shaping/auto-pause.js';
 import { ShapingDeferral, type Shaper, type ShapingKey } from './shaping/shaper.js';
@@ -252,7 +252,7 @@ export class DispatchHandler extends EventEmitter {
 
   /** Outcomes of a record that could not be routed (no SMTP): one verdict for all of `to`. */
   private refused(msg: EmailReadyForDispatch, to: string[], refusal: RouteRefusal): { outcomes: PendingOutcome[]; report: Omit<DeliveryReport, 'outcomes'> } {
-    const outcome: RecipientOutcome = { kind: refusal.kind, recipients: to, code: refusal.code, reason: refusal.reason, ...(refusal.category ? { category: refusal.category } : {}) };
+    const outcome: RecipientOutcome = { kind: refusal.kind, recipients: to, code: refusal.code, reason: refusal.reason, ...refusalVerdict(refusal.kind, refusal.code, refusal.category) };
     const p = this.pendingOf(outcome, { host: '', latencyMs: 0, connectionReused: false }, this.now(), { source: refusal.source, site: refusal.site });
     this.ledger.pending(msg.messageId, msg.attempt, to, p);
     const report = { priority: msg.priority, route: 'none', ...(refusal.site ? { site: refusal.site } : {}), ...(refusal.source ? { source: refusal.source } : {}), host: '', latencyMs: 0, connectionReused: false, fallback: false };

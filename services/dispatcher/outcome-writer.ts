@@ -104,26 +104,30 @@ export class OutcomeWriter {
       ...(msg.tags ? { tags: msg.tags } : {}),
       ...(p.delivery?.source ? { source: p.delivery.source } : {}),
       ...(p.delivery?.site ? { site: p.delivery.site } : {}),
+      ...(msg.fromDomain ? { fromDomain: msg.fromDomain } : {}),
+      ...(msg.listId ? { listId: msg.listId } : {}),
     };
+    // What the failure means (shared/bounces), on `bounced` and `deferred` events.
+    const meaning = { ...(o.category ? { category: o.category } : {}), ...(o.bounceClass ? { bounceClass: o.bounceClass } : {}) };
     const tls = p.delivery?.tls ? { tls: p.delivery.tls } : {};
     switch (o.kind) {
       case 'sent':
         await this.event(msg, p, { ...base, type: 'sent', smtp, ...tls, latencyMs: Math.round(p.latencyMs * 100) / 100, connectionReused: p.connectionReused });
         return 'sent';
       case 'bounced':
-        await this.event(msg, p, { ...base, type: 'bounced', smtp, reason: o.reason, ...(o.category ? { category: o.category } : {}) });
+        await this.event(msg, p, { ...base, type: 'bounced', smtp, reason: o.reason, ...meaning });
         return 'bounced';
       case 'failed':
         await this.deadLetter(record, msg, p, o.code, o.reason);
         await this.event(msg, p, { ...base, type: 'failed', reason: `${o.code}: ${o.reason}` });
         return 'failed';
       case 'deferred':
-        return this.defer(record, msg, p, base, smtp);
+        return this.defer(record, msg, p, base, smtp, meaning);
     }
   }
 
   /** A transient failure: a retry record in the planned tier, or past the maximum age a dead letter. */
-  private async defer(record: StageRecord, msg: EmailReadyForDispatch, p: PendingOutcome, base: EventInput, smtp: EmailEvent['smtp']): Promise<FinalKind> {
+  private async defer(record: StageRecord, msg: EmailReadyForDispatch, p: PendingOutcome, base: EventInput, smtp: EmailEvent['smtp'], meaning: Pick<EventInput, 'category' | 'bounceClass'>): Promise<FinalKind> {
     const o = p.outcome;
     const reason = `${o.code}: ${o.reason}`;
     p.plannedAt ??= this.now();
@@ -152,7 +156,7 @@ export class OutcomeWriter {
       p.written.record = true;
       this.deps.events.emit('retryScheduled', this.deps.events.stage, plan.tier, msg.priority);
     }
-    await this.event(msg, p, { ...base, at: p.plannedAt.toISOString(), type: 'deferred', smtp, reason, nextAttemptAt: notBefore.toISOString() });
+    await this.event(msg, p, { ...base, at: p.plannedAt.toISOString(), type: 'deferred', smtp, reason, ...meaning, nextAttemptAt: notBefore.toISOString() });
     return 'deferred';
   }
 

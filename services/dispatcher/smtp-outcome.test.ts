@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { classifyFailure, isBrokenConnection, isProtocolViolation, outcomesOf, parseSmtpReply, type SmtpFailure } from './smtp-outcome.js';
+import { classifyFailure, isBrokenConnection, isProtocolViolation, outcomesOf, parseSmtpReply, refusalVerdict, type SmtpFailure } from './smtp-outcome.js';
 
 test('parseSmtpReply splits code, enhanced code and text', () => {
   const cases: Array<[string, ReturnType<typeof parseSmtpReply>]> = [
@@ -137,4 +137,33 @@ test('outcomesOf: a sent outcome carries the server reply', () => {
   const [o] = outcomesOf(['a@x'], { info: info({ accepted: ['a@x'], response: '250 2.0.0 Ok: queued as 4F2' }) });
   assert.equal(o.kind, 'sent');
   assert.deepEqual(o.reply, { code: 250, enhanced: '2.0.0', text: 'Ok: queued as 4F2' });
+});
+
+test('bounced and deferred verdicts carry the rule table category and class; failures without a reply get one from the error', () => {
+  const cases: Array<[string, SmtpFailure, string, string, string]> = [
+    ['unknown user', { message: 'x', code: 'EENVELOPE', responseCode: 550, response: '550 5.1.1 <a@x>: Recipient address rejected: User unknown', command: 'RCPT TO' }, 'bounced', 'unknown-user', 'recipient'],
+    ['spam after DATA', { message: 'x', code: 'EMESSAGE', responseCode: 554, response: '554 5.7.1 Message content rejected, UBE', command: 'DATA' }, 'bounced', 'spam', 'content'],
+    ['greylisted', { message: 'x', code: 'EENVELOPE', responseCode: 451, response: '451 4.7.1 Greylisted, try again in 300 seconds', command: 'RCPT TO' }, 'deferred', 'greylisted', 'infrastructure'],
+    ['5xx to EHLO (deferred, still classified)', { message: 'x', code: 'EPROTOCOL', responseCode: 554, response: '554 5.7.1 Client host [192.0.2.7] blocked using zen.spamhaus.org', command: 'EHLO' }, 'deferred', 'blocklisted-ip', 'infrastructure'],
+    ['TLS failure', { message: 'unable to verify the first certificate', code: 'ETLS' }, 'deferred', 'tls', 'infrastructure'],
+    ['TLS upgrade timeout', { message: 'Timeout', code: 'ETIMEDOUT', timeoutType: 'UPGRADE_TIMEOUT' }, 'deferred', 'tls', 'infrastructure'],
+    ['DNS failure', { message: 'getaddrinfo ENOTFOUND mx.example', code: 'EDNS' }, 'deferred', 'dns', 'infrastructure'],
+    ['connection refused', { message: 'connect ECONNREFUSED', code: 'ESOCKET' }, 'deferred', 'other', 'infrastructure'],
+    ['greeting timeout', { message: 'Timeout', code: 'ETIMEDOUT', timeoutType: 'GREETING_TIMEOUT' }, 'deferred', 'other', 'infrastructure'],
+  ];
+  for (const [name, err, kind, category, bounceClass] of cases) {
+    const v = classifyFailure(err);
+    assert.deepEqual([v.kind, v.category, v.bounceClass], [kind, category, bounceClass], name);
+  }
+  const failed = classifyFailure({ message: 'Invalid recipient', code: 'EENVELOPE', command: 'API' });
+  assert.equal(failed.kind, 'failed');
+  assert.equal(failed.category, undefined, 'a record we cannot send is no bounce');
+});
+
+test('refusalVerdict: deliveries refused before SMTP', () => {
+  assert.deepEqual(refusalVerdict('bounced', 'DNS_NULL_MX', 'dns'), { category: 'dns', bounceClass: 'recipient' });
+  assert.deepEqual(refusalVerdict('deferred', 'DNS_TEMPFAIL', undefined), { category: 'dns', bounceClass: 'infrastructure' });
+  assert.deepEqual(refusalVerdict('deferred', 'SHAPING_DEFERRED', undefined), { category: 'throttled', bounceClass: 'infrastructure' });
+  assert.deepEqual(refusalVerdict('deferred', 'POOL_UNAVAILABLE', undefined), { category: 'other', bounceClass: 'infrastructure' });
+  assert.equal(refusalVerdict('failed', 'UNKNOWN_POOL', undefined), undefined);
 });

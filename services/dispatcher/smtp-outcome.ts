@@ -9,6 +9,7 @@
  * deferred. Pure: the rules are tables and the tests are tables.
  */
 import type { NodemailerError } from 'nodemailer/lib/errors';
+import { classifyBounce, type BounceClass, type BounceVerdict } from '../../shared/bounces/classify.js';
 import type { SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
 
 export type OutcomeKind = 'sent' | 'bounced' | 'deferred' | 'failed';
@@ -29,8 +30,13 @@ export interface RecipientOutcome {
   /** Human-readable why, with the server reply when there was one. */
   reason: string;
   reply?: SmtpReply;
-  /** Why the message cannot be delivered, beyond the SMTP code: `dns` (the domain receives no mail). */
+  /**
+   * `bounced` and `deferred`: what the failure means (shared/bounces: the rule table for a reply;
+   * tls, dns or other for a failure without one; `dns` for a domain that receives no mail).
+   */
   category?: string;
+  /** `bounced` and `deferred`: recipient, infrastructure or content (see shared/bounces/classify.ts). */
+  bounceClass?: BounceClass;
 }
 
 /** The shape of errors from nodemailer's SMTP connection and from the fleet. */
@@ -113,7 +119,7 @@ export function classifyFailure(err: SmtpFailure): Omit<RecipientOutcome, 'recip
   if (isProtocolViolation(err)) {
     // Garbage or a nonsensical code from the other side: its fault, and maybe a passing one.
     const reply = parseSmtpReply(err.response);
-    return { kind: 'deferred', code: 'SMTP_PROTOCOL', reason: `unexpected reply${err.command ? ` to ${err.command}` : ''}: ${describe(err)}`.slice(0, 500), reply };
+    return { kind: 'deferred', code: 'SMTP_PROTOCOL', reason: `unexpected reply${err.command ? ` to ${err.command}` : ''}: ${describe(err)}`.slice(0, 500), reply, ...OTHER };
   }
   if (err.responseCode) {
     const reply = parseSmtpReply(err.response);
@@ -122,19 +128,41 @@ export function classifyFailure(err: SmtpFailure): Omit<RecipientOutcome, 'recip
     const permanent = err.responseCode >= 500 && err.responseCode < 600 && err.responseCode !== 503;
     // A 5xx to EHLO, AUTH or the greeting refuses us (configuration, reputation), not the recipient.
     const aboutMessage = err.command !== undefined && MESSAGE_COMMANDS.has(err.command);
-    if (permanent && aboutMessage) return { kind: 'bounced', code: 'SMTP_PERMANENT', reason: text, reply };
+    const verdict = classifyBounce({ code: reply.code ?? err.responseCode, enhanced: reply.enhanced, text: reply.text });
+    if (permanent && aboutMessage) return { kind: 'bounced', code: 'SMTP_PERMANENT', reason: text, reply, ...verdict };
     const code = err.responseCode === 421 ? 'SMTP_SERVICE_UNAVAILABLE' : permanent ? 'SMTP_SESSION_REFUSED' : 'SMTP_TRANSIENT';
-    return { kind: 'deferred', code, reason: `${text}${err.command ? ` (${err.command})` : ''}`, reply };
+    return { kind: 'deferred', code, reason: `${text}${err.command ? ` (${err.command})` : ''}`, reply, ...verdict };
   }
   const code = err.code ?? '';
   if (UNSENDABLE_CODES[code]) {
     if (isLocalRefusal(err)) return { kind: 'failed', code: UNSENDABLE_CODES[code], reason: describe(err) };
     // Failed at a server command without any reply (an empty line): the server's fault.
-    return { kind: 'deferred', code: 'SMTP_PROTOCOL', reason: `no reply${err.command ? ` to ${err.command}` : ''}: ${describe(err)}`.slice(0, 500) };
+    return { kind: 'deferred', code: 'SMTP_PROTOCOL', reason: `no reply${err.command ? ` to ${err.command}` : ''}: ${describe(err)}`.slice(0, 500), ...OTHER };
   }
-  if (code === 'ETIMEDOUT') return { kind: 'deferred', code: TIMEOUTS[err.timeoutType ?? ''] ?? 'SMTP_TIMEOUT', reason: describe(err) };
+  if (code === 'ETIMEDOUT') {
+    const timeout = TIMEOUTS[err.timeoutType ?? ''] ?? 'SMTP_TIMEOUT';
+    return { kind: 'deferred', code: timeout, reason: describe(err), ...(timeout === 'SMTP_TLS_TIMEOUT' ? TLS : OTHER) };
+  }
   // Anything unknown is retried: dropping a message is never the safe default.
-  return { kind: 'deferred', code: TRANSIENT_CODES[code] ?? (code || 'SMTP_UNKNOWN'), reason: describe(err) };
+  const known = TRANSIENT_CODES[code] ?? (code || 'SMTP_UNKNOWN');
+  return { kind: 'deferred', code: known, reason: describe(err), ...(known === 'SMTP_TLS' ? TLS : known === 'SMTP_DNS' ? DNS : OTHER) };
+}
+
+const OTHER: BounceVerdict = { category: 'other', bounceClass: 'infrastructure' };
+const TLS: BounceVerdict = { category: 'tls', bounceClass: 'infrastructure' };
+const DNS: BounceVerdict = { category: 'dns', bounceClass: 'infrastructure' };
+
+/**
+ * The category and class of a delivery refused before any SMTP (mx-router, shaper): a domain
+ * that receives no mail (`dns`, bounced) is the recipient's address problem; a DNS lookup that
+ * failed for now is `dns` of the infrastructure; our own shaper holding the message back is
+ * `throttled`; anything else (no relay, pool paused) is `other`.
+ */
+export function refusalVerdict(kind: OutcomeKind, code: string, category: string | undefined): BounceVerdict | undefined {
+  if (kind !== 'bounced' && kind !== 'deferred') return undefined;
+  if (category === 'dns' || code.startsWith('DNS_')) return { category: 'dns', bounceClass: kind === 'bounced' ? 'recipient' : 'infrastructure' };
+  if (code === 'SHAPING_DEFERRED') return { category: 'throttled', bounceClass: 'infrastructure' };
+  return OTHER;
 }
 
 /** True when the error means the connection died under the message (worth one more try elsewhere). */
@@ -174,7 +202,7 @@ export function outcomesOf(to: string[], result: { info: SMTPConnectionSendInfo 
   if (rest.length > 0) {
     // Recipients the result does not name share the error's verdict (or are deferred when the
     // server reported success without naming them, which a conforming server never does).
-    const verdict = 'error' in result ? classifyFailure(result.error) : { kind: 'deferred' as const, code: 'SMTP_UNCONFIRMED', reason: 'recipient missing from the server reply' };
+    const verdict = 'error' in result ? classifyFailure(result.error) : { kind: 'deferred' as const, code: 'SMTP_UNCONFIRMED', reason: 'recipient missing from the server reply', ...OTHER };
     merge(out, { ...verdict, recipients: rest });
   }
   return out;

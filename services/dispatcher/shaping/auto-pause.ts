@@ -6,23 +6,15 @@
  * sending address); a block of our address (5.7.x) or a full mailbox does not. Pure: time is
  * passed in; the caller schedules `due` with a timer.
  */
+import { classifyBounce } from '../../../shared/bounces/classify.js';
 
-/** SMTP reply pieces, as in a `bounced` outcome. */
+/** SMTP reply pieces, as in a `bounced` outcome: a recipient-class bounce of the rule table (shared/bounces), except a full mailbox. */
 export function isRecipientClassBounce(code: number | undefined, enhanced: string | undefined, text: string | undefined): boolean {
   if (code !== undefined && (code < 500 || code >= 600)) return false;
-  const e = enhanced ?? /\b(5\.\d{1,3}\.\d{1,3})\b/.exec(text ?? '')?.[1];
-  if (e) {
-    // 5.1.7 / 5.1.8 are about our sender address, not the recipient.
-    if (/^5\.1\.(7|8)$/.test(e)) return false;
-    if (/^5\.1\.\d+$/.test(e) || /^5\.2\.(0|1)$/.test(e)) return true;
-    // Other specific classes (5.2.2 full, 5.3.x system, 5.4.x network, 5.6.x content, 5.7.x policy) are not.
-    if (!/^5\.(0\.0|5\.\d+)$/.test(e)) return false;
-  }
-  return RECIPIENT_TEXT.test(text ?? '');
+  const v = classifyBounce({ code, enhanced, text });
+  // A full mailbox is the recipient's, but says nothing about the quality of the list.
+  return v.bounceClass === 'recipient' && v.category !== 'mailbox-full';
 }
-
-const RECIPIENT_TEXT =
-  /user unknown|unknown user|unknown recipient|recipient unknown|no such (user|mailbox|recipient|address)|(user|mailbox|address|recipient|account) (does not|doesn't|does ?n.t) exist|mailbox (is )?(unavailable|not found|disabled|inactive)|user not found|invalid (recipient|mailbox)|recipient address rejected: (user unknown|undeliverable)|account (has been )?(disabled|deactivated|suspended)|not a valid mailbox|mailbox disabled/i;
 
 export interface AutoPauseOptions {
   windowMs: number;

@@ -62,7 +62,7 @@ test('retention follows the configuration: changed TTLs are applied once, then l
   const db = newName();
   await migrate(engine.client, params(db, 90, 400));
   const changed = await migrate(engine.client, params(db, 30, 200));
-  assert.deepEqual(changed.retentionChanged.sort(), ['events', 'message_index', 'stats_per_hour', 'stats_per_hour_by_site', 'stats_per_hour_by_tag', 'stats_per_minute', 'stats_per_minute_by_site', 'stats_per_minute_by_tag']);
+  assert.deepEqual(changed.retentionChanged.sort(), ['events', 'message_index', 'stats_per_hour', 'stats_per_hour_by_bounce', 'stats_per_hour_by_site', 'stats_per_hour_by_tag', 'stats_per_minute', 'stats_per_minute_by_bounce', 'stats_per_minute_by_site', 'stats_per_minute_by_tag']);
   const engines = await select<{ name: string; engine_full: string }>(engine.client, 'SELECT name, engine_full FROM system.tables WHERE database = {db:String}', { db });
   const ttl = Object.fromEntries(engines.map((e) => [e.name, e.engine_full]));
   assert.match(ttl.events, /TTL toDateTime\(at\) \+ toIntervalDay\(30\)/);
@@ -77,16 +77,17 @@ test('migration 6 on a database with data: the delivery columns appear with empt
   // The schema and the rows as a sink of before migration 6 left them.
   const before6 = MIGRATIONS.filter((m) => m.version < 6);
   await migrate(engine.client, params(db), undefined, before6);
-  const oldColumns = EVENT_COLUMNS.filter((c) => !['tls', 'source_ip', 'site', 'bounce_category', 'dkim_domain', 'dkim_selector'].includes(c));
+  const oldColumns = EVENT_COLUMNS.filter((c) => !['tls', 'source_ip', 'site', 'bounce_category', 'dkim_domain', 'dkim_selector', ...MIGRATION_7_COLUMNS].includes(c));
   const t0 = fixtureT0();
   const old = fixtureEvents(t0).map((e, i) => toEventRow(e, { topic: 'old', partition: 0, offset: String(i) }));
   await engine.client.insert({ table: `${db}.events`, values: old.map((r) => Object.fromEntries(oldColumns.map((c) => [c, r[c]]))), format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
 
-  const result = await migrate(engine.client, params(db));
+  const result = await migrate(engine.client, params(db), undefined, MIGRATIONS.filter((m) => m.version <= 6));
   assert.deepEqual(result.applied, [6]);
   const oldRows = await select<Record<string, string>>(engine.client, `SELECT tls, source_ip, site, bounce_category, dkim_domain, dkim_selector FROM ${db}.events`);
   assert.equal(oldRows.length, old.length);
   assert.ok(oldRows.every((r) => Object.values(r).every((v) => v === '')), 'rows stored before the migration read empty values');
+  assert.deepEqual((await migrate(engine.client, params(db))).applied, [7], 'the later migration, for the sink of today');
 
   // A sink of today writes every column; the old rollups count old and new rows, the site rollup the new ones.
   await loadEvents(engine.client, db, [
@@ -103,6 +104,46 @@ test('migration 6 on a database with data: the delivery columns appear with empt
   const bySite = await select<{ site: string; n: number }>(engine.client, `SELECT site, sum(events) AS n FROM ${db}.stats_per_minute_by_site GROUP BY site ORDER BY site`);
   assert.deepEqual(bySite.map((r) => [r.site, Number(r.n)]), [['', 1], ['google', 1]]);
   assert.deepEqual(await migrate(engine.client, params(db)), { applied: [], retentionChanged: [] });
+});
+
+const MIGRATION_7_COLUMNS = ['bounce_class', 'via', 'from_domain', 'list_id'];
+
+test('migration 7 on a database with data: bounce class, via, from domain and list read empty on old rows; new events fill them and the bounce rollup', async () => {
+  const db = newName();
+  await migrate(engine.client, params(db), undefined, MIGRATIONS.filter((m) => m.version < 7));
+  const oldColumns = EVENT_COLUMNS.filter((c) => !MIGRATION_7_COLUMNS.includes(c));
+  const t0 = fixtureT0();
+  const old = fixtureEvents(t0).map((e, i) => toEventRow(e, { topic: 'old', partition: 0, offset: String(i) }));
+  await engine.client.insert({ table: `${db}.events`, values: old.map((r) => Object.fromEntries(oldColumns.map((c) => [c, r[c]]))), format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
+
+  assert.deepEqual((await migrate(engine.client, params(db))).applied, [7]);
+  const oldRows = await select<Record<string, string>>(engine.client, `SELECT bounce_class, via, from_domain, list_id FROM ${db}.events`);
+  assert.equal(oldRows.length, old.length);
+  assert.ok(oldRows.every((r) => Object.values(r).every((v) => v === '')), 'rows stored before the migration read empty values');
+
+  const at = (ms: number) => new Date(t0 + ms).toISOString();
+  await loadEvents(engine.client, db, [
+    { schemaVersion: 1, eventId: 'b-1', type: 'bounced', messageId: 'n1', tenant: 'acme', at: at(1000), stage: 'dispatcher', recipients: ['a@x.org'], category: 'unknown-user', bounceClass: 'recipient', fromDomain: 'News.Acme.com', listId: 'weekly' },
+    { schemaVersion: 1, eventId: 'b-2', type: 'bounced', messageId: 'n2', tenant: 'acme', at: at(2000), stage: 'inbound', recipients: ['b@x.org'], category: 'mailbox-full', bounceClass: 'recipient', via: 'dsn' },
+    { schemaVersion: 1, eventId: 'c-1', type: 'complained', messageId: 'n3', tenant: 'acme', at: at(3000), stage: 'inbound', recipients: ['c@x.org'], category: 'abuse', via: 'arf' },
+  ]);
+  const fresh = await select<Record<string, string>>(engine.client, `SELECT event_id, bounce_category, bounce_class, via, from_domain, list_id FROM ${db}.events WHERE message_id LIKE 'n%' ORDER BY event_id`);
+  assert.deepEqual(fresh, [
+    { event_id: 'b-1', bounce_category: 'unknown-user', bounce_class: 'recipient', via: '', from_domain: 'news.acme.com', list_id: 'weekly' },
+    { event_id: 'b-2', bounce_category: 'mailbox-full', bounce_class: 'recipient', via: 'dsn', from_domain: '', list_id: '' },
+    { event_id: 'c-1', bounce_category: 'abuse', bounce_class: '', via: 'arf', from_domain: '', list_id: '' },
+  ]);
+  const byBounce = await select<{ type: string; c: string; k: string; via: string; n: number }>(
+    engine.client,
+    `SELECT type, bounce_category AS c, bounce_class AS k, via, sum(events) AS n FROM ${db}.stats_per_minute_by_bounce GROUP BY type, c, k, via ORDER BY type, c`,
+  );
+  assert.deepEqual(byBounce.map((r) => [r.type, r.c, r.k, r.via, Number(r.n)]), [
+    ['bounced', 'mailbox-full', 'recipient', 'dsn', 1],
+    ['bounced', 'unknown-user', 'recipient', '', 1],
+    ['complained', 'abuse', '', 'arf', 1],
+  ]);
+  const hourly = await select<{ n: number }>(engine.client, `SELECT sum(events) AS n FROM ${db}.stats_per_hour_by_bounce`);
+  assert.equal(Number(hourly[0].n), 3);
 });
 
 test('the database name is checked before it reaches SQL', async () => {

@@ -271,6 +271,64 @@ export const MIGRATIONS: Migration[] = [
       GROUP BY minute, tenant, site, source_ip, pool, type, tls, bounce_category`,
     ],
   },
+  {
+    version: 7,
+    name: 'bounce class, feedback channel, sending domain and list; per-minute stats by bounce',
+    statements: ({ database: db, rollupRetentionDays }) => [
+      // Whose problem a bounce or deferral is (recipient, infrastructure, content), how feedback
+      // arrived (dsn, arf, ses, one-click, …), the From domain and the mailing list. Metadata
+      // only: older rows read ''.
+      `ALTER TABLE ${db}.events
+        ADD COLUMN IF NOT EXISTS bounce_class LowCardinality(String) AFTER bounce_category,
+        ADD COLUMN IF NOT EXISTS via LowCardinality(String) AFTER bounce_class,
+        ADD COLUMN IF NOT EXISTS from_domain LowCardinality(String) AFTER via,
+        ADD COLUMN IF NOT EXISTS list_id String AFTER from_domain`,
+      // Counts per minute by bounce category and class, feedback channel and sending domain:
+      // the "bounces by category" and complaint / unsubscribe panels, and /v1/stats grouped by
+      // class, via or fromDomain. Events stored after this migration only.
+      `CREATE TABLE IF NOT EXISTS ${db}.stats_per_minute_by_bounce
+      (
+        minute DateTime('UTC'),
+        tenant LowCardinality(String),
+        type LowCardinality(String),
+        bounce_category LowCardinality(String),
+        bounce_class LowCardinality(String),
+        via LowCardinality(String),
+        from_domain LowCardinality(String),
+        events SimpleAggregateFunction(sum, UInt64),
+        recipients SimpleAggregateFunction(sum, UInt64),
+        delivery_ms AggregateFunction(quantilesTDigest(${LATENCY_LEVELS}), Float64)
+      )
+      ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMM(minute)
+      ORDER BY (tenant, minute, type, bounce_category, bounce_class, via, from_domain)
+      TTL minute + toIntervalDay(${rollupRetentionDays})
+      SETTINGS ${DEDUP}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.stats_per_minute_by_bounce_mv TO ${db}.stats_per_minute_by_bounce AS
+      SELECT
+        toStartOfMinute(at) AS minute, tenant, type, bounce_category, bounce_class, via, from_domain,
+        count() AS events,
+        sum(length(recipients)) AS recipients,
+        quantilesTDigestStateIf(${LATENCY_LEVELS})(
+          toFloat64(dateDiff('millisecond', assumeNotNull(accepted_at), at)),
+          type = 'sent' AND accepted_at IS NOT NULL
+        ) AS delivery_ms
+      FROM ${db}.events
+      GROUP BY minute, tenant, type, bounce_category, bounce_class, via, from_domain`,
+      `CREATE TABLE IF NOT EXISTS ${db}.stats_per_hour_by_bounce AS ${db}.stats_per_minute_by_bounce
+      ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMM(minute)
+      ORDER BY (tenant, minute, type, bounce_category, bounce_class, via, from_domain)
+      TTL minute + toIntervalDay(${rollupRetentionDays})
+      SETTINGS ${DEDUP}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.stats_per_hour_by_bounce_mv TO ${db}.stats_per_hour_by_bounce AS
+      SELECT toStartOfHour(minute) AS minute, tenant, type, bounce_category, bounce_class, via, from_domain,
+             sum(events) AS events, sum(recipients) AS recipients,
+             quantilesTDigestMergeState(${LATENCY_LEVELS})(delivery_ms) AS delivery_ms
+      FROM ${db}.stats_per_minute_by_bounce
+      GROUP BY minute, tenant, type, bounce_category, bounce_class, via, from_domain`,
+    ],
+  },
 ];
 
 /** Tables whose TTL follows `retentionDays` / `rollupRetentionDays`, with their TTL expression. */
@@ -284,5 +342,7 @@ export function retentionTargets(p: SchemaParams): Array<{ table: string; days: 
     { table: 'stats_per_hour_by_tag', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
     { table: 'stats_per_minute_by_site', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
     { table: 'stats_per_hour_by_site', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
+    { table: 'stats_per_minute_by_bounce', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
+    { table: 'stats_per_hour_by_bounce', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
   ];
 }

@@ -14,7 +14,7 @@ test('toEventRow: absent optional fields become empty values, measurements stay 
       event_id: 'e1', type: 'sent', message_id: 'm1', tenant: 'acme', at: '2024-05-01T10:00:00.123Z', stage: 'dispatcher',
       priority: '', recipients: [], domain: '', pool: '', attempt: 0, smtp_code: 0, smtp_enhanced: '', smtp_message: '', smtp_host: '',
       reason: '', next_attempt_at: null, latency_ms: null, connection_reused: null, tags: [], accepted_at: null,
-      tls: '', source_ip: '', site: '', bounce_category: '', dkim_domain: '', dkim_selector: '',
+      tls: '', source_ip: '', site: '', bounce_category: '', bounce_class: '', via: '', from_domain: '', list_id: '', dkim_domain: '', dkim_selector: '',
       kafka_topic: 'email.events', kafka_partition: 3, kafka_offset: '42',
     },
   );
@@ -42,6 +42,13 @@ test('toEventRow: how the message left (source address, site, TLS), the bounce c
   const rendered = toEventRow({ ...base, type: 'rendered', dkim: { domain: 'Mail.Example.COM', selector: 's2026a' } }, at);
   assert.deepEqual([rendered.dkim_domain, rendered.dkim_selector], ['mail.example.com', 's2026a'], 'signing domains are compared lower-case, selectors kept');
   assert.equal(toEventRow({ ...base, tls: 'none' }, at).tls, 'none', 'a plaintext session is recorded as such, not as absent');
+});
+
+test('toEventRow: bounce class, feedback channel, sending domain and list', () => {
+  const bounced = toEventRow({ ...base, type: 'bounced', category: 'unknown-user', bounceClass: 'recipient', fromDomain: 'News.Example.COM', listId: 'Weekly-Digest' }, at);
+  assert.deepEqual([bounced.bounce_category, bounced.bounce_class, bounced.via, bounced.from_domain, bounced.list_id], ['unknown-user', 'recipient', '', 'news.example.com', 'Weekly-Digest']);
+  const complained = toEventRow({ ...base, type: 'complained', category: 'abuse', via: 'arf' }, at);
+  assert.deepEqual([complained.bounce_category, complained.bounce_class, complained.via], ['abuse', '', 'arf']);
 });
 
 test('toEventRow: out-of-range numbers are clamped to what the columns hold', () => {

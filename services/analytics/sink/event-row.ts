@@ -38,6 +38,10 @@ export interface EventRow {
   source_ip: string;
   site: string;
   bounce_category: string;
+  bounce_class: string;
+  via: string;
+  from_domain: string;
+  list_id: string;
   dkim_domain: string;
   dkim_selector: string;
   kafka_topic: string;
@@ -49,7 +53,7 @@ export interface EventRow {
 export const EVENT_COLUMNS = [
   'event_id', 'type', 'message_id', 'tenant', 'at', 'stage', 'priority', 'recipients', 'domain', 'pool', 'attempt',
   'smtp_code', 'smtp_enhanced', 'smtp_message', 'smtp_host', 'reason', 'next_attempt_at', 'latency_ms',
-  'connection_reused', 'tags', 'accepted_at', 'tls', 'source_ip', 'site', 'bounce_category', 'dkim_domain', 'dkim_selector',
+  'connection_reused', 'tags', 'accepted_at', 'tls', 'source_ip', 'site', 'bounce_category', 'bounce_class', 'via', 'from_domain', 'list_id', 'dkim_domain', 'dkim_selector',
   'kafka_topic', 'kafka_partition', 'kafka_offset',
 ] as const satisfies ReadonlyArray<keyof EventRow>;
 
@@ -101,6 +105,10 @@ export function toEventRow(e: EmailEvent, at: RecordCoordinates): EventRow {
     source_ip: e.source ?? '',
     site: e.site ?? '',
     bounce_category: e.category ?? '',
+    bounce_class: e.bounceClass ?? '',
+    via: e.via ?? '',
+    from_domain: (e.fromDomain ?? '').toLowerCase(),
+    list_id: e.listId ?? '',
     dkim_domain: (e.dkim?.domain ?? '').toLowerCase(),
     dkim_selector: e.dkim?.selector ?? '',
     kafka_topic: at.topic,

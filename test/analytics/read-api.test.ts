@@ -20,7 +20,7 @@ const HOUR = 3_600_000;
 before(async () => {
   engine = await openTestEngine();
   const database = await engine.freshDatabase('readapi');
-  await loadEvents(engine.client, database, [...fixtureEvents(t0), ...producedStraightToKafka(t0)]);
+  await loadEvents(engine.client, database, [...fixtureEvents(t0), ...producedStraightToKafka(t0), ...feedbackEvents(t0)]);
   // Built with the options every public API uses, as services/analytics/main.ts does.
   app = Fastify(apiServerOptions());
   // The tenant comes from the (test) credentials only, never from the query.
@@ -49,6 +49,23 @@ function producedStraightToKafka(t: number): EmailEvent[] {
     { ...e('m1', 'accepted', t + 10 * 60_000), eventId: 'eu-m1-accepted', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
     // example.eu's MX hosts are at site google but have no address: a DNS bounce.
     { ...e('m1', 'bounced', t + 11 * 60_000, { domain: 'example.eu', attempt: 1, site: 'google', category: 'dns' }), eventId: 'eu-m1-bounced', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
+  ];
+}
+
+/** Tenant "fb": bounce categories and classes from the dispatcher, and feedback from the inbound service. */
+function feedbackEvents(t: number): EmailEvent[] {
+  const e = (id: string, type: EmailEvent['type'], at: number, extra: Partial<EmailEvent> = {}): EmailEvent => ({
+    schemaVersion: 1, eventId: `fb-${id}-${type}-${at}`, type, messageId: id, tenant: 'fb', at: iso(t + at), stage: 'dispatcher', recipients: [`${id}@example.net`], domain: 'example.net', ...extra,
+  });
+  const news = { fromDomain: 'news.acme.com', listId: 'weekly' };
+  return [
+    e('f1', 'deferred', 60_000, { category: 'greylisted', bounceClass: 'infrastructure', smtp: { code: 451, enhanced: '4.7.1', message: 'Greylisted' }, ...news }),
+    e('f1', 'sent', 120_000, news),
+    e('f1', 'bounced', 180_000, { stage: 'inbound', category: 'mailbox-full', bounceClass: 'recipient', via: 'dsn', ...news }),
+    e('f1', 'complained', 240_000, { stage: 'inbound', category: 'abuse', via: 'arf', ...news }),
+    e('f2', 'bounced', 60_000, { category: 'unknown-user', bounceClass: 'recipient', fromDomain: 'acme.com' }),
+    e('f3', 'bounced', 60_000, { category: 'spam', bounceClass: 'content', fromDomain: 'acme.com' }),
+    e('f4', 'unsubscribed', 300_000, { stage: 'unsubscribe', via: 'one-click', ...news }),
   ];
 }
 
@@ -299,6 +316,36 @@ test('GET /v1/stats?groupBy=site|source|category: per site, source address and b
   const globex = await groups('source', 'globex');
   assert.deepEqual(outcome(globex['192.0.2.20']), [1, 0, 1, 0]);
   assert.ok(!('192.0.2.10' in globex));
+});
+
+test('GET /v1/stats?groupBy=class|via|fromDomain and the timeline: bounce classes, feedback channels and sending domains', async () => {
+  const range = `from=${iso(t0)}&to=${iso(t0 + 2 * HOUR)}`;
+  for (const interval of ['', '&interval=1h']) {
+    const groups = async (by: string): Promise<Record<string, any>> => {
+      const r = await get(`/v1/stats?${range}&groupBy=${by}${interval}`, 'fb');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return Object.fromEntries(r.body.groups.map((g: any) => [g.key, g.totals.counts]));
+    };
+    const byClass = await groups('class');
+    assert.deepEqual([byClass.recipient.bounced, byClass.content.bounced, byClass.infrastructure.deferred, byClass[''].sent], [2, 1, 1, 1]);
+    const byCategory = await groups('category');
+    assert.deepEqual([byCategory['unknown-user'].bounced, byCategory['mailbox-full'].bounced, byCategory.spam.bounced, byCategory.greylisted.deferred], [1, 1, 1, 1]);
+    const byVia = await groups('via');
+    assert.deepEqual([byVia.dsn.bounced, byVia.arf.complained, byVia['one-click'].unsubscribed, byVia[''].bounced], [1, 1, 1, 2]);
+    const byDomain = await groups('fromDomain');
+    assert.deepEqual([byDomain['news.acme.com'].sent, byDomain['news.acme.com'].complained, byDomain['acme.com'].bounced], [1, 1, 2]);
+  }
+  assert.deepEqual(Object.keys((await get(`/v1/stats?${range}&groupBy=class`, 'acme')).body.groups.reduce((o: any, g: any) => ({ ...o, [g.key]: 1 }), {})), [''], 'another tenant sees none of it');
+  const { body } = await get('/v1/messages/f1', 'fb');
+  assert.deepEqual(
+    body.timeline.map((s: any) => [s.type, s.category, s.bounceClass, s.via, s.fromDomain, s.listId]),
+    [
+      ['deferred', 'greylisted', 'infrastructure', undefined, 'news.acme.com', 'weekly'],
+      ['sent', undefined, undefined, undefined, 'news.acme.com', 'weekly'],
+      ['bounced', 'mailbox-full', 'recipient', 'dsn', 'news.acme.com', 'weekly'],
+      ['complained', 'abuse', undefined, 'arf', 'news.acme.com', 'weekly'],
+    ],
+  );
 });
 
 test('bad parameters are refused with 400 naming the parameter; no credentials is 401', async () => {

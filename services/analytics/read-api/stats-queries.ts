@@ -1,7 +1,7 @@
 /**
  * `GET /v1/stats`: counts by event type, delivery / bounce / deferral rates and accepted → sent
- * latency percentiles per time bucket (and per domain, priority, pool, tag, site, source address
- * or bounce category), read from the per-minute rollups. Tenant-scoped; values are query
+ * latency percentiles per time bucket (and per domain, priority, pool, tag, site, source address,
+ * bounce category, bounce class, feedback channel or sending domain), read from the per-minute rollups. Tenant-scoped; values are query
  * parameters, and the only identifier that varies (the group column) comes from a fixed table.
  */
 import { EVENT_TYPES } from '../../../shared/contracts/email-event.js';
@@ -33,7 +33,7 @@ export interface StatsFigures {
 }
 
 export interface StatsGroup {
-  /** The domain, priority, pool, tag, site, source address or bounce category; null without groupBy. */
+  /** The domain, priority, pool, tag, site, source address, bounce category or class, via or sending domain; null without groupBy. */
   key: string | null;
   totals: StatsFigures;
   /** Non-empty buckets in time order. */
@@ -60,7 +60,7 @@ interface Row {
  * The group column per groupBy and the rollup pair that has it (`stats_per_minute<suffix>` and
  * `stats_per_hour<suffix>`): never taken from the request.
  */
-const GROUPING: Record<GroupBy | 'none', { column: string; rollup: '' | '_by_tag' | '_by_site' }> = {
+const GROUPING: Record<GroupBy | 'none', { column: string; rollup: '' | '_by_tag' | '_by_site' | '_by_bounce' }> = {
   none: { column: "''", rollup: '' },
   domain: { column: 'domain', rollup: '' },
   priority: { column: 'priority', rollup: '' },
@@ -69,6 +69,9 @@ const GROUPING: Record<GroupBy | 'none', { column: string; rollup: '' | '_by_tag
   site: { column: 'site', rollup: '_by_site' },
   source: { column: 'source_ip', rollup: '_by_site' },
   category: { column: 'bounce_category', rollup: '_by_site' },
+  class: { column: 'bounce_class', rollup: '_by_bounce' },
+  via: { column: 'via', rollup: '_by_bounce' },
+  fromDomain: { column: 'from_domain', rollup: '_by_bounce' },
 };
 
 export function rates(c: Record<string, number>): Rates {

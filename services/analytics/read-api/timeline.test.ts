@@ -6,7 +6,7 @@ function ev(type: string, atMs: number, extra: Partial<StoredEvent> = {}): Store
   return {
     eventId: `${type}-${atMs}`, type, atMs, stage: 's', priority: '', recipients: [], domain: '', pool: '', attempt: 0,
     smtpCode: 0, smtpEnhanced: '', smtpMessage: '', smtpHost: '', reason: '', nextAttemptAtMs: null, latencyMs: null,
-    connectionReused: null, tags: [], tls: '', source: '', site: '', category: '', dkimDomain: '', dkimSelector: '', ...extra,
+    connectionReused: null, tags: [], tls: '', source: '', site: '', category: '', bounceClass: '', via: '', fromDomain: '', listId: '', dkimDomain: '', dkimSelector: '', ...extra,
   };
 }
 
@@ -62,6 +62,23 @@ test('buildMessageView: each step says how the message left — source address, 
   assert.deepEqual([bounced.category, bounced.tls, bounced.source, bounced.site], ['dns', undefined, undefined, undefined]);
   assert.equal(plain.tls, 'none', 'a plaintext session shows as none');
   assert.ok(!('dkim' in sent) && !('site' in accepted), 'absent fields are left out');
+});
+
+test('buildMessageView: each step shows the bounce category and class, how feedback arrived, the sending domain and list', () => {
+  const view = buildMessageView('m', [
+    ev('accepted', 1000, { recipients: ['a@x.org'] }),
+    ev('deferred', 1100, { recipients: ['a@x.org'], domain: 'x.org', smtpCode: 451, category: 'greylisted', bounceClass: 'infrastructure', fromDomain: 'news.acme.com', listId: 'weekly' }),
+    ev('sent', 1200, { recipients: ['a@x.org'], domain: 'x.org', smtpCode: 250, fromDomain: 'news.acme.com', listId: 'weekly' }),
+    ev('bounced', 5000, { recipients: ['a@x.org'], stage: 'inbound', category: 'mailbox-full', bounceClass: 'recipient', via: 'dsn' }),
+    ev('complained', 6000, { recipients: ['a@x.org'], stage: 'inbound', category: 'abuse', via: 'arf' }),
+  ])!;
+  const [, deferred, sent, bounced, complained] = view.timeline;
+  assert.deepEqual([deferred.category, deferred.bounceClass, deferred.via, deferred.fromDomain, deferred.listId], ['greylisted', 'infrastructure', undefined, 'news.acme.com', 'weekly']);
+  assert.deepEqual([sent.category, sent.bounceClass, sent.fromDomain], [undefined, undefined, 'news.acme.com']);
+  assert.deepEqual([bounced.category, bounced.bounceClass, bounced.via], ['mailbox-full', 'recipient', 'dsn']);
+  assert.deepEqual([complained.category, complained.bounceClass, complained.via], ['abuse', undefined, 'arf']);
+  assert.equal(view.recipients[0].state, 'bounced', 'an asynchronous bounce after sent is the latest state');
+  assert.equal(view.recipients[0].complained, true);
 });
 
 test('buildMessageView: without an accepted event the first step stands in; no events, no view', () => {

@@ -29,6 +29,10 @@ export interface StoredEvent {
   source: string;
   site: string;
   category: string;
+  bounceClass: string;
+  via: string;
+  fromDomain: string;
+  listId: string;
   dkimDomain: string;
   dkimSelector: string;
 }
@@ -64,8 +68,20 @@ export interface TimelineStep {
   source?: string;
   /** mx routes: the site (mailbox provider) of the recipient's MX hosts. */
   site?: string;
-  /** `bounced`: why beyond the SMTP reply (`dns`: the domain receives no mail). */
+  /**
+   * `bounced` / `deferred`: what the failure means, from the bounce rule table (unknown-user,
+   * mailbox-full, …, `dns`: the domain receives no mail); `complained`: the feedback type;
+   * `suppressed`: the suppression's reason.
+   */
   category?: string;
+  /** `bounced` / `deferred`: recipient, infrastructure or content. */
+  bounceClass?: string;
+  /** How the news arrived when not from our own SMTP session: dsn, arf, ses, sendgrid, one-click, link, mailto, api. */
+  via?: string;
+  /** The message's From domain. */
+  fromDomain?: string;
+  /** The mailing list the message belongs to. */
+  listId?: string;
   /** `rendered`: the DKIM key that signed the message (d= and s=). */
   dkim?: { domain: string; selector: string };
 }
@@ -155,6 +171,10 @@ function step(e: StoredEvent, prevMs: number, acceptedMs: number): TimelineStep 
     ...(e.source ? { source: e.source } : {}),
     ...(e.site ? { site: e.site } : {}),
     ...(e.category ? { category: e.category } : {}),
+    ...(e.bounceClass ? { bounceClass: e.bounceClass } : {}),
+    ...(e.via ? { via: e.via } : {}),
+    ...(e.fromDomain ? { fromDomain: e.fromDomain } : {}),
+    ...(e.listId ? { listId: e.listId } : {}),
     ...(e.dkimDomain ? { dkim: { domain: e.dkimDomain, selector: e.dkimSelector } } : {}),
   };
 }

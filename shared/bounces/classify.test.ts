@@ -88,6 +88,7 @@ const REPLIES: Array<[string, BounceCategory, BounceClass]> = [
   ['554 5.6.1 Body type not supported by remote host', 'spam', 'content'],
   ['550 5.7.10 Encryption needed', 'tls', 'infrastructure'],
   ['450 4.4.4 Unable to route', 'dns', 'infrastructure'],
+  ['550 5.1.2 <bob@nowhere.example>: Recipient address rejected: Domain not found', 'dns', 'recipient'],
   ['550 5.1.2 Host unknown (Name server: example.invalid: host not found)', 'dns', 'recipient'],
   ['553 5.1.3 The recipient address <bob@@example.net> is not a valid RFC 5321 address.', 'unknown-user', 'recipient'],
   ['550 5.1.6 Recipient mailbox has moved', 'mailbox-disabled', 'recipient'],
@@ -137,9 +138,11 @@ describe('classifyBounce: the shipped rule table', () => {
     const inputs = REPLIES.map(([line]) => ({ text: line }));
     for (let i = 0; i < 2000; i++) classifyBounce(inputs[i % inputs.length]);
     const n = 50_000;
-    const t0 = process.hrtime.bigint();
+    // CPU time, not wall time: other processes sharing the machine do not count.
+    const t0 = process.cpuUsage();
     for (let i = 0; i < n; i++) classifyBounce(inputs[i % inputs.length]);
-    const us = Number(process.hrtime.bigint() - t0) / 1000 / n;
+    const used = process.cpuUsage(t0);
+    const us = (used.user + used.system) / n;
     assert.ok(us < 20, `${us.toFixed(2)} µs per reply`);
   });
 });

@@ -147,6 +147,7 @@ test('bounced and deferred verdicts carry the rule table category and class; fai
     ['5xx to EHLO (deferred, still classified)', { message: 'x', code: 'EPROTOCOL', responseCode: 554, response: '554 5.7.1 Client host [192.0.2.7] blocked using zen.spamhaus.org', command: 'EHLO' }, 'deferred', 'blocklisted-ip', 'infrastructure'],
     ['TLS failure', { message: 'unable to verify the first certificate', code: 'ETLS' }, 'deferred', 'tls', 'infrastructure'],
     ['TLS upgrade timeout', { message: 'Timeout', code: 'ETIMEDOUT', timeoutType: 'UPGRADE_TIMEOUT' }, 'deferred', 'tls', 'infrastructure'],
+    ['TLS required, no STARTTLS offered', { message: 'mx.example offers no STARTTLS and TLS is required', code: 'TLS_REQUIRED' }, 'deferred', 'tls', 'infrastructure'],
     ['DNS failure', { message: 'getaddrinfo ENOTFOUND mx.example', code: 'EDNS' }, 'deferred', 'dns', 'infrastructure'],
     ['connection refused', { message: 'connect ECONNREFUSED', code: 'ESOCKET' }, 'deferred', 'other', 'infrastructure'],
     ['greeting timeout', { message: 'Timeout', code: 'ETIMEDOUT', timeoutType: 'GREETING_TIMEOUT' }, 'deferred', 'other', 'infrastructure'],
@@ -163,6 +164,7 @@ test('bounced and deferred verdicts carry the rule table category and class; fai
 test('refusalVerdict: deliveries refused before SMTP', () => {
   assert.deepEqual(refusalVerdict('bounced', 'DNS_NULL_MX', 'dns'), { category: 'dns', bounceClass: 'recipient' });
   assert.deepEqual(refusalVerdict('deferred', 'DNS_TEMPFAIL', undefined), { category: 'dns', bounceClass: 'infrastructure' });
+  assert.deepEqual(refusalVerdict('deferred', 'MTA_STS_NO_VALID_MX', undefined), { category: 'tls', bounceClass: 'infrastructure' });
   assert.deepEqual(refusalVerdict('deferred', 'SHAPING_DEFERRED', undefined), { category: 'throttled', bounceClass: 'infrastructure' });
   assert.deepEqual(refusalVerdict('deferred', 'POOL_UNAVAILABLE', undefined), { category: 'other', bounceClass: 'infrastructure' });
   assert.equal(refusalVerdict('failed', 'UNKNOWN_POOL', undefined), undefined);

@@ -145,9 +145,11 @@ export function classifyFailure(err: SmtpFailure): Omit<RecipientOutcome, 'recip
   }
   // Anything unknown is retried: dropping a message is never the safe default.
   const known = TRANSIENT_CODES[code] ?? (code || 'SMTP_UNKNOWN');
-  return { kind: 'deferred', code: known, reason: describe(err), ...(known === 'SMTP_TLS' ? TLS : known === 'SMTP_DNS' ? DNS : OTHER) };
+  return { kind: 'deferred', code: known, reason: describe(err), ...(TLS_CODES.has(known) ? TLS : known === 'SMTP_DNS' ? DNS : OTHER) };
 }
 
+/** Failures of TLS without a reply: the handshake, or a route requiring TLS at a host that offers no STARTTLS (fleet-connection.ts). */
+const TLS_CODES = new Set(['SMTP_TLS', 'TLS_REQUIRED']);
 const OTHER: BounceVerdict = { category: 'other', bounceClass: 'infrastructure' };
 const TLS: BounceVerdict = { category: 'tls', bounceClass: 'infrastructure' };
 const DNS: BounceVerdict = { category: 'dns', bounceClass: 'infrastructure' };
@@ -155,12 +157,14 @@ const DNS: BounceVerdict = { category: 'dns', bounceClass: 'infrastructure' };
 /**
  * The category and class of a delivery refused before any SMTP (mx-router, shaper): a domain
  * that receives no mail (`dns`, bounced) is the recipient's address problem; a DNS lookup that
- * failed for now is `dns` of the infrastructure; our own shaper holding the message back is
- * `throttled`; anything else (no relay, pool paused) is `other`.
+ * failed for now is `dns` of the infrastructure; no MX host that an MTA-STS policy allows is
+ * `tls`; our own shaper holding the message back is `throttled`; anything else (no relay, pool
+ * paused) is `other`.
  */
 export function refusalVerdict(kind: OutcomeKind, code: string, category: string | undefined): BounceVerdict | undefined {
   if (kind !== 'bounced' && kind !== 'deferred') return undefined;
   if (category === 'dns' || code.startsWith('DNS_')) return { category: 'dns', bounceClass: kind === 'bounced' ? 'recipient' : 'infrastructure' };
+  if (code.startsWith('MTA_STS_')) return TLS;
   if (code === 'SHAPING_DEFERRED') return { category: 'throttled', bounceClass: 'infrastructure' };
   return OTHER;
 }

@@ -44,6 +44,9 @@ describe('bounce categories on delivery events', () => {
     net.dns.a('mx.provider.test', '127.0.0.41');
     net.dns.nullMx('nullmx.test');
     net.dns.behave('servfail.test', 'servfail');
+    net.dns.mx('plain.test', [{ exchange: 'mx.plain.test', priority: 10 }]);
+    net.dns.a('mx.plain.test', '127.0.0.42');
+    await net.smtp({ host: '127.0.0.42', port: net.smtpPort, tls: 'none' });
     await net.smtp({ host: '127.0.0.41', port: net.smtpPort, script: { rcpt: (rcpt) => REPLIES[rcpt.split('@')[0]]?.reply } });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postline-bounces-'));
     const file = path.join(dir, 'routes.yaml');
@@ -51,8 +54,11 @@ describe('bounce categories on delivery events', () => {
       file,
       YAML.stringify({
         dns: { servers: net.dns.servers, timeoutMs: 1000, ttlFloorSeconds: 1, blockLocalAddresses: false, smtpPort: net.smtpPort },
-        routes: { direct: { kind: 'mx' } },
-        pools: { default: { route: 'direct', addresses: [{ address: '127.0.0.2', ehlo: 'mta.postline.test' }] } },
+        routes: { direct: { kind: 'mx' }, strict: { kind: 'mx', tls: 'required' } },
+        pools: {
+          default: { route: 'direct', addresses: [{ address: '127.0.0.2', ehlo: 'mta.postline.test' }] },
+          strict: { route: 'strict', addresses: [{ address: '127.0.0.5', ehlo: 'strict.postline.test' }] },
+        },
       }),
     );
     h = await startHarness({}, { 'dispatcher.routesFile': file });
@@ -93,5 +99,13 @@ describe('bounce categories on delivery events', () => {
     assert.deepEqual([g.type, g.category, g.bounceClass], ['bounced', 'dns', 'recipient'], JSON.stringify(g));
     assert.deepEqual([l.type, l.category, l.bounceClass], ['deferred', 'dns', 'infrastructure'], JSON.stringify(l));
     assert.equal(g.fromDomain, undefined, 'absent on the record, absent on the event');
+  });
+
+  test('without a reply: TLS required at a host that offers no STARTTLS is deferred as tls', async () => {
+    const r = recordFor(['max@plain.test'], { pool: 'strict' });
+    await h.produce([r]);
+    const e = await outcome(r.messageId);
+    assert.deepEqual([e.type, e.category, e.bounceClass], ['deferred', 'tls', 'infrastructure'], JSON.stringify(e));
+    assert.match(e.reason ?? '', /^TLS_REQUIRED/);
   });
 });

@@ -19,8 +19,10 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY shared ./shared
 COPY services ./services
 RUN npx tsc -p tsconfig.build.json
-# Data files the compiled code reads next to itself: the shipped traffic-shaping rules.
-RUN cp services/dispatcher/shaping/default-shaping.yaml dist/services/dispatcher/shaping/
+# Data files the compiled code reads next to itself: the shipped traffic-shaping rules and the
+# bounce rule table.
+RUN cp services/dispatcher/shaping/default-shaping.yaml dist/services/dispatcher/shaping/ \
+ && cp shared/bounces/bounce-rules.yaml dist/shared/bounces/
 
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 # The embedded ClickHouse engine (chdb, ~540 MB) only serves `postline start` and an analytics

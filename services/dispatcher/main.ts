@@ -40,6 +40,7 @@ import { loadRoutingFile, warmupPlans, type RoutingFile } from './routing/routes
 import { instrumentRouting } from './routing/routing-metrics.js';
 import { createShaper, type Shaper, type TrafficShaper } from './shaping/shaper.js';
 import { loadShapingRules } from './shaping/shaping-rules.js';
+import { shippedBounceClassifier } from '../../shared/bounces/classify.js';
 import type { WarmupPlan } from './shaping/warmup.js';
 import { SharedSentCounter, startSentTail, type SentTail } from './shaping/sent-tail.js';
 import { instrumentShaper } from './shaping/shaping-metrics.js';
@@ -154,6 +155,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   const file: RoutingFile | undefined = d.routesFile ? loadRoutingFile(d.routesFile) : undefined;
   // Read once, before any connection: the shaper limits by them and the handler checks record keys by them.
   const shapingRules = loadShapingRules(d.shapingFile);
+  // The bounce rule table too: a missing or bad table fails the start, not the first bounce.
+  shippedBounceClassifier();
   const usesRelay = !file || Object.values(file.routes).some((r) => r.kind === 'relay');
   if (usesRelay && !d.relay.host) throw new ConfigError([`POSTLINE_DISPATCHER_RELAY_HOST (dispatcher.relay.host): a relay host is required${file ? ' (the routing file has a relay route)' : ''}`]);
   const rt = await startRuntime(STAGE, config, opts);

@@ -2,8 +2,8 @@
  * What an SMTP failure means: a category (unknown-user, mailbox-full, …) and a class (whose
  * problem it is: recipient, infrastructure, content) from the rule table in
  * `bounce-rules.yaml` — reply-text rules first, then the enhanced status code, then the basic
- * code. The table is read, validated and compiled once, when this module loads (a bad rule
- * throws a ConfigError naming its line); classifying is pure and allocation-light, since it runs
+ * code. The table is read, validated and compiled once, on first use (a bad rule throws a
+ * ConfigError naming its line); classifying is pure and allocation-light, since it runs
  * for every failed delivery and for every Diagnostic-Code of an asynchronous bounce.
  */
 import fs from 'node:fs';
@@ -196,17 +196,27 @@ export function bounceClassifier(table: BounceRuleTable): (input: BounceInput) =
 /** The shipped table's path (next to this module). */
 export const BOUNCE_RULES_FILE = new URL('./bounce-rules.yaml', import.meta.url);
 
-const shipped = bounceClassifier(loadBounceRules(fs.readFileSync(BOUNCE_RULES_FILE, 'utf8'), 'shared/bounces/bounce-rules.yaml'));
+let shipped: ((input: BounceInput) => BounceVerdict) | undefined;
 
 /**
- * The category and class of a failure, from the shipped rule table. Pure; never throws. With
- * only `text` (a DSN's Diagnostic-Code), the basic and enhanced codes are read from the text.
+ * The shipped table, read and compiled on first use (importing this module reads no file, so
+ * every command loads without it), then kept. Throws a ConfigError when the file is bad — which
+ * the table-driven tests of every build rule out.
+ */
+export function shippedBounceClassifier(): (input: BounceInput) => BounceVerdict {
+  shipped ??= bounceClassifier(loadBounceRules(fs.readFileSync(BOUNCE_RULES_FILE, 'utf8'), 'shared/bounces/bounce-rules.yaml'));
+  return shipped;
+}
+
+/**
+ * The category and class of a failure, from the shipped rule table. Pure. With only `text` (a
+ * DSN's Diagnostic-Code), the basic and enhanced codes are read from the text.
  */
 export function classifyBounce(input: BounceInput): BounceVerdict {
-  return shipped(input);
+  return (shipped ?? shippedBounceClassifier())(input);
 }
 
 /** True when the failure is about the recipient's address (what feeds suppressions and bounce-rate pauses). */
 export function isRecipientClass(input: BounceInput): boolean {
-  return shipped(input).bounceClass === 'recipient';
+  return classifyBounce(input).bounceClass === 'recipient';
 }

@@ -76,7 +76,7 @@ const REPLIES: Array<[string, BounceCategory, BounceClass]> = [
   // Exim
   ['550 Unrouteable address', 'unknown-user', 'recipient'],
   ['550 5.1.1 <bob@example.net>... User unknown', 'unknown-user', 'recipient'],
-  ['550-Verification failed for <bob@example.net>\r\n550-No Such User Here"\r\n550 Sender verify failed', 'unknown-user', 'recipient'],
+  ['550 Sender verify failed', 'policy', 'infrastructure'],
   ['451 Temporary local problem - please try later', 'greylisted', 'infrastructure'],
   ['550 Administrative prohibition', 'policy', 'infrastructure'],
   ['552 Message size exceeds maximum permitted', 'message-too-large', 'content'],
@@ -104,7 +104,8 @@ const REPLIES: Array<[string, BounceCategory, BounceClass]> = [
   ['452 4.5.3 Too many recipients', 'throttled', 'infrastructure'],
   ['451 4.3.0 Mail server temporarily rejected message.', 'other', 'infrastructure'],
   ['554 5.0.0 Service unavailable', 'other', 'infrastructure'],
-  ['550 Requested action not taken', 'unknown-user', 'recipient'],
+  // A bare 550 says nothing reliable (policy blocks use it too): never a recipient-class verdict.
+  ['550 Requested action not taken', 'other', 'infrastructure'],
   ['552 Requested mail action aborted: exceeded storage allocation', 'mailbox-full', 'recipient'],
   ['421 Service not available, closing transmission channel', 'throttled', 'infrastructure'],
   ['450 Requested mail action not taken', 'other', 'infrastructure'],
@@ -133,7 +134,8 @@ describe('classifyBounce: the shipped rule table', () => {
     assert.deepEqual(classifyBounce({ text: 'X-Postfix; mail for example.net loops back to myself' }), { category: 'other', bounceClass: 'infrastructure' });
     assert.deepEqual(classifyBounce({}), { category: 'other', bounceClass: 'infrastructure' });
     assert.deepEqual(classifyBounce({ enhanced: '5.2.2' }), { category: 'mailbox-full', bounceClass: 'recipient' });
-    assert.deepEqual(classifyBounce({ code: 553 }), { category: 'unknown-user', bounceClass: 'recipient' });
+    assert.deepEqual(classifyBounce({ code: 553 }), { category: 'other', bounceClass: 'infrastructure' });
+    assert.deepEqual(classifyBounce({ code: 551 }), { category: 'unknown-user', bounceClass: 'recipient' });
   });
 
   it('falls back from text to the enhanced code, then to the basic code', () => {

@@ -13,16 +13,15 @@
  * its header (or the return path) out: the message still goes.
  */
 import { domainToASCII } from 'node:url';
-import type { Priority } from '../../shared/config.js';
 import type { EmailRequested } from '../../shared/contracts/email-requested.js';
 import { UNSUBSCRIBE_MAILTO_PREFIX, returnPathOf, type FeedbackKeyring, type RefInput } from '../../shared/feedback/feedback-token.js';
 import type { EnvelopePlan } from './request-checks.js';
 
 /** Which messages get List-Unsubscribe by default (`renderer.unsubscribe`). */
 export interface UnsubscribeDefaults {
-  priorities: readonly Priority[];
+  priorities: readonly string[];
   /** Per tenant: replaces `priorities`. */
-  tenants: Readonly<Record<string, readonly Priority[]>>;
+  tenants: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface FeedbackPolicy {

@@ -19,14 +19,14 @@ export const DkimSection = section(
 
 // --- Unsubscribe (issue 13): which messages get List-Unsubscribe. ---
 const PriorityList = (opts: { default?: string[]; description?: string } = {}) =>
-  Type.Array(Type.Union([Type.Literal('critical'), Type.Literal('transactional'), Type.Literal('bulk')]), { uniqueItems: true, ...opts });
+  Type.Array(Type.String({ pattern: '^(critical|transactional|bulk)$' }), { uniqueItems: true, ...opts });
 
 /** Which messages carry List-Unsubscribe (with `feedback.keys` and `feedback.unsubscribeUrl` or `feedback.returnPathDomain` set). */
 export const UnsubscribeSection = section(
   {
     priorities: PriorityList({
       default: ['bulk'],
-      description: 'Priorities whose messages get List-Unsubscribe (and List-Unsubscribe-Post) unless the request says "unsubscribe": false, as JSON: ["bulk"]. A request\'s "unsubscribe": true adds them to a message of any priority.',
+      description: 'Priorities whose messages get List-Unsubscribe (and List-Unsubscribe-Post) unless the request says "unsubscribe": false: bulk,transactional (or JSON ["bulk"]). A request\'s "unsubscribe": true adds them to a message of any priority.',
     }),
     tenants: Type.Record(Type.String({ minLength: 1, maxLength: 128 }), PriorityList(), {
       default: {},

@@ -16,6 +16,10 @@
  * a problem found while running is logged and counted, and the keys read before stay in use.
  * The sender-domain policy is `ingest.senderDomains`, the same configuration the API checks.
  *
+ * Feedback: with a feedback key (`feedback.keys` / `keysFile`), each recipient gets its own copy
+ * with signed X-Postline-Ref, return path and List-Unsubscribe (feedback-copies.ts); a bad keys
+ * file, return-path domain or unsubscribe URL refuses start-up.
+ *
  * Site keys: with `dispatcher.routesFile` set, the routing file and the shaping rules
  * (`dispatcher.shapingFile`) are read at start (bad ones refuse start-up, as the dispatcher
  * does) and dispatch records of mx-route messages are keyed by site (site-keying.ts).
@@ -247,8 +251,8 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
 const HELP = `usage: postline renderer [--help]
 
 Consumes email.requested.<priority> (one consumer group per priority) and the shared
-email.requested, renders templates and MIME, produces one record per recipient domain to
-email.dispatch.<priority>. Configured by POSTLINE_* environment variables (and the
+email.requested, renders templates and MIME, produces one record per recipient domain (per
+recipient with feedback keys) to email.dispatch.<priority>. Configured by POSTLINE_* environment variables (and the
 JSON file named by POSTLINE_CONFIG); the renderer's own options are POSTLINE_RENDERER_*.
 `;
 

@@ -68,6 +68,8 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.maxBodyBytes,
     ...apiServerOptions(),
+    // The client IP behind that many proxies (the /u/ rate limit counts per client IP).
+    trustProxy: trustedHops(deps.config.unsubscribe.trustProxyHops),
   });
   app.setValidatorCompiler(({ schema }) => {
     const check = TypeCompiler.Compile(schema as TSchema);
@@ -97,6 +99,11 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
   const unsubscribe = deps.unsubscribe;
   if (unsubscribe) app.register(async (u) => unsubscribeRoutes(u, unsubscribe));
   return app;
+}
+
+/** proxy-addr's trust function for `hops` proxies: the addresses nearest the socket are the proxies. */
+function trustedHops(hops: number): false | ((address: string, hop: number) => boolean) {
+  return hops > 0 ? (_address, hop) => hop < hops : false;
 }
 
 async function metricsElsewhere(req: FastifyRequest): Promise<never> {

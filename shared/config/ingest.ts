@@ -20,6 +20,10 @@ export const UnsubscribeEndpointSection = section(
   {
     rateLimitMax: int(30, 'Requests to /u/<token> (the one-click unsubscribe endpoint, which needs no API key) per client IP per window, counted by each replica on its own (429 above); 0 turns the limit off.'),
     rateLimitWindowMs: int(60_000, 'Length of the /u/<token> rate-limit window.', 1),
+    trustProxyHops: int(
+      0,
+      'Proxies (ingress, load balancer) in front of the send API that append to X-Forwarded-For: the client IP the /u/<token> limit counts is taken that many hops from the right. 0: the TCP peer (behind a proxy every client would share its address).',
+    ),
   },
   'Unsubscribe endpoint',
 );

@@ -148,7 +148,7 @@ describe('/u/<token>', () => {
     assert.notEqual(eu.token, acme.token);
   });
 
-  test('its own per-IP rate limit answers a 429 page; without feedback keys there is no /u/', async () => {
+  test('its own per-IP rate limit answers a 429 page (the client behind trusted proxies); without feedback keys there is no /u/', async () => {
     const limited = await h.ingest({ 'feedback.keys': [KEY], 'ingest.unsubscribe.rateLimitMax': 2, 'ingest.unsubscribe.rateLimitWindowMs': 60_000 });
     const { token } = tokenFor();
     const get = (ip: string) => limited.app.inject({ method: 'GET', url: `/u/${token}`, remoteAddress: ip });
@@ -159,6 +159,12 @@ describe('/u/<token>', () => {
     assert.match(over.headers['content-type'] as string, /text\/html/);
     assert.ok(Number(over.headers['retry-after']) > 0);
     assert.equal((await get('198.51.100.8')).statusCode, 200, 'another client is not limited');
+    // Behind one proxy: the client is the last X-Forwarded-For entry, not the proxy.
+    const proxied = await h.ingest({ 'feedback.keys': [KEY], 'ingest.unsubscribe.rateLimitMax': 1, 'ingest.unsubscribe.trustProxyHops': 1 });
+    const via = (client: string) => proxied.app.inject({ method: 'GET', url: `/u/${token}`, remoteAddress: '10.0.0.2', headers: { 'x-forwarded-for': `203.0.113.99, ${client}` } });
+    assert.equal((await via('198.51.100.20')).statusCode, 200);
+    assert.equal((await via('198.51.100.21')).statusCode, 200, 'two clients behind one proxy are counted apart');
+    assert.equal((await via('198.51.100.20')).statusCode, 429);
     const off = await h.ingest({});
     assert.equal((await off.app.inject({ method: 'GET', url: `/u/${token}` })).statusCode, 404);
   });

@@ -61,12 +61,13 @@ describe('dispatchRecords', () => {
     const req = emailRequest({ to: [{ email: 'a@gmail.com' }, { email: 'b@gmail.com' }] });
     const plan = checkRequest(req).envelope!;
     const copies = [
-      { domain: 'gmail.com', envelopeFrom: 'b-one@bounces.shop.example', to: ['a@gmail.com'], raw: `X-A: 1\r\n${raw}` },
-      { domain: 'gmail.com', envelopeFrom: 'b-two@bounces.shop.example', to: ['b@gmail.com'], raw: `X-A: 2\r\n${raw}` },
+      { domain: 'gmail.com', envelopeFrom: 'b-one@bounces.shop.example', to: ['a@gmail.com'], head: 'X-A: "1" \\ ü 😀\r\n', body: raw },
+      { domain: 'gmail.com', envelopeFrom: 'b-two@bounces.shop.example', to: ['b@gmail.com'], head: 'X-A: 2\r\n', body: raw },
+      { domain: 'gmail.com', envelopeFrom: 'b-three@bounces.shop.example', to: ['c@gmail.com'], head: `whole\r\n${raw}`, body: '' },
     ];
     const out = dispatchRecords(req, plan, copies, undefined, new Map([['gmail.com', 'site:google']]));
     const decoded = out.map((r) => EmailReadyForDispatchContract.decode(r.message.value));
-    assert.deepEqual(out.map((r) => r.message.key), ['site:google', 'site:google']);
-    assert.deepEqual(decoded.map((d) => [d.envelope.from, d.envelope.to, d.raw]), copies.map((c) => [c.envelopeFrom, c.to, c.raw]));
+    assert.deepEqual(out.map((r) => r.message.key), ['site:google', 'site:google', 'site:google']);
+    assert.deepEqual(decoded.map((d) => [d.envelope.from, d.envelope.to, d.raw]), copies.map((c) => [c.envelopeFrom, c.to, c.head + c.body]));
   });
 });

@@ -18,19 +18,24 @@ export interface OutgoingRecord {
   message: { key: string; value: Buffer; headers?: IHeaders };
 }
 
-/** What one dispatch record carries: a recipient domain's envelope and the MIME to send it. */
+/**
+ * What one dispatch record carries: a recipient domain's envelope and the MIME to send it,
+ * `head + body`. Copies share one `body` string (the composed message) and differ in `head`
+ * (their own signed header lines, '' without feedback), so the body is JSON-encoded once.
+ */
 export interface MessageCopy {
   domain: string;
   envelopeFrom: string;
   to: string[];
-  raw: string;
+  head: string;
+  body: string;
 }
 
 type WithoutRaw = Omit<EmailReadyForDispatch, 'raw'>;
 
 /** One copy per recipient domain, all with the same raw and the From address as envelope sender. */
 export function domainCopies(plan: EnvelopePlan, raw: string): MessageCopy[] {
-  return plan.groups.map((g) => ({ domain: g.domain, envelopeFrom: plan.from.address, to: g.recipients, raw }));
+  return plan.groups.map((g) => ({ domain: g.domain, envelopeFrom: plan.from.address, to: g.recipients, head: '', body: raw }));
 }
 
 /** The records of `copies`; a raw string stands for `domainCopies(plan, raw)`. */
@@ -43,9 +48,9 @@ export function dispatchRecords(
 ): OutgoingRecord[] {
   const list = typeof copies === 'string' ? domainCopies(plan, copies) : copies;
   const topic = Topics.dispatch(req.priority);
-  let last: { raw: string; json: string } | undefined;
+  let last: { body: string; json: string } | undefined;
   return list.map((copy) => {
-    if (last?.raw !== copy.raw) last = { raw: copy.raw, json: JSON.stringify(copy.raw) };
+    if (last?.body !== copy.body) last = { body: copy.body, json: JSON.stringify(copy.body) };
     const record: WithoutRaw = {
       schemaVersion: EMAIL_READY_VERSION,
       messageId: req.messageId,
@@ -61,8 +66,11 @@ export function dispatchRecords(
       attempt: 1,
     };
     const head = JSON.stringify(record);
-    // `head` is a non-empty object: drop its closing brace and append the raw field.
-    const value = Buffer.from(`${head.slice(0, -1)},"raw":${last.json}}`);
+    // `head` is a non-empty object: drop its closing brace and append the raw field. JSON of
+    // head + body is JSON of head without its closing quote + JSON of body without its opening
+    // one (the head ends with CRLF, so no surrogate pair is split).
+    const raw = copy.head ? `${JSON.stringify(copy.head).slice(0, -1)}${last.json.slice(1)}` : last.json;
+    const value = Buffer.from(`${head.slice(0, -1)},"raw":${raw}}`);
     return { topic, message: { key: keys?.get(copy.domain) ?? copy.domain, value, ...(headers ? { headers } : {}) } };
   });
 }

@@ -101,6 +101,16 @@ function traceHeaders(record: StageRecord): IHeaders | undefined {
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/**
+ * A signed copy as its own head + the shared composed message: signing only adds header lines
+ * in front, so the copy ends with the composed bytes (checked; else the whole copy is its head).
+ */
+function headAndBody(copy: Buffer, composed: Buffer, composedText: string): { head: string; body: string } {
+  const at = copy.length - composed.length;
+  if (at >= 0 && copy.subarray(at).equals(composed)) return { head: copy.subarray(0, at).toString('utf8'), body: composedText };
+  return { head: copy.toString('utf8'), body: '' };
+}
+
 export class Renderer extends EventEmitter {
   constructor(private readonly deps: RendererDeps) {
     super();
@@ -224,10 +234,12 @@ export class Renderer extends EventEmitter {
     }
     const copies: MessageCopy[] = [];
     let signature: SignOutcome['signature'];
+    const body = built.raw.toString('utf8');
     for (const copy of recipientCopies(req, plan, this.deps.feedback)) {
       const signed = await this.sign(Buffer.concat([Buffer.from(copy.head, 'utf8'), built.raw]), plan.from.domain, req);
       signature ??= signed.signature;
-      copies.push({ domain: copy.domain, envelopeFrom: copy.envelopeFrom, to: [copy.recipient], raw: this.checkedSize(signed.raw) });
+      this.checkedSize(signed.raw);
+      copies.push({ domain: copy.domain, envelopeFrom: copy.envelopeFrom, to: [copy.recipient], ...headAndBody(signed.raw, built.raw, body) });
     }
     return { copies, signature };
   }

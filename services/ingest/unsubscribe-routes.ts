@@ -22,6 +22,7 @@ import rateLimit from '@fastify/rate-limit';
 import { Busboy, type BusboyHeaders } from '@fastify/busboy';
 import type { EventPublisher } from '../../shared/events.js';
 import type { FeedbackKeyring, FeedbackRef } from '../../shared/feedback/feedback-token.js';
+import { RequestRejected, toHttpError } from '../../shared/http/errors.js';
 
 export interface UnsubscribeRoutesDeps {
   keyring: FeedbackKeyring;
@@ -86,7 +87,8 @@ const notFound = (reply: FastifyReply) =>
 
 /** Parses both form encodings (body read by Fastify, bounded: 413 above) with busboy into the first value of each field. */
 function formParser(req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: Record<string, string>) => void): void {
-  const fields: Record<string, string> = {};
+  // No prototype: a field named __proto__ or constructor is just a field.
+  const fields: Record<string, string> = Object.create(null);
   let finished = false;
   const finish = (err: Error | null) => {
     if (finished) return;
@@ -117,19 +119,20 @@ function formParser(req: FastifyRequest, body: Buffer, done: (err: Error | null,
 export async function unsubscribeRoutes(app: FastifyInstance, deps: UnsubscribeRoutesDeps): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(FORM_TYPES, { parseAs: 'buffer', bodyLimit: MAX_FORM_BYTES }, formParser);
-  app.setErrorHandler(async (err: Error & { statusCode?: number }, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 503;
+  // Every refusal as a page, with the status (and Retry-After) the API's one mapping gives it.
+  app.setErrorHandler(async (err, req, reply) => {
+    const h = toHttpError(err);
+    const status = h.status >= 500 ? 503 : h.status;
     if (status === 503) req.log.error({ err }, 'unsubscribe failed');
     const text = status === 429 ? 'Too many requests from your network. Please try again in a minute.' : status === 503 ? 'Something went wrong on our side. Please try again in a minute.' : 'This request could not be understood.';
-    if (status === 429 && err instanceof RateLimited) reply.header('retry-after', String(err.retryAfter));
-    return send(reply, status, page(status === 503 || status === 429 ? 'Please try again' : 'Bad request', `<p>${escapeHtml(text)}</p>`));
+    return send(reply.headers(h.headers), status, page(status === 503 || status === 429 ? 'Please try again' : 'Bad request', `<p>${escapeHtml(text)}</p>`));
   });
   if (deps.rateLimitMax > 0) {
     await app.register(rateLimit, {
       max: deps.rateLimitMax,
       timeWindow: deps.rateLimitWindowMs,
       keyGenerator: (req) => req.ip,
-      errorResponseBuilder: (_req, ctx) => new RateLimited(Math.ceil(ctx.ttl / 1000)),
+      errorResponseBuilder: (_req, ctx) => new RequestRejected('RATE_LIMITED', `rate limit of ${ctx.max} requests exceeded`, [], Math.ceil(ctx.ttl / 1000)),
     });
   }
   // A wildcard: a token may be longer than a path parameter's length limit.
@@ -153,7 +156,7 @@ export async function unsubscribeRoutes(app: FastifyInstance, deps: UnsubscribeR
     if (!ref) return notFound(reply);
     const body = req.body ?? {};
     const via = body['List-Unsubscribe'] === 'One-Click' ? 'one-click' : body[CONFIRM_FIELD] === 'confirm' ? 'link' : undefined;
-    if (!via) throw Object.assign(new Error('neither List-Unsubscribe=One-Click nor the confirmation button'), { statusCode: 400 });
+    if (!via) throw new RequestRejected('BAD_REQUEST', 'neither List-Unsubscribe=One-Click nor the confirmation button');
     await withTimeout(
       deps.events.publish({
         type: 'unsubscribed',
@@ -181,12 +184,5 @@ async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
     return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-class RateLimited extends Error {
-  readonly statusCode = 429;
-  constructor(readonly retryAfter: number) {
-    super('rate limited');
   }
 }

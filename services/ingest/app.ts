@@ -27,6 +27,7 @@ import { apiServerOptions, rejectRepeatedHeaders } from '../../shared/http/serve
 import { templateRoutes } from './template-routes.js';
 import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../shared/dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
+import { unsubscribeRoutes, type UnsubscribeRoutesDeps } from './unsubscribe-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -46,6 +47,8 @@ export interface IngestAppDeps {
   templates?: TemplateRepository;
   /** The tenant's dead letters (`/v1/dead-letters`, replay); absent without it. */
   deadLetters?: DeadLetterRoutesDeps;
+  /** The one-click unsubscribe endpoint `/u/<token>` (no API key); absent without feedback keys. */
+  unsubscribe?: UnsubscribeRoutesDeps;
   /** Receives 'response' ({ route, method, status, seconds }) for every answered request. */
   observer?: EventEmitter;
 }
@@ -65,6 +68,8 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.maxBodyBytes,
     ...apiServerOptions(),
+    // The client IP behind that many proxies (the /u/ rate limit counts per client IP).
+    trustProxy: trustedHops(deps.config.unsubscribe.trustProxyHops),
   });
   app.setValidatorCompiler(({ schema }) => {
     const check = TypeCompiler.Compile(schema as TSchema);
@@ -91,7 +96,14 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
   });
   if (deps.config.readApiUrl) registerReadApiForwarding(app, deps.config.readApiUrl);
   app.register(async (v1) => sendRoutes(v1, deps));
+  const unsubscribe = deps.unsubscribe;
+  if (unsubscribe) app.register(async (u) => unsubscribeRoutes(u, unsubscribe));
   return app;
+}
+
+/** proxy-addr's trust function for `hops` proxies: the addresses nearest the socket are the proxies. */
+function trustedHops(hops: number): false | ((address: string, hop: number) => boolean) {
+  return hops > 0 ? (_address, hop) => hop < hops : false;
 }
 
 async function metricsElsewhere(req: FastifyRequest): Promise<never> {

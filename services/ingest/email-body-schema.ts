@@ -7,6 +7,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { Priority } from '../../shared/config.js';
 import { TEMPLATE_NAME_PATTERN } from '../../shared/templates/template-schema.js';
+import { LIST_ID_PATTERN } from '../../shared/contracts/email-requested.js';
 
 /** Recipients over to, cc and bcc together. */
 export const MAX_RECIPIENTS = 50;
@@ -62,6 +63,10 @@ export const EmailBodyProperties = {
   metadata: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 1024 }), { maxProperties: 50 })),
   priority: Type.Optional(Priority),
   pool: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** The mailing list the message belongs to: an unsubscribe from it is scoped to it. */
+  listId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: LIST_ID_PATTERN, description: 'a list name: 1–128 characters, no control characters' })),
+  /** Add List-Unsubscribe (true) or not (false); unset: the tenant's and priority's default. */
+  unsubscribe: Type.Optional(Type.Boolean()),
 };
 
 export const EmailBodySchema = Type.Object(EmailBodyProperties, { additionalProperties: false });

@@ -18,6 +18,7 @@ import { buildApp } from './app.js';
 import { instrumentIngest } from './ingest-metrics.js';
 import { openTemplateRepository } from '../../shared/templates/template-repository.js';
 import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
+import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -58,6 +59,8 @@ export function loadApiKeys(config: PostlineConfig['ingest']): ApiKeyStore {
 export async function startIngest(config: PostlineConfig, opts: StartIngestOptions = {}): Promise<IngestHandle> {
   checkIngestConfig(config.ingest);
   const apiKeys = loadApiKeys(config.ingest);
+  // Feedback keys verify /u/<token> unsubscribe links; without one the endpoint is not served.
+  const feedbackKeys = loadFeedbackKeyring(config.feedback);
   const rt = await startRuntime('ingest', config, opts);
   if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every send request will be refused with 401');
   const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);
@@ -74,7 +77,8 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   instrumentIngest(acceptor, observer, rt.registry);
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, deadLetters: deadLetters.deps });
+  const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, deadLetters: deadLetters.deps, unsubscribe });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();
@@ -106,7 +110,8 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
 
 const help = (): string => `usage: postline ingest
 
-Runs the send API (POST /v1/emails, POST /v1/emails/batch, /healthz and /readyz on
+Runs the send API (POST /v1/emails, POST /v1/emails/batch, GET/POST /u/<token> with
+feedback keys, /healthz and /readyz on
 ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
 
 ${describeOptions(PostlineConfigSchema)

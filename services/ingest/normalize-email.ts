@@ -37,6 +37,9 @@ export const ALLOWED_HEADERS: ReadonlySet<string> = new Set([
   'auto-submitted',
 ]);
 
+/** Headers the renderer owns although they match X-*: a caller setting them could pass off another message's token. */
+export const RENDERER_HEADERS: ReadonlySet<string> = new Set(['x-postline-ref']);
+
 const HEADER_NAME = /^[A-Za-z0-9-]{1,76}$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const MIME_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(?:\s*;.*)?$/;
@@ -91,6 +94,7 @@ export function normalizeEmail(body: EmailBody, ids: RequestIds, limits: Normali
   if (recipients > MAX_RECIPIENTS) issues.add('to', `at most ${MAX_RECIPIENTS} recipients over to, cc and bcc (got ${recipients})`);
   checkContent(issues, body);
   const headers = checkHeaders(issues, body.headers);
+  checkUnsubscribe(issues, body);
   const attachments = checkAttachments(issues, body.attachments, limits);
   body.tags?.forEach((t, i) => issues.text(`tags.${i}`, t));
   issues.text('pool', body.pool);
@@ -116,6 +120,8 @@ export function normalizeEmail(body: EmailBody, ids: RequestIds, limits: Normali
     ...(body.tags ? { tags: body.tags } : {}),
     ...(body.metadata ? { metadata: body.metadata } : {}),
     ...(body.pool !== undefined ? { pool: body.pool } : {}),
+    ...(body.listId !== undefined ? { listId: body.listId } : {}),
+    ...(body.unsubscribe !== undefined ? { unsubscribe: body.unsubscribe } : {}),
     ...(ids.idempotencyKey !== undefined ? { idempotencyKey: ids.idempotencyKey } : {}),
   };
   // The contract is what every consumer enforces; checking it here keeps ingest from ever
@@ -162,11 +168,18 @@ function checkHeaders(issues: Issues, headers: Record<string, string> | undefine
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(name)) issues.add(field, 'header names are letters, digits and "-" (at most 76)');
     else if (!lower.startsWith('x-') && !ALLOWED_HEADERS.has(lower)) issues.add(field, `only X-* headers and ${[...ALLOWED_HEADERS].join(', ')} may be set`);
+    else if (RENDERER_HEADERS.has(lower)) issues.add(field, 'Postline sets this header itself');
     else if (seen.has(lower)) issues.add(field, 'header given twice (names are case-insensitive)');
     seen.add(lower);
     issues.text(field, value);
   }
   return Object.keys(headers).length > 0 ? headers : undefined;
+}
+
+/** `unsubscribe: true` asks Postline for List-Unsubscribe: a List-Unsubscribe of the caller's own would contradict it. */
+function checkUnsubscribe(issues: Issues, body: EmailBody): void {
+  const own = Object.keys(body.headers ?? {}).some((h) => h.toLowerCase() === 'list-unsubscribe');
+  if (body.unsubscribe === true && own) issues.add('unsubscribe', 'give either unsubscribe: true (Postline adds List-Unsubscribe) or a List-Unsubscribe header of your own, not both');
 }
 
 function checkAttachments(issues: Issues, list: EmailBody['attachments'], limits: NormalizeLimits): EmailRequested['attachments'] {

@@ -15,6 +15,7 @@ describe('dispatchRecords', () => {
       bcc: [{ email: 'b@Gmail.com' }],
       tags: ['welcome'],
       pool: 'transactional',
+      listId: 'weekly',
     });
     const plan = checkRequest(req).envelope!;
     const out = dispatchRecords(req, plan, raw, { traceparent: '00-abc-def-01' });
@@ -34,6 +35,8 @@ describe('dispatchRecords', () => {
       domain: 'gmail.com',
       pool: 'transactional',
       envelope: { from: 'noreply@shop.example', to: ['a@gmail.com', 'b@gmail.com'] },
+      fromDomain: 'shop.example',
+      listId: 'weekly',
       acceptedAt: req.acceptedAt,
       tags: ['welcome'],
       attempt: 1,
@@ -50,6 +53,21 @@ describe('dispatchRecords', () => {
     const decoded = EmailReadyForDispatchContract.decode(record.message.value);
     assert.equal('pool' in decoded, false);
     assert.equal('tags' in decoded, false);
+    assert.equal('listId' in decoded, false);
     assert.equal(record.message.headers, undefined);
+  });
+
+  test('copies: one record per copy with its own envelope sender and raw, keyed by its domain', () => {
+    const req = emailRequest({ to: [{ email: 'a@gmail.com' }, { email: 'b@gmail.com' }] });
+    const plan = checkRequest(req).envelope!;
+    const copies = [
+      { domain: 'gmail.com', envelopeFrom: 'b-one@bounces.shop.example', to: ['a@gmail.com'], head: 'X-A: "1" \\ ü 😀\r\n', body: raw },
+      { domain: 'gmail.com', envelopeFrom: 'b-two@bounces.shop.example', to: ['b@gmail.com'], head: 'X-A: 2\r\n', body: raw },
+      { domain: 'gmail.com', envelopeFrom: 'b-three@bounces.shop.example', to: ['c@gmail.com'], head: `whole\r\n${raw}`, body: '' },
+    ];
+    const out = dispatchRecords(req, plan, copies, undefined, new Map([['gmail.com', 'site:google']]));
+    const decoded = out.map((r) => EmailReadyForDispatchContract.decode(r.message.value));
+    assert.deepEqual(out.map((r) => r.message.key), ['site:google', 'site:google', 'site:google']);
+    assert.deepEqual(decoded.map((d) => [d.envelope.from, d.envelope.to, d.raw]), copies.map((c) => [c.envelopeFrom, c.to, c.head + c.body]));
   });
 });

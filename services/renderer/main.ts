@@ -16,6 +16,10 @@
  * a problem found while running is logged and counted, and the keys read before stay in use.
  * The sender-domain policy is `ingest.senderDomains`, the same configuration the API checks.
  *
+ * Feedback: with a feedback key (`feedback.keys` / `keysFile`), each recipient gets its own copy
+ * with signed X-Postline-Ref, return path and List-Unsubscribe (feedback-copies.ts); a bad keys
+ * file, return-path domain or unsubscribe URL refuses start-up.
+ *
  * Site keys: with `dispatcher.routesFile` set, the routing file and the shaping rules
  * (`dispatcher.shapingFile`) are read at start (bad ones refuse start-up, as the dispatcher
  * does) and dispatch records of mx-route messages are keyed by site (site-keying.ts).
@@ -44,6 +48,8 @@ import { configuredSenderDomains } from '../../shared/sender-domains.js';
 import type { DkimPolicy } from './message-signing.js';
 import { readTopicLimits, type TopicLimits } from './topic-limits.js';
 import { RENDERER_GROUP_PREFIX, groupMembership, laneStage, rendererLanes } from './render-lanes.js';
+import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
+import { feedbackConfigProblems, feedbackPolicy, type FeedbackPolicy } from './feedback-copies.js';
 
 /** The shared lane's group, and the prefix of the priority lanes' groups. */
 export const RENDERER_GROUP = RENDERER_GROUP_PREFIX;
@@ -99,6 +105,17 @@ function readSiteKeyConfig(config: PostlineConfig): { routing: RoutingFile; rule
   return { routing: loadRoutingFile(routesFile), rules: loadShapingRules(shapingFile) };
 }
 
+/**
+ * Feedback copies (X-Postline-Ref, List-Unsubscribe, signed return paths) when `feedback.keys`
+ * (or `keysFile`) holds a key; a bad keys file, return-path domain or unsubscribe URL refuses
+ * start-up (ConfigError).
+ */
+function readFeedbackPolicy(config: PostlineConfig): FeedbackPolicy | undefined {
+  const problems = feedbackConfigProblems(config.feedback);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return feedbackPolicy(loadFeedbackKeyring(config.feedback), config.feedback, config.renderer.unsubscribe);
+}
+
 async function readDirectory(dir: string): Promise<{ directory?: DirectoryTemplates; issues: string[] }> {
   if (!dir) return { issues: [] };
   const { directory, issues } = await loadTemplateDirectory(dir);
@@ -134,6 +151,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
   const initial = await readDirectory(rc.templatesDir);
   if (initial.issues.length > 0) throw new ConfigError(initial.issues.map((i) => `POSTLINE_RENDERER_TEMPLATES_DIR (${rc.templatesDir}): ${i}`));
   const siteKeyConfig = readSiteKeyConfig(config);
+  const feedback = readFeedbackPolicy(config);
   const dkimKeys = await openKeyStore(config);
   let rt;
   try {
@@ -199,6 +217,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         dkim,
         senderDomains,
         recordKeys,
+        feedback,
       });
       return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });
@@ -213,7 +232,15 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
       state.reload = setInterval(() => void reloadTemplates().catch((err) => logger.error({ err }, 'templates reload failed')), rc.templatesReloadMs).unref();
     }
     const opsAddress = opts.ops === false ? '' : await rt.startOps();
-    logger.info({ groups: lanes.map((l) => l.lane.groupId), concurrency: rc.concurrency, templatesDir: rc.templatesDir || undefined }, 'renderer running');
+    logger.info(
+      {
+        groups: lanes.map((l) => l.lane.groupId),
+        concurrency: rc.concurrency,
+        templatesDir: rc.templatesDir || undefined,
+        feedback: feedback ? { returnPathDomain: feedback.returnPathDomain || undefined, unsubscribeUrl: feedback.unsubscribeUrl || undefined } : 'off',
+      },
+      'renderer running',
+    );
     return { close: () => rt.shutdown.run(), shutdown: rt.shutdown, opsAddress, templates, reloadTemplates, dispatchLimits, dkimKeys };
   } catch (err) {
     await rt.shutdown.run();
@@ -224,8 +251,8 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
 const HELP = `usage: postline renderer [--help]
 
 Consumes email.requested.<priority> (one consumer group per priority) and the shared
-email.requested, renders templates and MIME, produces one record per recipient domain to
-email.dispatch.<priority>. Configured by POSTLINE_* environment variables (and the
+email.requested, renders templates and MIME, produces one record per recipient domain (per
+recipient with feedback keys) to email.dispatch.<priority>. Configured by POSTLINE_* environment variables (and the
 JSON file named by POSTLINE_CONFIG); the renderer's own options are POSTLINE_RENDERER_*.
 `;
 

@@ -1,6 +1,7 @@
 /**
  * The render stage's record handler: `email.requested` → validated request → content (inline
- * or template) → raw MIME, built once → one dispatch record per recipient domain on
+ * or template) → raw MIME, built once → one dispatch record per recipient domain (with
+ * feedback on: per recipient, each copy with its own tokens, see feedback-copies.ts) on
  * `email.dispatch.<priority>` + a `rendered` event. `handle` resolves only when all of
  * those are durable, so the StageConsumer commits the offset after them.
  *
@@ -32,7 +33,8 @@ import type { CompiledTemplate } from '../../shared/templates/template-compiler.
 import { checkRequest, type EnvelopePlan } from './request-checks.js';
 import { buildMessage } from './mime-message.js';
 import { messageContent, templateFor, type TemplateSource } from './message-content.js';
-import { dispatchRecords, type OutgoingRecord } from './dispatch-records.js';
+import { dispatchRecords, domainCopies, type MessageCopy, type OutgoingRecord } from './dispatch-records.js';
+import { recipientCopies, type FeedbackPolicy } from './feedback-copies.js';
 import { singleRecordBatchBytes } from './topic-limits.js';
 import { recordIds } from '../../shared/record-ids.js';
 import { ANY_SENDER_DOMAIN, senderDomainProblem, type SenderDomainPolicy } from '../../shared/sender-domains.js';
@@ -68,6 +70,11 @@ export interface RendererDeps {
   senderDomains?: SenderDomainPolicy;
   /** Dispatch record keys by site (site-keying.ts); unset: each record is keyed by its domain. */
   recordKeys?: RecordKeys;
+  /**
+   * Feedback tokens (feedback-copies.ts): one copy per recipient with X-Postline-Ref,
+   * List-Unsubscribe and a signed return path. Unset: one record per recipient domain, as composed.
+   */
+  feedback?: FeedbackPolicy;
 }
 
 export interface RenderedInfo {
@@ -94,6 +101,16 @@ function traceHeaders(record: StageRecord): IHeaders | undefined {
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/**
+ * A signed copy as its own head + the shared composed message: signing only adds header lines
+ * in front, so the copy ends with the composed bytes (checked; else the whole copy is its head).
+ */
+function headAndBody(copy: Buffer, composed: Buffer, composedText: string): { head: string; body: string } {
+  const at = copy.length - composed.length;
+  if (at >= 0 && copy.subarray(at).equals(composed)) return { head: copy.subarray(0, at).toString('utf8'), body: composedText };
+  return { head: copy.toString('utf8'), body: '' };
+}
+
 export class Renderer extends EventEmitter {
   constructor(private readonly deps: RendererDeps) {
     super();
@@ -117,10 +134,10 @@ export class Renderer extends EventEmitter {
       throw err;
     }
     const started = performance.now();
-    let raw: string;
+    let copies: MessageCopy[];
     let signature: SignOutcome['signature'];
     try {
-      ({ raw, signature } = await this.render(req, plan, template));
+      ({ copies, signature } = await this.render(req, plan, template));
     } catch (err) {
       return this.fail(record, asPermanent(err, 'RENDER_FAILED'), ids);
     }
@@ -128,7 +145,7 @@ export class Renderer extends EventEmitter {
     const headers = traceHeaders(record);
     // Never rejects, and waits a bounded time: a DNS problem keys the record by its domain.
     const keys = await this.deps.recordKeys?.keysFor(req, plan.groups.map((g) => g.domain));
-    const outgoing = dispatchRecords(req, plan, raw, headers, keys);
+    const outgoing = dispatchRecords(req, plan, copies, headers, keys);
     const oversized = this.oversized(outgoing);
     if (oversized) return this.fail(record, oversized, ids);
     try {
@@ -173,7 +190,8 @@ export class Renderer extends EventEmitter {
           tenant: req.tenant,
           priority: req.priority,
           recipients: plan.recipients,
-          domainCount: plan.groups.length,
+          // Dispatch records: one per domain, or one per recipient with feedback copies.
+          domainCount: outgoing.length,
           attempt: 1,
           latencyMs: Math.round(renderMs * 1000) / 1000,
           ...(req.pool ? { pool: req.pool } : {}),
@@ -202,15 +220,35 @@ export class Renderer extends EventEmitter {
     return { req, plan: envelope };
   }
 
-  /** Pure and deterministic for a given request and template: every failure is permanent. */
-  private async render(req: EmailRequested, plan: EnvelopePlan, template: CompiledTemplate | undefined): Promise<{ raw: string; signature: SignOutcome['signature'] }> {
+  /**
+   * Pure and deterministic for a given request and template (tokens are HMACs, DKIM signs at
+   * `acceptedAt`): every failure is permanent. The body is composed once; with feedback on,
+   * each recipient's copy is its own header lines in front of it, signed on its own.
+   */
+  private async render(req: EmailRequested, plan: EnvelopePlan, template: CompiledTemplate | undefined): Promise<{ copies: MessageCopy[]; signature: SignOutcome['signature'] }> {
     const content = messageContent(req, template);
     const built = await buildMessage(req, content, plan.from.domain);
-    const { raw, signature } = await this.sign(built.raw, plan.from.domain, req);
+    if (!this.deps.feedback) {
+      const { raw, signature } = await this.sign(built.raw, plan.from.domain, req);
+      return { copies: domainCopies(plan, this.checkedSize(raw)), signature };
+    }
+    const copies: MessageCopy[] = [];
+    let signature: SignOutcome['signature'];
+    const body = built.raw.toString('utf8');
+    for (const copy of recipientCopies(req, plan, this.deps.feedback)) {
+      const signed = await this.sign(Buffer.concat([Buffer.from(copy.head, 'utf8'), built.raw]), plan.from.domain, req);
+      signature ??= signed.signature;
+      this.checkedSize(signed.raw);
+      copies.push({ domain: copy.domain, envelopeFrom: copy.envelopeFrom, to: [copy.recipient], ...headAndBody(signed.raw, built.raw, body) });
+    }
+    return { copies, signature };
+  }
+
+  private checkedSize(raw: Buffer): string {
     if (raw.length > this.deps.limits.maxMessageBytes) {
       throw new PermanentError('MESSAGE_TOO_LARGE', `rendered message is ${raw.length} bytes; at most ${this.deps.limits.maxMessageBytes}`);
     }
-    return { raw: raw.toString('utf8'), signature };
+    return raw.toString('utf8');
   }
 
   /** DKIM, signed at `acceptedAt` so that rendering the record again yields the same bytes. */

@@ -44,6 +44,8 @@ const RESERVED_HEADERS = new Set([
   'received',
   'dkim-signature',
   'delivered-to',
+  // Feedback: the renderer signs one per recipient copy (feedback-copies.ts).
+  'x-postline-ref',
 ]);
 
 const HEADER_NAME = /^[A-Za-z0-9-]{1,76}$/;
@@ -71,6 +73,9 @@ function contentIssues(req: EmailRequested): Issue[] {
     // The contract's key pattern is not enforced by TypeBox for Record keys; check it here.
     if (!HEADER_NAME.test(name)) issues.push({ path: `headers.${JSON.stringify(name)}`, message: 'header names are 1-76 letters, digits or dashes' });
     else if (isReservedHeader(name)) issues.push({ path: `headers.${name}`, message: 'reserved header; the renderer sets it' });
+  }
+  if (req.unsubscribe === true && Object.keys(req.headers ?? {}).some((h) => h.toLowerCase() === 'list-unsubscribe')) {
+    issues.push({ path: 'unsubscribe', message: 'unsubscribe: true (the renderer adds List-Unsubscribe) contradicts a List-Unsubscribe header of the request' });
   }
   (req.attachments ?? []).forEach((a, i) => {
     if (!isBase64(a.content)) issues.push({ path: `attachments.${i}.content`, message: 'not valid base64' });

@@ -15,6 +15,20 @@ export const ApiKeyEntry = Type.Object(
   { additionalProperties: false },
 );
 
+// --- Unsubscribe endpoint (issue 13): /u/<token> on the send API. ---
+export const UnsubscribeEndpointSection = section(
+  {
+    rateLimitMax: int(30, 'Requests to /u/<token> (the one-click unsubscribe endpoint, which needs no API key) per client IP per window, counted by each replica on its own (429 above); 0 turns the limit off.'),
+    rateLimitWindowMs: int(60_000, 'Length of the /u/<token> rate-limit window.', 1),
+    trustProxyHops: int(
+      0,
+      'Proxies (ingress, load balancer) in front of the send API that append to X-Forwarded-For: the client IP the /u/<token> limit counts is taken that many hops from the right. 0: the TCP peer (behind a proxy every client would share its address).',
+    ),
+  },
+  'Unsubscribe endpoint',
+);
+// --- end Unsubscribe endpoint ---
+
 export const IngestSection = section(
   {
     host: str('0.0.0.0', 'Interface the send API listens on.'),
@@ -43,6 +57,7 @@ export const IngestSection = section(
       description:
         'From domains each tenant may use, as JSON: {"acme":["acme.com","*.mail.acme.com"]} ("*." allows subdomains). A tenant not named here may use any domain; a listed tenant sending from another gets a 400 naming "from".',
     }),
+    unsubscribe: UnsubscribeEndpointSection,
     idempotencyTtlMs: int(24 * HOUR, 'How long an Idempotency-Key keeps returning the original message id.', 1),
     idempotencyLeaseMs: int(
       60_000,

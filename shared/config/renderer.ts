@@ -17,6 +17,26 @@ export const DkimSection = section(
   'DKIM signing',
 );
 
+// --- Unsubscribe (issue 13): which messages get List-Unsubscribe. ---
+const PriorityList = (opts: { default?: string[]; description?: string } = {}) =>
+  Type.Array(Type.String({ pattern: '^(critical|transactional|bulk)$' }), { uniqueItems: true, ...opts });
+
+/** Which messages carry List-Unsubscribe (with `feedback.keys` and `feedback.unsubscribeUrl` or `feedback.returnPathDomain` set). */
+export const UnsubscribeSection = section(
+  {
+    priorities: PriorityList({
+      default: ['bulk'],
+      description: 'Priorities whose messages get List-Unsubscribe (and List-Unsubscribe-Post) unless the request says "unsubscribe": false: bulk,transactional (or JSON ["bulk"]). A request\'s "unsubscribe": true adds them to a message of any priority.',
+    }),
+    tenants: Type.Record(Type.String({ minLength: 1, maxLength: 128 }), PriorityList(), {
+      default: {},
+      description: 'Per-tenant replacement of priorities, as JSON: {"acme":["bulk","transactional"],"globex":[]}. A tenant not named here uses priorities.',
+    }),
+  },
+  'Unsubscribe headers',
+);
+// --- end Unsubscribe ---
+
 export const RendererSection = section(
   {
     concurrency: int(64, 'Records rendered at once, in each lane (each priority’s request topic and the shared email.requested).', 1),
@@ -27,6 +47,7 @@ export const RendererSection = section(
     templateCacheSize: int(1000, 'Compiled templates kept in memory (least recently used dropped first).', 1),
     maxRecordBytes: int(32 * MiB, 'Larger request records (email.requested, email.requested.<priority>) are dead-lettered without being parsed.', 1024),
     dkim: DkimSection,
+    unsubscribe: UnsubscribeSection,
     maxMessageBytes: int(25 * MiB, 'Larger rendered messages are dead-lettered (MESSAGE_TOO_LARGE). Postline creates the dispatch, retry and dead-letter topics to accept them (max.message.bytes = this × 1.25 + 1 MiB); a dispatch topic with a smaller limit (read from the broker at start-up) lowers it.', 1024),
   },
   'Renderer',

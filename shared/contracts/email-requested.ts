@@ -11,6 +11,8 @@ export const EMAIL_REQUESTED_VERSION = 1;
 
 /** Header values and addresses may not carry CR, LF or NUL (header injection). */
 const NO_CONTROL = '^[^\\r\\n\\u0000]*$';
+/** A list id: 1–128 characters, none of them a control character (C0 or DEL). */
+export const LIST_ID_PATTERN = '^[^\\u0000-\\u001f\\u007f]{1,128}$';
 const SafeText = (opts: { maxLength: number; minLength?: number; description?: string }) => Type.String({ pattern: NO_CONTROL, ...opts });
 
 export const Address = Type.Object(
@@ -65,6 +67,10 @@ export const EmailRequestedSchema = Type.Object(
     metadata: Type.Optional(Type.Record(Type.String({ pattern: '^[^\\r\\n\\u0000]{1,64}$' }), Type.String({ maxLength: 1024 }), { additionalProperties: false })),
     pool: Type.Optional(SafeText({ minLength: 1, maxLength: 64 })),
     idempotencyKey: Type.Optional(SafeText({ minLength: 1, maxLength: 255 })),
+    /** The mailing list (or stream) the message belongs to: an unsubscribe from it is scoped to it. */
+    listId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: LIST_ID_PATTERN })),
+    /** Add List-Unsubscribe to this message (true) or not (false); unset: the tenant's and priority's default (renderer.unsubscribe). */
+    unsubscribe: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

@@ -45,6 +45,8 @@ import { SharedSentCounter, startSentTail, type SentTail } from './shaping/sent-
 import { instrumentShaper } from './shaping/shaping-metrics.js';
 import { logShaping } from './shaping/shaping-log.js';
 import { registerSourceRoutes } from './shaping/source-routes.js';
+import { createSuppressionIndex } from '../../shared/suppressions/suppression-index.js';
+import { createSuppressionFeeder, type RunningFeeder } from '../suppressions/feeder.js';
 
 export const STAGE = 'dispatcher';
 
@@ -184,6 +186,9 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     router = new MxRouter({ file, relay, resolver, mtaSts, shaper });
   }
   const ledger = new DeliveryLedger<PendingOutcome>(d.dedupe.maxEntries);
+  // The suppression list: read to its end before anything is sent (below), then kept live.
+  const sup = config.suppressions;
+  const suppression = sup.enforce || sup.feeder ? createSuppressionIndex({ kafka: rt.kafka, producer: rt.producer, logger }) : undefined;
   // Critical outcomes get a producer (and connection) of their own: one idempotent producer
   // sends one request at a time, and they must not queue behind bulk's batches.
   const critical = await rt.dedicatedProducer();
@@ -202,7 +207,12 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     ledger,
     bulkYieldMs: d.bulkYieldMs,
     sendSlots: Object.fromEntries(PRIORITIES.map((p) => [p, concurrencyOf(d, p)])),
+    ...(suppression && sup.enforce ? { suppressions: suppression.index } : {}),
   });
+  const feeder: RunningFeeder | undefined =
+    suppression && sup.feeder
+      ? createSuppressionFeeder({ kafka: rt.kafka, groupId: sup.feederGroupId, deadLetters: rt.events, index: suppression.index, producer: rt.producer, logger, softBounceDays: sup.softBounceDays, fetchMaxWaitMs: d.fetchMaxWaitMs })
+      : undefined;
 
   const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };
   const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
@@ -258,7 +268,9 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     .add('stop warm-up tail', () => tail?.stop())
     .add('close SMTP fleets', () => fleets.close())
     .add('stop circuit breakers', () => breakers.shutdown())
-    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
+    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())))
+    .add('stop suppression feeder', () => feeder?.stop())
+    .add('stop suppression index', () => suppression?.table.stop());
   rt.addFinalShutdownSteps();
 
   let opsAddress: string | undefined;
@@ -285,7 +297,16 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     const ledgerRead = seedLedger({ kafka: rt.kafka, ledger, windowMs: d.dedupe.seedWindowMs, timeoutMs: d.dedupe.seedTimeoutMs, stage: STAGE, groupPrefix: d.groupId, logger }).then((r) => {
       logger[r.complete ? 'info' : 'warn']({ events: r.events, remembered: r.remembered, ms: Math.round(r.ms), complete: r.complete }, 'recent delivery outcomes read (duplicate suppression)');
     });
-    seed.read = Promise.all([ledgerRead, warmupRead]).then(() => {
+    const suppressionRead = suppression
+      ? (async () => {
+          const started = performance.now();
+          await suppression.table.start(sup.loadTimeoutMs);
+          logger.info({ entries: suppression.index.size, ms: Math.round(performance.now() - started) }, 'suppression list read');
+          // The feeder checks what is already suppressed, so it starts on the loaded list.
+          await feeder?.start();
+        })()
+      : Promise.resolve();
+    seed.read = Promise.all([ledgerRead, warmupRead, suppressionRead]).then(() => {
       seed.done = true;
     });
     await Promise.all([

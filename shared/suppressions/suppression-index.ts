@@ -94,8 +94,12 @@ export interface OpenSuppressionIndexOptions {
   timeoutMs?: number;
 }
 
-/** Reads `email.suppressions` to its end into a SuppressionIndex, then keeps it live. */
-export async function openSuppressionIndex(opts: OpenSuppressionIndexOptions): Promise<{ index: SuppressionIndex; table: CompactedTable<number>; stop(): Promise<void> }> {
+/**
+ * The index over `email.suppressions`, not yet reading: `table.start()` reads the topic to its
+ * end (and then keeps the index live), `table.stop()` ends that. Created before it loads so a
+ * stage can hand the index to its handler first and hold records until the load is done.
+ */
+export function createSuppressionIndex(opts: OpenSuppressionIndexOptions): { index: SuppressionIndex; table: CompactedTable<number> } {
   const table = new CompactedTable<number>({
     kafka: opts.kafka,
     producer: opts.producer,
@@ -106,11 +110,17 @@ export async function openSuppressionIndex(opts: OpenSuppressionIndexOptions): P
       throw new Error('the suppression index is read-only; write records through the suppression book or the feeder');
     },
   });
+  return { index: new SuppressionIndex(table), table };
+}
+
+/** Reads `email.suppressions` to its end into a SuppressionIndex, then keeps it live. */
+export async function openSuppressionIndex(opts: OpenSuppressionIndexOptions): Promise<{ index: SuppressionIndex; table: CompactedTable<number>; stop(): Promise<void> }> {
+  const { index, table } = createSuppressionIndex(opts);
   try {
     await table.start(opts.timeoutMs);
   } catch (err) {
     await table.stop().catch(() => undefined);
     throw err;
   }
-  return { index: new SuppressionIndex(table), table, stop: () => table.stop() };
+  return { index, table, stop: () => table.stop() };
 }

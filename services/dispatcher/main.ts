@@ -45,7 +45,7 @@ import { SharedSentCounter, startSentTail, type SentTail } from './shaping/sent-
 import { instrumentShaper } from './shaping/shaping-metrics.js';
 import { logShaping } from './shaping/shaping-log.js';
 import { registerSourceRoutes } from './shaping/source-routes.js';
-import { createSuppressionIndex } from '../../shared/suppressions/suppression-index.js';
+import { createSuppressionIndex, type SuppressionIndex } from '../../shared/suppressions/suppression-index.js';
 import { createSuppressionFeeder, type RunningFeeder } from '../suppressions/feeder.js';
 
 export const STAGE = 'dispatcher';
@@ -75,6 +75,8 @@ export interface RunningDispatcher {
   budgets: ReadonlyMap<string, SiteBudget>;
   /** The ops server's address, when started. */
   opsAddress?: string;
+  /** The suppression list as this dispatcher reads it (absent when neither enforced nor fed). */
+  suppressions?: SuppressionIndex;
 }
 
 type DispatcherConfig = PostlineConfig['dispatcher'];
@@ -327,7 +329,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     { route: file ? Object.keys(file.routes).join(',') : 'relay', routesFile: d.routesFile || undefined, host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
     'dispatcher running',
   );
-  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}) };
+  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}), ...(suppression ? { suppressions: suppression.index } : {}) };
 }
 
 const HELP = `usage: postline dispatcher [--help]

@@ -64,20 +64,30 @@ export class SuppressionFeeder extends EventEmitter {
     const now = this.now();
     const nowMs = now.getTime();
     this.forget(nowMs);
-    const writes = suppressionsFor(withBounceClass(event), { softBounceDays: this.deps.softBounceDays, now }).filter((s) => {
+    const writes = suppressionsFor(withBounceClass(event), { softBounceDays: this.deps.softBounceDays, now }).flatMap((s) => {
       const key = suppressionKey(s.tenant, s.address, s.list);
       const strength = { reason: s.reason, ...(s.expiresAt ? { expiresAtMs: Date.parse(s.expiresAt) } : {}) };
       const r = this.recent.get(key);
-      const existing = r && r.at > nowMs - RECENT_MS ? r.strength : this.deps.index.strength(key, nowMs);
-      if (replaces(existing, strength, nowMs)) return true;
-      this.emit('kept', existing!.reason, 1);
-      return false;
+      const existing = r ? r.strength : this.deps.index.strength(key, nowMs);
+      if (!replaces(existing, strength, nowMs)) {
+        this.emit('kept', existing!.reason, 1);
+        return [];
+      }
+      // Noted before the write, so an event handled meanwhile (another partition) compares with it.
+      const mine = { strength, at: nowMs };
+      this.recent.delete(key);
+      this.recent.set(key, mine);
+      return [{ s, key, mine }];
     });
     await Promise.all(
-      writes.map(async (s) => {
-        const key = suppressionKey(s.tenant, s.address, s.list);
-        await this.deps.producer.send(Topics.suppressions, { key, value: SuppressionContract.encode(s) });
-        this.recent.set(key, { strength: { reason: s.reason, ...(s.expiresAt ? { expiresAtMs: Date.parse(s.expiresAt) } : {}) }, at: nowMs });
+      writes.map(async ({ s, key, mine }) => {
+        try {
+          await this.deps.producer.send(Topics.suppressions, { key, value: SuppressionContract.encode(s) });
+        } catch (err) {
+          // Not written: the event is handled again, and must not find its own note.
+          if (this.recent.get(key) === mine) this.recent.delete(key);
+          throw err;
+        }
         this.deps.logger.info({ messageId: s.cause?.messageId, tenant: s.tenant, reason: s.reason, category: s.category, list: s.list, via: s.cause?.via, expiresAt: s.expiresAt }, 'address suppressed');
         this.emit('written', s.reason, 1);
       }),

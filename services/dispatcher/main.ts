@@ -190,7 +190,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   const ledger = new DeliveryLedger<PendingOutcome>(d.dedupe.maxEntries);
   // The suppression list: read to its end before anything is sent (below), then kept live.
   const sup = config.suppressions;
-  const suppression = sup.enforce || sup.feeder ? createSuppressionIndex({ kafka: rt.kafka, producer: rt.producer, logger }) : undefined;
+  const suppression = sup.enforce || sup.feeder ? createSuppressionIndex({ kafka: rt.kafka, logger }) : undefined;
   // Critical outcomes get a producer (and connection) of their own: one idempotent producer
   // sends one request at a time, and they must not queue behind bulk's batches.
   const critical = await rt.dedicatedProducer();

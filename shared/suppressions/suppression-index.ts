@@ -3,20 +3,69 @@
  * `Map<record key, number>`, where the number packs the reason's rank (3 bits) and the expiry
  * in whole seconds (0: none) — a small integer for the usual permanent entry, so a million
  * entries cost the keys' strings and the map's slots, not a million decoded records. Read
- * from the compacted topic at start (a CompactedTable: start resolves once the topic is read to
- * its end), then kept live.
+ * from the compacted topic at start (suppression-table.ts: start resolves once the topic is read
+ * to its end), then kept live.
  */
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { CompactedTable } from '../kafka/compacted-table.js';
-import type { BatchingProducer } from '../kafka/batching-producer.js';
+import { SuppressionTable } from './suppression-table.js';
 import { Topics } from '../topics.js';
-import { suppressionKey, type SuppressionReason } from '../contracts/suppression.js';
+import { parseSuppressionKey, type SuppressionReason } from '../contracts/suppression.js';
+
+const UPPER = /[A-Z]/;
 import { REASON_BY_RANK, REASON_RANK, type SuppressionStrength } from './suppression-rules.js';
 
-/** What the index needs of its store (a CompactedTable, or a plain Map in tests and benches). */
+/**
+ * The entries by tenant, then scope ('' for tenant-wide, else the list), then address: a lookup
+ * uses the strings of the dispatch record as they are (their hashes are computed once and kept
+ * by the engine) instead of building a key string per check, and no key repeats its tenant.
+ */
+export class PackedSuppressionMap {
+  private readonly tenants = new Map<string, Map<string, Map<string, number>>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** By record key (`suppressionKey`); undefined for a key of any other shape. */
+  get(key: string): number | undefined {
+    const k = parseSuppressionKey(key);
+    return k ? this.lookup(k.tenant, k.list ?? '', k.address) : undefined;
+  }
+
+  lookup(tenant: string, scope: string, address: string): number | undefined {
+    return this.tenants.get(tenant)?.get(scope)?.get(address);
+  }
+
+  set(key: string, packed: number): void {
+    const k = parseSuppressionKey(key);
+    if (!k) return;
+    let scopes = this.tenants.get(k.tenant);
+    if (!scopes) this.tenants.set(k.tenant, (scopes = new Map()));
+    const scope = k.list ?? '';
+    let addresses = scopes.get(scope);
+    if (!addresses) scopes.set(scope, (addresses = new Map()));
+    const before = addresses.size;
+    addresses.set(k.address, packed);
+    this.count += addresses.size - before;
+  }
+
+  delete(key: string): void {
+    const k = parseSuppressionKey(key);
+    const scopes = k && this.tenants.get(k.tenant);
+    const addresses = scopes?.get(k!.list ?? '');
+    if (!addresses?.delete(k!.address)) return;
+    this.count--;
+    if (addresses.size === 0) scopes!.delete(k!.list ?? '');
+    if (scopes!.size === 0) this.tenants.delete(k!.tenant);
+  }
+}
+
+/** What the index needs of its store (the live table, or a PackedSuppressionMap in tests and benches). */
 export interface PackedStore {
   get(key: string): number | undefined;
+  lookup(tenant: string, scope: string, address: string): number | undefined;
   readonly size: number;
 }
 
@@ -31,14 +80,6 @@ export function unpackSuppression(packed: number): SuppressionStrength {
   const rank = packed % 8;
   const seconds = (packed - rank) / 8;
   return { reason: REASON_BY_RANK[rank] ?? 'manual', ...(seconds > 0 ? { expiresAtMs: seconds * 1000 } : {}) };
-}
-
-/** Decodes a record value into its packed form (only `reason` and `expiresAt` matter here). */
-export function decodePacked(value: Buffer): number {
-  const v = JSON.parse(value.toString('utf8')) as { reason?: unknown; expiresAt?: unknown };
-  const reason = typeof v.reason === 'string' && v.reason in REASON_RANK ? (v.reason as SuppressionReason) : undefined;
-  if (!reason) throw new TypeError('not a suppression record (no known reason)');
-  return packSuppression(reason, typeof v.expiresAt === 'string' ? v.expiresAt : undefined);
 }
 
 /** A recipient the list holds back, and why. */
@@ -68,16 +109,15 @@ export class SuppressionIndex {
    * a tenant-wide entry, else the list's entry, that has not expired.
    */
   isSuppressed(tenant: string, address: string, list: string | undefined, nowMs: number): SuppressionHit | undefined {
-    const a = address.toLowerCase();
-    const wide = this.live(suppressionKey(tenant, a), nowMs);
+    const a = UPPER.test(address) ? address.toLowerCase() : address;
+    const wide = this.live(this.store.lookup(tenant, '', a), nowMs);
     if (wide) return { reason: wide };
     if (!list) return undefined;
-    const scoped = this.live(suppressionKey(tenant, a, list), nowMs);
+    const scoped = this.live(this.store.lookup(tenant, list, a), nowMs);
     return scoped ? { reason: scoped, list } : undefined;
   }
 
-  private live(key: string, nowMs: number): SuppressionReason | undefined {
-    const packed = this.store.get(key);
+  private live(packed: number | undefined, nowMs: number): SuppressionReason | undefined {
     if (packed === undefined) return undefined;
     const rank = packed % 8;
     if (packed >= 8 && ((packed - rank) / 8) * 1000 <= nowMs) return undefined;
@@ -87,7 +127,6 @@ export class SuppressionIndex {
 
 export interface OpenSuppressionIndexOptions {
   kafka: Kafka;
-  producer: BatchingProducer;
   logger: Logger;
   /** Defaults to `email.suppressions`. */
   topic?: string;
@@ -99,22 +138,13 @@ export interface OpenSuppressionIndexOptions {
  * end (and then keeps the index live), `table.stop()` ends that. Created before it loads so a
  * stage can hand the index to its handler first and hold records until the load is done.
  */
-export function createSuppressionIndex(opts: OpenSuppressionIndexOptions): { index: SuppressionIndex; table: CompactedTable<number> } {
-  const table = new CompactedTable<number>({
-    kafka: opts.kafka,
-    producer: opts.producer,
-    topic: opts.topic ?? Topics.suppressions,
-    logger: opts.logger,
-    decode: decodePacked,
-    encode: () => {
-      throw new Error('the suppression index is read-only; write records through the suppression book or the feeder');
-    },
-  });
+export function createSuppressionIndex(opts: OpenSuppressionIndexOptions): { index: SuppressionIndex; table: SuppressionTable } {
+  const table = new SuppressionTable({ kafka: opts.kafka, topic: opts.topic ?? Topics.suppressions, logger: opts.logger });
   return { index: new SuppressionIndex(table), table };
 }
 
 /** Reads `email.suppressions` to its end into a SuppressionIndex, then keeps it live. */
-export async function openSuppressionIndex(opts: OpenSuppressionIndexOptions): Promise<{ index: SuppressionIndex; table: CompactedTable<number>; stop(): Promise<void> }> {
+export async function openSuppressionIndex(opts: OpenSuppressionIndexOptions): Promise<{ index: SuppressionIndex; table: SuppressionTable; stop(): Promise<void> }> {
   const { index, table } = createSuppressionIndex(opts);
   try {
     await table.start(opts.timeoutMs);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { EmailEvent } from '../contracts/email-event.js';
 import { SuppressionContract } from '../contracts/suppression.js';
 import { replaces, suppressionsFor } from './suppression-rules.js';
-import { SuppressionIndex, packSuppression, unpackSuppression, decodePacked } from './suppression-index.js';
+import { PackedSuppressionMap, SuppressionIndex, packSuppression, unpackSuppression } from './suppression-index.js';
+import { packedOf } from './suppression-table.js';
 
 const now = new Date('2026-12-03T12:00:00.000Z');
 const opts = { softBounceDays: 7, now };
@@ -67,11 +68,14 @@ test('replaces: a stronger or fresher entry wins, a weaker one never', () => {
 
 test('index: tenant-wide and list entries, expiry, tenants apart', () => {
   const t = now.getTime();
-  const map = new Map<string, number>([
-    ['acme\u0000\u0000bob@example.com', packSuppression('hard-bounce')],
-    ['acme\u0000news\u0000carol@example.com', packSuppression('unsubscribe')],
-    ['acme\u0000\u0000dave@example.com', packSuppression('soft-bounce', t + 60_000)],
-  ]);
+  const map = new PackedSuppressionMap();
+  map.set('acme\u0000\u0000bob@example.com', packSuppression('hard-bounce'));
+  map.set('acme\u0000news\u0000carol@example.com', packSuppression('unsubscribe'));
+  map.set('acme\u0000\u0000dave@example.com', packSuppression('soft-bounce', t + 60_000));
+  map.set('acme\u0000\u0000gone@example.com', packSuppression('manual'));
+  map.delete('acme\u0000\u0000gone@example.com');
+  map.delete('acme\u0000\u0000never@example.com');
+  assert.equal(map.size, 3);
   const index = new SuppressionIndex(map);
   assert.deepEqual(index.isSuppressed('acme', 'BOB@example.com', undefined, t), { reason: 'hard-bounce' });
   assert.deepEqual(index.isSuppressed('acme', 'bob@example.com', 'news', t), { reason: 'hard-bounce' });
@@ -81,5 +85,15 @@ test('index: tenant-wide and list entries, expiry, tenants apart', () => {
   assert.deepEqual(index.isSuppressed('acme', 'carol@example.com', 'news', t), { reason: 'unsubscribe', list: 'news' });
   assert.deepEqual(index.isSuppressed('acme', 'dave@example.com', undefined, t), { reason: 'soft-bounce' });
   assert.equal(index.isSuppressed('acme', 'dave@example.com', undefined, t + 61_000), undefined);
-  assert.deepEqual(unpackSuppression(decodePacked(Buffer.from(JSON.stringify({ reason: 'complaint' })))), { reason: 'complaint' });
+});
+
+test('packedOf reads reason and expiry from the record text, the odd record through JSON.parse', () => {
+  const expiresAt = '2026-12-10T12:00:00.000Z';
+  const rec = (more: Record<string, unknown>) => SuppressionContract.encode({ schemaVersion: 1, tenant: 'acme', address: 'a@example.org', reason: 'soft-bounce', createdAt: now.toISOString(), ...more } as never);
+  assert.deepEqual(unpackSuppression(packedOf(rec({ expiresAt }))), { reason: 'soft-bounce', expiresAtMs: Date.parse(expiresAt) });
+  assert.deepEqual(unpackSuppression(packedOf(rec({ reason: 'complaint' }))), { reason: 'complaint' });
+  // A note that looks like a field does not fool it.
+  assert.deepEqual(unpackSuppression(packedOf(rec({ reason: 'manual', note: 'was "reason":"complaint" before' }))), { reason: 'manual' });
+  assert.deepEqual(unpackSuppression(packedOf(Buffer.from('{ "reason" : "hard-bounce" }'))), { reason: 'hard-bounce' });
+  assert.throws(() => packedOf(Buffer.from('{"reason":"nope"}')), TypeError);
 });

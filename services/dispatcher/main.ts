@@ -47,6 +47,7 @@ import { logShaping } from './shaping/shaping-log.js';
 import { registerSourceRoutes } from './shaping/source-routes.js';
 import { createSuppressionIndex, type SuppressionIndex } from '../../shared/suppressions/suppression-index.js';
 import { createSuppressionFeeder, type RunningFeeder } from '../suppressions/feeder.js';
+import { instrumentSuppressions } from '../suppressions/suppression-metrics.js';
 
 export const STAGE = 'dispatcher';
 
@@ -244,6 +245,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   handler.on('verdict', (topic: string, partition: number, offset: string, verdictAt: number, durableAt: number) => window.verdict(topic, partition, offset, verdictAt, durableAt));
   stageEvents.on('committed', (topic: string, partition: number, offset: string) => window.committed(topic, partition, offset));
   instrumentDispatcher(registry, { handler, fleets, breakers, window });
+  if (suppression) instrumentSuppressions(registry, { handler, ...(feeder ? { feeder: feeder.feeder } : {}), index: suppression.index });
   if (resolver && mtaSts) instrumentRouting(registry, { resolver, mtaSts, fleets, handler });
   if (own) {
     instrumentShaper(registry, own);

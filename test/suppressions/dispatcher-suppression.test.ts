@@ -57,6 +57,8 @@ test('suppressed recipients get a suppressed event and no SMTP; the other recipi
   assert.equal(h.sink.messages.filter((m) => m.to.includes('cat@example.org')).length, 1);
   assert.ok(h.sink.messages.every((m) => !(m.to.includes('ann@example.org') && m.from === r1.envelope.from && m.raw.includes(r1.messageId))));
   assert.equal(h.sink.rcptAttempts.get('ann@example.org'), 1, 'only tenant-b\'s message reached RCPT TO for ann');
+  assert.equal(await h.metric('postline_suppressed_recipients_total', 'priority="transactional"', 'reason="hard-bounce"'), 2);
+  assert.equal(await h.metric('postline_suppression_list_entries'), 3);
 
   // A retry of a suppressed recipient is held back as well, and so is everything after a restart.
   await h.restart();
@@ -89,6 +91,7 @@ test('the feeder: a recipient-class 550 suppresses the address for the next mess
   const s = h.events('suppressed')[0];
   assert.deepEqual(s.recipients, ['gone@example.org']);
   assert.equal(s.category, 'hard-bounce');
+  assert.equal(await h.metric('postline_suppressions_written_total', 'reason="hard-bounce"'), 1);
 
   // Events the feeder must not turn into suppressions, and a weaker one after a complaint.
   const base = { schemaVersion: 1 as const, tenant: 'tenant-a', stage: 'test', at: new Date().toISOString() };

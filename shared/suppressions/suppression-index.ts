@@ -38,27 +38,35 @@ export class PackedSuppressionMap {
     return this.tenants.get(tenant)?.get(scope)?.get(address);
   }
 
+  /** By record key (`suppressionKey`); a key of any other shape is ignored. */
   set(key: string, packed: number): void {
     const k = parseSuppressionKey(key);
-    if (!k) return;
-    let scopes = this.tenants.get(k.tenant);
-    if (!scopes) this.tenants.set(k.tenant, (scopes = new Map()));
-    const scope = k.list ?? '';
-    let addresses = scopes.get(scope);
-    if (!addresses) scopes.set(scope, (addresses = new Map()));
-    const before = addresses.size;
-    addresses.set(k.address, packed);
-    this.count += addresses.size - before;
+    if (k) this.setParts(k.tenant, k.list ?? '', k.address, packed);
   }
 
   delete(key: string): void {
     const k = parseSuppressionKey(key);
-    const scopes = k && this.tenants.get(k.tenant);
-    const addresses = scopes?.get(k!.list ?? '');
-    if (!addresses?.delete(k!.address)) return;
+    if (k) this.deleteParts(k.tenant, k.list ?? '', k.address);
+  }
+
+  /** `scope` is '' for a tenant-wide entry, else the list. */
+  setParts(tenant: string, scope: string, address: string, packed: number): void {
+    let scopes = this.tenants.get(tenant);
+    if (!scopes) this.tenants.set(tenant, (scopes = new Map()));
+    let addresses = scopes.get(scope);
+    if (!addresses) scopes.set(scope, (addresses = new Map()));
+    const before = addresses.size;
+    addresses.set(address, packed);
+    this.count += addresses.size - before;
+  }
+
+  deleteParts(tenant: string, scope: string, address: string): void {
+    const scopes = this.tenants.get(tenant);
+    const addresses = scopes?.get(scope);
+    if (!addresses?.delete(address)) return;
     this.count--;
-    if (addresses.size === 0) scopes!.delete(k!.list ?? '');
-    if (scopes!.size === 0) this.tenants.delete(k!.tenant);
+    if (addresses.size === 0) scopes!.delete(scope);
+    if (scopes!.size === 0) this.tenants.delete(tenant);
   }
 }
 

@@ -14,25 +14,26 @@ import { REASON_RANK } from './suppression-rules.js';
 import type { SuppressionReason } from '../contracts/suppression.js';
 import { PackedSuppressionMap, type PackedStore } from './suppression-index.js';
 
-const REASON_FIELD = '"reason":"';
-const EXPIRES_FIELD = '"expiresAt":"';
+const REASON_FIELD = Buffer.from('"reason":"');
+const EXPIRES_FIELD = Buffer.from('"expiresAt":"');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 
 /**
  * The packed value of a record (rank + 8 × expiry seconds), reading `reason` and `expiresAt`
- * straight from the JSON text the contract writes; anything unusual goes through JSON.parse.
+ * straight from the bytes the contract writes; anything unusual (escapes, repeated or
+ * spaced-out fields) goes through JSON.parse.
  */
 export function packedOf(value: Buffer): number {
-  const text = value.toString('latin1');
-  const r = text.indexOf(REASON_FIELD);
-  if (r >= 0 && text.indexOf(REASON_FIELD, r + 1) < 0 && !text.includes('\\')) {
+  const r = value.indexOf(REASON_FIELD);
+  if (r >= 0 && value.indexOf(REASON_FIELD, r + 1) < 0 && value.indexOf(BACKSLASH) < 0) {
     const start = r + REASON_FIELD.length;
-    const reason = text.slice(start, text.indexOf('"', start)) as SuppressionReason;
-    const rank = REASON_RANK[reason];
+    const rank = REASON_RANK[value.toString('latin1', start, value.indexOf(QUOTE, start)) as SuppressionReason];
     if (rank !== undefined) {
-      const e = text.indexOf(EXPIRES_FIELD);
+      const e = value.indexOf(EXPIRES_FIELD);
       if (e < 0) return rank;
       const from = e + EXPIRES_FIELD.length;
-      const ms = Date.parse(text.slice(from, text.indexOf('"', from)));
+      const ms = Date.parse(value.toString('latin1', from, value.indexOf(QUOTE, from)));
       if (!Number.isNaN(ms)) return rank + 8 * Math.max(1, Math.ceil(ms / 1000));
     }
   }
@@ -61,12 +62,21 @@ export class SuppressionTable implements PackedStore {
 
   constructor(private readonly opts: SuppressionTableOptions) {
     this.groupId = `postline-table-${opts.topic}-${randomUUID()}`;
-    this.consumer = opts.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250, maxBytes: 64 * 1024 * 1024, maxBytesPerPartition: 16 * 1024 * 1024 });
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250 });
     this.admin = opts.kafka.admin();
   }
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** Tenants and lists are few: one string each, however many entries name them. */
+  private readonly names = new Map<string, string>();
+  private intern(s: string): string {
+    const known = this.names.get(s);
+    if (known !== undefined) return known;
+    this.names.set(s, s);
+    return s;
   }
 
   get(key: string): number | undefined {
@@ -85,14 +95,21 @@ export class SuppressionTable implements PackedStore {
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat }) => {
         for (const message of batch.messages) {
-          if (!message.key) continue;
-          const key = message.key.toString('utf8');
+          // tenant NUL list NUL address (suppressionKey), split on the bytes: the address
+          // becomes a string of its own (not a slice keeping the whole key alive).
+          const k = message.key;
+          const i = k ? k.indexOf(0) : -1;
+          const j = i > 0 ? k!.indexOf(0, i + 1) : -1;
+          if (j < 0) continue;
+          const tenant = this.intern(k!.toString('utf8', 0, i));
+          const scope = this.intern(k!.toString('utf8', i + 1, j));
+          const address = k!.toString('utf8', j + 1);
           if (message.value === null) {
-            this.map.delete(key);
+            this.map.deleteParts(tenant, scope, address);
             continue;
           }
           try {
-            this.map.set(key, packedOf(message.value));
+            this.map.setParts(tenant, scope, address, packedOf(message.value));
           } catch (err) {
             this.skipped++;
             this.opts.logger.warn({ topic: this.opts.topic, partition: batch.partition, offset: message.offset, err }, 'skipping undecodable suppression record');

@@ -12,13 +12,12 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { stringify } from 'csv-stringify';
 import { SUPPRESSION_REASONS, type Suppression } from '../../shared/contracts/suppression.js';
 import type { SuppressionBook, SuppressionInput } from '../../shared/suppressions/suppression-book.js';
-import { decodeCursor } from '../../shared/suppressions/suppression-book.js';
+import { MAX_SUPPRESSION_ITEMS, decodeCursor } from '../../shared/suppressions/suppression-book.js';
 import { RequestRejected } from '../../shared/http/errors.js';
 import { ValidationError } from '../../shared/errors.js';
 import { hasControlChars, normalizeMailbox } from './addresses.js';
 import { ErrorBodySchema, shapeIssues } from './email-body-schema.js';
 
-export const MAX_SUPPRESSION_ITEMS = 10_000;
 const NoControl = '^[^\\u0000-\\u001f\\u007f]+$';
 const Reason = Type.Union(SUPPRESSION_REASONS.map((r) => Type.Literal(r)), { description: SUPPRESSION_REASONS.join(' | ') });
 const List = Type.String({ minLength: 1, maxLength: 128, pattern: NoControl });

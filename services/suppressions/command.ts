@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { MAX_SUPPRESSION_ITEMS } from '../ingest/suppression-routes.js';
+import { MAX_SUPPRESSION_ITEMS } from '../../shared/suppressions/suppression-book.js';
 
 const HELP = `usage: postline suppressions list   [--address PREFIX] [--reason R] [--list L] [--json]
        postline suppressions add    ADDRESS [--list L] [--reason R] [--note TEXT] [--expires ISO-TIME]

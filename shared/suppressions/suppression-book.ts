@@ -14,6 +14,9 @@ import { Topics } from '../topics.js';
 import { SUPPRESSION_VERSION, SuppressionContract, parseSuppressionKey, suppressionKey, type Suppression, type SuppressionReason } from '../contracts/suppression.js';
 import { replaces } from './suppression-rules.js';
 
+/** Most entries one request may add (`POST /v1/suppressions` with `items`). */
+export const MAX_SUPPRESSION_ITEMS = 10_000;
+
 /** One entry to add (address already normalized and lower-cased by the caller). */
 export interface SuppressionInput {
   address: string;

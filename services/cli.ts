@@ -15,6 +15,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ main(ar
   scheduler: { describe: 'move retry records back to dispatch when due', load: () => import('./scheduler/main.js') },
   dkim: { describe: 'DKIM keys: dkim keygen --domain D --selector S [--type rsa|ed25519] | dkim list', load: () => import('./dkim-command.js') },
   domains: { describe: 'check a sending domain\'s DNS: domains check D [--selector S] [--address IP] (SPF, DKIM, DMARC, PTR)', load: () => import('./domains-command.js') },
+  suppressions: { describe: 'the tenant\'s suppression list over the API: suppressions list | add A | remove A | import FILE', load: () => import('./suppressions/command.js') },
   dead: { describe: 'list and replay dead letters (email.dead): dead list | dead replay --id … | --since …', load: () => import('./dead-letters/command.js') },
 };
 

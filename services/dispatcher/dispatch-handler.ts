@@ -7,7 +7,8 @@
  * the repeat into a no-op instead of a second delivery.
  *
  * Emits 'delivery' (DeliveryReport) for metrics, 'invalid' (topic) for undecodable records,
- * 'duplicate' (priority, recipients) for recipients skipped as already handled, 'rekey'
+ * 'duplicate' (priority, recipients) for recipients skipped as already handled, 'suppressed'
+ * (priority, reason, recipients) for recipients the suppression list held back, 'rekey'
  * (priority, site) for mx-route records produced again under their site key, and 'verdict'
  * (topic, partition, offset, verdictAt, durableAt) for each sent outcome (the duplicate window).
  */
@@ -26,7 +27,7 @@ import type { StageRecord } from '../../shared/kafka/stage-consumer.js';
 import { deliver } from './deliver.js';
 import { DeliveryLedger, splitRecipients } from './delivery-ledger.js';
 import type { FleetRegistry } from './fleet-registry.js';
-import { OutcomeWriter, type FinalKind, type OutcomeWriterDeps, type PendingOutcome } from './outcome-writer.js';
+import { OutcomeWriter, outcomeEventId, type FinalKind, type OutcomeWriterDeps, type PendingOutcome } from './outcome-writer.js';
 import { route, type Route, type RoutingTable } from './route.js';
 import { outcomesOf, parseSmtpReply, refusalVerdict, type RecipientOutcome } from './smtp-outcome.js';
 import type { Routed, RouteRefusal } from './routing/mx-router.js';
@@ -34,6 +35,9 @@ import { isRecipientClassBounce } from './shaping/auto-pause.js';
 import { ShapingDeferral, type Shaper, type ShapingKey } from './shaping/shaper.js';
 import type { ShapingRules } from './shaping/shaping-rules.js';
 import { siteKeyVerdict } from './shaping/site-shards.js';
+import { EmailEventContract } from '../../shared/contracts/email-event.js';
+import { Topics } from '../../shared/topics.js';
+import { splitSuppressed, suppressedEventInput, type SuppressionCheck } from '../suppressions/enforcement.js';
 
 export type { FinalKind } from './outcome-writer.js';
 
@@ -66,6 +70,8 @@ export interface DispatchHandlerDeps {
    * records in flight than it sends at once (see dispatcher/main.ts).
    */
   sendSlots?: Partial<Record<Priority, number>>;
+  /** The suppression list: recipients it holds get a `suppressed` event and no SMTP (absent: not checked). */
+  suppressions?: SuppressionCheck;
   now?: () => Date;
 }
 
@@ -170,7 +176,7 @@ export class DispatchHandler extends EventEmitter {
 
   private async dispatch(record: StageRecord, msg: EmailReadyForDispatch): Promise<void> {
     const { topic, partition, message } = record;
-    const known = splitRecipients(this.ledger, msg.messageId, msg.attempt, msg.envelope.to);
+    const known = await this.withoutSuppressed(msg, splitRecipients(this.ledger, msg.messageId, msg.attempt, msg.envelope.to));
     // Only records with recipients to send to are routed (DNS, pool choice): repeats are not.
     let routed: Routed = known.todo.length === 0 || !this.deps.router ? { route: route(msg, this.deps.routing) } : await this.deps.router.route(msg);
     if ('route' in routed && routed.route.site && routed.route.hosts[0]?.shaping && this.deps.shapingRules) {
@@ -248,6 +254,30 @@ export class DispatchHandler extends EventEmitter {
         outcomes: work.map((p, i) => ({ kind: kinds[i], code: p.outcome.code, recipients: p.outcome.recipients.length })),
       } satisfies DeliveryReport);
     }
+  }
+
+  /**
+   * Holds back the recipients the suppression list names (before routing, so before any SMTP):
+   * their `suppressed` events are durable when this resolves (deterministic ids, so a repeat
+   * of the record writes the same events again), and only the others stay to be sent.
+   */
+  private async withoutSuppressed<K extends { todo: string[] }>(msg: EmailReadyForDispatch, known: K): Promise<K> {
+    if (!this.deps.suppressions || known.todo.length === 0) return known;
+    const { send, held } = splitSuppressed(this.deps.suppressions, msg, known.todo, this.now().getTime());
+    if (held.length === 0) return known;
+    const producer = this.deps.producerFor?.(msg.priority) ?? this.deps.producer;
+    await Promise.all(
+      held.map(async (g) => {
+        const input = suppressedEventInput(msg, g);
+        const event = { ...this.deps.events.build(input), eventId: outcomeEventId(msg, 'suppressed', g.recipients) };
+        await producer.send(Topics.events, { key: event.messageId, value: EmailEventContract.encode(event) });
+        this.deps.events.emit('published', this.deps.events.stage, 'suppressed');
+        this.ledger.complete(msg.messageId, msg.attempt, g.recipients);
+        this.deps.logger.info({ messageId: msg.messageId, tenant: msg.tenant, attempt: msg.attempt, recipients: g.recipients.length, reason: g.reason, list: g.list }, 'recipients suppressed; not sent to');
+        this.emit('suppressed', msg.priority, g.reason, g.recipients.length);
+      }),
+    );
+    return { ...known, todo: send };
   }
 
   /** Outcomes of a record that could not be routed (no SMTP): one verdict for all of `to`. */

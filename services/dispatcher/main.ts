@@ -46,6 +46,9 @@ import { SharedSentCounter, startSentTail, type SentTail } from './shaping/sent-
 import { instrumentShaper } from './shaping/shaping-metrics.js';
 import { logShaping } from './shaping/shaping-log.js';
 import { registerSourceRoutes } from './shaping/source-routes.js';
+import { createSuppressionIndex, type SuppressionIndex } from '../../shared/suppressions/suppression-index.js';
+import { createSuppressionFeeder, type RunningFeeder } from '../suppressions/feeder.js';
+import { instrumentSuppressions } from '../suppressions/suppression-metrics.js';
 
 export const STAGE = 'dispatcher';
 
@@ -74,6 +77,8 @@ export interface RunningDispatcher {
   budgets: ReadonlyMap<string, SiteBudget>;
   /** The ops server's address, when started. */
   opsAddress?: string;
+  /** The suppression list as this dispatcher reads it (absent when neither enforced nor fed). */
+  suppressions?: SuppressionIndex;
 }
 
 type DispatcherConfig = PostlineConfig['dispatcher'];
@@ -187,6 +192,9 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     router = new MxRouter({ file, relay, resolver, mtaSts, shaper });
   }
   const ledger = new DeliveryLedger<PendingOutcome>(d.dedupe.maxEntries);
+  // The suppression list: read to its end before anything is sent (below), then kept live.
+  const sup = config.suppressions;
+  const suppression = sup.enforce || sup.feeder ? createSuppressionIndex({ kafka: rt.kafka, logger }) : undefined;
   // Critical outcomes get a producer (and connection) of their own: one idempotent producer
   // sends one request at a time, and they must not queue behind bulk's batches.
   const critical = await rt.dedicatedProducer();
@@ -205,7 +213,12 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     ledger,
     bulkYieldMs: d.bulkYieldMs,
     sendSlots: Object.fromEntries(PRIORITIES.map((p) => [p, concurrencyOf(d, p)])),
+    ...(suppression && sup.enforce ? { suppressions: suppression.index } : {}),
   });
+  const feeder: RunningFeeder | undefined =
+    suppression && sup.feeder
+      ? createSuppressionFeeder({ kafka: rt.kafka, groupId: sup.feederGroupId, deadLetters: rt.events, index: suppression.index, producer: rt.producer, logger, softBounceDays: sup.softBounceDays, fetchMaxWaitMs: d.fetchMaxWaitMs })
+      : undefined;
 
   const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };
   const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
@@ -235,6 +248,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   handler.on('verdict', (topic: string, partition: number, offset: string, verdictAt: number, durableAt: number) => window.verdict(topic, partition, offset, verdictAt, durableAt));
   stageEvents.on('committed', (topic: string, partition: number, offset: string) => window.committed(topic, partition, offset));
   instrumentDispatcher(registry, { handler, fleets, breakers, window });
+  if (suppression) instrumentSuppressions(registry, { handler, ...(feeder ? { feeder: feeder.feeder } : {}), index: suppression.index });
   if (resolver && mtaSts) instrumentRouting(registry, { resolver, mtaSts, fleets, handler });
   if (own) {
     instrumentShaper(registry, own);
@@ -261,7 +275,9 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     .add('stop warm-up tail', () => tail?.stop())
     .add('close SMTP fleets', () => fleets.close())
     .add('stop circuit breakers', () => breakers.shutdown())
-    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
+    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())))
+    .add('stop suppression feeder', () => feeder?.stop())
+    .add('stop suppression index', () => suppression?.table.stop());
   rt.addFinalShutdownSteps();
 
   let opsAddress: string | undefined;
@@ -288,7 +304,16 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     const ledgerRead = seedLedger({ kafka: rt.kafka, ledger, windowMs: d.dedupe.seedWindowMs, timeoutMs: d.dedupe.seedTimeoutMs, stage: STAGE, groupPrefix: d.groupId, logger }).then((r) => {
       logger[r.complete ? 'info' : 'warn']({ events: r.events, remembered: r.remembered, ms: Math.round(r.ms), complete: r.complete }, 'recent delivery outcomes read (duplicate suppression)');
     });
-    seed.read = Promise.all([ledgerRead, warmupRead]).then(() => {
+    const suppressionRead = suppression
+      ? (async () => {
+          const started = performance.now();
+          await suppression.table.start(sup.loadTimeoutMs);
+          logger.info({ entries: suppression.index.size, ms: Math.round(performance.now() - started) }, 'suppression list read');
+          // The feeder checks what is already suppressed, so it starts on the loaded list.
+          await feeder?.start();
+        })()
+      : Promise.resolve();
+    seed.read = Promise.all([ledgerRead, warmupRead, suppressionRead]).then(() => {
       seed.done = true;
     });
     await Promise.all([
@@ -309,7 +334,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     { route: file ? Object.keys(file.routes).join(',') : 'relay', routesFile: d.routesFile || undefined, host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
     'dispatcher running',
   );
-  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}) };
+  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}), ...(suppression ? { suppressions: suppression.index } : {}) };
 }
 
 const HELP = `usage: postline dispatcher [--help]

@@ -25,6 +25,8 @@ import { shapeIssues, AcceptedSchema, BatchBodySchema, BatchResultSchema, EmailB
 import { RequestRejected, toHttpError } from '../../shared/http/errors.js';
 import { apiServerOptions, rejectRepeatedHeaders } from '../../shared/http/server-options.js';
 import { templateRoutes } from './template-routes.js';
+import { suppressionRoutes } from './suppression-routes.js';
+import type { SuppressionBook } from '../../shared/suppressions/suppression-book.js';
 import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../shared/dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 import { unsubscribeRoutes, type UnsubscribeRoutesDeps } from './unsubscribe-routes.js';
@@ -45,6 +47,8 @@ export interface IngestAppDeps {
   readiness: Record<string, ReadinessCheck>;
   /** Per-tenant templates (`/v1/templates`); the routes are absent without it. */
   templates?: TemplateRepository;
+  /** The tenant's suppression list (`/v1/suppressions`); the routes are absent without it. */
+  suppressions?: SuppressionBook;
   /** The tenant's dead letters (`/v1/dead-letters`, replay); absent without it. */
   deadLetters?: DeadLetterRoutesDeps;
   /** The one-click unsubscribe endpoint `/u/<token>` (no API key); absent without feedback keys. */
@@ -143,6 +147,7 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
     });
   }
   if (deps.templates) await templateRoutes(v1, deps.templates);
+  if (deps.suppressions) await suppressionRoutes(v1, deps.suppressions);
   if (deps.deadLetters) await registerDeadLetterRoutes(v1, deps.deadLetters);
   const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
 

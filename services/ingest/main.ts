@@ -17,6 +17,7 @@ import { Acceptor } from './acceptor.js';
 import { buildApp } from './app.js';
 import { instrumentIngest } from './ingest-metrics.js';
 import { openTemplateRepository } from '../../shared/templates/template-repository.js';
+import { openSuppressionBook } from '../../shared/suppressions/suppression-book.js';
 import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
 import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 
@@ -76,14 +77,16 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   });
   instrumentIngest(acceptor, observer, rt.registry);
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
+  const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, deadLetters: deadLetters.deps, unsubscribe });
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();
   rt.shutdown.add('stop accepting HTTP', () => app.close());
   rt.shutdown.add('stop template table', () => templates.stop());
+  rt.shutdown.add('stop suppression table', () => suppressions.stop());
   rt.shutdown.add('stop dead-letter index', () => deadLetters.stop());
   rt.shutdown.add('stop idempotency table', () => {
     clearInterval(evictor);

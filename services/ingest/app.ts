@@ -27,6 +27,7 @@ import { apiServerOptions, rejectRepeatedHeaders } from '../../shared/http/serve
 import { templateRoutes } from './template-routes.js';
 import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../shared/dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
+import { registerProviderFeedbackRoutes, type ProviderFeedbackDeps } from '../provider-feedback/provider-feedback-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,6 +49,8 @@ export interface IngestAppDeps {
   deadLetters?: DeadLetterRoutesDeps;
   /** Receives 'response' ({ route, method, status, seconds }) for every answered request. */
   observer?: EventEmitter;
+  /** Provider webhooks (`POST /feedback/ses`, `/feedback/sendgrid`; public, signed); absent without it. */
+  providerFeedback?: ProviderFeedbackDeps;
 }
 
 export interface ResponseObservation {
@@ -91,6 +94,7 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
   });
   if (deps.config.readApiUrl) registerReadApiForwarding(app, deps.config.readApiUrl);
   app.register(async (v1) => sendRoutes(v1, deps));
+  if (deps.providerFeedback) app.register(async (feedback) => registerProviderFeedbackRoutes(feedback, deps.providerFeedback!));
   return app;
 }
 

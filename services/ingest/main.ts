@@ -18,6 +18,8 @@ import { buildApp } from './app.js';
 import { instrumentIngest } from './ingest-metrics.js';
 import { openTemplateRepository } from '../../shared/templates/template-repository.js';
 import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
+import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
+import { providerFeedbackSetup, wireProviderFeedback } from '../provider-feedback/provider-feedback-setup.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -58,7 +60,10 @@ export function loadApiKeys(config: PostlineConfig['ingest']): ApiKeyStore {
 export async function startIngest(config: PostlineConfig, opts: StartIngestOptions = {}): Promise<IngestHandle> {
   checkIngestConfig(config.ingest);
   const apiKeys = loadApiKeys(config.ingest);
+  // Before connecting: bad provider feedback config fails start-up.
+  const feedbackSetup = providerFeedbackSetup(config.providerFeedback, loadFeedbackKeyring(config.feedback));
   const rt = await startRuntime('ingest', config, opts);
+  const providerFeedback = feedbackSetup && wireProviderFeedback(feedbackSetup, rt.producer, rt.registry);
   if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every send request will be refused with 401');
   const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);
   const observer = new EventEmitter();
@@ -74,7 +79,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   instrumentIngest(acceptor, observer, rt.registry);
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, deadLetters: deadLetters.deps });
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, deadLetters: deadLetters.deps, providerFeedback });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();

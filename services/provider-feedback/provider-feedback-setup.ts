@@ -38,7 +38,7 @@ export function providerFeedbackSetup(config: PostlineConfig['providerFeedback']
       errors.push('POSTLINE_PROVIDER_FEEDBACK_SENDGRID_PUBLIC_KEY (providerFeedback.sendgridPublicKey): not an ECDSA public key (base64 DER or PEM)');
     }
   }
-  if ((sns || sendgrid) && !keyring.enabled) errors.push('providerFeedback needs feedback.keys: without them no X-Postline-Ref can be verified');
+  if ((config.sesTopicArns.length > 0 || config.sendgridPublicKey) && !keyring.enabled) errors.push('providerFeedback needs feedback.keys: without them no X-Postline-Ref can be verified');
   if (errors.length) throw new ConfigError(errors);
   if (!sns && !sendgrid) return undefined;
   return {

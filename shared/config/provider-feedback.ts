@@ -33,10 +33,12 @@ export const ProviderFeedbackSection = section(
     sendgridMaxAgeSeconds: int(600, 'A SendGrid webhook whose signed timestamp is older (or further in the future) than this is refused as a replay.', 1),
     maxBodyBytes: int(1024 * 1024, 'Largest webhook body accepted (bytes); larger ones get a 413.', 1024),
     publishTimeoutMs: int(10_000, 'How long a webhook waits for its events to be acknowledged by the broker before answering 503 (the provider then retries).', 100),
-    espHeaders: Type.Array(Type.Union(ESP_PROVIDERS.map((p) => Type.Literal(p))), {
+    // Strings with a pattern rather than literals, so that the variable reads as a comma-separated list (and "" as none).
+    espHeaders: Type.Array(Type.String({ pattern: `^(${ESP_PROVIDERS.join('|')})$` }), {
       default: [],
+      maxItems: ESP_PROVIDERS.length,
       description:
-        'ESPs that relay routes go through and that need the message reference in their own header: with sendgrid, every message carries X-SMTPAPI unique_args.postline_ref so SendGrid events name it. SES needs nothing (turn on "Include original headers" so X-Postline-Ref comes back).',
+        'ESPs (comma-separated: sendgrid) that relay routes go through and that need the message reference in their own header: with sendgrid, every message carries X-SMTPAPI unique_args.postline_ref so SendGrid events name it. SES needs nothing (turn on "Include original headers" so X-Postline-Ref comes back).',
     }),
   },
   'Provider feedback (SES via SNS, SendGrid Event Webhook)',

@@ -111,11 +111,11 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
 
 const help = (): string => `usage: postline ingest
 
-Runs the send API (POST /v1/emails, POST /v1/emails/batch, /healthz and /readyz on
-ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
+Runs the send API (POST /v1/emails, POST /v1/emails/batch, the provider webhooks
+POST /feedback/ses and /feedback/sendgrid when configured, /healthz and /readyz on ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
 
 ${describeOptions(PostlineConfigSchema)
-  .filter((o) => o.path.startsWith('ingest.') || o.path.startsWith('kafka.') || o.path.startsWith('ops.'))
+  .filter((o) => ['ingest.', 'kafka.', 'ops.', 'providerFeedback.'].some((p) => o.path.startsWith(p)))
   .map((o) => `  ${o.env}\n      ${o.description} (default ${JSON.stringify(o.default)})`)
   .join('\n')}
 `;

@@ -5,6 +5,7 @@ import { loadPostlineConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/config-loader.js';
 import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
 import { providerFeedbackSetup } from './provider-feedback-setup.js';
+import { SnsMessageRejected } from './sns-verifier.js';
 
 const keyring = new FeedbackKeyring([{ id: 1, secret: 's'.repeat(40) }]);
 const config = (env: Record<string, string>) => loadPostlineConfig({ env }).providerFeedback;
@@ -28,4 +29,16 @@ test('bad material fails start-up naming every bad option', () => {
     () => providerFeedbackSetup(bad, new FeedbackKeyring([])),
     (err: unknown) => err instanceof ConfigError && err.problems.length === 3 && err.problems.every((p) => /SNS_CERT_HOST_PATTERN|SENDGRID_PUBLIC_KEY|feedback\.keys/.test(p)),
   );
+});
+
+test('the SNS host pattern is matched in full, even when written without anchors', async () => {
+  const topic = 'arn:aws:sns:eu-west-1:123456789012:ses';
+  const setup = providerFeedbackSetup(config({ POSTLINE_PROVIDER_FEEDBACK_SES_TOPIC_ARNS: topic, POSTLINE_PROVIDER_FEEDBACK_SNS_CERT_HOST_PATTERN: 'sns\\.[a-z0-9-]+\\.amazonaws\\.com' }), keyring);
+  for (const host of ['sns.eu-west-1.amazonaws.com.evil.test', 'evil-sns.eu-west-1.amazonaws.com']) {
+    await assert.rejects(
+      setup!.sns!.verify({ Type: 'Notification', TopicArn: topic, SigningCertURL: `https://${host}/SimpleNotificationService-x.pem` }),
+      (err: unknown) => err instanceof SnsMessageRejected && err.outcome === 'bad-url',
+      host,
+    );
+  }
 });

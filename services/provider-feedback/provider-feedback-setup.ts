@@ -25,8 +25,9 @@ export function providerFeedbackSetup(config: PostlineConfig['providerFeedback']
   let sns: SnsVerifier | undefined;
   let sendgrid: SendgridVerifier | undefined;
   if (config.sesTopicArns.length > 0) {
+    // Matched in full whatever the pattern says: an unanchored pattern must not let sns.x.amazonaws.com.evil.test through.
     try {
-      sns = new SnsVerifier({ topicArns: config.sesTopicArns, hostPattern: new RegExp(config.snsCertHostPattern), timeoutMs: config.snsFetchTimeoutMs });
+      sns = new SnsVerifier({ topicArns: config.sesTopicArns, hostPattern: new RegExp(`^(?:${config.snsCertHostPattern})$`), timeoutMs: config.snsFetchTimeoutMs });
     } catch (err) {
       errors.push(`POSTLINE_PROVIDER_FEEDBACK_SNS_CERT_HOST_PATTERN (providerFeedback.snsCertHostPattern): ${(err as Error).message}`);
     }

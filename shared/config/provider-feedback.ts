@@ -22,7 +22,7 @@ export const ProviderFeedbackSection = section(
     }),
     snsCertHostPattern: str(
       DEFAULT_SNS_CERT_HOST_PATTERN,
-      "Regular expression the host (with :port, if any) of an SNS message's SigningCertURL and of a SubscribeURL must match before Postline fetches it: the guard against making it fetch arbitrary URLs.",
+      "Regular expression the host (with :port, if any) of an SNS message's SigningCertURL and of a SubscribeURL must match (in full) before Postline fetches it: the guard against making it fetch arbitrary URLs.",
     ),
     snsConfirmSubscriptions: bool(true, 'Confirm an SNS SubscriptionConfirmation for an allowed topic by fetching its SubscribeURL (whose host must match snsCertHostPattern).'),
     snsFetchTimeoutMs: int(5000, 'Timeout of fetching an SNS signing certificate or a SubscribeURL; a notification whose certificate cannot be fetched in time is answered 503 (SNS retries).', 100),

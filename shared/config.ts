@@ -16,6 +16,8 @@ import { TracingSection } from './config/tracing.js';
 import { FeedbackSection } from './config/feedback.js';
 import { SuppressionsSection } from './config/suppressions.js';
 
+import { ProviderFeedbackSection } from './config/provider-feedback.js';
+
 export { Priority, PRIORITIES } from './config/priority.js';
 
 export const PostlineConfigSchema = Type.Object(
@@ -31,6 +33,8 @@ export const PostlineConfigSchema = Type.Object(
     tracing: TracingSection,
     feedback: FeedbackSection,
     suppressions: SuppressionsSection,
+
+    providerFeedback: ProviderFeedbackSection,
   },
   { additionalProperties: false },
 );

@@ -31,6 +31,8 @@ import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../share
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 import { unsubscribeRoutes, type UnsubscribeRoutesDeps } from './unsubscribe-routes.js';
 
+import { registerProviderFeedbackRoutes, type ProviderFeedbackDeps } from '../provider-feedback/provider-feedback-routes.js';
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated tenant (set on /v1 routes). */
@@ -55,6 +57,8 @@ export interface IngestAppDeps {
   unsubscribe?: UnsubscribeRoutesDeps;
   /** Receives 'response' ({ route, method, status, seconds }) for every answered request. */
   observer?: EventEmitter;
+  /** Provider webhooks (`POST /feedback/ses`, `/feedback/sendgrid`; public, signed); absent without it. */
+  providerFeedback?: ProviderFeedbackDeps;
 }
 
 export interface ResponseObservation {
@@ -102,6 +106,8 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
   app.register(async (v1) => sendRoutes(v1, deps));
   const unsubscribe = deps.unsubscribe;
   if (unsubscribe) app.register(async (u) => unsubscribeRoutes(u, unsubscribe));
+
+  if (deps.providerFeedback) app.register(async (feedback) => registerProviderFeedbackRoutes(feedback, deps.providerFeedback!));
   return app;
 }
 

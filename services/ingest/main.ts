@@ -20,6 +20,7 @@ import { openTemplateRepository } from '../../shared/templates/template-reposito
 import { openSuppressionBook } from '../../shared/suppressions/suppression-book.js';
 import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
 import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
+import { providerFeedbackSetup, wireProviderFeedback } from '../provider-feedback/provider-feedback-setup.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -60,9 +61,12 @@ export function loadApiKeys(config: PostlineConfig['ingest']): ApiKeyStore {
 export async function startIngest(config: PostlineConfig, opts: StartIngestOptions = {}): Promise<IngestHandle> {
   checkIngestConfig(config.ingest);
   const apiKeys = loadApiKeys(config.ingest);
-  // Feedback keys verify /u/<token> unsubscribe links; without one the endpoint is not served.
+  // Feedback keys verify /u/<token> unsubscribe links and provider webhooks' refs; without one neither is served.
   const feedbackKeys = loadFeedbackKeyring(config.feedback);
+  // Before connecting: bad provider feedback config fails start-up.
+  const feedbackSetup = providerFeedbackSetup(config.providerFeedback, feedbackKeys);
   const rt = await startRuntime('ingest', config, opts);
+  const providerFeedback = feedbackSetup && wireProviderFeedback(feedbackSetup, rt.producer, rt.registry);
   if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every send request will be refused with 401');
   const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);
   const observer = new EventEmitter();
@@ -80,7 +84,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe });
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();
@@ -114,11 +118,11 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
 const help = (): string => `usage: postline ingest
 
 Runs the send API (POST /v1/emails, POST /v1/emails/batch, GET/POST /u/<token> with
-feedback keys, /healthz and /readyz on
-ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
+feedback keys, the provider webhooks POST /feedback/ses and /feedback/sendgrid when configured,
+/healthz and /readyz on ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
 
 ${describeOptions(PostlineConfigSchema)
-  .filter((o) => o.path.startsWith('ingest.') || o.path.startsWith('kafka.') || o.path.startsWith('ops.'))
+  .filter((o) => ['ingest.', 'kafka.', 'ops.', 'providerFeedback.'].some((p) => o.path.startsWith(p)))
   .map((o) => `  ${o.env}\n      ${o.description} (default ${JSON.stringify(o.default)})`)
   .join('\n')}
 `;

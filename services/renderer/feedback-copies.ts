@@ -16,6 +16,7 @@ import { domainToASCII } from 'node:url';
 import type { EmailRequested } from '../../shared/contracts/email-requested.js';
 import { UNSUBSCRIBE_MAILTO_PREFIX, returnPathOf, type FeedbackKeyring, type RefInput } from '../../shared/feedback/feedback-token.js';
 import type { EnvelopePlan } from './request-checks.js';
+import { espHeadersFor } from '../../shared/feedback/esp-headers.js';
 
 /** Which messages get List-Unsubscribe by default (`renderer.unsubscribe`). */
 export interface UnsubscribeDefaults {
@@ -32,6 +33,8 @@ export interface FeedbackPolicy {
   /** `feedback.unsubscribeUrl` without trailing slashes; '' leaves out the URL and List-Unsubscribe-Post. */
   unsubscribeUrl: string;
   unsubscribe: UnsubscribeDefaults;
+  /** ESPs a relay route goes through whose webhooks need the ref in a header of their own (`providerFeedback.espHeaders`). */
+  espProviders?: readonly string[];
 }
 
 /** One recipient's copy: its envelope and the header lines (CRLF-terminated) put in front of the shared body. */
@@ -89,7 +92,10 @@ export function recipientCopies(req: EmailRequested, plan: EnvelopePlan, policy:
       const ref = { messageId: req.messageId, tenant: req.tenant, recipient, fromDomain, ...(req.listId ? { listId: req.listId } : {}) };
       const lines: string[] = [];
       const refToken = tokenOf(policy.keyring, { ...ref, purpose: 'ref' });
-      if (refToken && fits(`X-Postline-Ref: ${refToken}`)) lines.push(`X-Postline-Ref: ${refToken}`);
+      if (refToken && fits(`X-Postline-Ref: ${refToken}`)) {
+        lines.push(`X-Postline-Ref: ${refToken}`);
+        for (const [name, value] of Object.entries(espHeadersFor(refToken, policy.espProviders ?? []))) if (fits(`${name}: ${value}`)) lines.push(`${name}: ${value}`);
+      }
       if (withUnsubscribe) {
         const token = tokenOf(policy.keyring, { ...ref, purpose: 'unsubscribe' });
         if (token) lines.push(...unsubscribeLines(policy, token));
@@ -136,7 +142,12 @@ export function feedbackConfigProblems(feedback: { returnPathDomain: string; uns
 }
 
 /** The policy from config, or undefined when feedback is off (no key). */
-export function feedbackPolicy(keyring: FeedbackKeyring, feedback: { returnPathDomain: string; unsubscribeUrl: string }, unsubscribe: UnsubscribeDefaults): FeedbackPolicy | undefined {
+export function feedbackPolicy(
+  keyring: FeedbackKeyring,
+  feedback: { returnPathDomain: string; unsubscribeUrl: string },
+  unsubscribe: UnsubscribeDefaults,
+  espProviders: readonly string[] = [],
+): FeedbackPolicy | undefined {
   if (!keyring.enabled) return undefined;
-  return { keyring, returnPathDomain: feedback.returnPathDomain, unsubscribeUrl: feedback.unsubscribeUrl.replace(/\/+$/, ''), unsubscribe };
+  return { keyring, returnPathDomain: feedback.returnPathDomain, unsubscribeUrl: feedback.unsubscribeUrl.replace(/\/+$/, ''), unsubscribe, espProviders };
 }

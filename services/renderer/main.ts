@@ -113,7 +113,7 @@ function readSiteKeyConfig(config: PostlineConfig): { routing: RoutingFile; rule
 function readFeedbackPolicy(config: PostlineConfig): FeedbackPolicy | undefined {
   const problems = feedbackConfigProblems(config.feedback);
   if (problems.length > 0) throw new ConfigError(problems);
-  return feedbackPolicy(loadFeedbackKeyring(config.feedback), config.feedback, config.renderer.unsubscribe);
+  return feedbackPolicy(loadFeedbackKeyring(config.feedback), config.feedback, config.renderer.unsubscribe, config.providerFeedback.espHeaders);
 }
 
 async function readDirectory(dir: string): Promise<{ directory?: DirectoryTemplates; issues: string[] }> {

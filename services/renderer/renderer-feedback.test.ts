@@ -46,7 +46,7 @@ const dkimKey: DkimKey = (() => {
   return { domain: 'shop.example', selector: 's2026', type: 'ed25519', privateKey, file: '/keys/shop.example/s2026.pem', digest: '' };
 })();
 
-function setup(opts: { feedback?: boolean; dkim?: boolean; feedbackConfig?: typeof config } = {}) {
+function setup(opts: { feedback?: boolean; dkim?: boolean; feedbackConfig?: typeof config; espProviders?: string[] } = {}) {
   const producer = new RecordingProducer();
   const renderer = new Renderer({
     templates: new TemplateRepository({}),
@@ -55,7 +55,7 @@ function setup(opts: { feedback?: boolean; dkim?: boolean; feedbackConfig?: type
     logger: pino({ level: 'silent' }),
     limits: { maxRecordBytes: 64 * 1024, maxMessageBytes: 1024 * 1024 },
     ...(opts.dkim ? { dkim: { keys: { keyFor: (d: string) => keyFor({ domains: new Map([['shop.example', { domain: 'shop.example', keys: [dkimKey], active: dkimKey, activeBy: 'last-selector' as const }]]) }, d) }, missingKey: 'unsigned' as const } } : {}),
-    ...(opts.feedback === false ? {} : { feedback: feedbackPolicy(keyring, opts.feedbackConfig ?? config, defaults) }),
+    ...(opts.feedback === false ? {} : { feedback: feedbackPolicy(keyring, opts.feedbackConfig ?? config, defaults, opts.espProviders) }),
   });
   const failed: string[] = [];
   renderer.on('failed', (c: string) => failed.push(c));
@@ -95,6 +95,19 @@ async function dkimResults(raw: string) {
 }
 
 describe('renderer: feedback copies', () => {
+  test('with SendGrid named as an ESP, each copy carries its ref as a SendGrid unique arg too', async () => {
+    const plain = setup();
+    const esp = setup({ espProviders: ['sendgrid'] });
+    await plain.renderer.handle(record(bulk()));
+    await esp.renderer.handle(record(bulk()));
+    assert.equal(headerValue(dispatched(plain.producer)[0].raw, 'X-SMTPAPI'), undefined);
+    for (const r of dispatched(esp.producer)) {
+      const args = JSON.parse(headerValue(r.raw, 'X-SMTPAPI')!) as { unique_args: { postline_ref: string } };
+      assert.equal(args.unique_args.postline_ref, headerValue(r.raw, 'X-Postline-Ref'));
+      assert.equal(keyring.verify(args.unique_args.postline_ref, 'ref')?.recipient, r.envelope.to[0].toLowerCase());
+    }
+  });
+
   test('one record per recipient, keyed by its domain, each copy with its own signed ref, List-Unsubscribe and return path', async () => {
     const { producer, renderer } = setup();
     const req = bulk();

@@ -6,7 +6,8 @@ import { stringify } from 'yaml';
 import { describeOptions } from './config-loader.js';
 import { PostlineConfigSchema } from './config.js';
 
-const SECRET = /password|secret|apiKeys|pass$/i;
+/** Options whose values are secrets: they come from a Secret, never from the ConfigMap. */
+const SECRET = /password|secret|apiKeys|pass$|^feedback\.keys$/i;
 
 function formatDefault(v: unknown): string {
   if (v === undefined) return '';

@@ -14,6 +14,7 @@ import { RetrySection } from './config/retry.js';
 import { AnalyticsSection } from './config/analytics.js';
 import { TracingSection } from './config/tracing.js';
 import { FeedbackSection } from './config/feedback.js';
+import { InboundSection } from './config/inbound.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -29,6 +30,7 @@ export const PostlineConfigSchema = Type.Object(
     analytics: AnalyticsSection,
     tracing: TracingSection,
     feedback: FeedbackSection,
+    inbound: InboundSection,
   },
   { additionalProperties: false },
 );

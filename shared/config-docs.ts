@@ -6,7 +6,8 @@ import { stringify } from 'yaml';
 import { describeOptions } from './config-loader.js';
 import { PostlineConfigSchema } from './config.js';
 
-const SECRET = /password|secret|apiKeys|pass$/i;
+// feedback.keys holds signing secrets: they come from a Secret (feedback.keysFile), never the ConfigMap.
+const SECRET = /password|secret|apiKeys|pass$|^feedback\.keys$/i;
 
 function formatDefault(v: unknown): string {
   if (v === undefined) return '';

@@ -1,13 +1,15 @@
 /**
  * The inbound service end to end on real parts: an SMTP client (nodemailer) → the listener →
  * the embedded broker, with the events read back from `email.events`. Bounces of every sample
- * shape, complaints, mailto unsubscribes, and hostile input.
+ * shape, complaints, mailto unsubscribes, STARTTLS, and hostile input.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { InboundHarness, DOMAIN, counter, fill, returnPath, sampleText, unsubscribeAddress, type Copy } from './inbound-harness.js';
+import nodemailer from 'nodemailer';
 import { waitFor } from '../helpers/broker.js';
+import { createCertificateAuthority } from '../helpers/fake-internet/certificates.js';
 
 let h: InboundHarness;
 before(async () => {
@@ -169,4 +171,21 @@ test('a flood from one address hits the per-IP rate limit (421) and is counted',
   assert.deepEqual(replies.slice(0, 3), [250, 250, 250]);
   for (const code of replies.slice(3)) assert.equal(code, 421);
   await waitFor(async () => (await counter(limited.registry, 'postline_inbound_refused_total', { reason: 'rate-limit' })) >= 3, 10_000, 'rate-limit refusals counted');
+});
+
+test('with a key and certificate configured, STARTTLS is offered and a bounce over TLS is recorded', async () => {
+  const ca = await createCertificateAuthority();
+  try {
+    const cert = await ca.issue(['127.0.0.1']);
+    const secured = await h.inbound({ 'inbound.tlsKeyFile': cert.keyFile, 'inbound.tlsCertFile': cert.certFile });
+    const c = copy('tls.user@gmail.com');
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: secured.port, secure: false, requireTLS: true, tls: { ca: ca.caPem } });
+    const info = await transport.sendMail({ envelope: { from: '', to: [returnPath(c)] }, raw: fill('gmail-dsn.eml', c, 'jane.doe@gmail.com') });
+    transport.close();
+    assert.match(info.response, /^250 /);
+    const [event] = await h.waitForEvents(c.messageId);
+    assert.equal(event.type, 'bounced');
+  } finally {
+    await ca.close();
+  }
 });

@@ -60,8 +60,11 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Reads the DATA stream keeping at most `max` bytes; the rest is read and dropped (smtp-server answers 552). */
-function collect(stream: SMTPServerDataStream, max: number): Promise<Buffer | undefined> {
+/**
+ * Reads the DATA stream keeping at most `max` bytes; the rest is read and dropped (smtp-server
+ * answers 552). 'too-large' past the limit, 'broken' when the connection failed mid-message.
+ */
+function collect(stream: SMTPServerDataStream, max: number): Promise<Buffer | 'too-large' | 'broken'> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -75,8 +78,8 @@ function collect(stream: SMTPServerDataStream, max: number): Promise<Buffer | un
       } else chunks.push(c);
     });
     // The connection's own error is reported on the server; the message is given up.
-    stream.on('error', () => resolve(undefined));
-    stream.on('end', () => resolve(over || stream.sizeExceeded ? undefined : Buffer.concat(chunks)));
+    stream.on('error', () => resolve('broken'));
+    stream.on('end', () => resolve(over || stream.sizeExceeded ? 'too-large' : Buffer.concat(chunks)));
   });
 }
 
@@ -93,9 +96,16 @@ export async function startInboundServer(opts: InboundServerOptions): Promise<In
 
   async function handle(raw: Buffer, session: SMTPServerSession): Promise<string> {
     const routes = session.envelope.rcptTo.map((r) => routeOf(r.address, routeOpts)).filter((r): r is InboundRoute => !!r);
-    const needsParts = routes.some((r) => r.kind !== 'unsubscribe');
-    const parts = needsParts ? await readReportParts(raw) : undefined;
-    const verdicts: Verdict[] = routes.map((route) => decide(parts, route, { keyring: opts.keyring, classify: opts.classify }));
+    let verdicts: Verdict[];
+    try {
+      const parts = routes.some((r) => r.kind !== 'unsubscribe') ? await readReportParts(raw) : undefined;
+      verdicts = routes.map((route) => decide(parts, route, { keyring: opts.keyring, classify: opts.classify }));
+    } catch (err) {
+      // A fault of ours, not of the message: the sender keeps it and retries after the fix.
+      for (const r of routes) emitter.emit('message', r.kind, 'retry', 'internal-error');
+      log.error({ err, remote: session.remoteAddress, size: raw.length }, 'could not read an inbound message; answered 451');
+      throw smtpError(451, '4.3.0 temporarily unable to read this message, try again later');
+    }
     const events = uniqueEvents(verdicts);
     try {
       await withTimeout(Promise.all(events.map((e) => opts.publish(e))), opts.publishTimeoutMs);
@@ -144,7 +154,9 @@ export async function startInboundServer(opts: InboundServerOptions): Promise<In
     onData(stream, session, callback) {
       collect(stream, opts.maxMessageBytes).then(
         (raw) => {
-          if (!raw) {
+          // The connection is gone (reported on the server's 'error'); nobody waits for a reply.
+          if (raw === 'broken') return callback(smtpError(451, '4.3.0 message incomplete'));
+          if (raw === 'too-large') {
             // smtp-server answers 552 itself once the stream is over its size; this is for the metric and the log.
             emitter.emit('refused', 'too-large');
             log.warn({ remote: session.remoteAddress, limit: opts.maxMessageBytes }, 'inbound message over the size limit; refused with 552');

@@ -47,8 +47,8 @@ COPY services/postline.mjs ./services/postline.mjs
 # The image's own non-root user (uid 1000); nothing in /app is writable by it.
 USER node
 # 8080 send API (ingest), 8082 read API (analytics); both also serve /metrics /healthz /readyz.
-# 9464 /metrics /healthz /readyz of the other stages (ops.port).
-EXPOSE 8080 8082 9464
+# 9464 /metrics /healthz /readyz of the other stages (ops.port). 2525 SMTP of the inbound service.
+EXPOSE 8080 8082 9464 2525
 # PID 1 is node itself: every stage handles SIGTERM (drain, commit, exit) — see shared/lifecycle.ts.
 ENTRYPOINT ["node", "services/postline.mjs"]
 CMD ["--help"]

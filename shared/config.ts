@@ -15,8 +15,8 @@ import { AnalyticsSection } from './config/analytics.js';
 import { TracingSection } from './config/tracing.js';
 import { FeedbackSection } from './config/feedback.js';
 import { SuppressionsSection } from './config/suppressions.js';
-
 import { ProviderFeedbackSection } from './config/provider-feedback.js';
+import { InboundSection } from './config/inbound.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -33,8 +33,8 @@ export const PostlineConfigSchema = Type.Object(
     tracing: TracingSection,
     feedback: FeedbackSection,
     suppressions: SuppressionsSection,
-
     providerFeedback: ProviderFeedbackSection,
+    inbound: InboundSection,
   },
   { additionalProperties: false },
 );

@@ -19,11 +19,12 @@ import { startCaptureServer, type CaptureServer } from '../capture-smtp/capture-
 import { generateApiKey } from '../ingest/api-keys.js';
 import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/config-loader.js';
+import { launcherFeedbackKeys } from './launcher-feedback.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
-export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest'] as const;
+export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound'] as const;
 
 const HELP = `usage: postline start [options]
 
@@ -33,6 +34,7 @@ const HELP = `usage: postline start [options]
   --smtp-port <n>      port of the capture SMTP server (default 2525)
   --outbox-port <n>    port of the captured-mail listing (default 8025)
   --analytics-port <n> port of the analytics read API, also reachable through the API port (default 8082)
+  --inbound-port <n>   SMTP port of the inbound service for bounces, complaints and mailto unsubscribes (default 2526)
 
 Environment variables (POSTLINE_*) are passed to every stage; set POSTLINE_DISPATCHER_RELAY_HOST
 (and _PORT) to deliver through a real relay instead of the capture server. API keys you configure
@@ -72,7 +74,7 @@ function demoKey(dataDir: string): string {
   return key;
 }
 
-type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port', string>;
+type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port', string>;
 
 /** Child output through the launcher's pretty printer; supervision events as the launcher's own lines. */
 function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty.PrettyStream): void {
@@ -142,12 +144,22 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     POSTLINE_ANALYTICS_HOST: '127.0.0.1',
     POSTLINE_ANALYTICS_PORT: values['analytics-port'],
     POSTLINE_INGEST_READ_API_URL: `http://127.0.0.1:${values['analytics-port']}`,
+    // Feedback (return paths, unsubscribe links, the inbound service): a signing key generated once
+    // into the data dir unless the user configured keys, and local defaults for the addresses.
+    ...launcherFeedbackKeys(config.feedback, dataDir),
+    POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: returnPathDomain(config),
+    POSTLINE_FEEDBACK_UNSUBSCRIBE_URL: config.feedback.unsubscribeUrl || `http://127.0.0.1:${values['api-port']}`,
+    POSTLINE_INBOUND_HOST: process.env.POSTLINE_INBOUND_HOST ?? '127.0.0.1',
+    POSTLINE_INBOUND_PORT: values['inbound-port'],
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
   };
   const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
   for (const stage of STAGES) await supervisor.start({ name: stage, args: [stage], env, ready });
   return { bootstrap, key, capture };
 }
+
+/** The bounce domain: the user's, else one that resolves nowhere but names the local inbound service. */
+const returnPathDomain = (config: PostlineConfig): string => config.feedback.returnPathDomain || 'bounces.localhost';
 
 /** Where the user's own keys come from, for the banner (empty when there are none). */
 function userKeySources(config: PostlineConfig): string[] {
@@ -167,7 +179,7 @@ Postline is running.
   Send API     ${api}/v1/emails
   API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
-${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}
+${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      smtp://127.0.0.1:${values['inbound-port']}   (DSNs to b-…@${returnPathDomain(config)}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${returnPathDomain(config)}, mailto unsubscribes)
 Try it:
 
   curl -sS ${api}/v1/emails \\
@@ -190,6 +202,7 @@ export async function main(argv: string[]): Promise<void> {
       'smtp-port': { type: 'string', default: '2525' },
       'outbox-port': { type: 'string', default: '8025' },
       'analytics-port': { type: 'string', default: '8082' },
+      'inbound-port': { type: 'string', default: '2526' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });

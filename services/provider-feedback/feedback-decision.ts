@@ -6,7 +6,7 @@
  */
 import type { EventInput } from '../../shared/events.js';
 import type { FeedbackKeyring, FeedbackRef } from '../../shared/feedback/feedback-token.js';
-import type { BounceClassification, ClassifyBounce } from './bounce-classifier.js';
+import type { BounceVerdict, ClassifyBounce } from '../../shared/bounces/classify.js';
 
 /** Why a notification produced no event (a bounded metric label). */
 export type IgnoredOutcome =
@@ -75,4 +75,4 @@ export function atOf(value: unknown): { at?: string } {
   return Number.isFinite(ms) && ms > 0 ? { at: new Date(ms).toISOString() } : {};
 }
 
-export type { BounceClassification };
+export type { BounceVerdict };

@@ -20,7 +20,7 @@ import type { EmailEvent } from '../../shared/contracts/email-event.js';
 import { PermanentError } from '../../shared/errors.js';
 import { RequestRejected, Unavailable } from '../../shared/http/errors.js';
 import type { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
-import type { ClassifyBounce } from './bounce-classifier.js';
+import type { ClassifyBounce } from '../../shared/bounces/classify.js';
 import type { FeedbackDecision } from './feedback-decision.js';
 import { decideSesNotification } from './ses-notification.js';
 import { decideSendgridEvents } from './sendgrid-events.js';

@@ -11,7 +11,7 @@ import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import { instrumentProviderFeedback } from './provider-feedback-metrics.js';
 import { ConfigError } from '../../shared/config-loader.js';
 import type { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
-import { classifyBounce } from './bounce-classifier.js';
+import { classifyBounce } from '../../shared/bounces/classify.js';
 import type { ProviderFeedbackDeps } from './provider-feedback-routes.js';
 import { SendgridVerifier } from './sendgrid-verifier.js';
 import { SnsVerifier } from './sns-verifier.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
-import type { ClassifyBounce } from './bounce-classifier.js';
+import type { ClassifyBounce } from '../../shared/bounces/classify.js';
 import { decideSendgridEvents } from './sendgrid-events.js';
 import { smtpOf } from './feedback-decision.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
-import type { ClassifyBounce } from './bounce-classifier.js';
+import type { ClassifyBounce } from '../../shared/bounces/classify.js';
 import { decideSesNotification } from './ses-notification.js';
 
 const keyring = new FeedbackKeyring([{ id: 1, secret: 's'.repeat(40) }]);

@@ -15,12 +15,12 @@
  * - `Delivery`, `Send`, `Open`, … → ignored.
  */
 import type { FeedbackRef } from '../../shared/feedback/feedback-token.js';
-import type { BounceClassification } from './bounce-classifier.js';
+import type { BounceVerdict } from '../../shared/bounces/classify.js';
 import { atOf, ignored, isDecision, refFields, refOf, smtpOf, type DecisionContext, type FeedbackDecision } from './feedback-decision.js';
 
 export const REF_HEADER = 'x-postline-ref';
 
-const SUBTYPES: Readonly<Record<string, BounceClassification>> = {
+const SUBTYPES: Readonly<Record<string, BounceVerdict>> = {
   NoEmail: { category: 'unknown-user', bounceClass: 'recipient' },
   MessageTooLarge: { category: 'message-too-large', bounceClass: 'content' },
   ContentRejected: { category: 'spam', bounceClass: 'content' },

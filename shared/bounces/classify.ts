@@ -55,6 +55,9 @@ interface Rule {
   codes?: Set<string>;
 }
 
+/** A classifier's shape, for code that takes one as a dependency (tests pass stand-ins). */
+export type ClassifyBounce = (input: BounceInput) => BounceVerdict;
+
 export interface BounceRuleTable {
   text: Rule[];
   enhanced: Rule[];

@@ -79,7 +79,7 @@ describe('Dockerfile', () => {
       .map(Number);
     const c = loadPostlineConfig({ env: {} });
     const analyticsPort = (AnalyticsSection.properties.port as { default: number }).default;
-    for (const p of [c.ingest.port, c.ops.port, analyticsPort]) assert.ok(exposed.includes(p), `port ${p} is not exposed`);
+    for (const p of [c.ingest.port, c.ops.port, analyticsPort, c.inbound.port]) assert.ok(exposed.includes(p), `port ${p} is not exposed`);
   });
 
   it('keeps the build context small: .dockerignore leaves out local state', () => {

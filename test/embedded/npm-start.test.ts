@@ -1,7 +1,8 @@
 /**
  * `npm start` as a user runs it: the launcher starts the broker, every stage and the capture
  * SMTP server; a curl-style POST is delivered and shows up in the outbox; a key the user
- * configured works next to the demo key; SIGINT stops every process. Runs the real
+ * configured works next to the demo key; the inbound service takes a signed mailto unsubscribe
+ * (key generated into the data dir, never printed); SIGINT stops every process. Runs the real
  * `postline start` command in a child process.
  */
 import { test, after } from 'node:test';
@@ -14,6 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { tempDir, waitFor } from '../helpers/broker.js';
 import { generateApiKey, hashApiKey } from '../../services/ingest/api-keys.js';
 import { freePort } from '../helpers/free-port.js';
+import nodemailer from 'nodemailer';
+import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
+import { Topics } from '../../shared/topics.js';
+import { TopicReader } from '../helpers/topic-reader.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'postline.mjs');
 
@@ -26,13 +31,13 @@ after(() => {
 });
 
 test('postline start runs the pipeline end to end and Ctrl-C stops every process', { timeout: 120_000 }, async () => {
-  const [api, brokerPort, smtp, outbox, analytics] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [api, brokerPort, smtp, outbox, analytics, inbound] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('POSTLINE_')) delete env[k];
   // A key the user already has: npm start must keep it working next to its demo key.
   const userKey = generateApiKey();
   env.POSTLINE_INGEST_API_KEYS = JSON.stringify([{ tenant: 'acme', keyHash: hashApiKey(userKey) }]);
-  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox), '--analytics-port', String(analytics)], {
+  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox), '--analytics-port', String(analytics), '--inbound-port', String(inbound)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -82,12 +87,30 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
   const noKey = await fetch(`http://127.0.0.1:${api}/v1/messages/${id}`);
   assert.equal(noKey.status, 401);
 
+  // Feedback: a key generated into the data dir (never printed), and the inbound service on its port.
+  const keys = JSON.parse(fs.readFileSync(path.join(dataDir, 'feedback-keys.json'), 'utf8')) as Array<{ id: number; secret: string }>;
+  assert.ok(!output.includes(keys[0].secret), 'the feedback secret is never printed');
+  assert.match(output, new RegExp(`Bounces\\s+smtp://127\\.0\\.0\\.1:${inbound}\\s+\\(DSNs to b-…@bounces\\.localhost`));
+  const token = new FeedbackKeyring(keys).sign({ purpose: 'unsubscribe', messageId: id, tenant: 'demo', recipient: 'you@example.org', listId: 'demo-news' });
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: inbound, secure: false, ignoreTLS: true });
+  const sent = await transport.sendMail({ envelope: { from: 'you@example.org', to: [`u-${token}@bounces.localhost`] }, raw: 'Subject: unsubscribe\r\n\r\nunsubscribe\r\n' });
+  transport.close();
+  assert.match(sent.response, /^250 /);
+  const reader = await new TopicReader(`127.0.0.1:${brokerPort}`, [Topics.events]).start();
+  try {
+    const unsubscribed = await waitFor(() => reader.json<{ type: string; messageId: string; via?: string; listId?: string }>(Topics.events).find((e) => e.type === 'unsubscribed' && e.messageId === id), 30_000, 'the unsubscribed event');
+    assert.equal(unsubscribed.via, 'mailto');
+    assert.equal(unsubscribed.listId, 'demo-news');
+  } finally {
+    await reader.stop();
+  }
+
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   proc.kill('SIGINT');
   assert.equal(await exited, 0);
   assert.match(output, /stopped/);
   // Every child was stopped too: their ports are free again.
-  for (const port of [api, brokerPort, analytics]) {
+  for (const port of [api, brokerPort, analytics, inbound]) {
     await waitFor(async () => {
       const s = net.connect(port, '127.0.0.1');
       return await new Promise<boolean>((r) => {

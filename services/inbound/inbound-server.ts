@@ -1,0 +1,194 @@
+/**
+ * The SMTP listener of the bounce domain (smtp-server). RCPT is accepted only for addresses
+ * `routeOf` knows (a verified return path or mailto-unsubscribe token, a complaint address);
+ * after DATA the message is split once, each recipient gets a verdict, and the events are
+ * published. The reply waits for the broker's acknowledgement: 250 only once the events are
+ * durable, 451 when the broker does not answer in time (the sender retries; at-least-once).
+ *
+ * Emits 'message' (kind, outcome, reason) per accepted recipient of a received message,
+ * 'refused' (reason) per refused command or connection, and 'connectionError' (code).
+ */
+import { EventEmitter } from 'node:events';
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Logger } from 'pino';
+import type { EventInput } from '../../shared/events.js';
+import type { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
+import { readReportParts } from './report-parts.js';
+import { decide, routeOf, uniqueEvents, type InboundRoute, type RouteOptions, type Verdict } from './feedback-decisions.js';
+import type { BounceVerdict, BounceInput } from '../../shared/bounces/classify.js';
+
+/** More RCPTs than this in one transaction are refused (452): one bounce names one return path. */
+const MAX_RECIPIENTS = 50;
+
+export interface InboundServerOptions {
+  host: string;
+  port: number;
+  /** EHLO name; empty for the host name. */
+  hostname?: string;
+  maxMessageBytes: number;
+  maxConnections: number;
+  /** Messages per client IP per window; 0: no limit. */
+  rateLimitMax: number;
+  rateLimitWindowSeconds: number;
+  /** feedback.returnPathDomain. */
+  domain: string;
+  complaintLocalParts: readonly string[];
+  keyring: FeedbackKeyring;
+  classify: (reply: BounceInput) => BounceVerdict;
+  /** Publishes one event; resolves once it is durable. */
+  publish: (event: EventInput) => Promise<unknown>;
+  publishTimeoutMs: number;
+  logger: Logger;
+  tls?: { key: Buffer; cert: Buffer };
+}
+
+export interface InboundServer extends EventEmitter {
+  port: number;
+  close(): Promise<void>;
+}
+
+function smtpError(code: number, message: string): Error {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no broker acknowledgement within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Reads the DATA stream keeping at most `max` bytes; the rest is read and dropped (smtp-server
+ * answers 552). 'too-large' past the limit, 'broken' when the connection failed mid-message.
+ */
+function collect(stream: SMTPServerDataStream, max: number): Promise<Buffer | 'too-large' | 'broken'> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let over = false;
+    stream.on('data', (c: Buffer) => {
+      if (over) return;
+      bytes += c.length;
+      if (bytes > max) {
+        over = true;
+        chunks.length = 0;
+      } else chunks.push(c);
+    });
+    // The connection's own error is reported on the server; the message is given up.
+    stream.on('error', () => resolve('broken'));
+    stream.on('end', () => resolve(over || stream.sizeExceeded ? 'too-large' : Buffer.concat(chunks)));
+  });
+}
+
+export async function startInboundServer(opts: InboundServerOptions): Promise<InboundServer> {
+  const emitter = new EventEmitter();
+  const routeOpts: RouteOptions = { keyring: opts.keyring, domain: opts.domain.toLowerCase(), complaintLocalParts: opts.complaintLocalParts.map((l) => l.toLowerCase()) };
+  const limiter = opts.rateLimitMax > 0 ? new RateLimiterMemory({ points: opts.rateLimitMax, duration: opts.rateLimitWindowSeconds }) : undefined;
+  const log = opts.logger;
+
+  const refuse = (reason: string, code: number, message: string): Error => {
+    emitter.emit('refused', reason);
+    return smtpError(code, message);
+  };
+
+  async function handle(raw: Buffer, session: SMTPServerSession): Promise<string> {
+    const routes = session.envelope.rcptTo.map((r) => routeOf(r.address, routeOpts)).filter((r): r is InboundRoute => !!r);
+    let verdicts: Verdict[];
+    try {
+      const parts = routes.some((r) => r.kind !== 'unsubscribe') ? await readReportParts(raw) : undefined;
+      verdicts = routes.map((route) => decide(parts, route, { keyring: opts.keyring, classify: opts.classify }));
+    } catch (err) {
+      // A fault of ours, not of the message: the sender keeps it and retries after the fix.
+      for (const r of routes) emitter.emit('message', r.kind, 'retry', 'internal-error');
+      log.error({ err, remote: session.remoteAddress, size: raw.length }, 'could not read an inbound message; answered 451');
+      throw smtpError(451, '4.3.0 temporarily unable to read this message, try again later');
+    }
+    const events = uniqueEvents(verdicts);
+    try {
+      await withTimeout(Promise.all(events.map((e) => opts.publish(e))), opts.publishTimeoutMs);
+    } catch (err) {
+      for (const v of verdicts) emitter.emit('message', v.kind, 'retry', 'broker-unavailable');
+      log.warn({ err: (err as Error).message, events: events.length, remote: session.remoteAddress }, 'could not publish feedback events; answered 451');
+      throw smtpError(451, '4.3.0 temporarily unable to record this report, try again later');
+    }
+    for (const v of verdicts) {
+      emitter.emit('message', v.kind, v.outcome, v.reason);
+      const fields = { kind: v.kind, outcome: v.outcome, reason: v.reason, messageId: v.messageId, tenant: v.tenant, remote: session.remoteAddress, size: raw.length };
+      if (v.outcome === 'dropped') log.warn(fields, 'inbound message dropped');
+      else log.info(fields, v.outcome === 'published' ? 'inbound feedback recorded' : 'inbound message ignored');
+    }
+    return `2.0.0 ${events.length} event(s) recorded`;
+  }
+
+  const smtp = new SMTPServer({
+    name: opts.hostname || undefined,
+    banner: 'Postline feedback service',
+    size: opts.maxMessageBytes,
+    maxClients: opts.maxConnections,
+    authOptional: true,
+    disabledCommands: opts.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
+    logger: false,
+    onConnect(session, callback) {
+      if (!limiter) return callback();
+      limiter
+        .get(session.remoteAddress)
+        .then((res) => callback(res && res.consumedPoints >= opts.rateLimitMax ? refuse('rate-limit', 421, '4.7.0 too many messages from your address, try again later') : undefined))
+        .catch(() => callback());
+    },
+    onMailFrom(_address, session, callback) {
+      if (!limiter) return callback();
+      limiter.consume(session.remoteAddress).then(
+        () => callback(),
+        (res: unknown) => callback(res instanceof RateLimiterRes ? refuse('rate-limit', 421, '4.7.0 too many messages from your address, try again later') : undefined),
+      );
+    },
+    onRcptTo(address, session, callback) {
+      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return callback(refuse('too-many-recipients', 452, '4.5.3 too many recipients'));
+      if (!routeOf(address.address, routeOpts)) return callback(refuse('unknown-recipient', 550, `5.1.1 <${address.address.slice(0, 100)}>: no such recipient here`));
+      callback();
+    },
+    onData(stream, session, callback) {
+      collect(stream, opts.maxMessageBytes).then(
+        (raw) => {
+          // The connection is gone (reported on the server's 'error'); nobody waits for a reply.
+          if (raw === 'broken') return callback(smtpError(451, '4.3.0 message incomplete'));
+          if (raw === 'too-large') {
+            // smtp-server answers 552 itself once the stream is over its size; this is for the metric and the log.
+            emitter.emit('refused', 'too-large');
+            log.warn({ remote: session.remoteAddress, limit: opts.maxMessageBytes }, 'inbound message over the size limit; refused with 552');
+            return callback(smtpError(552, '5.3.4 message exceeds the maximum size'));
+          }
+          handle(raw, session).then(
+            (reply) => callback(null, reply),
+            (err: Error) => callback(err),
+          );
+        },
+        (err: Error) => callback(err),
+      );
+    },
+  });
+
+  // Every connection's socket error (a reset mid-DATA, a TLS failure) is reported here; without
+  // a listener it would throw and take the process down. Only that connection is affected.
+  smtp.on('error', (err: Error & { code?: string; remoteAddress?: string }) => {
+    emitter.emit('connectionError', err.code ?? 'unknown');
+    log.warn({ code: err.code, remote: err.remoteAddress, err: err.message }, 'SMTP connection error; the server serves on');
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    smtp.server.once('error', onError);
+    smtp.listen(opts.port, opts.host, () => {
+      smtp.server.off('error', onError);
+      resolve();
+    });
+  });
+  const port = (smtp.server.address() as { port: number }).port;
+  return Object.assign(emitter, {
+    port,
+    close: () => new Promise<void>((resolve) => smtp.close(() => resolve())),
+  });
+}

@@ -9,7 +9,9 @@
  *   keys; target ≤ 250 MB;
  * - cold start: the index read from the broker (in a child process, as in production) until it
  *   has caught up with the topic's end — beside a bare kafkajs consumer reading the same records
- *   to the end without doing anything with them (the client's own decoding limit); target ≤ 10 s.
+ *   to the end without doing anything with them (the client's own decoding limit); target ≤ 10 s;
+ * - inbound DSN parsing: `parseBounce` on the bounce samples vs `mailparser.simpleParser` on the
+ *   same messages in the same run (test/bench/dsn-parse.ts); targets ≥ 1,000/s and ≥ 0.8×.
  */
 import path from 'node:path';
 import v8 from 'node:v8';
@@ -20,6 +22,7 @@ import { summarize } from './bench-stats.js';
 import { startBrokerTarget, type BrokerTarget } from './broker-targets.js';
 import { benchKafka } from './kafka-workloads.js';
 import { SUPPRESSION_VERSION, SuppressionContract, suppressionKey, type SuppressionReason } from '../../shared/contracts/suppression.js';
+import { dsnParseBench } from './dsn-parse.js';
 import { PackedSuppressionMap, SuppressionIndex, openSuppressionIndex, packSuppression } from '../../shared/suppressions/suppression-index.js';
 
 interface Params {
@@ -215,7 +218,7 @@ async function coldStartRows(ctx: BenchContext, p: Params): Promise<{ rows: Benc
 
 export const suite: BenchSuite = {
   name: 'suppression',
-  description: 'suppression list: lookup µs and memory with 1M entries, cold start of the index from the broker',
+  description: 'suppression list: lookup µs and memory with 1M entries, cold start of the index from the broker; inbound DSN parsing vs raw mailparser',
   timeLimitMs: { full: 20 * 60_000, quick: 5 * 60_000 },
   async run(ctx: BenchContext): Promise<SuiteResult> {
     const p = ctx.quick ? QUICK : FULL;
@@ -225,6 +228,7 @@ export const suite: BenchSuite = {
     for (const [name, part] of [
       ['lookup', async () => lookupRows(ctx, p)],
       ['cold start', () => coldStartRows(ctx, p)],
+      ['dsn parsing', async () => ({ rows: await dsnParseBench({ messages: ctx.quick ? 1_000 : 5_000, runs: ctx.runs, signal: ctx.signal }), notes: [] as string[] })],
     ] as const) {
       try {
         const r = await part();

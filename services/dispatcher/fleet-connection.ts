@@ -38,6 +38,8 @@ export class FleetConnection extends EventEmitter {
   private lastError?: NodemailerError;
   private closeReason?: CloseReason;
   private pending?: (err: NodemailerError) => void;
+  /** QUIT was sent: the server closes its side, and the socket is left to close cleanly. */
+  private quitting = false;
 
   constructor(
     readonly id: number,
@@ -79,7 +81,15 @@ export class FleetConnection extends EventEmitter {
       this.pending?.(err ?? closedError('Connection closed'));
       this.pending = undefined;
     });
-    this.emit('closed', reason, err);
+    // nodemailer ends the session as soon as it has the server's 221 (or gives up on it), with
+    // its socket only half closed: the host still counts the connection. 'closed' (which lets a
+    // fleet open a replacement) waits until the socket is closed for good, so a connection
+    // retiring at its quota and its replacement are never both open at the host. A session that
+    // did not end with QUIT has nothing left to wait for: its socket is destroyed now.
+    const socket = this.conn._socket;
+    if (!socket || socket.destroyed) return void this.emit('closed', reason, err);
+    socket.once('close', () => this.emit('closed', reason, err));
+    if (!this.quitting) socket.destroy();
   }
 
   /** The TLS protocol of the session (`TLSv1.3`), or `none` for plain text. */
@@ -143,6 +153,7 @@ export class FleetConnection extends EventEmitter {
     this.closeReason ??= reason;
     const ended = new Promise<void>((resolve) => this.once('closed', () => resolve()));
     this.setSocketTimeout(QUIT_WAIT_MS);
+    this.quitting = true;
     this.conn.quit();
     const timer = setTimeout(() => this.destroy(reason), QUIT_WAIT_MS);
     await ended;
@@ -151,7 +162,12 @@ export class FleetConnection extends EventEmitter {
 
   /** Closes the socket now; an operation in flight fails with a connection error. */
   destroy(reason: CloseReason): void {
-    if (this.closed) return;
+    if (this.closed) {
+      // The session ended but the server has not closed its side (after QUIT): stop waiting.
+      const socket = this.conn._socket;
+      if (socket && !socket.destroyed) socket.destroy();
+      return;
+    }
     this.closeReason ??= reason;
     this.conn.close();
   }

@@ -5,6 +5,7 @@
  * when the connection dies under it.
  */
 import { EventEmitter } from 'node:events';
+import type net from 'node:net';
 import SMTPConnection, { type SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
 import type { NodemailerError } from 'nodemailer/lib/errors';
 import type { SmtpTarget } from './route.js';
@@ -87,9 +88,13 @@ export class FleetConnection extends EventEmitter {
     // retiring at its quota and its replacement are never both open at the host. A session that
     // did not end with QUIT has nothing left to wait for: its socket is destroyed now.
     const socket = this.conn._socket;
-    if (!socket || socket.destroyed) return void this.emit('closed', reason, err);
-    socket.once('close', () => this.emit('closed', reason, err));
-    if (!this.quitting) socket.destroy();
+    // After STARTTLS the TCP connection is the TLS socket's parent: wait for that one to close.
+    const tcp = (socket as (net.Socket & { _parent?: net.Socket }) | undefined)?._parent ?? socket;
+    const open = [socket, tcp].filter((x, i, all): x is net.Socket => !!x && !x.closed && all.indexOf(x) === i);
+    if (open.length === 0) return void this.emit('closed', reason, err);
+    let left = open.length;
+    for (const x of open) x.once('close', () => --left === 0 && this.emit('closed', reason, err));
+    if (!this.quitting) for (const x of open) x.destroy();
   }
 
   /** The TLS protocol of the session (`TLSv1.3`), or `none` for plain text. */

@@ -9,8 +9,11 @@
  * in-flight sends → close the shaper → stop the warm-up tail → close fleets (QUIT) →
  * disconnect consumers → drain the producer → disconnect it → close the ops server.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { PartitionAssigners } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { PRIORITIES, PostlineConfigSchema, type PostlineConfig, type Priority } from '../../shared/config.js';
 import { ConfigError, describeOptions } from '../../shared/config-loader.js';
@@ -29,6 +32,7 @@ import { DuplicateWindow } from './duplicate-window.js';
 import { FleetRegistry } from './fleet-registry.js';
 import { BreakerRegistry, type BreakerState } from './host-breaker.js';
 import { seedLedger } from './ledger-seed.js';
+import { processAlignedAssigner } from './partition-assigner.js';
 import type { PendingOutcome } from './outcome-writer.js';
 import { relayRoute, type Route, type RoutingTable, type SmtpTarget } from './route.js';
 import type { FleetOptions } from './smtp-fleet.js';
@@ -73,6 +77,8 @@ export interface RunningDispatcher {
   budgets: ReadonlyMap<string, SiteBudget>;
   /** The ops server's address, when started. */
   opsAddress?: string;
+  /** This dispatcher's id in its consumer groups' member metadata (partition-assigner.ts). */
+  processId: string;
 }
 
 type DispatcherConfig = PostlineConfig['dispatcher'];
@@ -205,7 +211,12 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   });
 
   const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };
-  const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
+  // Partition p of every priority's topic goes to the same process (partition-assigner.ts), so a
+  // site keyed to p has one owner whose limits hold across priorities. Round robin stays listed
+  // so that a group mixing this release with an older one during a rolling upgrade still forms.
+  const processId = `${hostname()}/${process.pid}/${randomUUID()}`;
+  const partitionAssigners = [processAlignedAssigner(processId), PartitionAssigners.roundRobin];
+  const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs, partitionAssigners }));
   consumers.forEach((c, i) => rt.watchConsumer(`consumer.${PRIORITIES[i]}`, c));
   const stages = PRIORITIES.map(
     (p, i) =>
@@ -306,7 +317,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     { route: file ? Object.keys(file.routes).join(',') : 'relay', routesFile: d.routesFile || undefined, host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
     'dispatcher running',
   );
-  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}) };
+  return { close: () => shutdown.run(), shutdown, processId, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}) };
 }
 
 const HELP = `usage: postline dispatcher [--help]

@@ -49,6 +49,7 @@ import { SharedSentCounter, startSentTail, type SentTail } from './shaping/sent-
 import { instrumentShaper } from './shaping/shaping-metrics.js';
 import { logShaping } from './shaping/shaping-log.js';
 import { registerSourceRoutes } from './shaping/source-routes.js';
+import { applyTailEvent, publishShaperEvents } from './shaping/ops-events.js';
 
 export const STAGE = 'dispatcher';
 
@@ -247,6 +248,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   if (own) {
     instrumentShaper(registry, own);
     logShaping(logger, own);
+    // Pauses and back-off go on email.events; every replica applies the pauses it reads (below).
+    publishShaperEvents(own, (e) => rt.events.publish(e), logger);
     // Adaptive back-off reaches the connections: the (source, site)'s budget follows the limit.
     own.on('shaping-change', (e) => {
       const budget = budgets.get(`${e.source}\u0000${e.site}`);
@@ -279,14 +282,15 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     // anything is sent, with the same bound as the ledger read. A tail that cannot catch up in
     // time leaves this replica counting from what it has read (a cap may then be passed by what
     // it missed) rather than not sending at all; it keeps reading.
-    const warmupRead = counter
+    // The same tail carries the pauses of every replica and the sending domains' outcomes (ops-events.ts).
+    const warmupRead = own
       ? (async () => {
           const started = performance.now();
-          tail = await startSentTail({ kafka: rt.kafka, counter, logger, groupPrefix: d.groupId }, d.dedupe.seedTimeoutMs);
+          tail = await startSentTail({ kafka: rt.kafka, ...(counter ? { counter } : {}), onEvent: (e) => applyTailEvent(own, e), logger, groupPrefix: d.groupId }, d.dedupe.seedTimeoutMs);
           const complete = await tail.caughtUp;
           logger[complete ? 'info' : 'warn'](
             { ms: Math.round(performance.now() - started), complete, sources: plans.size },
-            complete ? 'warm-up counts read (today\'s sent events of every replica)' : 'warm-up counts incomplete: today\'s sent events not read to their end in time; a cap may be passed by what was missed',
+            complete ? 'warm-up counts and pauses read (today\'s events of every replica)' : 'warm-up counts and pauses incomplete: today\'s events not read to their end in time; a cap may be passed or a pause missed by what was not read',
           );
         })()
       : Promise.resolve();

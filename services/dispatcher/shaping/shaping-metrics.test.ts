@@ -19,6 +19,11 @@ const SETTINGS: ShapingSettings = {
   pauseMinSample: 4,
   pauseBounceRate: 0.5,
   pauseCooldownMs: 60_000,
+  senderWindowMs: 600_000,
+  senderMinSample: 4,
+  senderBounceRate: 0.05,
+  senderComplaintRate: 0.003,
+  senderCooldownMs: 60_000,
 };
 
 const value = (text: string, series: string): number | undefined => {

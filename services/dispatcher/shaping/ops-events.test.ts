@@ -54,6 +54,23 @@ describe('operational events', () => {
     for (const r of [a, b]) r.shaper.close();
   });
 
+  it('a site\'s back-off is a throttled event, its recovery a recovered event (tenant \'\', the limits in force)', async () => {
+    const r = replica();
+    const key = { source: '127.0.0.2', site: 'gmail', domain: 'gmail.com' };
+    r.shaper.limits(key);
+    r.shaper.observe(key, { code: 421, enhanced: '4.7.28', text: 'unusual rate of unsolicited mail' });
+    await Promise.resolve();
+    const [throttled] = r.published;
+    assert.deepEqual(
+      { type: throttled.type, tenant: throttled.tenant, messageId: throttled.messageId, source: throttled.source, site: throttled.site, ops: throttled.ops },
+      { type: 'throttled', tenant: '', messageId: '', source: '127.0.0.2', site: 'gmail', ops: { scope: 'site', target: 'gmail', factor: 0.5, maxConnections: 2, perSecond: 10 } },
+    );
+    r.clock.advance(10);
+    await Promise.resolve();
+    assert.deepEqual(r.published.map((e) => e.type), ['throttled', 'recovered']);
+    r.shaper.close();
+  });
+
   it('a paused event whose cool-down has passed is not applied (start-up replay of the day)', () => {
     const b = replica();
     const notice = pauseNoticeOf({ ...sourcePausedEvent({ target: '127.0.0.9', kind: 'source', rate: 1, sample: 5, until: T0 - 1 }) } as Record<string, unknown>);

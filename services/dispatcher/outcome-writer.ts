@@ -104,6 +104,8 @@ export class OutcomeWriter {
       ...(msg.tags ? { tags: msg.tags } : {}),
       ...(p.delivery?.source ? { source: p.delivery.source } : {}),
       ...(p.delivery?.site ? { site: p.delivery.site } : {}),
+      ...(msg.fromDomain ? { fromDomain: msg.fromDomain } : {}),
+      ...(msg.listId ? { listId: msg.listId } : {}),
     };
     const tls = p.delivery?.tls ? { tls: p.delivery.tls } : {};
     switch (o.kind) {

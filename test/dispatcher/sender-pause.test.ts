@@ -48,7 +48,8 @@ test('complaints past the threshold pause the sending domain on every replica; i
   const deferred = await waitFor(() => h.events('deferred').find((e) => e.messageId === held.messageId), 15_000, 'the deferred event');
   assert.match(deferred.reason ?? '', /^SENDER_PAUSED: /);
   await waitFor(() => h.retries().find((r) => r.messageId === held.messageId), 10_000, 'the retry record');
-  await waitFor(() => h.events('sent').find((e) => e.messageId === other.messageId), 15_000, 'acme/eu\'s message sent');
+  const sent = await waitFor(() => h.events('sent').find((e) => e.messageId === other.messageId), 15_000, 'acme/eu\'s message sent');
+  assert.equal(sent.fromDomain, 'news.example', 'delivery events carry the sending domain (the rates count them)');
   assert.equal(h.sink.messages.filter((m) => m.raw.toString().includes(held.messageId)).length, 0, 'nothing sent for the paused domain');
   assert.equal(h.events('failed').filter((e) => e.messageId === held.messageId).length, 0);
 

@@ -3,9 +3,11 @@
  * StageConsumer per priority topic (own group, own concurrency) to the dispatch handler, the
  * SMTP fleets behind a circuit breaker per host, the delivery ledger (seeded from the recent
  * tail of email.events before consuming starts), the producer for events and retry records,
- * the traffic shaper of mx routes (warm-up counts from a tail of today's `sent` events, read
- * before consuming starts; its back-off resizing the (source, site) connection budgets; its
- * pause/resume routes on the ops server), and metrics. Shutdown: stop consumers → wait for
+ * the traffic shaper (warm-up counts, every replica's pause/resume events and the sending
+ * domains' outcomes from a tail of today's events, read before consuming starts; its back-off
+ * resizing the (source, site) connection budgets; its transitions published as events; its
+ * pause/resume routes on the ops server), one partition assigner for the three groups (partition
+ * p of every priority to the same process), and metrics. Shutdown: stop consumers → wait for
  * in-flight sends → close the shaper → stop the warm-up tail → close fleets (QUIT) →
  * disconnect consumers → drain the producer → disconnect it → close the ops server.
  */

@@ -178,7 +178,14 @@ export class DispatchHandler extends EventEmitter {
     const { topic, partition, message } = record;
     const known = await this.withoutSuppressed(msg, splitRecipients(this.ledger, msg.messageId, msg.attempt, msg.envelope.to));
     // Only records with recipients to send to are routed (DNS, pool choice): repeats are not.
-    let routed: Routed = known.todo.length === 0 || !this.deps.router ? { route: route(msg, this.deps.routing) } : await this.deps.router.route(msg);
+    // A sending domain paused by its bounce or complaint rate (issue 13): its mail waits in the
+    // retry tiers (deferred, SENDER_PAUSED), never sent and never failed, until it is resumed.
+    const senderPaused = known.todo.length > 0 && msg.fromDomain !== undefined && this.deps.shaper?.senderPaused?.(msg.tenant, msg.fromDomain) === true;
+    let routed: Routed = senderPaused
+      ? { refusal: { kind: 'deferred', code: 'SENDER_PAUSED', reason: `sending domain ${msg.fromDomain} of tenant ${msg.tenant} is paused (bounce or complaint rate); resume: POST /v1/senders/<tenant>/<domain>/resume` } }
+      : known.todo.length === 0 || !this.deps.router
+        ? { route: route(msg, this.deps.routing) }
+        : await this.deps.router.route(msg);
     if ('route' in routed && routed.route.site && routed.route.hosts[0]?.shaping && this.deps.shapingRules) {
       const r = routed.route;
       const verdict = siteKeyVerdict(message.key?.toString('utf8') ?? '', r.site!, msg.messageId, this.deps.shapingRules);

@@ -5,6 +5,7 @@
  * when the connection dies under it.
  */
 import { EventEmitter } from 'node:events';
+import type net from 'node:net';
 import SMTPConnection, { type SMTPConnectionSendInfo } from 'nodemailer/lib/smtp-connection';
 import type { NodemailerError } from 'nodemailer/lib/errors';
 import type { SmtpTarget } from './route.js';
@@ -38,6 +39,8 @@ export class FleetConnection extends EventEmitter {
   private lastError?: NodemailerError;
   private closeReason?: CloseReason;
   private pending?: (err: NodemailerError) => void;
+  /** QUIT was sent: the server closes its side, and the socket is left to close cleanly. */
+  private quitting = false;
 
   constructor(
     readonly id: number,
@@ -79,7 +82,19 @@ export class FleetConnection extends EventEmitter {
       this.pending?.(err ?? closedError('Connection closed'));
       this.pending = undefined;
     });
-    this.emit('closed', reason, err);
+    // nodemailer ends the session as soon as it has the server's 221 (or gives up on it), with
+    // its socket only half closed: the host still counts the connection. 'closed' (which lets a
+    // fleet open a replacement) waits until the socket is closed for good, so a connection
+    // retiring at its quota and its replacement are never both open at the host. A session that
+    // did not end with QUIT has nothing left to wait for: its socket is destroyed now.
+    const socket = this.conn._socket;
+    // After STARTTLS the TCP connection is the TLS socket's parent: wait for that one to close.
+    const tcp = (socket as (net.Socket & { _parent?: net.Socket }) | undefined)?._parent ?? socket;
+    const open = [socket, tcp].filter((x, i, all): x is net.Socket => !!x && !x.closed && all.indexOf(x) === i);
+    if (open.length === 0) return void this.emit('closed', reason, err);
+    let left = open.length;
+    for (const x of open) x.once('close', () => --left === 0 && this.emit('closed', reason, err));
+    if (!this.quitting) for (const x of open) x.destroy();
   }
 
   /** The TLS protocol of the session (`TLSv1.3`), or `none` for plain text. */
@@ -143,6 +158,7 @@ export class FleetConnection extends EventEmitter {
     this.closeReason ??= reason;
     const ended = new Promise<void>((resolve) => this.once('closed', () => resolve()));
     this.setSocketTimeout(QUIT_WAIT_MS);
+    this.quitting = true;
     this.conn.quit();
     const timer = setTimeout(() => this.destroy(reason), QUIT_WAIT_MS);
     await ended;
@@ -151,7 +167,12 @@ export class FleetConnection extends EventEmitter {
 
   /** Closes the socket now; an operation in flight fails with a connection error. */
   destroy(reason: CloseReason): void {
-    if (this.closed) return;
+    if (this.closed) {
+      // The session ended but the server has not closed its side (after QUIT): stop waiting.
+      const socket = this.conn._socket;
+      if (socket && !socket.destroyed) socket.destroy();
+      return;
+    }
     this.closeReason ??= reason;
     this.conn.close();
   }

@@ -3,14 +3,19 @@
  * StageConsumer per priority topic (own group, own concurrency) to the dispatch handler, the
  * SMTP fleets behind a circuit breaker per host, the delivery ledger (seeded from the recent
  * tail of email.events before consuming starts), the producer for events and retry records,
- * the traffic shaper of mx routes (warm-up counts from a tail of today's `sent` events, read
- * before consuming starts; its back-off resizing the (source, site) connection budgets; its
- * pause/resume routes on the ops server), and metrics. Shutdown: stop consumers → wait for
+ * the traffic shaper (warm-up counts, every replica's pause/resume events and the sending
+ * domains' outcomes from a tail of today's events, read before consuming starts; its back-off
+ * resizing the (source, site) connection budgets; its transitions published as events; its
+ * pause/resume routes on the ops server), one partition assigner for the three groups (partition
+ * p of every priority to the same process), and metrics. Shutdown: stop consumers → wait for
  * in-flight sends → close the shaper → stop the warm-up tail → close fleets (QUIT) →
  * disconnect consumers → drain the producer → disconnect it → close the ops server.
  */
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { PartitionAssigners } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { PRIORITIES, PostlineConfigSchema, type PostlineConfig, type Priority } from '../../shared/config.js';
 import { ConfigError, describeOptions } from '../../shared/config-loader.js';
@@ -29,6 +34,7 @@ import { DuplicateWindow } from './duplicate-window.js';
 import { FleetRegistry } from './fleet-registry.js';
 import { BreakerRegistry, type BreakerState } from './host-breaker.js';
 import { seedLedger } from './ledger-seed.js';
+import { processAlignedAssigner } from './partition-assigner.js';
 import type { PendingOutcome } from './outcome-writer.js';
 import { relayRoute, type Route, type RoutingTable, type SmtpTarget } from './route.js';
 import type { FleetOptions } from './smtp-fleet.js';
@@ -49,6 +55,7 @@ import { registerSourceRoutes } from './shaping/source-routes.js';
 import { createSuppressionIndex, type SuppressionIndex } from '../../shared/suppressions/suppression-index.js';
 import { createSuppressionFeeder, type RunningFeeder } from '../suppressions/feeder.js';
 import { instrumentSuppressions } from '../suppressions/suppression-metrics.js';
+import { applyTailEvent, publishShaperEvents } from './shaping/ops-events.js';
 
 export const STAGE = 'dispatcher';
 
@@ -79,6 +86,8 @@ export interface RunningDispatcher {
   opsAddress?: string;
   /** The suppression list as this dispatcher reads it (absent when neither enforced nor fed). */
   suppressions?: SuppressionIndex;
+  /** This dispatcher's id in its consumer groups' member metadata (partition-assigner.ts). */
+  processId: string;
 }
 
 type DispatcherConfig = PostlineConfig['dispatcher'];
@@ -221,7 +230,12 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
       : undefined;
 
   const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };
-  const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs }));
+  // Partition p of every priority's topic goes to the same process (partition-assigner.ts), so a
+  // site keyed to p has one owner whose limits hold across priorities. Round robin stays listed
+  // so that a group mixing this release with an older one during a rolling upgrade still forms.
+  const processId = `${hostname()}/${process.pid}/${randomUUID()}`;
+  const partitionAssigners = [processAlignedAssigner(processId), PartitionAssigners.roundRobin];
+  const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs, partitionAssigners }));
   consumers.forEach((c, i) => rt.watchConsumer(`consumer.${PRIORITIES[i]}`, c));
   const stages = PRIORITIES.map(
     (p, i) =>
@@ -253,6 +267,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   if (own) {
     instrumentShaper(registry, own);
     logShaping(logger, own);
+    // Pauses and back-off go on email.events; every replica applies the pauses it reads (below).
+    publishShaperEvents(own, (e) => rt.events.publish(e), logger);
     // Adaptive back-off reaches the connections: the (source, site)'s budget follows the limit.
     own.on('shaping-change', (e) => {
       const budget = budgets.get(`${e.source}\u0000${e.site}`);
@@ -287,14 +303,15 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     // anything is sent, with the same bound as the ledger read. A tail that cannot catch up in
     // time leaves this replica counting from what it has read (a cap may then be passed by what
     // it missed) rather than not sending at all; it keeps reading.
-    const warmupRead = counter
+    // The same tail carries the pauses of every replica and the sending domains' outcomes (ops-events.ts).
+    const warmupRead = own
       ? (async () => {
           const started = performance.now();
-          tail = await startSentTail({ kafka: rt.kafka, counter, logger, groupPrefix: d.groupId }, d.dedupe.seedTimeoutMs);
+          tail = await startSentTail({ kafka: rt.kafka, ...(counter ? { counter } : {}), onEvent: (e) => applyTailEvent(own, e), logger, groupPrefix: d.groupId }, d.dedupe.seedTimeoutMs);
           const complete = await tail.caughtUp;
           logger[complete ? 'info' : 'warn'](
             { ms: Math.round(performance.now() - started), complete, sources: plans.size },
-            complete ? 'warm-up counts read (today\'s sent events of every replica)' : 'warm-up counts incomplete: today\'s sent events not read to their end in time; a cap may be passed by what was missed',
+            complete ? 'warm-up counts and pauses read (today\'s events of every replica)' : 'warm-up counts and pauses incomplete: today\'s events not read to their end in time; a cap may be passed or a pause missed by what was not read',
           );
         })()
       : Promise.resolve();
@@ -334,7 +351,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     { route: file ? Object.keys(file.routes).join(',') : 'relay', routesFile: d.routesFile || undefined, host: routing.relay.hosts.map((h) => h.key).join(','), concurrency: PRIORITIES.map((p) => `${p}=${concurrencyOf(d, p)}`).join(' ') },
     'dispatcher running',
   );
-  return { close: () => shutdown.run(), shutdown, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}), ...(suppression ? { suppressions: suppression.index } : {}) };
+  return { close: () => shutdown.run(), shutdown, processId, registry, fleets, breakers, handler, shaper, budgets, ...(resolver ? { resolver } : {}), ...(opsAddress ? { opsAddress } : {}), ...(suppression ? { suppressions: suppression.index } : {}) };
 }
 
 const HELP = `usage: postline dispatcher [--help]

@@ -73,6 +73,12 @@ export const ShapingSection = section(
     pauseMinSample: int(200, 'Outcomes (sent + bounced) a source address needs in the window before its bounce rate can pause it.', 1),
     pauseBounceRate: num(0.05, 'Share of recipient-class bounces (unknown or disabled mailbox) in the window above which a source address (or pool) is paused.', 0),
     pauseCooldownMs: int(3_600_000, 'A paused source address (or pool) resumes by itself after this long; POST /v1/sources/<address>/resume resumes it at once.', 1),
+    // --- sender pauses (helper "pause", issue 13): a tenant's sending domain ---
+    senderWindowMs: int(86_400_000, 'Sliding window of delivery outcomes and complaints per sending domain (tenant + From domain) for its automatic pause.', 1_000),
+    senderMinSample: int(1_000, 'Messages a sending domain needs in the window before its hard-bounce or complaint rate can pause it.', 1),
+    senderBounceRate: num(0.05, 'Share of recipient-class hard bounces in the window above which a sending domain is paused (its mail deferred with SENDER_PAUSED).', 0),
+    senderComplaintRate: num(0.003, 'Share of complaints (complained events) in the window above which a sending domain is paused.', 0),
+    senderCooldownMs: int(21_600_000, 'A paused sending domain resumes by itself after this long; POST /v1/senders/<tenant>/<domain>/resume resumes it at once.', 1),
   },
   'Traffic shaping, warm-up and auto-pause',
 );

@@ -20,7 +20,17 @@ export const EVENT_TYPES = [
   'clicked',
   'complained',
   'unsubscribed',
+  // Operational events, not about one message (messageId ''): a sender taken out of rotation and
+  // back (`paused`, `resumed`: a source address or pool, tenant ''; a tenant's sending domain,
+  // that tenant), and a site's adaptive back-off (`throttled`, `recovered`, tenant ''). See `ops`.
+  'paused',
+  'resumed',
+  'throttled',
+  'recovered',
 ] as const;
+
+/** The operational event types: not about one message; `ops` says what they are about. */
+export const OPS_EVENTS: ReadonlySet<EventType> = new Set(['paused', 'resumed', 'throttled', 'recovered']);
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Outcomes after which nothing more happens to a (message, recipient domain) delivery. */
@@ -90,6 +100,31 @@ export const EmailEventSchema = Type.Object(
     fromDomain: Type.Optional(Type.String()),
     /** The mailing list the message belongs to (unsubscribe scope), when it named one. */
     listId: Type.Optional(Type.String()),
+    /**
+     * Operational events (`paused`, `resumed`, `throttled`, `recovered`): what they are about.
+     * `scope` source (a source address: `target` the address), pool (`target` the pool name),
+     * sender (a tenant's sending domain: `target` the domain, the event's `tenant` the tenant) or
+     * site (`target` the site key, `source` the source address). `reason` (on the event) says why:
+     * bounce-rate, complaint-rate, cooldown, command, or the throttling reply's kind.
+     */
+    ops: Type.Optional(
+      Type.Object(
+        {
+          scope: Type.Union([Type.Literal('source'), Type.Literal('pool'), Type.Literal('sender'), Type.Literal('site')]),
+          target: Type.String(),
+          /** paused: the rate that passed the threshold, over `sample` messages in the window. */
+          rate: Type.Optional(Type.Number()),
+          sample: Type.Optional(Type.Integer({ minimum: 0 })),
+          /** paused: when it resumes by itself (ISO-8601). */
+          until: Type.Optional(Type.String({ format: 'date-time' })),
+          /** throttled / recovered: the share of the rule's limits now in force, and those limits (perSecond absent: unlimited). */
+          factor: Type.Optional(Type.Number()),
+          perSecond: Type.Optional(Type.Number()),
+          maxConnections: Type.Optional(Type.Integer({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

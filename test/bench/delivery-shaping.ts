@@ -8,8 +8,9 @@
  * the same run, interleaved: the same backlog to `unlimited.test` (its rule: no rate limit, the
  * fleet's 20 connections) — what the site gets unshaped. A second row sends transactional mail to
  * a site with the same limits (the fleet's critical reserve leaves it one connection fewer); it has
- * an MX host of its own because each priority is its own consumer group, so a site's critical
- * and transactional mail may be owned by different dispatchers. When the
+ * an MX host of its own so that the connection counts of the critical runs stay their own (each
+ * priority is its own consumer group, but partition-assigner.ts gives partition p of every
+ * priority's topic to the same dispatcher, so one site's priorities share its limits). When the
  * dispatchers run no real shaper (NoShaping in main.ts: no `postline_shaping_*` metrics), the
  * part says so and its targets are not met.
  */

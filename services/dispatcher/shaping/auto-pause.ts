@@ -93,6 +93,19 @@ export class AutoPause {
     return out;
   }
 
+  /**
+   * Pauses `key` until `until` because another replica paused it (its `paused` event): no
+   * transition (that replica announced it). A pause already in force keeps the later end.
+   * False when `until` has passed or the key was paused already.
+   */
+  hold(key: string, until: number, now: number): boolean {
+    if (until <= now) return false;
+    const s = this.state(key);
+    const was = s.pausedUntil !== undefined;
+    s.pausedUntil = Math.max(s.pausedUntil ?? 0, until);
+    return !was;
+  }
+
   /** Resumes `key` at once (the ops command); undefined when it was not paused. */
   resume(key: string): PauseTransition | undefined {
     if (this.keys.get(key)?.pausedUntil === undefined) return undefined;

@@ -58,7 +58,10 @@ export class SharedSentCounter implements SentCounter {
 
 export interface SentTailOptions {
   kafka: Kafka;
-  counter: SharedSentCounter;
+  /** Counts `sent` events per source address (warm-up caps); absent without warm-up plans. */
+  counter?: SharedSentCounter;
+  /** Every event read (today's, every replica's): pause notices and sending-domain rates (ops-events.ts). */
+  onEvent?: (event: Record<string, unknown>) => void;
   logger: Logger;
   groupPrefix: string;
   topic?: string;
@@ -135,8 +138,13 @@ function count(o: SentTailOptions, sourceOf: NonNullable<SentTailOptions['source
   }
   if (typeof e !== 'object' || e === null) return;
   const event = e as Record<string, unknown>;
-  if (event.type !== 'sent' || typeof event.at !== 'string') return;
-  const at = Date.parse(event.at);
+  if (typeof event.at !== 'string' || !(Date.parse(event.at) >= dayStart)) return;
+  try {
+    o.onEvent?.(event);
+  } catch (err) {
+    o.logger.warn({ err }, 'an event of the tail could not be applied');
+  }
+  if (event.type !== 'sent') return;
   const source = sourceOf(event);
-  if (source && at >= dayStart) o.counter.seen(source, at);
+  if (source) o.counter?.seen(source, Date.parse(event.at));
 }

@@ -23,6 +23,11 @@ const SETTINGS: ShapingSettings = {
   pauseMinSample: 10,
   pauseBounceRate: 0.2,
   pauseCooldownMs: 3_600_000,
+  senderWindowMs: 600_000,
+  senderMinSample: 4,
+  senderBounceRate: 0.05,
+  senderComplaintRate: 0.003,
+  senderCooldownMs: 60_000,
 };
 
 const rules = mergeRules(loadShapingRules(''), { sites: { slow: { maxConnections: 4, messagesPerConnection: 10, perSecond: 10 } }, domains: { 'tiny.example': { perSecond: 2 } } });

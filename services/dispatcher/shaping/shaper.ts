@@ -59,6 +59,8 @@ export interface Shaper {
   recordSent(source: string, pool?: string): void;
   /** Counts a bounce through `source`; only recipient-class bounces can pause it. */
   recordBounce(source: string, recipientClass: boolean, pool?: string): void;
+  /** Whether the tenant's sending domain is paused by its bounce or complaint rate (optional: never). */
+  senderPaused?(tenant: string, domain: string): boolean;
 }
 
 /** A (source, site)'s limits in force, for events and metrics (perSecond: Infinity when unlimited). */
@@ -76,7 +78,17 @@ export interface ShaperEvents {
   'source-paused': [{ target: string; kind: 'source' | 'pool'; rate: number; sample: number; until: number }];
   'source-resumed': [{ target: string; kind: 'source' | 'pool'; reason: 'cooldown' | 'command' }];
   'warmup-capped': [WarmupUsage];
+  'sender-paused': [{ tenant: string; domain: string; reason: 'bounce-rate' | 'complaint-rate'; rate: number; sample: number; until: number }];
+  'sender-resumed': [{ tenant: string; domain: string; reason: 'cooldown' | 'command' }];
 }
+
+/** A pause or resume read from email.events (any replica's, this one's too), applied here. */
+export type PauseNotice =
+  | { paused: true; scope: 'source' | 'pool' | 'sender'; target: string; tenant?: string; until: number }
+  | { paused: false; scope: 'source' | 'pool' | 'sender'; target: string; tenant?: string };
+
+/** What became of one message of a sending domain (tenant + From domain), from email.events. */
+export type SenderOutcome = 'sent' | 'bounced' | 'recipient-bounce' | 'complaint';
 
 /** The dispatcher's `dispatcher.shaping` options. */
 export type ShapingSettings = Static<typeof ShapingSection>;
@@ -111,6 +123,9 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
   private readonly sites = new Map<string, SiteState>();
   private readonly warmup: Warmup;
   private readonly pause: AutoPause;
+  /** Sending domains (`tenant\u0000domain`): recipient-class hard-bounce rate, and complaint rate. */
+  private readonly senderBounces: AutoPause;
+  private readonly senderComplaints: AutoPause;
   private readonly clock: Clock;
   private readonly adaptive: AdaptiveOptions;
   private pauseTimer?: TimerHandle;
@@ -126,6 +141,72 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
     this.warmup = new Warmup(deps.warmup ?? new Map(), deps.counter);
     const pause: AutoPauseOptions = { windowMs: s.pauseWindowMs, minSample: s.pauseMinSample, threshold: s.pauseBounceRate, cooldownMs: s.pauseCooldownMs };
     this.pause = new AutoPause(pause);
+    const sender = { windowMs: s.senderWindowMs, minSample: s.senderMinSample, cooldownMs: s.senderCooldownMs };
+    this.senderBounces = new AutoPause({ ...sender, threshold: s.senderBounceRate });
+    // A complaint counts as an outcome of its own in the sample (c / (sent + c)): at 0.3 % the
+    // difference from c / sent is a rounding error, and it keeps AutoPause as it is.
+    this.senderComplaints = new AutoPause({ ...sender, threshold: s.senderComplaintRate });
+  }
+
+  /**
+   * One message of a sending domain, any replica's (read from email.events by every replica, so
+   * each computes the domain's rates over all of its traffic): a `sent`, a `bounced` (recipient
+   * class or not), or a `complained` (asynchronous, from feedback).
+   */
+  recordSender(tenant: string, domain: string, outcome: SenderOutcome): void {
+    const key = senderKey(tenant, domain);
+    const now = this.clock.now();
+    const bounce = outcome === 'complaint' ? undefined : this.senderBounces.record(key, outcome, now);
+    const complaint = outcome === 'sent' ? this.senderComplaints.record(key, 'sent', now) : outcome === 'complaint' ? this.senderComplaints.record(key, 'recipient-bounce', now) : undefined;
+    for (const [t, reason] of [[bounce, 'bounce-rate'], [complaint, 'complaint-rate']] as const) {
+      // Paused by one rate while the other already holds it: one announcement is enough.
+      if (!t || (reason === 'complaint-rate' ? this.senderBounces : this.senderComplaints).paused(key, now)) continue;
+      this.emit('sender-paused', { tenant, domain: domain.toLowerCase(), reason, rate: t.rate ?? 0, sample: t.sample ?? 0, until: t.until ?? 0 });
+    }
+    if (bounce || complaint) this.schedulePauseTimer();
+  }
+
+  /** Whether the tenant's sending domain is paused (its mail is deferred with SENDER_PAUSED). */
+  senderPaused(tenant: string, domain: string): boolean {
+    const key = senderKey(tenant, domain);
+    const now = this.clock.now();
+    return this.senderBounces.paused(key, now) || this.senderComplaints.paused(key, now);
+  }
+
+  /** Resumes a paused sending domain at once; false when it was not paused. */
+  resumeSender(tenant: string, domain: string): boolean {
+    const key = senderKey(tenant, domain);
+    const a = this.senderBounces.resume(key);
+    const b = this.senderComplaints.resume(key);
+    if (!a && !b) return false;
+    this.emit('sender-resumed', { tenant, domain: domain.toLowerCase(), reason: 'command' });
+    this.schedulePauseTimer();
+    return true;
+  }
+
+  /** Paused sending domains (of `tenant` only, when given), with when each resumes by itself. */
+  pausedSenders(tenant?: string): Array<{ tenant: string; domain: string; until: number }> {
+    const until = new Map<string, number>();
+    for (const p of [...this.senderBounces.pausedKeys(), ...this.senderComplaints.pausedKeys()]) until.set(p.key, Math.max(until.get(p.key) ?? 0, p.until));
+    return [...until]
+      .map(([key, u]) => ({ ...splitSender(key), until: u }))
+      .filter((p) => tenant === undefined || p.tenant === tenant);
+  }
+
+  /**
+   * Applies a pause or resume another replica announced (or this one: then nothing changes), so
+   * that every replica holds the same pauses. Emits nothing: the announcing replica did.
+   */
+  applyNotice(n: PauseNotice): void {
+    const now = this.clock.now();
+    const key = n.scope === 'pool' ? POOL + n.target : n.scope === 'sender' ? senderKey(n.tenant ?? '', n.target) : n.target;
+    const table = n.scope === 'sender' ? this.senderBounces : this.pause;
+    if (n.paused) table.hold(key, n.until, now);
+    else if (n.scope === 'sender') {
+      this.senderBounces.resume(key);
+      this.senderComplaints.resume(key);
+    } else this.pause.resume(key);
+    this.schedulePauseTimer();
   }
 
   admit(key: ShapingKey, priority: Priority): Promise<void> {
@@ -236,11 +317,14 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
 
   private schedulePauseTimer(): void {
     this.pauseTimer?.cancel();
-    const next = this.pause.nextDue();
-    if (next === undefined || this.closed) return;
-    this.pauseTimer = this.clock.schedule(next - this.clock.now(), () => {
+    const dues = [this.pause.nextDue(), this.senderBounces.nextDue(), this.senderComplaints.nextDue()].filter((d): d is number => d !== undefined);
+    if (dues.length === 0 || this.closed) return;
+    this.pauseTimer = this.clock.schedule(Math.min(...dues) - this.clock.now(), () => {
       this.pauseTimer = undefined;
-      this.onPause(this.pause.due(this.clock.now()));
+      const now = this.clock.now();
+      const senders = new Set([...this.senderBounces.due(now), ...this.senderComplaints.due(now)].map((t) => t.key));
+      for (const key of senders) if (!this.senderPaused(splitSender(key).tenant, splitSender(key).domain)) this.emit('sender-resumed', { ...splitSender(key), reason: 'cooldown' });
+      this.onPause(this.pause.due(now));
     }, { background: true });
   }
 
@@ -312,6 +396,14 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
 }
 
 const siteKey = (k: Pick<ShapingKey, 'source' | 'site'>): string => `${k.source}|${k.site}`;
+
+// NUL separates tenant and domain: tenants may contain '/' (`acme/eu`), domains are lower-cased.
+const senderKey = (tenant: string, domain: string): string => `${tenant}\u0000${domain.toLowerCase()}`;
+
+function splitSender(key: string): { tenant: string; domain: string } {
+  const i = key.lastIndexOf('\u0000');
+  return { tenant: key.slice(0, i), domain: key.slice(i + 1) };
+}
 
 function split(key: string): { target: string; kind: 'source' | 'pool' } {
   return key.startsWith(POOL) ? { target: key.slice(POOL.length), kind: 'pool' } : { target: key, kind: 'source' };

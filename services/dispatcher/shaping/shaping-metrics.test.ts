@@ -19,6 +19,11 @@ const SETTINGS: ShapingSettings = {
   pauseMinSample: 4,
   pauseBounceRate: 0.5,
   pauseCooldownMs: 60_000,
+  senderWindowMs: 600_000,
+  senderMinSample: 4,
+  senderBounceRate: 0.05,
+  senderComplaintRate: 0.003,
+  senderCooldownMs: 60_000,
 };
 
 const value = (text: string, series: string): number | undefined => {
@@ -59,6 +64,22 @@ describe('shaping metrics', () => {
 
     shaper.resume('127.0.0.3');
     assert.equal(value(await registry.metrics(), 'postline_source_paused{source="127.0.0.3",kind="source"}'), 0);
+    shaper.close();
+  });
+
+  it('export paused sending domains by tenant and domain, and pauses by the rate that passed', async () => {
+    const shaper = new TrafficShaper({ rules: loadShapingRules(''), settings: SETTINGS, clock: new ManualClock(Date.parse('2026-12-01T08:00:00Z')) });
+    const registry = new Registry();
+    instrumentShaper(registry, shaper);
+    for (let i = 0; i < 4; i++) shaper.recordSender('acme/eu', 'news.example', 'sent');
+    shaper.recordSender('acme/eu', 'news.example', 'complaint');
+    shaper.recordSender('acme', 'other.example', 'sent');
+    const text = await registry.metrics();
+    assert.equal(value(text, 'postline_sender_paused{tenant="acme/eu",domain="news.example"}'), 1);
+    assert.ok(!text.includes('other.example'), 'only domains that were paused are labelled');
+    assert.equal(value(text, 'postline_sender_pauses_total{reason="complaint-rate"}'), 1);
+    shaper.resumeSender('acme/eu', 'news.example');
+    assert.equal(value(await registry.metrics(), 'postline_sender_paused{tenant="acme/eu",domain="news.example"}'), 0);
     shaper.close();
   });
 });

@@ -120,4 +120,20 @@ export function instrumentShaper(registry: Registry, shaper: TrafficShaper): voi
     known.add(`${e.kind}|${e.target}`);
     pauses.inc({ kind: e.kind });
   });
+
+  // Sending domains (issue 13): labelled by the ones that were ever paused here (a few), not by every domain.
+  const knownSenders = new Map<string, { tenant: string; domain: string }>();
+  new Gauge({
+    name: 'postline_sender_paused',
+    help: 'A tenant\'s sending domain paused by its hard-bounce or complaint rate (its mail deferred with SENDER_PAUSED): 1 paused, 0 not',
+    labelNames: ['tenant', 'domain'],
+    registers,
+    collect() {
+      const paused = new Set(shaper.pausedSenders().map((p) => `${p.tenant}\u0000${p.domain}`));
+      for (const p of shaper.pausedSenders()) knownSenders.set(`${p.tenant}\u0000${p.domain}`, { tenant: p.tenant, domain: p.domain });
+      for (const [k, labels] of knownSenders) this.set(labels, paused.has(k) ? 1 : 0);
+    },
+  });
+  const senderPauses = new Counter({ name: 'postline_sender_pauses_total', help: 'Times a sending domain was paused, by the rate that passed its threshold', labelNames: ['reason'], registers });
+  shaper.on('sender-paused', (e) => senderPauses.inc({ reason: e.reason }));
 }

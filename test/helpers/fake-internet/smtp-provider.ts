@@ -128,7 +128,12 @@ export class FakeSmtpServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  /** @internal counts a new TCP connection until its socket (or the TLS socket that took it over) closes */
+  /**
+   * @internal counts a new TCP connection until the client has closed its side (FIN: it can send
+   * nothing more) or the socket (or the TLS socket that took it over) closes, whichever is first —
+   * the server's own close of a TLS socket can trail the client's by a few milliseconds, which
+   * would count a connection the client has already given up as still open.
+   */
   track(socket: net.Socket): void {
     const peer = socket.remoteAddress ?? '';
     const key = `${peer}:${socket.remotePort}`;
@@ -151,6 +156,7 @@ export class FakeSmtpServer {
     };
     this.sockets.add(socket);
     this.releases.set(key, release);
+    socket.once('end', release);
     socket.once('close', release);
   }
 
@@ -163,6 +169,7 @@ export class FakeSmtpServer {
     if (protocol) this.tlsProtocols.set(session.id, protocol);
     this.sockets.add(socket);
     const release = this.releases.get(`${session.remoteAddress}:${session.remotePort}`);
+    socket.once('end', () => release?.());
     socket.once('close', () => {
       this.sockets.delete(socket);
       release?.();

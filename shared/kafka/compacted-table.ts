@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { BatchingProducer } from './batching-producer.js';
+import { AppliedOffsets } from './applied-offsets.js';
 
 export interface CompactedTableOptions<V> {
   kafka: Kafka;
@@ -31,9 +32,7 @@ export class CompactedTable<V> {
   private map = new Map<string, V>();
   private consumer: Consumer;
   private admin: Admin;
-  /** Highest offset applied per partition. */
-  private applied = new Map<number, bigint>();
-  private waiters: Array<{ partition: number; offset: bigint; resolve: () => void }> = [];
+  private readonly progress = new AppliedOffsets();
   private readonly groupId: string;
 
   constructor(private readonly opts: CompactedTableOptions<V>) {
@@ -65,8 +64,7 @@ export class CompactedTable<V> {
             }
           }
         }
-        this.applied.set(partition, BigInt(message.offset));
-        this.release();
+        this.progress.mark(partition, BigInt(message.offset));
       },
     });
     await Promise.race([
@@ -77,22 +75,10 @@ export class CompactedTable<V> {
 
   /** Resolves once every record written before this call has been applied here. */
   async catchUp(): Promise<void> {
-    const ends = await this.admin.fetchTopicOffsets(this.opts.topic);
-    await Promise.all(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => this.waitFor(e.partition, BigInt(e.high) - 1n)));
+    await this.progress.catchUp(this.admin, this.opts.topic);
   }
 
-  private waitFor(partition: number, offset: bigint): Promise<void> {
-    if ((this.applied.get(partition) ?? -1n) >= offset) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ partition, offset, resolve }));
-  }
 
-  private release(): void {
-    this.waiters = this.waiters.filter((w) => {
-      if ((this.applied.get(w.partition) ?? -1n) < w.offset) return true;
-      w.resolve();
-      return false;
-    });
-  }
 
   /**
    * Forgets entries in memory only (the log keeps them until compaction or retention), e.g.

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { REASON_RANK } from './suppression-rules.js';
 import type { SuppressionReason } from '../contracts/suppression.js';
 import { PackedSuppressionMap, type PackedStore } from './suppression-index.js';
+import { AppliedOffsets } from '../kafka/applied-offsets.js';
 
 const REASON_FIELD = Buffer.from('"reason":"');
 const EXPIRES_FIELD = Buffer.from('"expiresAt":"');
@@ -54,8 +55,7 @@ export class SuppressionTable implements PackedStore {
   private readonly map = new PackedSuppressionMap();
   private readonly consumer: Consumer;
   private readonly admin: Admin;
-  private readonly applied = new Map<number, bigint>();
-  private waiters: Array<{ partition: number; offset: bigint; resolve: () => void }> = [];
+  private readonly progress = new AppliedOffsets();
   private readonly groupId: string;
   /** Records skipped as undecodable since start. */
   skipped = 0;
@@ -116,8 +116,7 @@ export class SuppressionTable implements PackedStore {
           }
         }
         const last = batch.messages.at(-1);
-        if (last) this.applied.set(batch.partition, BigInt(last.offset));
-        this.release();
+        if (last) this.progress.mark(batch.partition, BigInt(last.offset));
         await heartbeat();
       },
     });
@@ -137,23 +136,10 @@ export class SuppressionTable implements PackedStore {
 
   /** Resolves once every record written before this call has been applied here. */
   async catchUp(): Promise<void> {
-    const ends = await this.admin.fetchTopicOffsets(this.opts.topic);
-    await Promise.all(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => this.waitFor(e.partition, BigInt(e.high) - 1n)));
+    await this.progress.catchUp(this.admin, this.opts.topic);
   }
 
-  private waitFor(partition: number, offset: bigint): Promise<void> {
-    if ((this.applied.get(partition) ?? -1n) >= offset) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ partition, offset, resolve }));
-  }
 
-  private release(): void {
-    if (this.waiters.length === 0) return;
-    this.waiters = this.waiters.filter((w) => {
-      if ((this.applied.get(w.partition) ?? -1n) < w.offset) return true;
-      w.resolve();
-      return false;
-    });
-  }
 
   /** Stops reading and deletes the throwaway group (safe after a failed or no start). */
   async stop(): Promise<void> {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { launcherFeedbackKeys, FEEDBACK_KEY_FILE } from './launcher-feedback.js';
+import { launcherFeedbackAddresses, launcherFeedbackKeys, FEEDBACK_KEY_FILE } from './launcher-feedback.js';
 import { loadPostlineConfig } from '../../shared/config.js';
 
 const feedback = (overrides: Record<string, unknown> = {}) => loadPostlineConfig({ env: {}, overrides }).feedback;
@@ -31,5 +31,15 @@ test('the user\'s own keys are kept and none is generated', () => {
     assert.equal(fs.existsSync(path.join(dir, FEEDBACK_KEY_FILE)), false);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('local return path and unsubscribe URL only while mail goes to the capture server; configured values always win', () => {
+  assert.deepEqual(launcherFeedbackAddresses(feedback(), true, '8080'), { returnPathDomain: 'bounces.localhost', unsubscribeUrl: 'http://127.0.0.1:8080' });
+  // Through a real relay: nothing a relay would refuse, no loopback link in real inboxes.
+  assert.deepEqual(launcherFeedbackAddresses(feedback(), false, '8080'), { returnPathDomain: '', unsubscribeUrl: '' });
+  const mine = feedback({ 'feedback.returnPathDomain': 'bounces.example.com', 'feedback.unsubscribeUrl': 'https://mail.example.com' });
+  for (const capturing of [true, false]) {
+    assert.deepEqual(launcherFeedbackAddresses(mine, capturing, '8080'), { returnPathDomain: 'bounces.example.com', unsubscribeUrl: 'https://mail.example.com' });
   }
 });

@@ -26,3 +26,16 @@ export function launcherFeedbackKeys(config: PostlineConfig['feedback'], dataDir
   if (config.keys.length > 0 || config.keysFile) return { POSTLINE_FEEDBACK_KEYS: JSON.stringify(config.keys) };
   return { POSTLINE_FEEDBACK_KEYS: JSON.stringify(dataDirFeedbackKeys(dataDir)) };
 }
+
+/**
+ * The return-path domain and unsubscribe URL base `postline start` gives the stages: the user's,
+ * else local defaults (`bounces.localhost`, the API's address) only while mail goes to the
+ * capture server. Through a real relay a return path at bounces.localhost would be refused or
+ * rewritten and a 127.0.0.1 link would reach real inboxes, so there only configured values count.
+ */
+export function launcherFeedbackAddresses(config: PostlineConfig['feedback'], capturing: boolean, apiPort: string): { returnPathDomain: string; unsubscribeUrl: string } {
+  return {
+    returnPathDomain: config.returnPathDomain || (capturing ? 'bounces.localhost' : ''),
+    unsubscribeUrl: config.unsubscribeUrl || (capturing ? `http://127.0.0.1:${apiPort}` : ''),
+  };
+}

@@ -19,7 +19,7 @@ import { startCaptureServer, type CaptureServer } from '../capture-smtp/capture-
 import { generateApiKey } from '../ingest/api-keys.js';
 import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/config-loader.js';
-import { launcherFeedbackKeys } from './launcher-feedback.js';
+import { launcherFeedbackAddresses, launcherFeedbackKeys } from './launcher-feedback.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
@@ -147,8 +147,8 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     // Feedback (return paths, unsubscribe links, the inbound service): a signing key generated once
     // into the data dir unless the user configured keys, and local defaults for the addresses.
     ...launcherFeedbackKeys(config.feedback, dataDir),
-    POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: returnPathDomain(config),
-    POSTLINE_FEEDBACK_UNSUBSCRIBE_URL: config.feedback.unsubscribeUrl || `http://127.0.0.1:${values['api-port']}`,
+    POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']).returnPathDomain,
+    POSTLINE_FEEDBACK_UNSUBSCRIBE_URL: launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']).unsubscribeUrl,
     POSTLINE_INBOUND_HOST: process.env.POSTLINE_INBOUND_HOST ?? '127.0.0.1',
     POSTLINE_INBOUND_PORT: values['inbound-port'],
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
@@ -159,7 +159,6 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
 }
 
 /** The bounce domain: the user's, else one that resolves nowhere but names the local inbound service. */
-const returnPathDomain = (config: PostlineConfig): string => config.feedback.returnPathDomain || 'bounces.localhost';
 
 /** Where the user's own keys come from, for the banner (empty when there are none). */
 function userKeySources(config: PostlineConfig): string[] {
@@ -173,13 +172,16 @@ function userKeySources(config: PostlineConfig): string[] {
 function banner({ bootstrap, key, capture }: Started, values: Values, dataDir: string, config: PostlineConfig): string {
   const api = `http://127.0.0.1:${values['api-port']}`;
   const yours = userKeySources(config);
+  const bounces = launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']).returnPathDomain;
+  const inbound = `smtp://127.0.0.1:${values['inbound-port']}`;
   return `
 Postline is running.
 
   Send API     ${api}/v1/emails
   API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
-${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      smtp://127.0.0.1:${values['inbound-port']}   (DSNs to b-…@${returnPathDomain(config)}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${returnPathDomain(config)}, mailto unsubscribes)
+${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
+
 Try it:
 
   curl -sS ${api}/v1/emails \\

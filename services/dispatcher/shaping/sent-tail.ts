@@ -128,8 +128,16 @@ export async function startSentTail(o: SentTailOptions, timeoutMs = 30_000): Pro
   };
 }
 
+/**
+ * The event types the tail acts on (sends, bounces and complaints it counts, pause notices),
+ * as the quoted JSON strings a record of that type must contain: every other record (accepted,
+ * rendered, deferred, … — most of the stream) is skipped without being parsed, which keeps the
+ * tail's cost off a dispatcher's event loop.
+ */
+const TAIL_TYPES = ['"sent"', '"bounced"', '"complained"', '"paused"', '"resumed"'].map((t) => Buffer.from(t));
+
 function count(o: SentTailOptions, sourceOf: NonNullable<SentTailOptions['sourceOf']>, value: Buffer | null, dayStart: number): void {
-  if (!value) return;
+  if (!value || !TAIL_TYPES.some((t) => value.includes(t))) return;
   let e: unknown;
   try {
     e = JSON.parse(value.toString('utf8'));

@@ -116,6 +116,20 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('gives the renderer, ingest and inbound the same mounted feedback keys, and the renderer and inbound the same bounce domain', () => {
+    const env = (name: string) => Object.fromEntries(Object.entries(envOf(compose.services[name])).map(([k, v]) => [k, interpolate(v)]));
+    const files = ['renderer', 'ingest', 'inbound'].map((n) => {
+      const file = env(n).POSTLINE_FEEDBACK_KEYS_FILE;
+      assert.ok(file, `${n} has POSTLINE_FEEDBACK_KEYS_FILE`);
+      const mount = ((compose.services[n] as { volumes?: string[] }).volumes ?? []).find((v) => v.split(':')[1] === file);
+      assert.ok(mount, `${n} mounts ${file}`);
+      return mount.split(':')[0];
+    });
+    assert.equal(new Set(files).size, 1, 'one keys file for all three');
+    assert.ok(env('renderer').POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN);
+    assert.equal(env('inbound').POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, env('renderer').POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN);
+  });
+
   it('health-checks each stage’s /readyz on the port it serves, restarts stages, and drains before stopping', () => {
     for (const [name, s] of Object.entries(compose.services).filter(([, x]) => isPostline(x) && stages().includes(x.command[0]))) {
       const command = s.command[0];

@@ -211,6 +211,25 @@ describe('k8s manifests against the code', () => {
     assert.equal(base.images.find((i) => i.name === 'postline')?.newTag, pkg.version);
   });
 
+  it('gives the renderer, ingest and inbound the same feedback keys and the renderer and inbound the same bounce domain', () => {
+    for (const build of BUILDS) {
+      const ws = stageWorkloads().filter((w) => w.build === build);
+      const byStage = (s: string) => ws.find((w) => w.command === s)!;
+      for (const s of ['renderer', 'ingest', 'inbound']) {
+        const w = byStage(s);
+        const file = w.env.POSTLINE_FEEDBACK_KEYS_FILE;
+        assert.ok(file, `${build}: ${s} has POSTLINE_FEEDBACK_KEYS_FILE`);
+        const mount = (w.container.volumeMounts ?? []).find((m: { mountPath: string }) => file.startsWith(`${m.mountPath}/`));
+        assert.ok(mount, `${build}: ${s} mounts ${file}`);
+        const volume = (podSpec(w.resource).volumes ?? []).find((v: { name: string }) => v.name === mount.name);
+        assert.equal(volume?.secret?.secretName, 'postline-feedback-keys', `${build}: ${s} reads the keys from the postline-feedback-keys Secret`);
+      }
+      const domain = byStage('renderer').env.POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN;
+      assert.ok(domain, `${build}: the renderer signs return paths for a bounce domain`);
+      assert.equal(byStage('inbound').env.POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, domain, `${build}: inbound receives for the renderer's bounce domain`);
+    }
+  });
+
   it('points the analytics stage at a ClickHouse server (the image leaves the embedded engine out)', () => {
     for (const w of stageWorkloads().filter((x) => x.command === 'analytics')) {
       assert.match(loadFor('analytics', w.env).analytics.clickhouseUrl, /^https?:\/\//, `${w.build}: analytics has a ClickHouse URL`);

@@ -47,3 +47,11 @@ export function withConfigReference(readme: string): string {
   if (!start || end < 0) throw new Error('README has no config-reference markers');
   return `${readme.slice(0, start.index + start[0].length)}\n${configReferenceMarkdown()}\n${readme.slice(end)}`;
 }
+
+/** A stage's `--help` list of its options (those under `prefixes`): variable, meaning, default. */
+export function optionsReference(prefixes: readonly string[]): string {
+  return describeOptions(PostlineConfigSchema)
+    .filter((o) => prefixes.some((p) => o.path.startsWith(p)))
+    .map((o) => `  ${o.env}\n      ${o.description} (default ${JSON.stringify(o.default)})`)
+    .join('\n');
+}

@@ -122,6 +122,7 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
       });
   if (capture) onCapture(capture);
   const key = demoKey(dataDir);
+  const feedback = launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     POSTLINE_KAFKA_BROKERS: bootstrap,
@@ -147,8 +148,8 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     // Feedback (return paths, unsubscribe links, the inbound service): a signing key generated once
     // into the data dir unless the user configured keys, and local defaults for the addresses.
     ...launcherFeedbackKeys(config.feedback, dataDir),
-    POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']).returnPathDomain,
-    POSTLINE_FEEDBACK_UNSUBSCRIBE_URL: launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']).unsubscribeUrl,
+    POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: feedback.returnPathDomain,
+    POSTLINE_FEEDBACK_UNSUBSCRIBE_URL: feedback.unsubscribeUrl,
     POSTLINE_INBOUND_HOST: process.env.POSTLINE_INBOUND_HOST ?? '127.0.0.1',
     POSTLINE_INBOUND_PORT: values['inbound-port'],
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),

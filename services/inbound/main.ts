@@ -5,8 +5,9 @@
  * producer and disconnect. `startInbound` runs it in-process (npm start, tests).
  */
 import fs from 'node:fs';
-import { PostlineConfigSchema, type PostlineConfig } from '../../shared/config.js';
-import { ConfigError, describeOptions } from '../../shared/config-loader.js';
+import type { PostlineConfig } from '../../shared/config.js';
+import { ConfigError } from '../../shared/config-loader.js';
+import { optionsReference } from '../../shared/config-docs.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
@@ -80,10 +81,7 @@ the complaint addresses, and mailto unsubscribes, published as bounced, complain
 unsubscribed events. /metrics, /healthz and /readyz on ops.port. Configured by environment
 variables (or a JSON file named by POSTLINE_CONFIG):
 
-${describeOptions(PostlineConfigSchema)
-  .filter((o) => ['inbound.', 'feedback.', 'kafka.', 'ops.'].some((p) => o.path.startsWith(p)))
-  .map((o) => `  ${o.env}\n      ${o.description} (default ${JSON.stringify(o.default)})`)
-  .join('\n')}
+${optionsReference(['inbound.', 'feedback.', 'kafka.', 'ops.'])}
 `;
 
 /** The `postline inbound` command. */

@@ -6,8 +6,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
-import { PostlineConfigSchema, type PostlineConfig } from '../../shared/config.js';
-import { ConfigError, describeOptions } from '../../shared/config-loader.js';
+import type { PostlineConfig } from '../../shared/config.js';
+import { ConfigError } from '../../shared/config-loader.js';
+import { optionsReference } from '../../shared/config-docs.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { loadApiKeyStore, type ApiKeyStore } from '../../shared/http/api-keys.js';
@@ -121,10 +122,7 @@ Runs the send API (POST /v1/emails, POST /v1/emails/batch, GET/POST /u/<token> w
 feedback keys, the provider webhooks POST /feedback/ses and /feedback/sendgrid when configured,
 /healthz and /readyz on ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
 
-${describeOptions(PostlineConfigSchema)
-  .filter((o) => ['ingest.', 'kafka.', 'ops.', 'providerFeedback.'].some((p) => o.path.startsWith(p)))
-  .map((o) => `  ${o.env}\n      ${o.description} (default ${JSON.stringify(o.default)})`)
-  .join('\n')}
+${optionsReference(['ingest.', 'kafka.', 'ops.', 'providerFeedback.'])}
 `;
 
 /** The `postline ingest` command. */

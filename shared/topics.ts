@@ -30,6 +30,14 @@ export const Topics = {
   suppressions: 'email.suppressions',
   templates: 'email.templates',
   idempotency: 'email.idempotency',
+  /** Requests held until their `sendAt` (scheduled send), and their cancellations. */
+  scheduled: 'email.scheduled',
+  /** Customers' webhook endpoints (compacted, keyed by endpoint id). */
+  webhooks: 'email.webhooks',
+  /** Inbound routes: which tenant owns which inbound domain (compacted, keyed by domain). */
+  inboundRoutes: 'email.inbound-routes',
+  /** Mail received on a tenant's inbound domain, parsed (`InboundMail`), for the tenant's webhooks. */
+  inbound: 'email.inbound',
 } as const;
 
 /** Every request topic the renderer consumes: each priority's lane and the shared one. */
@@ -92,6 +100,12 @@ export function topicSpecs(partitions: number, opts: TopicSpecOptions = {}): Top
     stream(Topics.events),
     compacted(Topics.suppressions),
     compacted(Topics.templates),
+    // Scheduled requests wait here up to 30 days (plus slack); see services/scheduler.
+    stream(Topics.scheduled, 32 * DAY),
+    compacted(Topics.webhooks),
+    compacted(Topics.inboundRoutes),
+    // Parsed inbound mail carries bodies and attachments.
+    large(stream(Topics.inbound, 3 * DAY)),
     // Idempotency keys matter for 24 h; compaction keeps one record per key, deletion ages them out.
     {
       topic: Topics.idempotency,

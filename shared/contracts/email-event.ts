@@ -27,10 +27,20 @@ export const EVENT_TYPES = [
   'resumed',
   'throttled',
   'recovered',
+  // Scheduled send: a message held until its `sendAt` (`scheduled`, with `nextAttemptAt` = sendAt),
+  // and a message cancelled by `DELETE /v1/emails/:id` before it was sent (`cancelled`).
+  'scheduled',
+  'cancelled',
+  // Inbound routes: a mail to a tenant's inbound domain was accepted (messageId = the inbound id).
+  'received',
+  // A customer's webhook endpoint switched off after failing too long (ops.scope 'webhook',
+  // ops.target the endpoint id, tenant its tenant), and switched back on.
+  'disabled',
+  'enabled',
 ] as const;
 
 /** The operational event types: not about one message; `ops` says what they are about. */
-export const OPS_EVENTS: ReadonlySet<EventType> = new Set(['paused', 'resumed', 'throttled', 'recovered']);
+export const OPS_EVENTS: ReadonlySet<EventType> = new Set(['paused', 'resumed', 'throttled', 'recovered', 'disabled', 'enabled']);
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Outcomes after which nothing more happens to a (message, recipient domain) delivery. */
@@ -110,7 +120,7 @@ export const EmailEventSchema = Type.Object(
     ops: Type.Optional(
       Type.Object(
         {
-          scope: Type.Union([Type.Literal('source'), Type.Literal('pool'), Type.Literal('sender'), Type.Literal('site')]),
+          scope: Type.Union([Type.Literal('source'), Type.Literal('pool'), Type.Literal('sender'), Type.Literal('site'), Type.Literal('webhook')]),
           target: Type.String(),
           /** paused: the rate that passed the threshold, over `sample` messages in the window. */
           rate: Type.Optional(Type.Number()),
@@ -121,6 +131,27 @@ export const EmailEventSchema = Type.Object(
           factor: Type.Optional(Type.Number()),
           perSecond: Type.Optional(Type.Number()),
           maxConnections: Type.Optional(Type.Integer({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
+     * `opened` and `clicked` (the tracker): `first` on a recipient's first open (or first click
+     * of that link); `machine` when the request came from a machine rather than a person (Apple
+     * Mail Privacy Protection's proxy, a security scanner, a link prefetcher) with `machineReason`
+     * saying which rule; clicks carry the link's `linkIndex` (0-based, in document order) and
+     * `url`; `ip` is truncated (IPv4 /24, IPv6 /48) and `userAgent` is cut to 256 characters.
+     */
+    engagement: Type.Optional(
+      Type.Object(
+        {
+          first: Type.Optional(Type.Boolean()),
+          machine: Type.Optional(Type.Boolean()),
+          machineReason: Type.Optional(Type.String()),
+          linkIndex: Type.Optional(Type.Integer({ minimum: 0 })),
+          url: Type.Optional(Type.String()),
+          ip: Type.Optional(Type.String()),
+          userAgent: Type.Optional(Type.String()),
         },
         { additionalProperties: false },
       ),

@@ -71,6 +71,13 @@ export const EmailRequestedSchema = Type.Object(
     listId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: LIST_ID_PATTERN })),
     /** Add List-Unsubscribe to this message (true) or not (false); unset: the tenant's and priority's default (renderer.unsubscribe). */
     unsubscribe: Type.Optional(Type.Boolean()),
+    /**
+     * Scheduled send: not before this time (RFC 3339, at most 30 days ahead). Ingest parks such a
+     * request on `email.scheduled`; the scheduler releases it to its request lane when due.
+     */
+    sendAt: Type.Optional(Type.String({ format: 'date-time' })),
+    /** Open and click tracking for this message; unset: the tenant's default (`tracking` config). */
+    track: Type.Optional(Type.Object({ opens: Type.Optional(Type.Boolean()), clicks: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

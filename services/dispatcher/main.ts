@@ -42,7 +42,7 @@ import { SiteBudget } from './site-budget.js';
 import { DnsResolver } from './routing/dns-resolver.js';
 import { MtaStsPolicies } from './routing/mta-sts.js';
 import { MxRouter } from './routing/mx-router.js';
-import { loadRoutingFile, warmupPlans, type RoutingFile } from './routing/routes-file.js';
+import { loadRoutingFile, poolsBySource, warmupPlans, type RoutingFile } from './routing/routes-file.js';
 import { instrumentRouting } from './routing/routing-metrics.js';
 import { createShaper, type Shaper, type TrafficShaper } from './shaping/shaper.js';
 import { loadShapingRules } from './shaping/shaping-rules.js';
@@ -180,9 +180,11 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   // The shaper acts on mx routes only: relay targets carry no shaping key, so relay traffic is
   // admitted, limited and counted exactly as before (the relay shapes its own onward traffic).
   const plans = file ? warmupPlans(file) : new Map<string, WarmupPlan>();
+  // Complaints that name a source address (ARF Source-IP) count for it and its pools.
+  const sourcePools = file ? poolsBySource(file) : new Map<string, string[]>();
   // With warm-up plans, every replica counts today's `sent` events of all replicas (a tail of email.events).
   const counter = !opts.shaper && plans.size > 0 ? new SharedSentCounter() : undefined;
-  const own: TrafficShaper | undefined = opts.shaper ? undefined : createShaper(d, { rules: shapingRules, warmup: plans, ...(counter ? { counter } : {}) });
+  const own: TrafficShaper | undefined = opts.shaper ? undefined : createShaper(d, { rules: shapingRules, warmup: plans, ...(counter ? { counter } : {}), poolsOf: (source) => sourcePools.get(source) });
   const shaper: Shaper = opts.shaper ?? own!;
   const breakers = new BreakerRegistry(d.breaker);
   const budgets = new Map<string, SiteBudget>();

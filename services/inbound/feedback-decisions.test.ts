@@ -5,7 +5,7 @@ import path from 'node:path';
 import { FeedbackKeyring, returnPathOf, recipientHash } from '../../shared/feedback/feedback-token.js';
 import { loadPostlineConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/config-loader.js';
-import { decide, routeOf, uniqueEvents, type InboundRoute } from './feedback-decisions.js';
+import { decide, routeOf, sourceOf, uniqueEvents, type InboundRoute } from './feedback-decisions.js';
 import { readReportParts } from './report-parts.js';
 import { classifyBounce } from '../../shared/bounces/classify.js';
 import { checkInboundConfig } from './main.js';
@@ -38,6 +38,7 @@ test('decide: an ARF report sent to a return path is a complaint; the same compl
   assert.equal(viaReturnPath.outcome, 'published');
   assert.equal(viaReturnPath.events[0].type, 'complained');
   assert.deepEqual(viaReturnPath.events[0].recipients, ['kate@yahoo.com']);
+  assert.equal(viaReturnPath.events[0].source, '192.0.2.25', 'Source-IP: the address that delivered it (source-address complaint rates)');
   const fbl = decide(parts, routeOf('fbl@bounces.example.com', opts)!, ctx);
   const abuse = decide(parts, routeOf('abuse@bounces.example.com', opts)!, ctx);
   assert.equal(uniqueEvents([fbl, abuse]).length, 1);
@@ -64,4 +65,11 @@ test('decide: a bounce whose X-Postline-Ref names another message keeps the retu
 test('checkInboundConfig lists every missing piece', () => {
   const config = loadPostlineConfig({ env: {}, overrides: { 'inbound.tlsKeyFile': '/k.pem' } });
   assert.throws(() => checkInboundConfig(config), (err: unknown) => err instanceof ConfigError && /RETURN_PATH_DOMAIN/.test(err.message) && /FEEDBACK_KEYS/.test(err.message) && /tlsCertFile/.test(err.message));
+});
+
+test('sourceOf: an ARF Source-IP becomes an event\'s source only when it is an IP address', () => {
+  assert.deepEqual(sourceOf('192.0.2.25'), { source: '192.0.2.25' });
+  assert.deepEqual(sourceOf(' [2001:DB8::1] '), { source: '2001:db8::1' });
+  assert.deepEqual(sourceOf('::ffff:192.0.2.7'), { source: '192.0.2.7' });
+  for (const no of [undefined, '', 'mail.example.com', '192.0.2.300', '192.0.2.1; drop']) assert.deepEqual(sourceOf(no), {}, String(no));
 });

@@ -4,6 +4,7 @@
  * addresses) and which events a received message becomes. Everything an event says about the
  * message, tenant and recipient comes from a verified feedback token, never from the mail's text.
  */
+import net from 'node:net';
 import { recipientHash, tokenOfLocalPart, RETURN_PATH_PREFIX, UNSUBSCRIBE_MAILTO_PREFIX, type FeedbackKeyring, type FeedbackRef } from '../../shared/feedback/feedback-token.js';
 import type { EventInput } from '../../shared/events.js';
 import { bounceOf, isPermanentFailure, type BounceRecipient } from './bounce-parser.js';
@@ -114,6 +115,13 @@ function complainant(arf: ParsedArf, keyring: FeedbackKeyring, fallback?: Feedba
   return recipient ? { ...rp, recipient } : 'recipient-unknown';
 }
 
+/** An ARF report's Source-IP as an event's `source`: an IP address only (IPv4-mapped IPv6 as IPv4), else nothing. */
+export function sourceOf(sourceIp: string | undefined): { source: string } | Record<string, never> {
+  const ip = (sourceIp ?? '').trim().replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const v4 = ip.startsWith('::ffff:') && net.isIPv4(ip.slice(7)) ? ip.slice(7) : ip;
+  return net.isIP(v4) ? { source: v4 } : {};
+}
+
 function complaintVerdict(arf: ParsedArf, ctx: DecideContext, fallback?: FeedbackRef): Verdict {
   if (NOT_COMPLAINTS.has(arf.feedbackType)) return { kind: 'complaint', outcome: 'ignored', reason: `feedback-type-${arf.feedbackType}`, events: [] };
   const who = complainant(arf, ctx.keyring, fallback);
@@ -128,6 +136,9 @@ function complaintVerdict(arf: ParsedArf, ctx: DecideContext, fallback?: Feedbac
     category: arf.feedbackType,
     ...(arf.userAgent ? { reason: `reported by ${arf.userAgent.slice(0, 200)}` } : {}),
     ...context(who),
+    // The address that delivered the message (RFC 5965 Source-IP): our source address, whose
+    // complaint rate the dispatchers count (auto-pause of the address and its pools).
+    ...sourceOf(arf.sourceIp),
   };
   return { kind: 'complaint', outcome: 'published', reason: 'arf', ...ids, events: [event] };
 }

@@ -78,6 +78,7 @@ export const ShapingSection = section(
     senderMinSample: int(1_000, 'Messages a sending domain needs in the window before its hard-bounce or complaint rate can pause it.', 1),
     senderBounceRate: num(0.05, 'Share of recipient-class hard bounces in the window above which a sending domain is paused (its mail deferred with SENDER_PAUSED).', 0),
     senderComplaintRate: num(0.003, 'Share of complaints (complained events) in the window above which a sending domain is paused.', 0),
+    pauseComplaintRate: num(0.003, 'Share of complaints whose ARF report names a source address (Source-IP) among the messages that address (or its pool) sent, over the sending-domain window and minimum sample (senderWindowMs, senderMinSample), above which the address (or pool) is paused for pauseCooldownMs.', 0),
     senderCooldownMs: int(21_600_000, 'A paused sending domain resumes by itself after this long; POST /v1/senders/<tenant>/<domain>/resume resumes it at once.', 1),
   },
   'Traffic shaping, warm-up and auto-pause',

@@ -23,7 +23,7 @@ const SETTINGS: ShapingSettings = {
   pauseWindowMs: 600_000,
   pauseMinSample: 100,
   pauseBounceRate: 0.05,
-  pauseCooldownMs: 600_000, senderWindowMs: 600_000, senderMinSample: 4, senderBounceRate: 0.05, senderComplaintRate: 0.003, senderCooldownMs: 60_000,
+  pauseCooldownMs: 600_000, senderWindowMs: 600_000, senderMinSample: 4, senderBounceRate: 0.05, senderComplaintRate: 0.003, pauseComplaintRate: 0.003, senderCooldownMs: 60_000,
 };
 
 const rules = mergeRules(loadShapingRules(''), { sites: { fifty: { maxConnections: 5, perSecond: 50 }, other: { perSecond: 40 } } });

@@ -196,6 +196,13 @@ export function warmupPlans(file: RoutingFile): Map<string, WarmupPlan> {
   return plans;
 }
 
+/** The pools each source address belongs to (an address may serve several pools). */
+export function poolsBySource(file: RoutingFile): Map<string, string[]> {
+  const pools = new Map<string, string[]>();
+  for (const [name, pool] of Object.entries(file.pools)) for (const a of pool.addresses) pools.set(a.address, [...(pools.get(a.address) ?? []), name]);
+  return pools;
+}
+
 /** Reads and validates the routing file at `file`. */
 export function loadRoutingFile(file: string): RoutingFile {
   let input: unknown;

@@ -33,7 +33,7 @@ export interface PauseTransition {
   rate?: number;
   sample?: number;
   until?: number;
-  reason: 'bounce-rate' | 'cooldown' | 'command';
+  reason: 'bounce-rate' | 'complaint-rate' | 'cooldown' | 'command';
 }
 
 const SLOTS = 12;

@@ -13,14 +13,15 @@ import pino from 'pino';
 const SETTINGS = {
   maxWaitMs: 1_000, maxWaiting: 10, burstMs: 1, throttleFactor: 0.5, minFactor: 0.1, throttleHoldMs: 0, cooldownMs: 1, recoverStepMs: 1,
   pauseWindowMs: 600_000, pauseMinSample: 2, pauseBounceRate: 0.5, pauseCooldownMs: 60_000,
-  senderWindowMs: 600_000, senderMinSample: 100, senderBounceRate: 0.05, senderComplaintRate: 0.003, senderCooldownMs: 3_600_000,
+  senderWindowMs: 600_000, senderMinSample: 100, senderBounceRate: 0.05, senderComplaintRate: 0.003, pauseComplaintRate: 0.003, senderCooldownMs: 3_600_000,
 } satisfies ShapingSettings;
 
 const T0 = Date.parse('2026-12-03T10:00:00Z');
 
 /** A shaper and the events it publishes, as a full event of the contract (as the tail would read it). */
 function replica(clock = new ManualClock(T0)) {
-  const shaper = new TrafficShaper({ rules: loadShapingRules(''), settings: SETTINGS, clock });
+  const pools = new Map([['127.0.0.2', ['bulk']], ['127.0.0.3', ['bulk', 'news']]]);
+  const shaper = new TrafficShaper({ rules: loadShapingRules(''), settings: SETTINGS, clock, poolsOf: (s) => pools.get(s) });
   const published: Record<string, unknown>[] = [];
   publishShaperEvents(shaper, async (e: EventInput) => {
     const full = { schemaVersion: 1, eventId: `e${published.length}`, at: new Date(clock.now()).toISOString(), stage: 'dispatcher', ...e };
@@ -73,7 +74,7 @@ describe('operational events', () => {
 
   it('a paused event whose cool-down has passed is not applied (start-up replay of the day)', () => {
     const b = replica();
-    const notice = pauseNoticeOf({ ...sourcePausedEvent({ target: '127.0.0.9', kind: 'source', rate: 1, sample: 5, until: T0 - 1 }) } as Record<string, unknown>);
+    const notice = pauseNoticeOf({ ...sourcePausedEvent({ target: '127.0.0.9', kind: 'source', reason: 'bounce-rate', rate: 1, sample: 5, until: T0 - 1 }) } as Record<string, unknown>);
     assert.ok(notice);
     b.shaper.applyNotice(notice);
     assert.equal(b.shaper.sourceAvailable('127.0.0.9'), true);
@@ -99,6 +100,43 @@ describe('operational events', () => {
     await Promise.resolve();
     assert.deepEqual(r.published.map((e) => [e.type, e.reason]), [['paused', 'complaint-rate'], ['resumed', 'cooldown']]);
     r.shaper.close();
+  });
+
+  it('complaints naming a source address (ARF Source-IP) pause it and its pools on their complaint rate over every replica\'s sends', async () => {
+    const r = replica();
+    const sent = (source: string) => applyTailEvent(r.shaper, event('sent', 'acme', 'a.example', { source }));
+    const complaint = (source: string) => applyTailEvent(r.shaper, event('complained', 'acme', 'a.example', { source, via: 'arf', category: 'abuse' }));
+    for (let i = 0; i < 300; i++) sent('127.0.0.2');
+    for (let i = 0; i < 100; i++) sent('127.0.0.3');
+    complaint('127.0.0.2');
+    await Promise.resolve();
+    // 127.0.0.2: 1 in 301 (0.33 %) is over 0.3 %; its pool bulk: 1 in 401 (0.25 %) is not.
+    const pauses = () => r.published.filter((e) => e.type === 'paused' && (e.ops as { scope: string }).scope !== 'sender').map((e) => [e.reason, (e.ops as { scope: string }).scope, (e.ops as { target: string }).target]);
+    assert.deepEqual(pauses(), [['complaint-rate', 'source', '127.0.0.2']]);
+    assert.equal(r.shaper.sourceAvailable('127.0.0.2'), false);
+    assert.equal(r.shaper.sourceAvailable('127.0.0.3', 'bulk'), true);
+    complaint('127.0.0.3');
+    await Promise.resolve();
+    // 127.0.0.3: 1 in 101; bulk: 2 in 402 (0.5 %); news (only 127.0.0.3): 1 in 101.
+    assert.deepEqual(pauses().slice(1), [['complaint-rate', 'source', '127.0.0.3'], ['complaint-rate', 'pool', 'bulk'], ['complaint-rate', 'pool', 'news']]);
+    assert.equal(r.shaper.sourceAvailable('127.0.0.9', 'bulk'), false, 'any address of a paused pool');
+    // An address of no configured pool is not ours: its complaints are not counted.
+    for (let i = 0; i < 200; i++) sent('10.9.9.9');
+    complaint('10.9.9.9');
+    assert.deepEqual(r.shaper.paused().map((p) => p.target).sort(), ['127.0.0.2', '127.0.0.3', 'bulk', 'news']);
+    // Another replica applies the pauses it reads; the cool-down resumes them here.
+    const b = replica();
+    for (const e of r.published) applyTailEvent(b.shaper, e);
+    assert.equal(b.shaper.sourceAvailable('127.0.0.2'), false);
+    r.clock.advance(SETTINGS.pauseCooldownMs);
+    await Promise.resolve();
+    assert.deepEqual(r.published.filter((e) => e.type === 'resumed' && (e.ops as { scope: string }).scope !== 'sender').map((e) => (e.ops as { target: string }).target).sort(), ['127.0.0.2', '127.0.0.3', 'bulk', 'news']);
+    assert.equal(r.shaper.sourceAvailable('127.0.0.2', 'bulk'), true);
+    // A command resumes an address paused by its complaint rate.
+    complaint('127.0.0.2');
+    for (let i = 0; i < 2; i++) complaint('127.0.0.2');
+    assert.equal(r.shaper.sourceAvailable('127.0.0.2'), true, 'a fresh window: 3 complaints and no sends is under the minimum sample');
+    for (const x of [r, b]) x.shaper.close();
   });
 
   it('hard bounces pause a sending domain only when recipient-class, with a minimum sample', () => {

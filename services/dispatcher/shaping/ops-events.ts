@@ -21,8 +21,8 @@ type Scope = 'source' | 'pool' | 'sender';
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** The `paused` event of a source address or pool. */
-export function sourcePausedEvent(e: { target: string; kind: 'source' | 'pool'; rate: number; sample: number; until: number }): EventInput {
-  return { type: 'paused', messageId: '', tenant: '', reason: 'bounce-rate', ...(e.kind === 'source' ? { source: e.target } : { pool: e.target }), ops: { scope: e.kind, target: e.target, rate: e.rate, sample: e.sample, until: iso(e.until) } };
+export function sourcePausedEvent(e: { target: string; kind: 'source' | 'pool'; reason: string; rate: number; sample: number; until: number }): EventInput {
+  return { type: 'paused', messageId: '', tenant: '', reason: e.reason, ...(e.kind === 'source' ? { source: e.target } : { pool: e.target }), ops: { scope: e.kind, target: e.target, rate: e.rate, sample: e.sample, until: iso(e.until) } };
 }
 
 export function sourceResumedEvent(e: { target: string; kind: 'source' | 'pool'; reason: string }): EventInput {
@@ -82,12 +82,26 @@ export function senderOutcomeOf(event: Record<string, unknown>): { tenant: strin
   return { tenant, domain, outcome: recipient ? 'recipient-bounce' : 'bounced' };
 }
 
-/** Applies one event of the tail to the shaper: pause notices, and sending-domain outcomes. */
+/**
+ * What one event says about a source address's complaint rate: a `sent` through it, or a
+ * `complained` whose report named it (the inbound service sets `source` from ARF's Source-IP).
+ */
+export function sourceFeedbackOf(event: Record<string, unknown>): { source: string; outcome: 'sent' | 'complaint' } | undefined {
+  const source = str(event.source);
+  if (!source || event.messageId === '') return undefined;
+  if (event.type === 'sent') return { source, outcome: 'sent' };
+  if (event.type === 'complained') return { source, outcome: 'complaint' };
+  return undefined;
+}
+
+/** Applies one event of the tail to the shaper: pause notices, sending-domain and source-address outcomes. */
 export function applyTailEvent(shaper: TrafficShaper, event: Record<string, unknown>): void {
   const notice = pauseNoticeOf(event);
   if (notice) return shaper.applyNotice(notice);
   const o = senderOutcomeOf(event);
   if (o) shaper.recordSender(o.tenant, o.domain, o.outcome);
+  const f = sourceFeedbackOf(event);
+  if (f) shaper.recordSourceFeedback(f.source, f.outcome);
 }
 
 /** Publishes the shaper's transitions as events (failures are logged: the transition holds here regardless). */

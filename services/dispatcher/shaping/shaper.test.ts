@@ -26,7 +26,7 @@ const SETTINGS: ShapingSettings = {
   senderWindowMs: 600_000,
   senderMinSample: 4,
   senderBounceRate: 0.05,
-  senderComplaintRate: 0.003,
+  senderComplaintRate: 0.003, pauseComplaintRate: 0.003,
   senderCooldownMs: 60_000,
 };
 

@@ -75,7 +75,7 @@ export interface ShaperEvents {
   deferred: [{ source: string; site: string; priority: Priority; reason: DeferralReason; error: ShapingDeferral }];
   throttle: [{ source: string; site: string; reason: ThrottleReason; reply: ObservedReply }];
   'shaping-change': [{ key: string; source: string; site: string; from: EffectiveLimits; to: EffectiveLimits; reason: string }];
-  'source-paused': [{ target: string; kind: 'source' | 'pool'; rate: number; sample: number; until: number }];
+  'source-paused': [{ target: string; kind: 'source' | 'pool'; reason: 'bounce-rate' | 'complaint-rate'; rate: number; sample: number; until: number }];
   'source-resumed': [{ target: string; kind: 'source' | 'pool'; reason: 'cooldown' | 'command' }];
   'warmup-capped': [WarmupUsage];
   'sender-paused': [{ tenant: string; domain: string; reason: 'bounce-rate' | 'complaint-rate'; rate: number; sample: number; until: number }];
@@ -100,6 +100,11 @@ export interface ShaperDeps {
   warmup?: ReadonlyMap<string, WarmupPlan>;
   /** The warm-up day counter (default: this process's own). */
   counter?: SentCounter;
+  /**
+   * The pools a source address belongs to (from the routing file): complaints that name a
+   * source address count for its pools too. Addresses it does not know are not counted.
+   */
+  poolsOf?: (source: string) => readonly string[] | undefined;
   clock?: Clock;
 }
 
@@ -123,6 +128,12 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
   private readonly sites = new Map<string, SiteState>();
   private readonly warmup: Warmup;
   private readonly pause: AutoPause;
+  /**
+   * Source addresses and pools: complaint rate (complaints whose report names the address, over
+   * the `sent` events of every replica), on the sending-domain window — complaints arrive hours
+   * after the message.
+   */
+  private readonly sourceComplaints: AutoPause;
   /** Sending domains (`tenant\u0000domain`): recipient-class hard-bounce rate, and complaint rate. */
   private readonly senderBounces: AutoPause;
   private readonly senderComplaints: AutoPause;
@@ -146,6 +157,27 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
     // A complaint counts as an outcome of its own in the sample (c / (sent + c)): at 0.3 % the
     // difference from c / sent is a rounding error, and it keeps AutoPause as it is.
     this.senderComplaints = new AutoPause({ ...sender, threshold: s.senderComplaintRate });
+    this.sourceComplaints = new AutoPause({ windowMs: s.senderWindowMs, minSample: s.senderMinSample, threshold: s.pauseComplaintRate, cooldownMs: s.pauseCooldownMs });
+  }
+
+  /**
+   * One message of a source address, any replica's (from email.events): a `sent` through it, or a
+   * `complained` whose report named it (ARF Source-IP). Counts for the address and its pools;
+   * an address of no configured pool is not ours and is not counted.
+   */
+  recordSourceFeedback(source: string, outcome: 'sent' | 'complaint'): void {
+    const pools = this.deps.poolsOf?.(source);
+    if (!pools) return;
+    const now = this.clock.now();
+    const kind = outcome === 'sent' ? 'sent' : 'recipient-bounce';
+    const transitions: PauseTransition[] = [];
+    for (const key of [source, ...pools.map((p) => POOL + p)]) {
+      const held = this.pause.paused(key, now);
+      const t = this.sourceComplaints.record(key, kind, now);
+      // Paused by its bounce rate already: one announcement is enough.
+      if (t && !held) transitions.push({ ...t, reason: 'complaint-rate' });
+    }
+    if (transitions.length > 0) this.onPause(transitions);
   }
 
   /**
@@ -205,7 +237,10 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
     else if (n.scope === 'sender') {
       this.senderBounces.resume(key);
       this.senderComplaints.resume(key);
-    } else this.pause.resume(key);
+    } else {
+      this.pause.resume(key);
+      this.sourceComplaints.resume(key);
+    }
     this.schedulePauseTimer();
   }
 
@@ -232,7 +267,8 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
 
   sourceAvailable(source: string, pool?: string): boolean {
     const now = this.clock.now();
-    if (this.pause.paused(source, now) || (pool !== undefined && this.pause.paused(POOL + pool, now))) return false;
+    const paused = (key: string): boolean => this.pause.paused(key, now) || this.sourceComplaints.paused(key, now);
+    if (paused(source) || (pool !== undefined && paused(POOL + pool))) return false;
     return this.warmup.available(source, now);
   }
 
@@ -257,14 +293,19 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
 
   /** Resumes a paused source address (or, with kind 'pool', a pool) at once; false when it was not paused. */
   resume(target: string, kind: 'source' | 'pool' = 'source'): boolean {
-    const t = this.pause.resume(kind === 'pool' ? POOL + target : target);
+    const key = kind === 'pool' ? POOL + target : target;
+    const t = this.pause.resume(key) ?? this.sourceComplaints.resume(key);
+    // Paused by both rates: both end (one announcement).
+    this.sourceComplaints.resume(key);
     if (t) this.onPause([t]);
     return t !== undefined;
   }
 
   /** Paused addresses and pools, with when each resumes by itself. */
   paused(): Array<{ target: string; kind: 'source' | 'pool'; until: number }> {
-    return this.pause.pausedKeys().map(({ key, until }) => ({ ...split(key), until }));
+    const until = new Map<string, number>();
+    for (const p of [...this.pause.pausedKeys(), ...this.sourceComplaints.pausedKeys()]) until.set(p.key, Math.max(until.get(p.key) ?? 0, p.until));
+    return [...until].map(([key, u]) => ({ ...split(key), until: u }));
   }
 
   /** Sites with a rule of their own (the bounded set metrics label by). */
@@ -302,14 +343,15 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
 
   private recordOutcome(source: string, pool: string | undefined, kind: 'sent' | 'bounced' | 'recipient-bounce', now: number): void {
     const paused = [this.pause.record(source, kind, now), pool !== undefined ? this.pause.record(POOL + pool, kind, now) : undefined];
-    const transitions = paused.filter((t): t is PauseTransition => t !== undefined);
+    // Paused by its complaint rate already: one announcement is enough.
+    const transitions = paused.filter((t): t is PauseTransition => t !== undefined && !this.sourceComplaints.paused(t.key, now));
     if (transitions.length > 0) this.onPause(transitions);
   }
 
   private onPause(transitions: PauseTransition[]): void {
     for (const t of transitions) {
       const { target, kind } = split(t.key);
-      if (t.paused) this.emit('source-paused', { target, kind, rate: t.rate ?? 0, sample: t.sample ?? 0, until: t.until ?? 0 });
+      if (t.paused) this.emit('source-paused', { target, kind, reason: t.reason === 'complaint-rate' ? 'complaint-rate' : 'bounce-rate', rate: t.rate ?? 0, sample: t.sample ?? 0, until: t.until ?? 0 });
       else this.emit('source-resumed', { target, kind, reason: t.reason === 'command' ? 'command' : 'cooldown' });
     }
     this.schedulePauseTimer();
@@ -317,14 +359,16 @@ export class TrafficShaper extends EventEmitter<ShaperEvents> implements Shaper 
 
   private schedulePauseTimer(): void {
     this.pauseTimer?.cancel();
-    const dues = [this.pause.nextDue(), this.senderBounces.nextDue(), this.senderComplaints.nextDue()].filter((d): d is number => d !== undefined);
+    const dues = [this.pause.nextDue(), this.sourceComplaints.nextDue(), this.senderBounces.nextDue(), this.senderComplaints.nextDue()].filter((d): d is number => d !== undefined);
     if (dues.length === 0 || this.closed) return;
     this.pauseTimer = this.clock.schedule(Math.min(...dues) - this.clock.now(), () => {
       this.pauseTimer = undefined;
       const now = this.clock.now();
       const senders = new Set([...this.senderBounces.due(now), ...this.senderComplaints.due(now)].map((t) => t.key));
       for (const key of senders) if (!this.senderPaused(splitSender(key).tenant, splitSender(key).domain)) this.emit('sender-resumed', { ...splitSender(key), reason: 'cooldown' });
-      this.onPause(this.pause.due(now));
+      // A key paused by both rates resumes when both cool-downs have passed.
+      const resumed = [...this.pause.due(now), ...this.sourceComplaints.due(now)];
+      this.onPause(resumed.filter((t, i) => resumed.findIndex((x) => x.key === t.key) === i && !this.pause.paused(t.key, now) && !this.sourceComplaints.paused(t.key, now)));
     }, { background: true });
   }
 

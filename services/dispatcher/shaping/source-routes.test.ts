@@ -6,7 +6,7 @@ import { TrafficShaper, type ShapingSettings } from './shaper.js';
 import { loadShapingRules } from './shaping-rules.js';
 import { registerSourceRoutes } from './source-routes.js';
 
-const SETTINGS = { maxWaitMs: 1_000, maxWaiting: 10, burstMs: 1, throttleFactor: 0.5, minFactor: 0.1, throttleHoldMs: 0, cooldownMs: 1, recoverStepMs: 1, pauseWindowMs: 600_000, pauseMinSample: 2, pauseBounceRate: 0.5, pauseCooldownMs: 60_000, senderWindowMs: 600_000, senderMinSample: 4, senderBounceRate: 0.05, senderComplaintRate: 0.003, senderCooldownMs: 60_000 } satisfies ShapingSettings;
+const SETTINGS = { maxWaitMs: 1_000, maxWaiting: 10, burstMs: 1, throttleFactor: 0.5, minFactor: 0.1, throttleHoldMs: 0, cooldownMs: 1, recoverStepMs: 1, pauseWindowMs: 600_000, pauseMinSample: 2, pauseBounceRate: 0.5, pauseCooldownMs: 60_000, senderWindowMs: 600_000, senderMinSample: 4, senderBounceRate: 0.05, senderComplaintRate: 0.003, pauseComplaintRate: 0.003, senderCooldownMs: 60_000 } satisfies ShapingSettings;
 
 describe('source routes', () => {
   it('list paused addresses and resume one (404 when it is not paused)', async () => {

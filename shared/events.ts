@@ -3,7 +3,7 @@
  * `email.events` (keyed by message id) and parks what it cannot process on `email.dead` with
  * the reason, then goes on with the stream.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IHeaders } from 'kafkajs';
 import { Topics } from './topics.js';
@@ -16,7 +16,22 @@ import type { StageRecord } from './kafka/stage-consumer.js';
 /** A dead letter the broker refuses as too large keeps this much of the record's value. */
 export const DEAD_LETTER_KEEP_BYTES = 64 * 1024;
 
-export type EventInput = Omit<EmailEvent, 'schemaVersion' | 'eventId' | 'at' | 'stage'> & { at?: string };
+/**
+ * An event as a stage describes it. `eventId` is normally left out (a random UUID); news that a
+ * sender may deliver again (a provider's webhook retried after a late answer) passes
+ * `stableEventId(...)` of the sender's own id, so the repeat carries the same id and readers
+ * that key by it (webhook receivers: `webhook-id`) see one event.
+ */
+export type EventInput = Omit<EmailEvent, 'schemaVersion' | 'eventId' | 'at' | 'stage'> & { at?: string; eventId?: string };
+
+/** A UUID-shaped id derived from `parts` (SHA-256, version 8 bits set): the same parts, the same id. */
+export function stableEventId(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('\u0000')).digest();
+  h[6] = (h[6] & 0x0f) | 0x80;
+  h[8] = (h[8] & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
 
 /**
  * Emits 'published' (stage, type), 'deadLetter' (stage, code) and, from the dispatcher,
@@ -31,7 +46,8 @@ export class EventPublisher extends EventEmitter {
   }
 
   build(input: EventInput): EmailEvent {
-    return { schemaVersion: EMAIL_EVENT_VERSION, eventId: randomUUID(), at: input.at ?? new Date().toISOString(), stage: this.stage, ...input };
+    const { eventId, at, ...rest } = input;
+    return { schemaVersion: EMAIL_EVENT_VERSION, eventId: eventId ?? randomUUID(), at: at ?? new Date().toISOString(), stage: this.stage, ...rest };
   }
 
   /** Resolves once the event is durably on `email.events`. */

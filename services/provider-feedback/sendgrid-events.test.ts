@@ -70,3 +70,16 @@ test('smtpOf: code, enhanced code and text from the diagnostic forms providers u
   ];
   for (const [diagnostic, status, expected] of cases) assert.deepEqual(smtpOf(diagnostic, status), expected, String(diagnostic));
 });
+
+test('SendGrid events: a batch posted again (a late answer) gives the same event ids; another sg_event_id another', () => {
+  const batch = [
+    { event: 'bounce', type: 'bounce', status: '5.1.1', reason: '550 5.1.1 no such user', postline_ref: ref, sg_event_id: 'sg-a' },
+    { event: 'spamreport', postline_ref: ref, sg_event_id: 'sg-b' },
+  ];
+  const ids = (events: unknown[]) => decideSendgridEvents(events, { keyring, classify }).map((d) => (d.kind === 'event' ? d.event.eventId : undefined));
+  const first = ids(batch);
+  assert.deepEqual(ids(batch), first);
+  assert.equal(new Set(first).size, 2);
+  assert.match(first[0] ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.deepEqual(ids([{ ...batch[0], sg_event_id: undefined }]), [undefined], 'no id from SendGrid: the publisher picks a random one');
+});

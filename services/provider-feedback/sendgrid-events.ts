@@ -12,6 +12,7 @@
  * - `dropped`, `deferred`, `delivered`, `processed`, `open`, `click`, … → ignored.
  */
 import { SENDGRID_REF_ARG } from '../../shared/feedback/esp-headers.js';
+import { stableEventId } from '../../shared/events.js';
 import { atOf, ignored, isDecision, refFields, refOf, smtpOf, type DecisionContext, type FeedbackDecision } from './feedback-decision.js';
 
 type Obj = Record<string, unknown>;
@@ -23,6 +24,13 @@ export function decideSendgridEvents(events: readonly unknown[], ctx: DecisionCo
 }
 
 function decideOne(raw: unknown, ctx: DecisionContext): FeedbackDecision {
+  const decision = decideEvent(raw, ctx);
+  // SendGrid posts a batch again when our answer was late: its sg_event_id keeps the event id.
+  const sgId = decision.kind === 'event' ? text((raw as Obj).sg_event_id) : undefined;
+  return decision.kind === 'event' && sgId ? { ...decision, event: { ...decision.event, eventId: stableEventId('sendgrid', sgId) } } : decision;
+}
+
+function decideEvent(raw: unknown, ctx: DecisionContext): FeedbackDecision {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return ignored('malformed', 'not a JSON object');
   const e = raw as Obj;
   const kind = text(e.event);

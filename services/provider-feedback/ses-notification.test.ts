@@ -75,3 +75,14 @@ test('SES complaints, other notifications and missing or bad refs', () => {
     assert.deepEqual(got, expected, name);
   }
 });
+
+test('SES: a notification SNS delivers again gives the same event id (SES feedbackId); another feedbackId another', () => {
+  const n = (feedbackId: string) => ({ notificationType: 'Bounce', bounce: { bounceType: 'Permanent', bounceSubType: 'General', bouncedRecipients: [], feedbackId }, mail: mail() });
+  const id = (x: object) => {
+    const d = decideSesNotification(x, ctx);
+    return d.kind === 'event' ? d.event.eventId : undefined;
+  };
+  assert.ok(id(n('fb-1')));
+  assert.equal(id(n('fb-1')), id(n('fb-1')));
+  assert.notEqual(id(n('fb-1')), id(n('fb-2')));
+});

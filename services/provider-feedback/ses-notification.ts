@@ -16,6 +16,7 @@
  */
 import type { FeedbackRef } from '../../shared/feedback/feedback-token.js';
 import type { BounceVerdict } from '../../shared/bounces/classify.js';
+import { stableEventId } from '../../shared/events.js';
 import { atOf, ignored, isDecision, refFields, refOf, smtpOf, type DecisionContext, type FeedbackDecision } from './feedback-decision.js';
 
 export const REF_HEADER = 'x-postline-ref';
@@ -43,7 +44,10 @@ export function decideSesNotification(notification: unknown, ctx: DecisionContex
   const mail = obj(n.mail);
   const found = refOf(ctx.keyring, refHeaderOf(mail));
   if (isDecision(found)) return found;
-  return type === 'Bounce' ? decideBounce(obj(n.bounce), found, ctx) : decideComplaint(obj(n.complaint), found);
+  const decision = type === 'Bounce' ? decideBounce(obj(n.bounce), found, ctx) : decideComplaint(obj(n.complaint), found);
+  // SNS delivers again when our answer was late: SES's feedbackId (else its message id) keeps the event id.
+  const sesId = text(obj(type === 'Bounce' ? n.bounce : n.complaint)?.feedbackId) ?? text(mail?.messageId);
+  return decision.kind === 'event' && sesId ? { ...decision, event: { ...decision.event, eventId: stableEventId('ses', type, sesId, found.messageId, found.recipient) } } : decision;
 }
 
 function refHeaderOf(mail: Obj | undefined): string | undefined {

@@ -16,7 +16,8 @@ import { startFakeInternet, type FakeInternet, type FakeSmtpServer, THROTTLED } 
 import { startHarness, type Harness } from '../dispatcher/dispatcher-harness.js';
 import { recordFor } from '../dispatcher/fleet-support.js';
 import { writeDeliveryFiles } from './delivery-files.js';
-import type { EmailEvent } from '../../shared/contracts/email-event.js';
+import { EmailEventContract, type EmailEvent } from '../../shared/contracts/email-event.js';
+import { Topics } from '../../shared/topics.js';
 
 const today = new Date().toISOString().slice(0, 10);
 const UNKNOWN = Array.from({ length: 10 }, (_, i) => `gone${i}@bad.test`);
@@ -31,6 +32,7 @@ describe('traffic shaping in the dispatcher (fake internet)', () => {
   let fastMx: FakeSmtpServer;
   let paceMx: FakeSmtpServer;
   let burstMx: FakeSmtpServer;
+  let complainMx: FakeSmtpServer;
   const pace = { throttle: false };
 
   before(async () => {
@@ -40,6 +42,7 @@ describe('traffic shaping in the dispatcher (fake internet)', () => {
     slowMx = await net.smtp({ mxFor: 'slow.test', script: { throttleAfterPerMinute: 3 } });
     fastMx = await net.smtp({ mxFor: 'fast.test' });
     burstMx = await net.smtp({ mxFor: 'burst.test' });
+    complainMx = await net.smtp({ mxFor: 'complain.test' });
     paceMx = await net.smtp({
       mxFor: 'pace.test',
       script: { replyDelayMs: 100, rcpt: () => (pace.throttle ? THROTTLED : undefined) },
@@ -58,6 +61,7 @@ describe('traffic shaping in the dispatcher (fake internet)', () => {
         risky: { route: 'direct', addresses: [{ address: '127.0.0.5', ehlo: 'mta5.postline.test' }] },
         pace: { route: 'direct', addresses: [{ address: '127.0.0.6', ehlo: 'mta6.postline.test' }] },
         burst: { route: 'direct', addresses: [{ address: '127.0.0.9', ehlo: 'mta9.postline.test', warmup: { start: today, schedule: [[1, 5]] } }] },
+        complaints: { route: 'direct', addresses: [{ address: '127.0.0.8', ehlo: 'mta8.postline.test' }] },
       },
       sites: {
         'slow.test': { maxConnections: 2, perSecond: 100 },
@@ -71,6 +75,9 @@ describe('traffic shaping in the dispatcher (fake internet)', () => {
         ...files,
         'dispatcher.shaping.pauseMinSample': 4,
         'dispatcher.shaping.pauseBounceRate': 0.5,
+        // Complaint rates use the sending-domain window and sample (no record here names a sending domain).
+        'dispatcher.shaping.senderMinSample': 4,
+        'dispatcher.shaping.pauseComplaintRate': 0.1,
         'dispatcher.shaping.throttleHoldMs': 1000,
         'dispatcher.shaping.cooldownMs': 5000,
         'dispatcher.shaping.recoverStepMs': 300,
@@ -178,6 +185,27 @@ describe('traffic shaping in the dispatcher (fake internet)', () => {
     await h.produce([back]);
     assert.equal((await outcome(back.messageId)).type, 'sent');
     assert.deepEqual(badMx.messagesFrom('127.0.0.5').map((m) => m.to), [['someone-else@bad.test']]);
+  });
+
+  test('a complaint whose ARF report names the address (Source-IP → source) pauses it and its pool; its next message is deferred', async () => {
+    for (let i = 0; i < 4; i++) {
+      const r = recordFor([`c${i}@complain.test`], { pool: 'complaints' });
+      await h.produce([r]);
+      assert.equal((await outcome(r.messageId)).type, 'sent');
+    }
+    assert.equal(complainMx.messagesFrom('127.0.0.8').length, 4);
+    // What the inbound service publishes for an ARF report with Source-IP 127.0.0.8 (test/inbound covers that half).
+    const complaint: EmailEvent = { schemaVersion: 1, eventId: 'complaint-1', type: 'complained', messageId: 'complained-1', tenant: 'tenant-a', at: new Date().toISOString(), stage: 'inbound', recipients: ['c0@complain.test'], via: 'arf', category: 'abuse', source: '127.0.0.8' };
+    await h.producer.send({ topic: Topics.events, acks: -1, messages: [{ key: complaint.messageId, value: EmailEventContract.encode(complaint) }] });
+    const paused = await waitFor(() => h.events('paused').find((e) => e.ops?.target === '127.0.0.8'), 20_000, 'the address paused');
+    assert.equal(paused.reason, 'complaint-rate');
+    assert.ok(h.events('paused').some((e) => e.ops?.scope === 'pool' && e.ops.target === 'complaints'), 'its pool too');
+    const held = recordFor(['c9@complain.test'], { pool: 'complaints' });
+    await h.produce([held]);
+    const e = await outcome(held.messageId);
+    assert.equal(e.type, 'deferred');
+    assert.match(e.reason ?? '', /^POOL_UNAVAILABLE/);
+    assert.equal(complainMx.messagesFrom('127.0.0.8').length, 4, 'nothing more sent through it');
   });
 
   test('a throttling site (421 4.7.28 after 3 per minute) is slowed down and does not hold up another site', async () => {

@@ -32,6 +32,8 @@ export interface RigOptions {
   stageNodeArgs?: string[];
   /** Extra node flags for the broker process. */
   brokerNodeArgs?: string[];
+  /** Extra POSTLINE_* settings for every stage (after the rig's own), to try a setting without touching code. */
+  stageEnv?: Record<string, string>;
 }
 
 export class Rig {
@@ -90,6 +92,7 @@ export class Rig {
       POSTLINE_DISPATCHER_RELAY_HOST: this.o.sink.host,
       POSTLINE_DISPATCHER_RELAY_PORT: String(this.o.sink.port),
       POSTLINE_DISPATCHER_RELAY_IGNORE_TLS: 'true',
+      ...this.o.stageEnv,
     };
   }
 

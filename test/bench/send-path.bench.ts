@@ -39,6 +39,17 @@ import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 const FULL_RUN = process.env.POSTLINE_BENCH_SEND_PATH_FULL === '1';
 /** Extra node flags for every stage process (after the production ones), to try runtime settings without touching code. */
 const STAGE_NODE_ARGS = (process.env.POSTLINE_BENCH_SEND_PATH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** Extra POSTLINE_* settings for every stage, as a JSON object (the bench passes none of its own shell's POSTLINE_* on). */
+const STAGE_ENV = stageEnvOf(process.env.POSTLINE_BENCH_SEND_PATH_STAGE_ENV);
+
+function stageEnvOf(json: string | undefined): Record<string, string> {
+  if (!json) return {};
+  const parsed: unknown = JSON.parse(json);
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.entries(parsed).some(([k, v]) => !k.startsWith('POSTLINE_') || typeof v !== 'string')) {
+    throw new Error('POSTLINE_BENCH_SEND_PATH_STAGE_ENV: a JSON object of POSTLINE_* names to string values');
+  }
+  return parsed as Record<string, string>;
+}
 
 const DEFAULT: SendPathParams = {
   stageMessages: 10_000,
@@ -95,7 +106,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
     sink = await startSinkProcess();
     sampler.watch('sink', sink.pid);
     const profileArgs = ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-    rig = await Rig.start({ dir: ctx.tmpDir, sink, sampler, stageNodeArgs: [...STAGE_NODE_ARGS, ...profileArgs], brokerNodeArgs: profileArgs });
+    rig = await Rig.start({ dir: ctx.tmpDir, sink, sampler, stageNodeArgs: [...STAGE_NODE_ARGS, ...profileArgs], brokerNodeArgs: profileArgs, stageEnv: STAGE_ENV });
     Object.assign(g, { rig, sink });
     for (const [label, group] of [
       ['stage isolation', isolationRows],
@@ -131,7 +142,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
     ...(g.usage.size ? usageNotes(g) : []),
     ...(ctx.profile && rig ? profileNotes(profileDir, rig, g.e2eWindow) : []),
   ];
-  return { rows, params: { ...p, tunedDispatcher: TUNED_ENV, partitions: PARTITIONS, full: FULL_RUN, stageNodeArgs: STAGE_NODE_ARGS }, notes, details: g.details, failures };
+  return { rows, params: { ...p, tunedDispatcher: TUNED_ENV, partitions: PARTITIONS, full: FULL_RUN, stageNodeArgs: STAGE_NODE_ARGS, stageEnv: STAGE_ENV }, notes, details: g.details, failures };
 }
 
 export const suite: BenchSuite = {

@@ -38,8 +38,9 @@ before(async () => {
     },
   });
   const logger = pino({ level: 'trace' }, sink);
-  one = await h.ingest({ 'ingest.apiKeys': keys, 'log.level': 'trace' }, { listen: false, logger, registry });
-  two = await h.ingest({ 'ingest.apiKeys': keys, 'log.level': 'trace' }, { listen: false, logger });
+  const overrides = { 'ingest.apiKeys': keys, 'log.level': 'trace', 'ingest.senderDomains': { globex: ['globex.example'] } };
+  one = await h.ingest(overrides, { listen: false, logger, registry });
+  two = await h.ingest(overrides, { listen: false, logger });
 });
 after(async () => h.stop());
 
@@ -132,6 +133,8 @@ test('sender domains added by API apply to sending on every replica at once, per
   const list = await one.app.inject({ method: 'GET', url: '/v1/admin/domains?tenant=acme', headers: adminAuth });
   assert.deepEqual(list.json().items.map((d: { domain: string }) => d.domain), ['acme.example']);
   assert.equal((await one.app.inject({ method: 'GET', url: `/v1/admin/domains?tenant=${encodeURIComponent('acme/eu')}`, headers: adminAuth })).json().items.length, 0);
+  const all = (await one.app.inject({ method: 'GET', url: '/v1/admin/domains', headers: adminAuth })).json().items;
+  assert.deepEqual(all.map((d: { tenant: string; domain: string; source: string }) => `${d.tenant} ${d.domain} ${d.source}`), ['acme acme.example admin', 'globex globex.example config']);
   assert.equal((await one.app.inject({ method: 'DELETE', url: `/v1/admin/domains/acme.example?tenant=${encodeURIComponent('acme/eu')}`, headers: adminAuth })).statusCode, 404);
   assert.equal((await one.app.inject({ method: 'DELETE', url: '/v1/admin/domains/acme.example?tenant=acme', headers: adminAuth })).statusCode, 204);
   await waitFor(async () => (await send(two, KEYS.acme, from('a@anything.example'))).statusCode === 202, 1000, 'replica two to allow any domain again');

@@ -15,7 +15,9 @@ const commands: Record<string, { describe: string; load: () => Promise<{ main(ar
   config: { describe: 'print the configuration reference (markdown | env | configmap)', load: () => import('./config-command.js') },
   scheduler: { describe: 'move retry records back to dispatch when due', load: () => import('./scheduler/main.js') },
   dkim: { describe: 'DKIM keys: dkim keygen --domain D --selector S [--type rsa|ed25519] | dkim list', load: () => import('./dkim-command.js') },
-  domains: { describe: 'check a sending domain\'s DNS: domains check D [--selector S] [--address IP] (SPF, DKIM, DMARC, PTR)', load: () => import('./domains-command.js') },
+  domains: { describe: 'sender domains: domains add|list|remove (over the API) | domains check D [--selector S] [--address IP] (SPF, DKIM, DMARC, PTR)', load: () => import('./domains-command.js') },
+  tenants: { describe: 'tenants over the API (admin key): tenants create NAME | tenants list', load: () => import('./admin/tenants-command.js') },
+  keys: { describe: 'API keys over the API (admin key): keys create --tenant T --name N [--scope S] | keys list | keys revoke ID', load: () => import('./admin/keys-command.js') },
   suppressions: { describe: 'the tenant\'s suppression list over the API: suppressions list | add A | remove A | import FILE', load: () => import('./suppressions/command.js') },
   dead: { describe: 'list and replay dead letters (email.dead): dead list | dead replay --id … | --since …', load: () => import('./dead-letters/command.js') },
 };

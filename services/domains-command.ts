@@ -16,8 +16,10 @@ import { loadRoutingFile, type RoutingFile } from './dispatcher/routing/routes-f
 import { normalizeDomain, readKeyDirectory, type KeyTable } from '../shared/dkim/dkim-keys.js';
 import { checkSenderDomain, type Finding } from '../shared/dkim/sender-dns-check.js';
 import type { CommandIo } from './dkim-command.js';
+import { runAdminCommand, type AdminCommandIo } from './admin/admin-command.js';
 
-const HELP = `usage: postline domains check DOMAIN [--selector S ...] [--address IP ...] [--routes-file FILE] [--dns host:port ...] [--dir DIR] [--json]
+const HELP = `usage: postline domains add|list|remove ...   (sender domains over the API: postline domains add --help)
+       postline domains check DOMAIN [--selector S ...] [--address IP ...] [--routes-file FILE] [--dns host:port ...] [--dir DIR] [--json]
 
 Looks up SPF (is every pool address authorised?), the DKIM record of every selector (given, or
 with a key in DIR, default POSTLINE_RENDERER_DKIM_KEYS_DIR: then it must match the key), DMARC,
@@ -50,7 +52,9 @@ async function keyTable(dir: string | undefined, io: CommandIo): Promise<KeyTabl
 }
 
 /** Runs the command; resolves with the exit code (0 all good or warnings, 1 something wrong, 2 usage). */
-export async function runDomainsCommand(argv: string[], io: CommandIo): Promise<number> {
+export async function runDomainsCommand(argv: string[], io: CommandIo & Partial<Pick<AdminCommandIo, 'fetch'>>): Promise<number> {
+  // add | list | remove: the tenants' sender domains, over the API (services/admin/admin-command.ts).
+  if (['add', 'list', 'remove'].includes(argv[0] ?? '')) return runAdminCommand('domains', argv, { ...io, env: io.env ?? process.env });
   let parsed;
   try {
     parsed = parseArgs({

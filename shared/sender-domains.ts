@@ -1,6 +1,8 @@
 /**
- * Which `From` domains a tenant may send from. Today the policy comes from configuration
- * (`ingest.senderDomains`); a tenant it does not name may use any domain, as before. The
+ * Which `From` domains a tenant may send from: those of configuration (`ingest.senderDomains`)
+ * and those administrators add (`/v1/admin/domains`, `postline domains add`, on `email.admin`),
+ * joined live (`withAdministeredDomains`). A tenant named by neither may use any domain, as
+ * before; once a tenant has a domain from either, it may use only its domains. The
  * ingest API checks it (400 naming `from`) and so does the renderer (SENDER_DOMAIN dead letter),
  * because anyone may produce to `email.requested`. Both only ask `domainsOf`, so a policy read
  * from elsewhere (an administration topic, verified sending domains) replaces this one without
@@ -36,4 +38,21 @@ export function senderDomainProblem(policy: SenderDomainPolicy, tenant: string, 
   const ok = allowed.some((d) => (d.startsWith('*.') ? domain.endsWith(d.slice(1)) : domain === d));
   if (ok) return undefined;
   return allowed.length === 0 ? 'this tenant may not send from any domain yet' : `the domain "${domain}" is not one of this tenant's sender domains (${allowed.join(', ')})`;
+}
+
+/**
+ * The configured policy joined with administered domains (`added(tenant)`, read live from
+ * `email.admin`): a tenant may use the union of both; undefined (any domain) only when neither
+ * names it. Every call reads the current state, so an added or removed domain applies at once.
+ */
+export function withAdministeredDomains(configured: SenderDomainPolicy, added: { domainsOf(tenant: string): readonly string[] | undefined }): SenderDomainPolicy {
+  return {
+    domainsOf(tenant) {
+      const a = configured.domainsOf(tenant);
+      const b = added.domainsOf(tenant);
+      if (a === undefined) return b;
+      if (b === undefined) return a;
+      return [...new Set([...a, ...b])];
+    },
+  };
 }

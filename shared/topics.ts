@@ -38,6 +38,8 @@ export const Topics = {
   inboundRoutes: 'email.inbound-routes',
   /** Mail received on a tenant's inbound domain, parsed (`InboundMail`), for the tenant's webhooks. */
   inbound: 'email.inbound',
+  /** Administration: tenants, API keys (digests only), their last use and sender domains (compacted). */
+  admin: 'email.admin',
 } as const;
 
 /** Every request topic the renderer consumes: each priority's lane and the shared one. */
@@ -104,6 +106,7 @@ export function topicSpecs(partitions: number, opts: TopicSpecOptions = {}): Top
     stream(Topics.scheduled, 32 * DAY),
     compacted(Topics.webhooks),
     compacted(Topics.inboundRoutes),
+    compacted(Topics.admin),
     // Parsed inbound mail carries bodies and attachments.
     large(stream(Topics.inbound, 3 * DAY)),
     // Idempotency keys matter for 24 h; compaction keeps one record per key, deletion ages them out.

@@ -19,7 +19,10 @@ import { serviceMain, startRuntime } from '../../shared/service-runtime.js';
 import { Topics } from '../../shared/topics.js';
 import { backoffDelayMs } from '../../shared/backoff.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
-import { bearerToken, loadApiKeyStore } from '../../shared/http/api-keys.js';
+import { ApiKeyStore, bearerToken, bootstrapApiKeys } from '../../shared/http/api-keys.js';
+import { RequestRejected } from '../../shared/http/errors.js';
+import { openAdminDirectory } from '../../shared/admin/open-admin-directory.js';
+import { instrumentApiKeys } from '../../shared/admin/admin-metrics.js';
 import { apiServerOptions } from '../../shared/http/server-options.js';
 import { openClickHouse } from './clickhouse.js';
 import { migrate as applyMigrations, type MigrateResult } from './schema/migrator.js';
@@ -88,16 +91,34 @@ async function untilDone<T>(fn: () => Promise<T>, logger: Logger, what: string, 
   }
 }
 
-function defaultAuthenticate(config: PostlineConfig, logger: Logger): (r: FastifyRequest) => string | null {
-  const keys = loadApiKeyStore(config.ingest);
-  if (keys.size === 0) logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every read request will be refused with 401');
-  return (r) => keys.authenticate(bearerToken(r.headers.authorization) ?? '') ?? null;
+/** The read API's check: a known, unrevoked key (null: 401) with the `read` scope (else 403). */
+export function readApiAuthenticate(keys: ApiKeyStore, logger: Logger): (r: FastifyRequest) => string | null {
+  if (keys.size === 0) logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile) or created (email.admin): every read request will be refused with 401');
+  return (r) => {
+    const who = keys.identify(bearerToken(r.headers.authorization) ?? '');
+    if (!who) return null;
+    if (!keys.permits(who, 'read')) throw new RequestRejected('FORBIDDEN', 'this API key does not have the "read" scope');
+    return who.tenant;
+  };
 }
 
 export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps = {}): Promise<RunningAnalytics> {
   const a = config.analytics;
+  const bootstrapKeys = deps.authenticate ? [] : bootstrapApiKeys(config.ingest);
   const rt = await startRuntime(ANALYTICS_SERVICE, config, { logger: deps.logger, registry: deps.registry });
   const { logger } = rt;
+  let authenticate = deps.authenticate;
+  if (!authenticate) {
+    // The same keys as the send API: bootstrap ones and those on email.admin (revocations seen live).
+    const admin = await openAdminDirectory({ kafka: rt.kafka, producer: rt.producer, logger, lastUsedIntervalMs: config.admin.lastUsedIntervalMs, loadTimeoutMs: config.admin.loadTimeoutMs }).catch(async (err: unknown) => {
+      await rt.shutdown.run();
+      throw err;
+    });
+    rt.shutdown.add('stop admin table', () => admin.stop());
+    const keys = new ApiKeyStore(bootstrapKeys, admin.directory);
+    instrumentApiKeys(keys, undefined, rt.registry);
+    authenticate = readApiAuthenticate(keys, logger);
+  }
   const opened = deps.clickhouse
     ? { client: deps.clickhouse, location: 'provided client' }
     : await openClickHouse({ url: a.clickhouseUrl, user: a.clickhouseUser, password: a.clickhousePassword, dataDir: a.dataDir, requestTimeoutMs: a.insertTimeoutMs });
@@ -132,7 +153,7 @@ export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps
   registerReadApi(app, {
     client,
     database: a.database,
-    authenticate: deps.authenticate ?? defaultAuthenticate(config, logger),
+    authenticate,
     limits: { queryTimeoutMs: a.queryTimeoutMs, maxStatsPoints: a.maxStatsPoints, maxStatsSpanMs: a.rollupRetentionDays * DAY, maxSearchSpanMs: a.maxSearchDays * DAY },
   });
 

@@ -17,3 +17,14 @@ test('launcherApiKeys: the demo key is listed once, even if the user already lis
   assert.deepEqual(launcherApiKeys([{ tenant: 'acme', keyHash: hashApiKey(demo) }], demo), [{ tenant: 'acme', keyHash: hashApiKey(demo) }]);
   assert.deepEqual(launcherApiKeys([], demo), [{ tenant: 'demo', keyHash: hashApiKey(demo) }]);
 });
+
+test('launcherApiKeys: the admin key manages (scope admin) and cannot send; the demo key sends and reads but does not manage', () => {
+  const demo = generateApiKey();
+  const admin = generateApiKey();
+  const store = new ApiKeyStore(launcherApiKeys([], demo, admin));
+  assert.equal(store.authorize(admin, 'admin'), 'demo');
+  assert.equal(store.authorize(admin, 'send'), undefined);
+  assert.equal(store.authorize(demo, 'send'), 'demo');
+  assert.equal(store.authorize(demo, 'read'), 'demo');
+  assert.equal(store.authorize(demo, 'admin'), undefined);
+});

@@ -66,8 +66,8 @@ function pinPort(args: string[], bootstrap: string): void {
   if (i >= 0 && /^\d+$/.test(port)) args[i + 1] = port;
 }
 
-function demoKey(dataDir: string): string {
-  const file = path.join(dataDir, 'demo-api-key');
+function demoKey(dataDir: string, name = 'demo-api-key'): string {
+  const file = path.join(dataDir, name);
   if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
   const key = generateApiKey();
   fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
@@ -94,6 +94,7 @@ function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty
 interface Started {
   bootstrap: string;
   key: string;
+  adminKey: string;
   capture?: CaptureServer;
 }
 
@@ -122,6 +123,7 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
       });
   if (capture) onCapture(capture);
   const key = demoKey(dataDir);
+  const adminKey = demoKey(dataDir, 'admin-api-key');
   const feedback = launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -138,7 +140,7 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     POSTLINE_INGEST_HOST: process.env.POSTLINE_INGEST_HOST ?? '127.0.0.1',
     POSTLINE_INGEST_PORT: values['api-port'],
     // The user's keys (from the environment or POSTLINE_CONFIG) and the demo key, side by side.
-    POSTLINE_INGEST_API_KEYS: JSON.stringify(launcherApiKeys(config.ingest.apiKeys, key)),
+    POSTLINE_INGEST_API_KEYS: JSON.stringify(launcherApiKeys(config.ingest.apiKeys, key, adminKey)),
     // Analytics owns the in-process ClickHouse data directory (one process may open it) and
     // serves the read API; ingest forwards /v1/messages and /v1/stats to it.
     POSTLINE_ANALYTICS_DATA_DIR: path.join(dataDir, 'analytics'),
@@ -156,7 +158,7 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
   };
   const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
   for (const stage of STAGES) await supervisor.start({ name: stage, args: [stage], env, ready });
-  return { bootstrap, key, capture };
+  return { bootstrap, key, adminKey, capture };
 }
 
 /** The bounce domain: the user's, else one that resolves nowhere but names the local inbound service. */
@@ -170,7 +172,7 @@ function userKeySources(config: PostlineConfig): string[] {
   ].filter(Boolean);
 }
 
-function banner({ bootstrap, key, capture }: Started, values: Values, dataDir: string, config: PostlineConfig): string {
+function banner({ bootstrap, key, adminKey, capture }: Started, values: Values, dataDir: string, config: PostlineConfig): string {
   const api = `http://127.0.0.1:${values['api-port']}`;
   const yours = userKeySources(config);
   const bounces = launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']).returnPathDomain;
@@ -180,6 +182,7 @@ Postline is running.
 
   Send API     ${api}/v1/emails
   API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
+  Admin key    ${adminKey}   (scope admin: /v1/admin, postline tenants|keys|domains; kept in ${path.join(dataDir, 'admin-api-key')})
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
 ${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
 

@@ -26,6 +26,8 @@ import { RequestRejected, toHttpError } from '../../shared/http/errors.js';
 import { apiServerOptions, rejectRepeatedHeaders } from '../../shared/http/server-options.js';
 import { templateRoutes } from './template-routes.js';
 import { suppressionRoutes } from './suppression-routes.js';
+import { adminRoutes, type AdminRoutesDeps } from './admin-routes.js';
+import { requiredScope } from '../../shared/admin/route-scopes.js';
 import type { SuppressionBook } from '../../shared/suppressions/suppression-book.js';
 import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../shared/dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
@@ -59,6 +61,8 @@ export interface IngestAppDeps {
   observer?: EventEmitter;
   /** Provider webhooks (`POST /feedback/ses`, `/feedback/sendgrid`; public, signed); absent without it. */
   providerFeedback?: ProviderFeedbackDeps;
+  /** Administration (`/v1/admin/...`: tenants, keys, sender domains); absent without it. */
+  admin?: AdminRoutesDeps;
 }
 
 export interface ResponseObservation {
@@ -135,13 +139,15 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
   const { acceptor, config } = deps;
   // Authenticate before the body is read: an unauthenticated client costs no parsing.
   v1.addHook('onRequest', async (req, reply) => {
-    const tenant = deps.apiKeys.authenticate(bearerToken(req.headers.authorization) ?? '');
-    if (tenant === undefined) {
+    const who = deps.apiKeys.identify(bearerToken(req.headers.authorization) ?? '');
+    if (who === undefined) {
       reply.header('www-authenticate', 'Bearer');
       throw new RequestRejected('UNAUTHORIZED', 'missing or invalid API key');
     }
-    req.tenant = tenant;
-    req.log = req.log.child({ tenant });
+    const scope = requiredScope(req.method, req.routeOptions.url ?? req.url);
+    if (!deps.apiKeys.permits(who, scope)) throw new RequestRejected('FORBIDDEN', `this API key does not have the "${scope}" scope`);
+    req.tenant = who.tenant;
+    req.log = req.log.child({ tenant: who.tenant, ...(who.keyId ? { keyId: who.keyId } : {}) });
   });
   if (config.rateLimitMax > 0) {
     // Route-level hooks run after the instance's, so the limiter sees the authenticated tenant.
@@ -155,7 +161,8 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
   if (deps.templates) await templateRoutes(v1, deps.templates);
   if (deps.suppressions) await suppressionRoutes(v1, deps.suppressions);
   if (deps.deadLetters) await registerDeadLetterRoutes(v1, deps.deadLetters);
-  const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
+  if (deps.admin) await adminRoutes(v1, deps.admin);
+  const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
 
   v1.post<{ Body: EmailBody }>(
     '/v1/emails',

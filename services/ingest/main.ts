@@ -11,8 +11,10 @@ import { ConfigError } from '../../shared/config-loader.js';
 import { optionsReference } from '../../shared/config-docs.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
-import { loadApiKeyStore, type ApiKeyStore } from '../../shared/http/api-keys.js';
-import { configuredSenderDomains } from './sender-domains.js';
+import { ApiKeyStore, bootstrapApiKeys, loadApiKeyStore } from '../../shared/http/api-keys.js';
+import { configuredSenderDomains, withAdministeredDomains } from '../../shared/sender-domains.js';
+import { openAdminDirectory } from '../../shared/admin/open-admin-directory.js';
+import { instrumentApiKeys } from '../../shared/admin/admin-metrics.js';
 import { IdempotencyStore } from './idempotency-store.js';
 import { Acceptor } from './acceptor.js';
 import { buildApp } from './app.js';
@@ -48,7 +50,7 @@ export function checkIngestConfig(config: PostlineConfig['ingest']): void {
   }
 }
 
-/** The configured keys plus those of the keys file; throws ConfigError when the file is bad. */
+/** The configured keys plus those of the keys file (bootstrap keys only, no administered ones); throws ConfigError when the file is bad. */
 export function loadApiKeys(config: PostlineConfig['ingest']): ApiKeyStore {
   return loadApiKeyStore(config);
 }
@@ -61,14 +63,26 @@ export function loadApiKeys(config: PostlineConfig['ingest']): ApiKeyStore {
  */
 export async function startIngest(config: PostlineConfig, opts: StartIngestOptions = {}): Promise<IngestHandle> {
   checkIngestConfig(config.ingest);
-  const apiKeys = loadApiKeys(config.ingest);
+  // Read before connecting: a bad keys file fails start-up.
+  const bootstrapKeys = bootstrapApiKeys(config.ingest);
   // Feedback keys verify /u/<token> unsubscribe links and provider webhooks' refs; without one neither is served.
   const feedbackKeys = loadFeedbackKeyring(config.feedback);
   // Before connecting: bad provider feedback config fails start-up.
   const feedbackSetup = providerFeedbackSetup(config.providerFeedback, feedbackKeys);
   const rt = await startRuntime('ingest', config, opts);
   const providerFeedback = feedbackSetup && wireProviderFeedback(feedbackSetup, rt.producer, rt.registry);
-  if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every send request will be refused with 401');
+  // Administered keys, revocations and sender domains (email.admin), read to its end before the first request.
+  let admin;
+  try {
+    admin = await openAdminDirectory({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, lastUsedIntervalMs: config.admin.lastUsedIntervalMs, loadTimeoutMs: config.admin.loadTimeoutMs });
+  } catch (err) {
+    await rt.shutdown.run();
+    throw err;
+  }
+  rt.shutdown.add('stop admin table', () => admin.stop());
+  const apiKeys = new ApiKeyStore(bootstrapKeys, admin.directory);
+  instrumentApiKeys(apiKeys, admin.directory, rt.registry);
+  if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile) or created (email.admin): every send request will be refused with 401');
   const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);
   const observer = new EventEmitter();
   const acceptor = new Acceptor({
@@ -78,14 +92,14 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
     limits: config.ingest,
     produceTimeoutMs: config.ingest.produceTimeoutMs,
     logger: rt.logger,
-    senderDomains: configuredSenderDomains(config.ingest.senderDomains),
+    senderDomains: withAdministeredDomains(configuredSenderDomains(config.ingest.senderDomains), admin.directory),
   });
   instrumentIngest(acceptor, observer, rt.registry);
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback });
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains } });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();

@@ -44,7 +44,8 @@ import { loadRoutingFile, type RoutingFile } from '../dispatcher/routing/routes-
 import { loadShapingRules, type ShapingRules } from '../dispatcher/shaping/shaping-rules.js';
 import { openSiteKeys, siteRecordKeys, type RecordKeys } from './site-keying.js';
 import { DkimKeyStore } from '../../shared/dkim/key-store.js';
-import { configuredSenderDomains } from '../../shared/sender-domains.js';
+import { configuredSenderDomains, withAdministeredDomains } from '../../shared/sender-domains.js';
+import { openAdminDirectory } from '../../shared/admin/open-admin-directory.js';
 import type { DkimPolicy } from './message-signing.js';
 import { readTopicLimits, type TopicLimits } from './topic-limits.js';
 import { RENDERER_GROUP_PREFIX, groupMembership, laneStage, rendererLanes } from './render-lanes.js';
@@ -161,7 +162,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     throw err;
   }
   const { logger } = rt;
-  const state: { stages: StageConsumer[]; consumers: Consumer[]; stopTable?: () => Promise<void>; reload?: NodeJS.Timeout } = { stages: [], consumers: [] };
+  const state: { stages: StageConsumer[]; consumers: Consumer[]; stopTable?: () => Promise<void>; stopAdmin?: () => Promise<void>; reload?: NodeJS.Timeout } = { stages: [], consumers: [] };
   // Steps run in this order, each skipping what was never started, so a failed start-up
   // cleans up with the same code: stop fetching and drain in-flight records (they resolve
   // only once their produces are acked), then the table, then disconnect; the runtime's
@@ -171,6 +172,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     .add('stop watching DKIM keys', () => dkimKeys?.close())
     .add('stop consuming and drain in-flight records', () => Promise.all(state.stages.map((s) => s.stop())))
     .add('stop template table', () => state.stopTable?.())
+    .add('stop admin table', () => state.stopAdmin?.())
     .add('disconnect consumers', () => Promise.all(state.consumers.map((c) => c.disconnect())));
   rt.addFinalShutdownSteps();
   try {
@@ -194,7 +196,10 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
       dkimKeys.on('reloaded', (table: { domains: Map<string, unknown> }) => logger.debug({ dir: rc.dkim.keysDir, domains: table.domains.size }, 'DKIM keys read'));
       dkim = { keys: dkimKeys, missingKey: rc.dkim.missingKey };
     }
-    const senderDomains = configuredSenderDomains(config.ingest.senderDomains);
+    // Sender domains added by administrators (email.admin) join the configured ones live.
+    const admin = await openAdminDirectory({ kafka: rt.kafka, producer: rt.producer, logger, loadTimeoutMs: config.admin.loadTimeoutMs });
+    state.stopAdmin = admin.stop;
+    const senderDomains = withAdministeredDomains(configuredSenderDomains(config.ingest.senderDomains), admin.directory);
     let recordKeys: RecordKeys | undefined;
     if (siteKeyConfig) {
       const siteKeys = openSiteKeys(siteKeyConfig.routing, siteKeyConfig.rules, { maxWaitMs: opts.siteKeyWaitMs });

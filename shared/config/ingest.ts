@@ -1,6 +1,7 @@
 /** Options of the ingest API (`services/ingest`). */
 import { Type } from '@sinclair/typebox';
 import { section, int, str, bool } from './schema-helpers.js';
+import { ScopesSchema } from '../contracts/admin-record.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -11,6 +12,8 @@ export const ApiKeyEntry = Type.Object(
   {
     tenant: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\r\\n\\u0000]+$' }),
     keyHash: Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: '"sha256:" + hex SHA-256 of the key' }),
+    /** What the key may do: send, read, admin (default send and read; admin only when listed). */
+    scopes: Type.Optional(ScopesSchema),
   },
   { additionalProperties: false },
 );
@@ -37,7 +40,8 @@ export const IngestSection = section(
     metricsOnApiPort: bool(false, 'Also serve /metrics on the send API port. Off: it is unauthenticated, so by default only the ops server (ops.port) serves it.'),
     apiKeys: Type.Array(ApiKeyEntry, {
       default: [],
-      description: 'API keys as JSON: [{"tenant":"acme","keyHash":"sha256:<hex>"}]. Only digests are stored (hashApiKey in shared/http/api-keys.ts computes one).',
+      description:
+        'API keys as JSON: [{"tenant":"acme","keyHash":"sha256:<hex>"}]. Only digests are stored (hashApiKey in shared/http/api-keys.ts computes one). An entry may name its "scopes" (send, read, admin); without them a key may send and read, and only a key listing "admin" may use /v1/admin.',
     }),
     apiKeysFile: str('', 'A JSON file holding more keys in the same form as apiKeys (e.g. a mounted Kubernetes Secret); empty for none.'),
     produceTimeoutMs: int(10_000, 'How long a request waits for the broker to acknowledge before answering 503.', 1),

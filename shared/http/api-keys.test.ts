@@ -55,3 +55,17 @@ test('POSTLINE_INGEST_API_KEYS is read as JSON and a plain-text key is refused a
     (e: unknown) => e instanceof ConfigError && /POSTLINE_INGEST_API_KEYS/.test(e.message),
   );
 });
+
+test('bootstrap keys may send and read unless their entry lists scopes; admin only when listed; a bad scope fails start-up', () => {
+  const keyHash = hashApiKey('ops-key');
+  const config = loadPostlineConfig({ env: { POSTLINE_INGEST_API_KEYS: JSON.stringify([{ tenant: 'acme', keyHash: hashApiKey('k') }, { tenant: 'ops', keyHash, scopes: ['admin'] }]) } });
+  const store = new ApiKeyStore(config.ingest.apiKeys);
+  assert.deepEqual(store.identify('k'), { tenant: 'acme', scopes: ['send', 'read'] });
+  assert.equal(store.authorize('k', 'admin'), undefined);
+  assert.equal(store.authorize('ops-key', 'admin'), 'ops');
+  assert.equal(store.authorize('ops-key', 'send'), undefined);
+  assert.throws(
+    () => loadPostlineConfig({ env: { POSTLINE_INGEST_API_KEYS: JSON.stringify([{ tenant: 'ops', keyHash, scopes: ['root'] }]) } }),
+    (e: unknown) => e instanceof ConfigError && /POSTLINE_INGEST_API_KEYS/.test(e.message),
+  );
+});

@@ -87,6 +87,22 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
   const noKey = await fetch(`http://127.0.0.1:${api}/v1/messages/${id}`);
   assert.equal(noKey.status, 401);
 
+  // Administration: the printed admin key creates a read-only key, which the read API (another
+  // process, analytics) accepts as soon as it has read email.admin; it may not send.
+  const adminKey = /Admin key\s+(\S+)/.exec(output)?.[1];
+  assert.ok(adminKey, 'the banner shows an admin key');
+  const created = await fetch(`http://127.0.0.1:${api}/v1/admin/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant: 'demo', name: 'dashboards', scopes: ['read'] }),
+  });
+  assert.equal(created.status, 201);
+  const readKey = ((await created.json()) as { key: string }).key;
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${api}/v1/messages/${id}`, { headers: { authorization: `Bearer ${readKey}` } })).status === 200, 5_000, 'the read API to accept the new key');
+  const readerSends = await fetch(`http://127.0.0.1:${api}/v1/emails`, { method: 'POST', headers: { authorization: `Bearer ${readKey}`, 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(readerSends.status, 403);
+  assert.equal((await fetch(`http://127.0.0.1:${api}/v1/admin/tenants`, { headers: { authorization: `Bearer ${key}` } })).status, 403, 'the demo key does not administer');
+
   // Feedback: a key generated into the data dir (never printed), and the inbound service on its port.
   const keys = JSON.parse(fs.readFileSync(path.join(dataDir, 'feedback-keys.json'), 'utf8')) as Array<{ id: number; secret: string }>;
   assert.ok(!output.includes(keys[0].secret), 'the feedback secret is never printed');

@@ -16,7 +16,7 @@ import { TracingSection } from './config/tracing.js';
 import { FeedbackSection } from './config/feedback.js';
 import { SuppressionsSection } from './config/suppressions.js';
 import { ProviderFeedbackSection } from './config/provider-feedback.js';
-import { InboundSection } from './config/inbound.js';
+import { InboundSection, InboundRoutesSection } from './config/inbound.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -35,6 +35,7 @@ export const PostlineConfigSchema = Type.Object(
     suppressions: SuppressionsSection,
     providerFeedback: ProviderFeedbackSection,
     inbound: InboundSection,
+    inboundRoutes: InboundRoutesSection,
   },
   { additionalProperties: false },
 );

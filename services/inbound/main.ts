@@ -14,6 +14,18 @@ import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 import { startInboundServer, type InboundServer } from './inbound-server.js';
 import { instrumentInbound } from './inbound-metrics.js';
 import { classifyBounce } from '../../shared/bounces/classify.js';
+import os from 'node:os';
+import { Topics } from '../../shared/topics.js';
+import { InboundMailContract } from '../../shared/contracts/inbound-mail.js';
+import { openInboundRouteBook } from '../../shared/inbound-routes/inbound-route-book.js';
+import { InboundRoutesReceiver } from './inbound-routes-receiver.js';
+import { dnsResolverFor } from './inbound-mail-auth.js';
+import type { DNSResolver } from 'mailauth';
+
+/** What tests may replace: the DNS of the SPF, DKIM and DMARC checks (the fake internet's). */
+export interface StartInboundOptions extends RuntimeOptions {
+  resolver?: DNSResolver;
+}
 
 export interface InboundHandle {
   server: InboundServer;
@@ -43,7 +55,7 @@ function readTls(config: PostlineConfig['inbound']): { key: Buffer; cert: Buffer
 }
 
 /** Starts the inbound SMTP service in this process; resolves once it listens. */
-export async function startInbound(config: PostlineConfig, opts: RuntimeOptions = {}): Promise<InboundHandle> {
+export async function startInbound(config: PostlineConfig, opts: StartInboundOptions = {}): Promise<InboundHandle> {
   checkInboundConfig(config);
   const keyring = loadFeedbackKeyring(config.feedback);
   const tls = readTls(config.inbound);
@@ -51,6 +63,17 @@ export async function startInbound(config: PostlineConfig, opts: RuntimeOptions 
   let server: InboundServer;
   let opsAddress: string | undefined;
   try {
+    const routeBook = await openInboundRouteBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, onChange: (domain, route) => rt.logger.info({ domain, tenant: route?.tenant }, route ? 'inbound route in force' : 'inbound route released') });
+    rt.shutdown.add('stop inbound route table', () => routeBook.stop());
+    const routes = new InboundRoutesReceiver({
+      book: routeBook.book,
+      limits: config.inboundRoutes,
+      resolver: opts.resolver ?? dnsResolverFor(config.inboundRoutes.dnsServers, config.inboundRoutes.authTimeoutMs),
+      authTimeoutMs: config.inboundRoutes.authTimeoutMs,
+      mta: config.inbound.hostname || os.hostname(),
+      produce: (record) => rt.producer.send(Topics.inbound, { key: record.id, value: InboundMailContract.encode(record) }),
+      publish: (event) => rt.events.publish(event),
+    });
     server = await startInboundServer({
       ...config.inbound,
       domain: config.feedback.returnPathDomain,
@@ -60,6 +83,7 @@ export async function startInbound(config: PostlineConfig, opts: RuntimeOptions 
       publish: (event) => rt.events.publish(event),
       logger: rt.logger,
       ...(tls ? { tls } : {}),
+      routes,
     });
     instrumentInbound(server, rt.registry);
     rt.shutdown.add('stop accepting SMTP', () => server.close());

@@ -20,10 +20,13 @@ export interface InboundRouteRoutesDeps {
   reservedDomains: readonly string[];
 }
 
+// Local parts are stored lower-case; the API takes them in any case.
+const LocalPartInput = Type.String({ minLength: 1, maxLength: 64, pattern: LOCAL_PART_PATTERN.replaceAll('a-z', 'a-zA-Z') });
+
 const ClaimSchema = Type.Object(
   {
     domain: Type.String({ minLength: 1, maxLength: 253 }),
-    localParts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: LOCAL_PART_PATTERN }), { minItems: 1, maxItems: 100 })),
+    localParts: Type.Optional(Type.Array(LocalPartInput, { minItems: 1, maxItems: 100 })),
   },
   { additionalProperties: false },
 );

@@ -172,6 +172,16 @@ test('limits: text and HTML cut on a character boundary, attachments over their 
   );
 });
 
+test('a 1.2 MB attachment is inlined: the record (over 1.5 MB of JSON, above Kafka’s 1 MiB default) fits email.inbound', async () => {
+  const big = Buffer.alloc(1200 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31) % 251;
+  const raw = await compose({ from: 'ann@sender.test', to: 'files@in.acme.test', subject: 'The big file', text: 'attached', attachments: [{ filename: 'big.bin', content: big }] });
+  const reply = await h.send(h.first.port, { from: 'ann@sender.test', to: ['files@in.acme.test'] }, raw);
+  assert.equal(reply.code, 250, reply.response);
+  const [record] = await h.waitForRecords((r) => r.id === idOf(reply.response));
+  assert.ok(Buffer.from(record.attachments[0].content ?? '', 'base64').equals(big));
+});
+
 test('hostile input: huge headers and too many parts are 550 5.6.0, broken MIME is delivered as far as it reads; the service serves on', async () => {
   const port = h.first.port;
   const send = (raw: string | Buffer) => h.send(port, { from: 'x@sender.test', to: ['hostile@in.acme.test'] }, raw);

@@ -1,6 +1,7 @@
 /**
- * `postline inbound`: the SMTP service of the bounce domain. Wires config, the feedback keyring,
- * the runtime (logger, metrics, Kafka producer, event publisher, ops server) and the listener,
+ * `postline inbound`: the SMTP service of the bounce domain and of tenants' inbound domains. Wires
+ * config, the feedback keyring, the runtime (logger, metrics, Kafka producer, event publisher, ops
+ * server), the inbound route table (`email.inbound-routes`) and the listener,
  * and shuts them down in order: stop accepting SMTP (sessions in flight finish), then drain the
  * producer and disconnect. `startInbound` runs it in-process (npm start, tests).
  */
@@ -60,9 +61,11 @@ export async function startInbound(config: PostlineConfig, opts: StartInboundOpt
   const keyring = loadFeedbackKeyring(config.feedback);
   const tls = readTls(config.inbound);
   const rt = await startRuntime('inbound', config, opts);
-  let server: InboundServer;
+  let server: InboundServer | undefined;
   let opsAddress: string | undefined;
   try {
+    // Added first so it runs first: sessions in flight finish while the route table still reads.
+    rt.shutdown.add('stop accepting SMTP', () => server?.close());
     const routeBook = await openInboundRouteBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, onChange: (domain, route) => rt.logger.info({ domain, tenant: route?.tenant }, route ? 'inbound route in force' : 'inbound route released') });
     rt.shutdown.add('stop inbound route table', () => routeBook.stop());
     const routes = new InboundRoutesReceiver({
@@ -86,7 +89,6 @@ export async function startInbound(config: PostlineConfig, opts: StartInboundOpt
       routes,
     });
     instrumentInbound(server, rt.registry);
-    rt.shutdown.add('stop accepting SMTP', () => server.close());
     rt.addFinalShutdownSteps();
     opsAddress = await rt.startOps();
   } catch (err) {
@@ -102,10 +104,12 @@ const help = (): string => `usage: postline inbound
 Runs the SMTP service of the bounce domain (feedback.returnPathDomain): asynchronous bounces
 (DSN and the common non-standard formats) to signed return paths, complaint reports (ARF) to
 the complaint addresses, and mailto unsubscribes, published as bounced, complained and
-unsubscribed events. /metrics, /healthz and /readyz on ops.port. Configured by environment
-variables (or a JSON file named by POSTLINE_CONFIG):
+unsubscribed events. Also the mail exchanger of tenants' inbound domains (inbound routes, claimed
+with POST /v1/inbound-routes): such mail is parsed, checked (SPF, DKIM, DMARC) and produced to
+email.inbound with a received event. /metrics, /healthz and /readyz on ops.port. Configured by
+environment variables (or a JSON file named by POSTLINE_CONFIG):
 
-${optionsReference(['inbound.', 'feedback.', 'kafka.', 'ops.'])}
+${optionsReference(['inbound.', 'inboundRoutes.', 'feedback.', 'kafka.', 'ops.'])}
 `;
 
 /** The `postline inbound` command. */

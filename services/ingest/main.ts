@@ -121,7 +121,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
 
 const help = (): string => `usage: postline ingest
 
-Runs the send API (POST /v1/emails, POST /v1/emails/batch, GET/POST /u/<token> with
+Runs the send API (POST /v1/emails, POST /v1/emails/batch, /v1/inbound-routes, GET/POST /u/<token> with
 feedback keys, the provider webhooks POST /feedback/ses and /feedback/sendgrid when configured,
 /healthz and /readyz on ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
 

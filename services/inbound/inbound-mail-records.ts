@@ -53,3 +53,29 @@ export function inboundMailRecords(recipients: readonly RoutedRecipient[], messa
     };
   });
 }
+
+/**
+ * The record cut until its JSON is at most `maxBytes` (what `email.inbound` accepts): first every
+ * attachment's content goes (metadata stays), then the HTML, then the text, each flagged in
+ * `truncated`. Undefined when even the rest (headers, addresses) is larger.
+ */
+export function fitRecord(record: InboundMail, maxBytes: number, size: (r: InboundMail) => number): InboundMail | undefined {
+  if (size(record) <= maxBytes) return record;
+  const steps: Array<(r: InboundMail) => InboundMail> = [
+    (r) => (r.attachments.some((a) => a.content !== undefined) ? { ...r, attachments: r.attachments.map(({ content: _content, ...meta }) => meta), truncated: { ...r.truncated, attachments: true } } : r),
+    (r) => (r.html !== undefined ? { ...withoutKey(r, 'html'), truncated: { ...r.truncated, html: true } } : r),
+    (r) => (r.text !== undefined ? { ...withoutKey(r, 'text'), truncated: { ...r.truncated, text: true } } : r),
+  ];
+  let current = record;
+  for (const step of steps) {
+    current = step(current);
+    if (size(current) <= maxBytes) return current;
+  }
+  return undefined;
+}
+
+function withoutKey<K extends keyof InboundMail>(r: InboundMail, key: K): InboundMail {
+  const copy = { ...r };
+  delete copy[key];
+  return copy;
+}

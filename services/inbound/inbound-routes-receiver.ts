@@ -8,11 +8,11 @@
 import { createHash } from 'node:crypto';
 import type { DNSResolver } from 'mailauth';
 import type { EventInput } from '../../shared/events.js';
-import type { InboundMail } from '../../shared/contracts/inbound-mail.js';
+import { InboundMailContract, type InboundMail } from '../../shared/contracts/inbound-mail.js';
 import type { InboundRouteBook, RoutedRecipient } from '../../shared/inbound-routes/inbound-route-book.js';
-import { parseInboundMail, type InboundMailLimits } from './inbound-mail-parser.js';
+import { UnparseableMail, parseInboundMail, type InboundMailLimits } from './inbound-mail-parser.js';
 import { checkAuth } from './inbound-mail-auth.js';
-import { inboundMailRecords } from './inbound-mail-records.js';
+import { fitRecord, inboundMailRecords } from './inbound-mail-records.js';
 
 export interface InboundRoutesReceiverOptions {
   book: Pick<InboundRouteBook, 'match'>;
@@ -22,6 +22,8 @@ export interface InboundRoutesReceiverOptions {
   authTimeoutMs: number;
   /** This service's host name. */
   mta: string;
+  /** Largest record `email.inbound` takes (its max.message.bytes less room for the batch); larger ones are cut (`fitRecord`). */
+  maxRecordBytes: number;
   /** Produces a record to `email.inbound`; resolves once durable. */
   produce(record: InboundMail): Promise<unknown>;
   /** Publishes an event; resolves once durable. */
@@ -57,13 +59,18 @@ export class InboundRoutesReceiver {
       checkAuth(raw, { ip: tx.remoteAddress, helo: tx.helo, sender: tx.envelopeFrom, mta: this.opts.mta, resolver: this.opts.resolver, timeoutMs: this.opts.authTimeoutMs }),
     ]);
     const digest = createHash('sha256').update(raw).digest('hex');
-    return inboundMailRecords(recipients, { digest, size: raw.length, envelopeFrom: tx.envelopeFrom, remote: { ip: tx.remoteAddress, ...(tx.helo ? { helo: tx.helo } : {}) }, receivedAt }, parsed, auth);
+    const records = inboundMailRecords(recipients, { digest, size: raw.length, envelopeFrom: tx.envelopeFrom, remote: { ip: tx.remoteAddress, ...(tx.helo ? { helo: tx.helo } : {}) }, receivedAt }, parsed, auth);
+    return records.map((r) => fitRecord(r, this.opts.maxRecordBytes, (x) => InboundMailContract.encode(x).length) ?? tooLarge(r));
   }
 
   /** Each record on `email.inbound` and its `received` event; resolves once all are durable. */
   async deliver(records: readonly InboundMail[]): Promise<void> {
     await Promise.all(records.flatMap((r) => [this.opts.produce(r), this.opts.publish(receivedEvent(r))]));
   }
+}
+
+function tooLarge(r: InboundMail): never {
+  throw new UnparseableMail(`the message's headers alone are larger than an email.inbound record may be (${r.headers.length} header lines)`);
 }
 
 /** The `received` event of a record (messageId = the record's id). */

@@ -16,7 +16,7 @@ import { startInboundServer, type InboundServer } from './inbound-server.js';
 import { instrumentInbound } from './inbound-metrics.js';
 import { classifyBounce } from '../../shared/bounces/classify.js';
 import os from 'node:os';
-import { Topics } from '../../shared/topics.js';
+import { Topics, recordLimitFor } from '../../shared/topics.js';
 import { InboundMailContract } from '../../shared/contracts/inbound-mail.js';
 import { openInboundRouteBook } from '../../shared/inbound-routes/inbound-route-book.js';
 import { InboundRoutesReceiver } from './inbound-routes-receiver.js';
@@ -74,6 +74,8 @@ export async function startInbound(config: PostlineConfig, opts: StartInboundOpt
       resolver: opts.resolver ?? dnsResolverFor(config.inboundRoutes.dnsServers, config.inboundRoutes.authTimeoutMs),
       authTimeoutMs: config.inboundRoutes.authTimeoutMs,
       mta: config.inbound.hostname || os.hostname(),
+      // email.inbound is created for the renderer's largest message (topicSpecs); 64 KiB is left for the batch around the record.
+      maxRecordBytes: recordLimitFor(config.renderer.maxMessageBytes) - 64 * 1024,
       produce: (record) => rt.producer.send(Topics.inbound, { key: record.id, value: InboundMailContract.encode(record) }),
       publish: (event) => rt.events.publish(event),
     });

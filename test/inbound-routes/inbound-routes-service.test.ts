@@ -182,6 +182,17 @@ test('a 1.2 MB attachment is inlined: the record (over 1.5 MB of JSON, above Kaf
   assert.ok(Buffer.from(record.attachments[0].content ?? '', 'base64').equals(big));
 });
 
+test('a record larger than email.inbound takes keeps the attachment’s metadata only', async () => {
+  // renderer.maxMessageBytes sizes email.inbound's record limit (about 1 MiB here).
+  const tight = await h.inbound({ 'renderer.maxMessageBytes': 1024 });
+  await h.waitRouted(tight.port, 'files@in.acme.test');
+  const raw = await compose({ from: 'ann@sender.test', to: 'files@in.acme.test', subject: 'Too big to inline', text: 'attached', attachments: [{ filename: 'big.bin', content: Buffer.alloc(1200 * 1024, 7) }] });
+  const reply = await h.send(tight.port, { from: 'ann@sender.test', to: ['files@in.acme.test'] }, raw);
+  assert.equal(reply.code, 250, reply.response);
+  const [record] = await h.waitForRecords((r) => r.id === idOf(reply.response));
+  assert.deepEqual([record.attachments[0].size, record.attachments[0].content, record.truncated, record.text?.trim()], [1200 * 1024, undefined, { attachments: true }, 'attached']);
+});
+
 test('hostile input: huge headers and too many parts are 550 5.6.0, broken MIME is delivered as far as it reads; the service serves on', async () => {
   const port = h.first.port;
   const send = (raw: string | Buffer) => h.send(port, { from: 'x@sender.test', to: ['hostile@in.acme.test'] }, raw);

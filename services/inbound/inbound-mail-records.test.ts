@@ -7,12 +7,13 @@ const message = { digest: 'ab'.repeat(32), size: 100, envelopeFrom: 'a@x.test', 
 const parsed = { headers: [['Subject', 'hi']] as Array<[string, string]>, subject: 'hi', text: 't'.repeat(1000), html: 'h'.repeat(2000), attachments: [{ contentType: 'application/pdf', size: 3000, content: 'c'.repeat(4000) }] };
 const auth = { spf: 'pass', dkim: 'none', dmarc: 'none' };
 
-test('inboundMailRecords: one record per tenant with only its recipients; ids differ by tenant and recipients, not by order', () => {
+test('inboundMailRecords: one record per tenant with only its recipients, each once; ids differ by tenant and recipients, not by order', () => {
   const records = inboundMailRecords(
     [
       { tenant: 'acme', domain: 'a.test', address: 'x@a.test' },
       { tenant: 'acme/eu', domain: 'eu.test', address: 'y@eu.test' },
       { tenant: 'acme', domain: 'a2.test', address: 'z@a2.test' },
+      { tenant: 'acme', domain: 'a.test', address: 'X@a.test' },
     ],
     message,
     parsed,

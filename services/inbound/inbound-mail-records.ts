@@ -20,10 +20,16 @@ export interface ReceivedMessage {
   receivedAt: Date;
 }
 
-/** The recipients grouped by tenant, in the order they were given. */
+/** The recipients grouped by tenant, in the order they were given, each address once (case-insensitive). */
 export function byTenant(recipients: readonly RoutedRecipient[]): Map<string, RoutedRecipient[]> {
   const groups = new Map<string, RoutedRecipient[]>();
-  for (const r of recipients) groups.set(r.tenant, [...(groups.get(r.tenant) ?? []), r]);
+  const seen = new Set<string>();
+  for (const r of recipients) {
+    const key = r.address.toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
+    groups.set(r.tenant, [...(groups.get(r.tenant) ?? []), r]);
+  }
   return groups;
 }
 

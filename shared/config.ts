@@ -16,8 +16,8 @@ import { TracingSection } from './config/tracing.js';
 import { FeedbackSection } from './config/feedback.js';
 import { SuppressionsSection } from './config/suppressions.js';
 import { ProviderFeedbackSection } from './config/provider-feedback.js';
-import { InboundSection } from './config/inbound.js';
 import { AdminSection } from './config/admin.js';
+import { InboundSection, InboundRoutesSection } from './config/inbound.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -37,6 +37,7 @@ export const PostlineConfigSchema = Type.Object(
     providerFeedback: ProviderFeedbackSection,
     inbound: InboundSection,
     admin: AdminSection,
+    inboundRoutes: InboundRoutesSection,
   },
   { additionalProperties: false },
 );

@@ -185,6 +185,7 @@ Postline is running.
   Admin key    ${adminKey}   (scope admin: /v1/admin, postline tenants|keys|domains; kept in ${path.join(dataDir, 'admin-api-key')})
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
 ${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
+  Inbound      ${inbound}   (mail to your inbound domains, claimed with POST ${api}/v1/inbound-routes, lands on email.inbound)
 
 Try it:
 

@@ -5,7 +5,13 @@
  * published. The reply waits for the broker's acknowledgement: 250 only once the events are
  * durable, 451 when the broker does not answer in time (the sender retries; at-least-once).
  *
- * Emits 'message' (kind, outcome, reason) per accepted recipient of a received message,
+ * With inbound routes (`routes`), RCPT is also accepted for addresses at tenants' inbound
+ * domains; such a message becomes one `InboundMail` record per tenant (inbound-routes-receiver.ts),
+ * answered 250 only once the records and their `received` events are acknowledged (451 when the
+ * broker does not answer in time, 550 5.6.0 for a message that cannot be parsed).
+ *
+ * Emits 'message' (kind, outcome, reason) per accepted recipient of a received message (per
+ * record for routes: kind 'route'), 'received' (tenant, DMARC verdict) per inbound mail record,
  * 'refused' (reason) per refused command or connection, and 'connectionError' (code).
  */
 import { EventEmitter } from 'node:events';
@@ -17,6 +23,10 @@ import type { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
 import { readReportParts } from './report-parts.js';
 import { decide, routeOf, uniqueEvents, type InboundRoute, type RouteOptions, type Verdict } from './feedback-decisions.js';
 import type { BounceVerdict, BounceInput } from '../../shared/bounces/classify.js';
+import type { RoutedRecipient } from '../../shared/inbound-routes/inbound-route-book.js';
+import type { InboundMail } from '../../shared/contracts/inbound-mail.js';
+import type { InboundRoutesReceiver } from './inbound-routes-receiver.js';
+import { UnparseableMail } from './inbound-mail-parser.js';
 
 /** More RCPTs than this in one transaction are refused (452): one bounce names one return path. */
 const MAX_RECIPIENTS = 50;
@@ -41,6 +51,8 @@ export interface InboundServerOptions {
   publishTimeoutMs: number;
   logger: Logger;
   tls?: { key: Buffer; cert: Buffer };
+  /** Inbound routes: tenants' inbound domains; absent, only the bounce domain is served. */
+  routes?: Pick<InboundRoutesReceiver, 'match' | 'prepare' | 'deliver'>;
 }
 
 export interface InboundServer extends EventEmitter {
@@ -94,7 +106,51 @@ export async function startInboundServer(opts: InboundServerOptions): Promise<In
     return smtpError(code, message);
   };
 
+  // The route each routed RCPT TO matched when it was accepted (a route released meanwhile still gets the mail).
+  const routedAt = new WeakMap<object, RoutedRecipient>();
+
   async function handle(raw: Buffer, session: SMTPServerSession): Promise<string> {
+    const routed = session.envelope.rcptTo.map((r) => routedAt.get(r)).filter((r): r is RoutedRecipient => !!r);
+    const records = routed.length > 0 ? await prepareRouted(raw, session, routed) : [];
+    const replies: string[] = [];
+    if (routed.length < session.envelope.rcptTo.length) replies.push(await handleFeedback(raw, session));
+    if (records.length > 0) replies.push(await deliverRouted(records, session));
+    return replies.join('; ');
+  }
+
+  async function prepareRouted(raw: Buffer, session: SMTPServerSession, routed: RoutedRecipient[]): Promise<InboundMail[]> {
+    const tx = { envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', remoteAddress: session.remoteAddress, ...(session.hostNameAppearsAs ? { helo: session.hostNameAppearsAs } : {}) };
+    try {
+      return await opts.routes!.prepare(raw, tx, routed);
+    } catch (err) {
+      if (err instanceof UnparseableMail) {
+        emitter.emit('refused', 'unparseable');
+        log.warn({ err: err.message, remote: session.remoteAddress, size: raw.length, tenants: [...new Set(routed.map((r) => r.tenant))] }, 'inbound mail cannot be parsed; refused with 550');
+        throw smtpError(550, '5.6.0 this message cannot be parsed');
+      }
+      emitter.emit('message', 'route', 'retry', 'internal-error');
+      log.error({ err, remote: session.remoteAddress, size: raw.length }, 'could not read an inbound mail; answered 451');
+      throw smtpError(451, '4.3.0 temporarily unable to read this message, try again later');
+    }
+  }
+
+  async function deliverRouted(records: InboundMail[], session: SMTPServerSession): Promise<string> {
+    try {
+      await withTimeout(opts.routes!.deliver(records), opts.publishTimeoutMs);
+    } catch (err) {
+      for (const r of records) emitter.emit('message', 'route', 'retry', 'broker-unavailable');
+      log.warn({ err: (err as Error).message, records: records.length, remote: session.remoteAddress }, 'could not record inbound mail; answered 451');
+      throw smtpError(451, '4.3.0 temporarily unable to accept this message, try again later');
+    }
+    for (const r of records) {
+      emitter.emit('message', 'route', 'published', 'received');
+      emitter.emit('received', r.tenant, r.auth?.dmarc ?? 'none');
+      log.info({ inboundId: r.id, tenant: r.tenant, domain: r.domain, recipients: r.envelope.to.length, size: r.size, auth: r.auth, truncated: r.truncated, remote: r.remote.ip }, 'inbound mail received');
+    }
+    return `2.0.0 accepted as ${records.map((r) => r.id).join(' ')}`;
+  }
+
+  async function handleFeedback(raw: Buffer, session: SMTPServerSession): Promise<string> {
     const routes = session.envelope.rcptTo.map((r) => routeOf(r.address, routeOpts)).filter((r): r is InboundRoute => !!r);
     let verdicts: Verdict[];
     try {
@@ -148,7 +204,10 @@ export async function startInboundServer(opts: InboundServerOptions): Promise<In
     },
     onRcptTo(address, session, callback) {
       if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return callback(refuse('too-many-recipients', 452, '4.5.3 too many recipients'));
-      if (!routeOf(address.address, routeOpts)) return callback(refuse('unknown-recipient', 550, `5.1.1 <${address.address.slice(0, 100)}>: no such recipient here`));
+      if (routeOf(address.address, routeOpts)) return callback();
+      const routed = opts.routes?.match(address.address);
+      if (!routed) return callback(refuse('unknown-recipient', 550, `5.1.1 <${address.address.slice(0, 100)}>: no such recipient here`));
+      routedAt.set(address, routed);
       callback();
     },
     onData(stream, session, callback) {

@@ -32,6 +32,7 @@ import type { SuppressionBook } from '../../shared/suppressions/suppression-book
 import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../shared/dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 import { unsubscribeRoutes, type UnsubscribeRoutesDeps } from './unsubscribe-routes.js';
+import { inboundRouteRoutes, type InboundRouteRoutesDeps } from './inbound-route-routes.js';
 
 import { registerProviderFeedbackRoutes, type ProviderFeedbackDeps } from '../provider-feedback/provider-feedback-routes.js';
 
@@ -63,6 +64,8 @@ export interface IngestAppDeps {
   providerFeedback?: ProviderFeedbackDeps;
   /** Administration (`/v1/admin/...`: tenants, keys, sender domains); absent without it. */
   admin?: AdminRoutesDeps;
+  /** The tenant's inbound routes (`/v1/inbound-routes`); the routes are absent without it. */
+  inboundRoutes?: InboundRouteRoutesDeps;
 }
 
 export interface ResponseObservation {
@@ -163,6 +166,7 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
   if (deps.deadLetters) await registerDeadLetterRoutes(v1, deps.deadLetters);
   if (deps.admin) await adminRoutes(v1, deps.admin);
   const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
+  if (deps.inboundRoutes) await inboundRouteRoutes(v1, deps.inboundRoutes);
 
   v1.post<{ Body: EmailBody }>(
     '/v1/emails',

@@ -24,6 +24,7 @@ import { openSuppressionBook } from '../../shared/suppressions/suppression-book.
 import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
 import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 import { providerFeedbackSetup, wireProviderFeedback } from '../provider-feedback/provider-feedback-setup.js';
+import { openInboundRouteBook } from '../../shared/inbound-routes/inbound-route-book.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -98,8 +99,9 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
+  const inboundRoutes = await openInboundRouteBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains } });
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain] } });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();
@@ -107,6 +109,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   rt.shutdown.add('stop template table', () => templates.stop());
   rt.shutdown.add('stop suppression table', () => suppressions.stop());
   rt.shutdown.add('stop dead-letter index', () => deadLetters.stop());
+  rt.shutdown.add('stop inbound route table', () => inboundRoutes.stop());
   rt.shutdown.add('stop idempotency table', () => {
     clearInterval(evictor);
     return table.stop();
@@ -132,7 +135,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
 
 const help = (): string => `usage: postline ingest
 
-Runs the send API (POST /v1/emails, POST /v1/emails/batch, GET/POST /u/<token> with
+Runs the send API (POST /v1/emails, POST /v1/emails/batch, /v1/inbound-routes, GET/POST /u/<token> with
 feedback keys, the provider webhooks POST /feedback/ses and /feedback/sendgrid when configured,
 /healthz and /readyz on ingest.port; /metrics, /healthz and /readyz on ops.port). Configured by environment variables (or a JSON file named by POSTLINE_CONFIG):
 

@@ -24,3 +24,20 @@ export const InboundSection = section(
   },
   'Inbound SMTP (bounces, complaints, mailto unsubscribes)',
 );
+
+/** Options of inbound routes: mail to tenants' inbound domains, parsed into `email.inbound` records (`services/inbound`). */
+export const InboundRoutesSection = section(
+  {
+    maxTextBytes: int(1 * MiB, 'Most bytes (UTF-8) of the text and of the HTML body kept in an inbound mail record; longer ones are cut (`truncated.text` / `truncated.html`).', 1024),
+    maxAttachmentBytes: int(5 * MiB, 'Largest attachment whose content is inlined (base64) in an inbound mail record; a larger one keeps only its metadata (`truncated.attachments`).', 0),
+    maxAttachmentsTotalBytes: int(10 * MiB, 'Most attachment bytes inlined in one record, in message order; the attachments past it keep only their metadata.', 0),
+    maxHeaderBytes: int(256 * 1024, 'Largest header block of one MIME part; a message with a larger one is refused (550 5.6.0).', 1024),
+    maxParts: int(1000, 'Most MIME parts one message may have; a message with more is refused (550 5.6.0).', 1),
+    authTimeoutMs: int(10_000, 'How long the SPF, DKIM and DMARC checks (DNS lookups) of one message may take; past it the verdicts are `temperror` and the mail is still delivered.', 1),
+    dnsServers: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'DNS servers (`host` or `host:port`) for the SPF, DKIM and DMARC lookups; empty: the system’s resolvers. Comma-separated or JSON.',
+    }),
+  },
+  'Inbound routes (mail to tenants’ inbound domains)',
+);

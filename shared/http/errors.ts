@@ -26,6 +26,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   URI_TOO_LONG: 414,
   IDEMPOTENCY_IN_PROGRESS: 409,
   CONFLICT: 409,
+  /** An inbound domain another tenant has claimed (`/v1/inbound-routes`). */
+  DOMAIN_TAKEN: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,

@@ -74,7 +74,7 @@ export function buildTrackerApp(deps: TrackerAppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    maxParamLength: MAX_TOKEN + 8,
+    routerOptions: { maxParamLength: MAX_TOKEN + 8 },
     trustProxy: hops > 0 ? (_address: string, hop: number) => hop < hops : false,
   });
   const now = deps.now ?? Date.now;

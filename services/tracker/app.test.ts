@@ -47,6 +47,9 @@ describe('tracker app', () => {
     ]);
     await app.inject({ url: path(pixelUrl(keyring, BASE, copy())), headers: { 'user-agent': CHROME } });
     assert.equal(events[1].engagement?.first, false, 'a second open of the same copy is not first');
+    // acme/eu reusing acme's message id and recipient: its own first open.
+    await app.inject({ url: path(pixelUrl(keyring, BASE, copy('acme/eu'))), headers: { 'user-agent': CHROME } });
+    assert.deepEqual([events[2].tenant, events[2].engagement?.first], ['acme/eu', true]);
   });
 
   test('a click: 302 to the signed URL, a clicked event with link index and URL', async () => {

@@ -87,9 +87,9 @@ export function buildTrackerApp(deps: TrackerAppDeps): FastifyInstance {
   const record = (hit: TrackedHit, req: FastifyRequest) => {
     const atMs = now();
     const userAgent = req.headers['user-agent'] ?? '';
-    const previousClick = hit.kind === 'click' ? deps.memory.click(hit.messageId, hit.recipient, hit.linkIndex, atMs) : undefined;
+    const previousClick = hit.kind === 'click' ? deps.memory.click(hit, hit.linkIndex, atMs) : undefined;
     const verdict = detectMachine({ kind: hit.kind, method: req.method, userAgent, ip: req.ip, issuedAt: hit.issuedAt, nowMs: atMs, linkIndex: hit.linkIndex, previousClick }, deps.rules);
-    const first = deps.memory.first(hit.messageId, hit.recipient, hit.kind, hit.linkIndex);
+    const first = deps.memory.first(hit, hit.kind, hit.linkIndex);
     deps.buffer.push(engagementEvent(hit, verdict, first, { ip: req.ip, userAgent }, atMs));
     deps.observer?.emit('hit', hit.kind, verdict.machine);
   };

@@ -7,6 +7,15 @@
  */
 import { LRUCache } from 'lru-cache';
 
+/** One recipient's copy: tenants may reuse each other's message ids (foreign producers), so the tenant is part of it. */
+export interface CopyKey {
+  tenant: string;
+  messageId: string;
+  recipient: string;
+}
+
+const keyOf = (c: CopyKey): string => `${c.tenant}\n${c.messageId}\n${c.recipient}`;
+
 export class EngagementMemory {
   private readonly seen: LRUCache<string, true>;
   private readonly lastClick: LRUCache<string, { atMs: number; linkIndex: number }>;
@@ -17,16 +26,16 @@ export class EngagementMemory {
   }
 
   /** True the first time this (copy, open | link) is seen by this replica; remembers it. */
-  first(messageId: string, recipient: string, kind: 'open' | 'click', linkIndex: number): boolean {
-    const key = `${messageId}\n${recipient}\n${kind === 'open' ? 'o' : linkIndex}`;
+  first(copy: CopyKey, kind: 'open' | 'click', linkIndex: number): boolean {
+    const key = `${keyOf(copy)}\n${kind === 'open' ? 'o' : linkIndex}`;
     if (this.seen.has(key)) return false;
     this.seen.set(key, true);
     return true;
   }
 
   /** The previous click of this copy (if remembered), and records this one. */
-  click(messageId: string, recipient: string, linkIndex: number, atMs: number): { atMs: number; linkIndex: number } | undefined {
-    const key = `${messageId}\n${recipient}`;
+  click(copy: CopyKey, linkIndex: number, atMs: number): { atMs: number; linkIndex: number } | undefined {
+    const key = keyOf(copy);
     const prev = this.lastClick.get(key);
     this.lastClick.set(key, { atMs, linkIndex });
     return prev;

@@ -35,7 +35,7 @@ import { buildMessage, type MessageContent } from './mime-message.js';
 import { messageContent, templateFor, type TemplateSource } from './message-content.js';
 import { dispatchRecords, domainCopies, type MessageCopy, type OutgoingRecord } from './dispatch-records.js';
 import { recipientCopies, type FeedbackPolicy } from './feedback-copies.js';
-import { issuedAtOf, trackedHtml, trackingFor, type TrackingPolicy } from './tracking-rewrite.js';
+import { issuedAtOf, planRewrite, trackedHtml, trackingFor, type HtmlPlan, type MessageTracking, type TrackingPolicy } from './tracking-rewrite.js';
 import { singleRecordBatchBytes } from './topic-limits.js';
 import { recordIds } from '../../shared/record-ids.js';
 import { ANY_SENDER_DOMAIN, senderDomainProblem, type SenderDomainPolicy } from '../../shared/sender-domains.js';
@@ -242,9 +242,11 @@ export class Renderer extends EventEmitter {
     let signature: SignOutcome['signature'];
     const body = built.raw.toString('utf8');
     const tracking = this.deps.tracking && content.html !== undefined ? trackingFor(req, this.deps.tracking) : undefined;
+    // The HTML is tokenized once; each copy only signs its links.
+    const htmlPlan = tracking ? planRewrite(content.html ?? '') : undefined;
     for (const copy of recipientCopies(req, plan, this.deps.feedback)) {
       // Tracked: this recipient's own HTML (signed links and pixel), composed for this copy alone.
-      const own = tracking ? await this.trackedCopy(req, content, plan, tracking, copy.recipient) : undefined;
+      const own = tracking && htmlPlan ? await this.trackedCopy(req, content, plan, { tracking, htmlPlan }, copy.recipient) : undefined;
       const composed = own ?? built.raw;
       const signed = await this.sign(Buffer.concat([Buffer.from(copy.head, 'utf8'), composed]), plan.from.domain, req);
       signature ??= signed.signature;
@@ -255,10 +257,17 @@ export class Renderer extends EventEmitter {
   }
 
   /** The copy composed with tracked HTML, or undefined (untracked) when a field is too long for a token. */
-  private async trackedCopy(req: EmailRequested, content: MessageContent, plan: EnvelopePlan, tracking: NonNullable<ReturnType<typeof trackingFor>>, recipient: string): Promise<Buffer | undefined> {
+  private async trackedCopy(
+    req: EmailRequested,
+    content: MessageContent,
+    plan: EnvelopePlan,
+    t: { tracking: MessageTracking; htmlPlan: HtmlPlan },
+    recipient: string,
+  ): Promise<Buffer | undefined> {
+    if (!this.deps.tracking) return undefined;
     let html: string;
     try {
-      html = trackedHtml(content.html ?? '', tracking, this.deps.tracking!, { messageId: req.messageId, tenant: req.tenant, recipient, issuedAt: issuedAtOf(req) });
+      html = trackedHtml(t.htmlPlan, t.tracking, this.deps.tracking, { messageId: req.messageId, tenant: req.tenant, recipient, issuedAt: issuedAtOf(req) });
     } catch {
       return undefined;
     }

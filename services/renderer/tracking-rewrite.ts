@@ -4,8 +4,9 @@
  * (shared/tracking/tracking-links.ts). Pure and deterministic (tokens are HMACs, `issuedAt`
  * comes from the request), so rendering a record again yields the same bytes.
  *
- * The HTML is read by htmlparser2's tokenizer, not by regular expressions: an `<a>` start tag's
- * `href` attribute is replaced in place (everything else, byte for byte, stays as written).
+ * The HTML is read by htmlparser2's tokenizer, not by regular expressions, once per message
+ * (`planRewrite`); each copy then replaces the `href` attributes of `<a>` start tags in place
+ * (`applyRewrite`; everything else, byte for byte, stays as written).
  * Rewritten: `http://` and `https://` links. Left alone: other schemes (mailto:, tel:, `#…`,
  * relative), links marked `data-postline-notrack`, and the List-Unsubscribe URL
  * (`feedback.unsubscribeUrl`). `linkIndex` counts the rewritten links in document order from 0.
@@ -65,13 +66,21 @@ export function issuedAtOf(req: Pick<EmailRequested, 'acceptedAt' | 'sendAt'>): 
   return Number.isFinite(at) ? Math.floor(at / 1000) : 0;
 }
 
-/** `html` with its links replaced and the pixel added, as `opts` say. */
-export function rewriteHtml(html: string, opts: RewriteOptions): string {
-  const edits: Array<{ start: number; end: number; text: string }> = [];
+/** Where a message's HTML changes: found once per message, applied once per recipient copy. */
+export interface HtmlPlan {
+  html: string;
+  /** Trackable `href` attributes in document order: the attribute's span and its (decoded) URL. */
+  links: Array<{ start: number; end: number; url: string }>;
+  /** Where `</body>` starts (the pixel goes there), or undefined (the end). */
+  bodyEnd?: number;
+}
+
+/** Tokenizes `html` once: the http(s) links that may be rewritten and where `</body>` is. */
+export function planRewrite(html: string): HtmlPlan {
+  const links: HtmlPlan['links'] = [];
   let tag = '';
   let href: { value: string; start: number; end: number } | undefined;
   let noTrack = false;
-  let linkIndex = 0;
   let bodyEnd: number | undefined;
   const parser = new Parser(
     {
@@ -87,13 +96,9 @@ export function rewriteHtml(html: string, opts: RewriteOptions): string {
         else if (name === 'href' && !href) href = { value, start: parser.startIndex, end: parser.endIndex };
       },
       onopentag(name) {
-        if (name !== 'a' || !href || noTrack || !opts.link) return;
+        if (name !== 'a' || !href || noTrack) return;
         const url = href.value.trim();
-        if (!TRACKABLE_URL.test(url)) return;
-        const target = opts.link(linkIndex, url);
-        if (target === undefined) return;
-        linkIndex++;
-        edits.push({ start: href.start, end: href.end, text: `href="${escapeAttribute(target)}"` });
+        if (TRACKABLE_URL.test(url)) links.push({ start: href.start, end: href.end, url });
       },
       onclosetag(name, implied) {
         if (name === 'body' && !implied && bodyEnd === undefined) bodyEnd = parser.startIndex;
@@ -102,9 +107,25 @@ export function rewriteHtml(html: string, opts: RewriteOptions): string {
     { decodeEntities: true, lowerCaseTags: true, lowerCaseAttributeNames: true },
   );
   parser.end(html);
+  return { html, links, ...(bodyEnd !== undefined ? { bodyEnd } : {}) };
+}
+
+/** The planned HTML with its links replaced and the pixel added, as `opts` say. */
+export function applyRewrite(plan: HtmlPlan, opts: RewriteOptions): string {
+  const { html } = plan;
+  const edits: Array<{ start: number; end: number; text: string }> = [];
+  let linkIndex = 0;
+  if (opts.link) {
+    for (const l of plan.links) {
+      const target = opts.link(linkIndex, l.url);
+      if (target === undefined) continue;
+      linkIndex++;
+      edits.push({ start: l.start, end: l.end, text: `href="${escapeAttribute(target)}"` });
+    }
+  }
   if (opts.pixel) {
-    const img = `<img src="${escapeAttribute(opts.pixel)}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0" />`;
-    edits.push({ start: bodyEnd ?? html.length, end: bodyEnd ?? html.length, text: img });
+    const at = plan.bodyEnd ?? html.length;
+    edits.push({ start: at, end: at, text: `<img src="${escapeAttribute(opts.pixel)}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0" />` });
   }
   if (edits.length === 0) return html;
   let out = '';
@@ -116,9 +137,14 @@ export function rewriteHtml(html: string, opts: RewriteOptions): string {
   return out + html.slice(at);
 }
 
-/** The tracked HTML of `recipient`'s copy. Throws (a TypeError) when a field is too long for a token. */
-export function trackedHtml(html: string, tracking: MessageTracking, policy: TrackingPolicy, copy: TrackedCopy): string {
-  return rewriteHtml(html, {
+/** `html` with its links replaced and the pixel added, as `opts` say. */
+export function rewriteHtml(html: string, opts: RewriteOptions): string {
+  return applyRewrite(planRewrite(html), opts);
+}
+
+/** The tracked HTML of one recipient's copy (`html` planned once per message). Throws (a TypeError) when a field is too long for a token. */
+export function trackedHtml(html: string | HtmlPlan, tracking: MessageTracking, policy: TrackingPolicy, copy: TrackedCopy): string {
+  return applyRewrite(typeof html === 'string' ? planRewrite(html) : html, {
     ...(tracking.clicks
       ? { link: (index: number, url: string) => (policy.untracked.some((p) => url.startsWith(p)) ? undefined : clickUrl(policy.keyring, tracking.base, copy, index, url)) }
       : {}),

@@ -18,6 +18,7 @@ import { SuppressionsSection } from './config/suppressions.js';
 import { ProviderFeedbackSection } from './config/provider-feedback.js';
 import { AdminSection } from './config/admin.js';
 import { InboundSection, InboundRoutesSection } from './config/inbound.js';
+import { TrackingSection } from './config/tracking.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -38,6 +39,7 @@ export const PostlineConfigSchema = Type.Object(
     inbound: InboundSection,
     admin: AdminSection,
     inboundRoutes: InboundRoutesSection,
+    tracking: TrackingSection,
   },
   { additionalProperties: false },
 );

@@ -24,7 +24,7 @@ import { launcherFeedbackAddresses, launcherFeedbackKeys } from './launcher-feed
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
-export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound'] as const;
+export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'tracker'] as const;
 
 const HELP = `usage: postline start [options]
 
@@ -35,6 +35,7 @@ const HELP = `usage: postline start [options]
   --outbox-port <n>    port of the captured-mail listing (default 8025)
   --analytics-port <n> port of the analytics read API, also reachable through the API port (default 8082)
   --inbound-port <n>   SMTP port of the inbound service for bounces, complaints and mailto unsubscribes (default 2526)
+  --tracker-port <n>   port of the tracker: open pixel and click redirects (default 8083)
 
 Environment variables (POSTLINE_*) are passed to every stage; set POSTLINE_DISPATCHER_RELAY_HOST
 (and _PORT) to deliver through a real relay instead of the capture server. API keys you configure
@@ -74,7 +75,7 @@ function demoKey(dataDir: string, name = 'demo-api-key'): string {
   return key;
 }
 
-type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port', string>;
+type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port', string>;
 
 /** Child output through the launcher's pretty printer; supervision events as the launcher's own lines. */
 function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty.PrettyStream): void {
@@ -154,6 +155,10 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     POSTLINE_FEEDBACK_UNSUBSCRIBE_URL: feedback.unsubscribeUrl,
     POSTLINE_INBOUND_HOST: process.env.POSTLINE_INBOUND_HOST ?? '127.0.0.1',
     POSTLINE_INBOUND_PORT: values['inbound-port'],
+    // Tracking links point at the local tracker unless the user named a public base URL.
+    POSTLINE_TRACKING_HOST: process.env.POSTLINE_TRACKING_HOST ?? '127.0.0.1',
+    POSTLINE_TRACKING_PORT: values['tracker-port'],
+    POSTLINE_TRACKING_BASE_URL: config.tracking.baseUrl || `http://127.0.0.1:${values['tracker-port']}`,
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
   };
   const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
@@ -186,6 +191,7 @@ Postline is running.
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
 ${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
   Inbound      ${inbound}   (mail to your inbound domains, claimed with POST ${api}/v1/inbound-routes, lands on email.inbound)
+  Tracker      http://127.0.0.1:${values['tracker-port']}   (opens and clicks: add "track":{"opens":true,"clicks":true} to a message)
 
 Try it:
 
@@ -210,6 +216,7 @@ export async function main(argv: string[]): Promise<void> {
       'outbox-port': { type: 'string', default: '8025' },
       'analytics-port': { type: 'string', default: '8082' },
       'inbound-port': { type: 'string', default: '2526' },
+      'tracker-port': { type: 'string', default: '8083' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });

@@ -67,6 +67,8 @@ export const EmailBodyProperties = {
   listId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: LIST_ID_PATTERN, description: 'a list name: 1–128 characters, no control characters' })),
   /** Add List-Unsubscribe (true) or not (false); unset: the tenant's and priority's default. */
   unsubscribe: Type.Optional(Type.Boolean()),
+  /** Open and click tracking for this message; unset: the tenant's default (`tracking` config). */
+  track: Type.Optional(Type.Object({ opens: Type.Optional(Type.Boolean()), clicks: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
 };
 
 export const EmailBodySchema = Type.Object(EmailBodyProperties, { additionalProperties: false });

@@ -113,3 +113,10 @@ test('batch items are shape-checked on their own, naming unknown and mistyped fi
     assert.deepEqual(err.fields.map((f) => f.field).sort(), ['attachements', 'priority', 'to']);
   }
 });
+
+test('track: carried onto the record as given; absent, the tenant default applies downstream; checkBatchItemShape accepts it and refuses unknown keys', () => {
+  assert.deepEqual(normalizeEmail({ ...base, track: { opens: true, clicks: false } }, ids, limits).record.track, { opens: true, clicks: false });
+  assert.equal(normalizeEmail(base, ids, limits).record.track, undefined);
+  checkBatchItemShape({ ...base, track: { opens: true } });
+  assert.throws(() => checkBatchItemShape({ ...base, track: { opens: true, pixels: true } }), (err: RequestRejected) => JSON.stringify(err).includes('track'));
+});

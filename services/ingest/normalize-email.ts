@@ -122,6 +122,7 @@ export function normalizeEmail(body: EmailBody, ids: RequestIds, limits: Normali
     ...(body.pool !== undefined ? { pool: body.pool } : {}),
     ...(body.listId !== undefined ? { listId: body.listId } : {}),
     ...(body.unsubscribe !== undefined ? { unsubscribe: body.unsubscribe } : {}),
+    ...(body.track ? { track: body.track } : {}),
     ...(ids.idempotencyKey !== undefined ? { idempotencyKey: ids.idempotencyKey } : {}),
   };
   // The contract is what every consumer enforces; checking it here keeps ingest from ever

@@ -51,6 +51,7 @@ import { readTopicLimits, type TopicLimits } from './topic-limits.js';
 import { RENDERER_GROUP_PREFIX, groupMembership, laneStage, rendererLanes } from './render-lanes.js';
 import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 import { feedbackConfigProblems, feedbackPolicy, type FeedbackPolicy } from './feedback-copies.js';
+import { trackingConfigProblems, trackingPolicy, type TrackingPolicy } from './tracking-rewrite.js';
 
 /** The shared lane's group, and the prefix of the priority lanes' groups. */
 export const RENDERER_GROUP = RENDERER_GROUP_PREFIX;
@@ -117,6 +118,13 @@ function readFeedbackPolicy(config: PostlineConfig): FeedbackPolicy | undefined 
   return feedbackPolicy(loadFeedbackKeyring(config.feedback), config.feedback, config.renderer.unsubscribe, config.providerFeedback.espHeaders);
 }
 
+/** Tracking (tracking-rewrite.ts) with feedback on and `tracking.baseUrl` or `domains` set; bad URLs refuse start-up. */
+function readTrackingPolicy(config: PostlineConfig, feedback: FeedbackPolicy | undefined): TrackingPolicy | undefined {
+  const problems = trackingConfigProblems(config.tracking);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return feedback ? trackingPolicy(feedback.keyring, config.tracking, config.feedback.unsubscribeUrl) : undefined;
+}
+
 async function readDirectory(dir: string): Promise<{ directory?: DirectoryTemplates; issues: string[] }> {
   if (!dir) return { issues: [] };
   const { directory, issues } = await loadTemplateDirectory(dir);
@@ -153,6 +161,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
   if (initial.issues.length > 0) throw new ConfigError(initial.issues.map((i) => `POSTLINE_RENDERER_TEMPLATES_DIR (${rc.templatesDir}): ${i}`));
   const siteKeyConfig = readSiteKeyConfig(config);
   const feedback = readFeedbackPolicy(config);
+  const tracking = readTrackingPolicy(config, feedback);
   const dkimKeys = await openKeyStore(config);
   let rt;
   try {
@@ -223,6 +232,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         senderDomains,
         recordKeys,
         feedback,
+        tracking,
       });
       return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });
@@ -243,6 +253,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         concurrency: rc.concurrency,
         templatesDir: rc.templatesDir || undefined,
         feedback: feedback ? { returnPathDomain: feedback.returnPathDomain || undefined, unsubscribeUrl: feedback.unsubscribeUrl || undefined } : 'off',
+        tracking: tracking ? { baseUrl: tracking.baseUrl || undefined, opens: tracking.opens, clicks: tracking.clicks } : 'off',
       },
       'renderer running',
     );

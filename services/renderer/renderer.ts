@@ -31,10 +31,11 @@ import type { StageRecord } from '../../shared/kafka/stage-consumer.js';
 import type { SendResult } from '../../shared/kafka/batching-producer.js';
 import type { CompiledTemplate } from '../../shared/templates/template-compiler.js';
 import { checkRequest, type EnvelopePlan } from './request-checks.js';
-import { buildMessage } from './mime-message.js';
+import { buildMessage, type MessageContent } from './mime-message.js';
 import { messageContent, templateFor, type TemplateSource } from './message-content.js';
 import { dispatchRecords, domainCopies, type MessageCopy, type OutgoingRecord } from './dispatch-records.js';
 import { recipientCopies, type FeedbackPolicy } from './feedback-copies.js';
+import { issuedAtOf, planRewrite, trackedHtml, trackingFor, type HtmlPlan, type MessageTracking, type TrackingPolicy } from './tracking-rewrite.js';
 import { singleRecordBatchBytes } from './topic-limits.js';
 import { recordIds } from '../../shared/record-ids.js';
 import { ANY_SENDER_DOMAIN, senderDomainProblem, type SenderDomainPolicy } from '../../shared/sender-domains.js';
@@ -75,6 +76,11 @@ export interface RendererDeps {
    * List-Unsubscribe and a signed return path. Unset: one record per recipient domain, as composed.
    */
   feedback?: FeedbackPolicy;
+  /**
+   * Open and click tracking (tracking-rewrite.ts), with `feedback` only: a tracked message's
+   * HTML is rewritten per recipient copy (its own signed links and pixel). Unset: nothing tracked.
+   */
+  tracking?: TrackingPolicy;
 }
 
 export interface RenderedInfo {
@@ -235,13 +241,37 @@ export class Renderer extends EventEmitter {
     const copies: MessageCopy[] = [];
     let signature: SignOutcome['signature'];
     const body = built.raw.toString('utf8');
+    const tracking = this.deps.tracking && content.html !== undefined ? trackingFor(req, this.deps.tracking) : undefined;
+    // The HTML is tokenized once; each copy only signs its links.
+    const htmlPlan = tracking ? planRewrite(content.html ?? '') : undefined;
     for (const copy of recipientCopies(req, plan, this.deps.feedback)) {
-      const signed = await this.sign(Buffer.concat([Buffer.from(copy.head, 'utf8'), built.raw]), plan.from.domain, req);
+      // Tracked: this recipient's own HTML (signed links and pixel), composed for this copy alone.
+      const own = tracking && htmlPlan ? await this.trackedCopy(req, content, plan, { tracking, htmlPlan }, copy.recipient) : undefined;
+      const composed = own ?? built.raw;
+      const signed = await this.sign(Buffer.concat([Buffer.from(copy.head, 'utf8'), composed]), plan.from.domain, req);
       signature ??= signed.signature;
       this.checkedSize(signed.raw);
-      copies.push({ domain: copy.domain, envelopeFrom: copy.envelopeFrom, to: [copy.recipient], ...headAndBody(signed.raw, built.raw, body) });
+      copies.push({ domain: copy.domain, envelopeFrom: copy.envelopeFrom, to: [copy.recipient], ...headAndBody(signed.raw, composed, own ? composed.toString('utf8') : body) });
     }
     return { copies, signature };
+  }
+
+  /** The copy composed with tracked HTML, or undefined (untracked) when a field is too long for a token. */
+  private async trackedCopy(
+    req: EmailRequested,
+    content: MessageContent,
+    plan: EnvelopePlan,
+    t: { tracking: MessageTracking; htmlPlan: HtmlPlan },
+    recipient: string,
+  ): Promise<Buffer | undefined> {
+    if (!this.deps.tracking) return undefined;
+    let html: string;
+    try {
+      html = trackedHtml(t.htmlPlan, t.tracking, this.deps.tracking, { messageId: req.messageId, tenant: req.tenant, recipient, issuedAt: issuedAtOf(req) });
+    } catch {
+      return undefined;
+    }
+    return (await buildMessage(req, { ...content, html }, plan.from.domain)).raw;
   }
 
   private checkedSize(raw: Buffer): string {

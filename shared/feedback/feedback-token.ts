@@ -15,13 +15,21 @@
  * The MAC is HMAC-SHA256 over everything before it, truncated to 8 bytes (forging one takes
  * ~2^64 online guesses), compared in constant time; the purpose is signed too, so a return-path
  * token is never an unsubscribe.
+ *
+ * Tracking (purpose `track`, the tracker's open pixel and click redirects): after the recipient
+ * come a kind byte (0 open, 1 click), the link index (2 bytes) and when the message was sent at
+ * the earliest (4 bytes, Unix seconds: its acceptance or sendAt), no from domain or list. A click
+ * token is bound to its link's URL, which travels next to it (`/c/<token>?u=<url>`) instead of
+ * inside it: the MAC covers the body and SHA-256 of that URL, so a changed URL fails to verify.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { base32 } from 'rfc4648';
 
-export type FeedbackPurpose = 'return-path' | 'unsubscribe' | 'ref';
+export type FeedbackPurpose = 'return-path' | 'unsubscribe' | 'ref' | 'track';
 
-const PURPOSES: readonly FeedbackPurpose[] = ['return-path', 'unsubscribe', 'ref'];
+const PURPOSES: readonly FeedbackPurpose[] = ['return-path', 'unsubscribe', 'ref', 'track'];
+const TRACK_KINDS = ['open', 'click'] as const;
+const MAX_LINK_INDEX = 0xffff;
 const VERSION = 1;
 const MAC_BYTES = 8;
 const MAX_KEY_ID = 15;
@@ -47,6 +55,11 @@ export interface FeedbackRef {
   fromDomain?: string;
   /** The mailing list (unsubscribe scope), when the message named one (never in a return path). */
   listId?: string;
+  /**
+   * `track` tokens only: an open pixel or the click of link `linkIndex` (0-based, in document
+   * order); `issuedAt` (Unix seconds) is the earliest the message could have been sent.
+   */
+  track?: { kind: 'open' | 'click'; linkIndex: number; issuedAt: number };
 }
 
 export type RefInput = Omit<FeedbackRef, 'recipientHash'>;
@@ -64,17 +77,23 @@ export class FeedbackKeyring {
     return this.keys.length > 0;
   }
 
-  /** The token for `ref`, signed with the current (first) key. */
-  sign(ref: RefInput): string {
+  /**
+   * The token for `ref`, signed with the current (first) key. `bound` (a click's URL) is signed
+   * with it but not carried: `verify` needs the same string.
+   */
+  sign(ref: RefInput, bound?: string): string {
     const key = this.keys[0];
     if (!key) throw new Error('no feedback key configured (feedback.keys)');
     const body = encodeBody(ref, key.id);
-    const mac = hmac(Buffer.from(key.secret, 'utf8'), body);
+    const mac = hmac(Buffer.from(key.secret, 'utf8'), body, bound);
     return base32.stringify(Buffer.concat([body, mac]), { pad: false }).toLowerCase();
   }
 
-  /** The ref a token carries, or undefined when it is malformed, signed by an unknown key or tampered with. Never throws. */
-  verify(token: string, purpose?: FeedbackPurpose): FeedbackRef | undefined {
+  /**
+   * The ref a token carries, or undefined when it is malformed, signed by an unknown key or
+   * tampered with (or, for a token signed with `bound`, given another `bound`). Never throws.
+   */
+  verify(token: string, purpose?: FeedbackPurpose, bound?: string): FeedbackRef | undefined {
     let bytes: Uint8Array;
     try {
       if (token.length === 0 || token.length > 1024) return undefined;
@@ -87,7 +106,7 @@ export class FeedbackKeyring {
     const body = buf.subarray(0, buf.length - MAC_BYTES);
     const secret = this.byId.get(body[0] & MAX_KEY_ID);
     if (!secret) return undefined;
-    const expected = hmac(secret, body);
+    const expected = hmac(secret, body, bound);
     if (!timingSafeEqual(expected, buf.subarray(buf.length - MAC_BYTES))) return undefined;
     const ref = decodeBody(body);
     if (!ref || (purpose && ref.purpose !== purpose)) return undefined;
@@ -118,8 +137,11 @@ export function tokenOfLocalPart(localPart: string, prefix: string): string | un
   return /^[a-z2-7]+$/.test(token) ? token : undefined;
 }
 
-function hmac(secret: Buffer, body: Buffer): Buffer {
-  return createHmac('sha256', secret).update(body).digest().subarray(0, MAC_BYTES);
+function hmac(secret: Buffer, body: Buffer, bound?: string): Buffer {
+  const mac = createHmac('sha256', secret).update(body);
+  // A fixed-size digest after the body: no byte can move between the body and the bound string.
+  if (bound !== undefined) mac.update(createHash('sha256').update(bound, 'utf8').digest());
+  return mac.digest().subarray(0, MAC_BYTES);
 }
 
 function encodeBody(ref: RefInput, keyId: number): Buffer {
@@ -131,8 +153,21 @@ function encodeBody(ref: RefInput, keyId: number): Buffer {
   else parts.push(str(ref.messageId, 'messageId', 254));
   parts.push(str(ref.tenant, 'tenant'));
   if (ref.purpose === 'return-path') parts.push(Buffer.from(recipientHash(ref.recipient), 'hex'));
+  else if (ref.purpose === 'track') parts.push(str(ref.recipient.toLowerCase(), 'recipient'), trackBytes(ref.track));
   else parts.push(str(ref.recipient.toLowerCase(), 'recipient'), str(ref.fromDomain ?? '', 'fromDomain'), str(ref.listId ?? '', 'listId'));
   return Buffer.concat(parts);
+}
+
+function trackBytes(track: FeedbackRef['track']): Buffer {
+  const kind = track ? TRACK_KINDS.indexOf(track.kind) : -1;
+  if (!track || kind < 0) throw new TypeError('a track token needs track.kind open or click');
+  if (!Number.isInteger(track.linkIndex) || track.linkIndex < 0 || track.linkIndex > MAX_LINK_INDEX) throw new TypeError(`link index ${track.linkIndex} is outside 0–${MAX_LINK_INDEX}`);
+  const out = Buffer.alloc(7);
+  out.writeUInt8(kind, 0);
+  out.writeUInt16BE(track.linkIndex, 1);
+  // Unix seconds fit 32 bits until 2106; a bad value is clamped rather than refused.
+  out.writeUInt32BE(Math.min(0xffffffff, Math.max(0, Math.floor(track.issuedAt) || 0)), 3);
+  return out;
 }
 
 function str(value: string, field: string, max = 255): Buffer {
@@ -165,11 +200,19 @@ function decodeBody(body: Buffer): FeedbackRef | undefined {
   let hash: string;
   let fromDomain: string | undefined = '';
   let listId: string | undefined = '';
+  let track: FeedbackRef['track'];
   if (purpose === 'return-path') {
     if (at + RECIPIENT_HASH_BYTES > body.length) return undefined;
     hash = body.subarray(at, at + RECIPIENT_HASH_BYTES).toString('hex');
     at += RECIPIENT_HASH_BYTES;
     recipient = '';
+  } else if (purpose === 'track') {
+    recipient = read();
+    hash = recipient === undefined ? '' : recipientHash(recipient);
+    const kind = TRACK_KINDS[body[at]];
+    if (!kind || at + 7 > body.length) return undefined;
+    track = { kind, linkIndex: body.readUInt16BE(at + 1), issuedAt: body.readUInt32BE(at + 3) };
+    at += 7;
   } else {
     recipient = read();
     hash = recipient === undefined ? '' : recipientHash(recipient);
@@ -185,5 +228,6 @@ function decodeBody(body: Buffer): FeedbackRef | undefined {
     recipientHash: hash,
     ...(fromDomain ? { fromDomain } : {}),
     ...(listId ? { listId } : {}),
+    ...(track ? { track } : {}),
   };
 }

@@ -52,9 +52,15 @@ function inFlight(now: number): EmailEvent[] {
   ];
 }
 
-/** A complaint about an older initech message, inside the fixture's range. */
+/** A complaint about an older initech message, inside the fixture's range, and opens and clicks of it (a person's and a machine's). */
 function earlierFeedback(t: number): EmailEvent[] {
-  return [{ schemaVersion: 1, eventId: 'i0-complained', type: 'complained', messageId: 'i0', tenant: 'initech', at: new Date(t + 10 * 60_000).toISOString(), stage: 'inbound', recipients: ['i0@example.net'], category: 'abuse', via: 'arf' }];
+  const hit = (n: number, type: 'opened' | 'clicked', engagement: EmailEvent['engagement']): EmailEvent => ({ schemaVersion: 1, eventId: `i0-${type}-${n}`, type, messageId: 'i0', tenant: 'initech', at: new Date(t + (5 + n) * 60_000).toISOString(), stage: 'tracker', recipients: ['i0@example.net'], engagement });
+  return [
+    { schemaVersion: 1, eventId: 'i0-complained', type: 'complained', messageId: 'i0', tenant: 'initech', at: new Date(t + 10 * 60_000).toISOString(), stage: 'inbound', recipients: ['i0@example.net'], category: 'abuse', via: 'arf' },
+    hit(0, 'opened', { first: true, machine: true, machineReason: 'apple-mpp' }),
+    hit(1, 'opened', { first: false, machine: false }),
+    hit(2, 'clicked', { first: true, machine: false, linkIndex: 0, url: 'https://x.example/' }),
+  ];
 }
 
 before(async () => {
@@ -101,7 +107,7 @@ test('dashboards are well-formed: unique panel ids, every target on the provisio
   const row = dashboard.panels.find((p) => p.type === 'row');
   assert.match(row?.title ?? '', /^Delivery/);
   const below = queries.filter((p) => p.gridPos.y > row!.gridPos.y).map((p) => p.title);
-  assert.deepEqual(below, ['Outcomes by site', 'TLS share of sent mail', 'Bounces by category', 'Volume per source address', 'Source address × site', 'Complaints and unsubscribes']);
+  assert.deepEqual(below, ['Outcomes by site', 'TLS share of sent mail', 'Bounces by category', 'Volume per source address', 'Source address × site', 'Complaints and unsubscribes', 'Opens and clicks: people and machines']);
 });
 
 test('every panel’s SQL and the tenant variable’s query run against the engine', async () => {
@@ -220,4 +226,12 @@ test('delivery: outcomes by site, TLS share of sent mail, bounces by category, v
     ['192.0.2.11', 'google', 'marketing', 0, 0, 1, 1, 0],
     ['192.0.2.11', 'yahoo', 'marketing', 0, 1, 0, null, 1],
   ]);
+});
+
+test('opens and clicks: people and machines per interval', async () => {
+  const rows = await run('Opens and clicks: people and machines', ['initech']);
+  const total = (series: string): number => rows.filter((r) => r.series === series).reduce((a, r) => a + Number(r.events), 0);
+  assert.deepEqual([total('opened (apple-mpp)'), total('opened (human)'), total('clicked (human)')], [1, 1, 1]);
+  const acme = await run('Opens and clicks: people and machines', ['acme']);
+  assert.ok(acme.every((r) => r.series === 'opened (human)'), 'acme sees only its own (the fixture’s plain opens), none of initech’s');
 });

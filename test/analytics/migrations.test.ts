@@ -62,7 +62,7 @@ test('retention follows the configuration: changed TTLs are applied once, then l
   const db = newName();
   await migrate(engine.client, params(db, 90, 400));
   const changed = await migrate(engine.client, params(db, 30, 200));
-  assert.deepEqual(changed.retentionChanged.sort(), ['events', 'message_index', 'stats_per_hour', 'stats_per_hour_by_bounce', 'stats_per_hour_by_site', 'stats_per_hour_by_tag', 'stats_per_minute', 'stats_per_minute_by_bounce', 'stats_per_minute_by_site', 'stats_per_minute_by_tag']);
+  assert.deepEqual(changed.retentionChanged.sort(), ['events', 'message_index', 'stats_per_hour', 'stats_per_hour_by_bounce', 'stats_per_hour_by_engagement', 'stats_per_hour_by_site', 'stats_per_hour_by_tag', 'stats_per_minute', 'stats_per_minute_by_bounce', 'stats_per_minute_by_engagement', 'stats_per_minute_by_site', 'stats_per_minute_by_tag']);
   const engines = await select<{ name: string; engine_full: string }>(engine.client, 'SELECT name, engine_full FROM system.tables WHERE database = {db:String}', { db });
   const ttl = Object.fromEntries(engines.map((e) => [e.name, e.engine_full]));
   assert.match(ttl.events, /TTL toDateTime\(at\) \+ toIntervalDay\(30\)/);
@@ -77,7 +77,7 @@ test('migration 6 on a database with data: the delivery columns appear with empt
   // The schema and the rows as a sink of before migration 6 left them.
   const before6 = MIGRATIONS.filter((m) => m.version < 6);
   await migrate(engine.client, params(db), undefined, before6);
-  const oldColumns = EVENT_COLUMNS.filter((c) => !['tls', 'source_ip', 'site', 'bounce_category', 'dkim_domain', 'dkim_selector', ...MIGRATION_7_COLUMNS].includes(c));
+  const oldColumns = EVENT_COLUMNS.filter((c) => !['tls', 'source_ip', 'site', 'bounce_category', 'dkim_domain', 'dkim_selector', ...MIGRATION_7_COLUMNS, ...MIGRATION_8_COLUMNS].includes(c));
   const t0 = fixtureT0();
   const old = fixtureEvents(t0).map((e, i) => toEventRow(e, { topic: 'old', partition: 0, offset: String(i) }));
   await engine.client.insert({ table: `${db}.events`, values: old.map((r) => Object.fromEntries(oldColumns.map((c) => [c, r[c]]))), format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
@@ -87,7 +87,7 @@ test('migration 6 on a database with data: the delivery columns appear with empt
   const oldRows = await select<Record<string, string>>(engine.client, `SELECT tls, source_ip, site, bounce_category, dkim_domain, dkim_selector FROM ${db}.events`);
   assert.equal(oldRows.length, old.length);
   assert.ok(oldRows.every((r) => Object.values(r).every((v) => v === '')), 'rows stored before the migration read empty values');
-  assert.deepEqual((await migrate(engine.client, params(db))).applied, [7], 'the later migration, for the sink of today');
+  assert.deepEqual((await migrate(engine.client, params(db))).applied, [7, 8], 'the later migrations, for the sink of today');
 
   // A sink of today writes every column; the old rollups count old and new rows, the site rollup the new ones.
   await loadEvents(engine.client, db, [
@@ -107,16 +107,17 @@ test('migration 6 on a database with data: the delivery columns appear with empt
 });
 
 const MIGRATION_7_COLUMNS = ['bounce_class', 'via', 'from_domain', 'list_id'];
+const MIGRATION_8_COLUMNS = ['engagement_first', 'engagement_machine', 'machine_reason', 'link_index', 'url', 'client_ip', 'user_agent'];
 
 test('migration 7 on a database with data: bounce class, via, from domain and list read empty on old rows; new events fill them and the bounce rollup', async () => {
   const db = newName();
   await migrate(engine.client, params(db), undefined, MIGRATIONS.filter((m) => m.version < 7));
-  const oldColumns = EVENT_COLUMNS.filter((c) => !MIGRATION_7_COLUMNS.includes(c));
+  const oldColumns = EVENT_COLUMNS.filter((c) => ![...MIGRATION_7_COLUMNS, ...MIGRATION_8_COLUMNS].includes(c));
   const t0 = fixtureT0();
   const old = fixtureEvents(t0).map((e, i) => toEventRow(e, { topic: 'old', partition: 0, offset: String(i) }));
   await engine.client.insert({ table: `${db}.events`, values: old.map((r) => Object.fromEntries(oldColumns.map((c) => [c, r[c]]))), format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
 
-  assert.deepEqual((await migrate(engine.client, params(db))).applied, [7]);
+  assert.deepEqual((await migrate(engine.client, params(db))).applied, [7, 8]);
   const oldRows = await select<Record<string, string>>(engine.client, `SELECT bounce_class, via, from_domain, list_id FROM ${db}.events`);
   assert.equal(oldRows.length, old.length);
   assert.ok(oldRows.every((r) => Object.values(r).every((v) => v === '')), 'rows stored before the migration read empty values');
@@ -148,4 +149,36 @@ test('migration 7 on a database with data: bounce class, via, from domain and li
 
 test('the database name is checked before it reaches SQL', async () => {
   await assert.rejects(migrate(engine.client, params('x; DROP DATABASE system')), /not a plain identifier/);
+});
+
+test('migration 8 on a database with data: engagement columns read empty on old rows; new opens and clicks fill them and the engagement rollup', async () => {
+  const db = newName();
+  await migrate(engine.client, params(db), undefined, MIGRATIONS.filter((m) => m.version < 8));
+  const oldColumns = EVENT_COLUMNS.filter((c) => !MIGRATION_8_COLUMNS.includes(c));
+  const t0 = fixtureT0();
+  const old = fixtureEvents(t0).map((e, i) => toEventRow(e, { topic: 'old', partition: 0, offset: String(i) }));
+  await engine.client.insert({ table: `${db}.events`, values: old.map((r) => Object.fromEntries(oldColumns.map((c) => [c, r[c]]))), format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
+  assert.deepEqual((await migrate(engine.client, params(db))).applied, [8]);
+  const oldRows = await select<Record<string, unknown>>(engine.client, `SELECT engagement_first, engagement_machine, machine_reason, link_index, url FROM ${db}.events`);
+  assert.equal(oldRows.length, old.length);
+  assert.ok(oldRows.every((r) => Number(r.engagement_first) === 0 && Number(r.engagement_machine) === 0 && r.machine_reason === '' && r.link_index === null && r.url === ''));
+  const at = (ms: number) => new Date(t0 + ms).toISOString();
+  for (const tenant of ['acme', 'acme/eu']) {
+    await loadEvents(engine.client, db, [
+      { schemaVersion: 1, eventId: `${tenant}-o1`, type: 'opened', messageId: 'n1', tenant, at: at(1000), stage: 'tracker', recipients: ['a@x.org'], engagement: { first: true, machine: true, machineReason: 'apple-mpp', ip: '17.1.2.0' } },
+      { schemaVersion: 1, eventId: `${tenant}-c1`, type: 'clicked', messageId: 'n1', tenant, at: at(2000), stage: 'tracker', recipients: ['a@x.org'], engagement: { first: true, machine: false, linkIndex: 3, url: 'https://x.org/a', userAgent: 'Firefox' } },
+    ]);
+  }
+  const fresh = await select<Record<string, unknown>>(engine.client, `SELECT event_id, engagement_first AS f, engagement_machine AS m, machine_reason AS r, link_index AS l, url, client_ip AS ip, user_agent AS ua FROM ${db}.events WHERE tenant = 'acme/eu' ORDER BY event_id`);
+  assert.deepEqual(fresh.map((r) => [r.event_id, Number(r.f), Number(r.m), r.r, r.l === null ? null : Number(r.l), r.url, r.ip, r.ua]), [
+    ['acme/eu-c1', 1, 0, '', 3, 'https://x.org/a', '', 'Firefox'],
+    ['acme/eu-o1', 1, 1, 'apple-mpp', null, '', '17.1.2.0', ''],
+  ]);
+  const rollup = await select<{ tenant: string; type: string; engagement: string; n: number }>(engine.client, `SELECT tenant, type, engagement, sum(events) AS n FROM ${db}.stats_per_minute_by_engagement GROUP BY tenant, type, engagement ORDER BY tenant, type`);
+  assert.deepEqual(rollup.map((r) => [r.tenant, r.type, r.engagement, Number(r.n)]), [
+    ['acme', 'clicked', 'human', 1],
+    ['acme', 'opened', 'apple-mpp', 1],
+    ['acme/eu', 'clicked', 'human', 1],
+    ['acme/eu', 'opened', 'apple-mpp', 1],
+  ]);
 });

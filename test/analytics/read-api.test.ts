@@ -20,7 +20,7 @@ const HOUR = 3_600_000;
 before(async () => {
   engine = await openTestEngine();
   const database = await engine.freshDatabase('readapi');
-  await loadEvents(engine.client, database, [...fixtureEvents(t0), ...producedStraightToKafka(t0), ...feedbackEvents(t0)]);
+  await loadEvents(engine.client, database, [...fixtureEvents(t0), ...producedStraightToKafka(t0), ...feedbackEvents(t0), ...engagementEvents(t0)]);
   // Built with the options every public API uses, as services/analytics/main.ts does.
   app = Fastify(apiServerOptions());
   // The tenant comes from the (test) credentials only, never from the query.
@@ -49,6 +49,21 @@ function producedStraightToKafka(t: number): EmailEvent[] {
     { ...e('m1', 'accepted', t + 10 * 60_000), eventId: 'eu-m1-accepted', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
     // example.eu's MX hosts are at site google but have no address: a DNS bounce.
     { ...e('m1', 'bounced', t + 11 * 60_000, { domain: 'example.eu', attempt: 1, site: 'google', category: 'dns' }), eventId: 'eu-m1-bounced', tenant: 'acme/eu', recipients: ['eu@example.eu'] },
+  ];
+}
+
+/** Tenants "shop" and "shop/eu": opens and clicks from the tracker, human and machine. */
+function engagementEvents(t: number): EmailEvent[] {
+  const e = (tenant: string, n: number, type: EmailEvent['type'], at: number, engagement: EmailEvent['engagement'] = {}): EmailEvent => ({
+    schemaVersion: 1, eventId: `${tenant}-e${n}`, type, messageId: 'e1', tenant, at: iso(t + at), stage: 'tracker', recipients: ['r@example.org'], ...(type === 'opened' || type === 'clicked' ? { engagement } : {}),
+  });
+  return [
+    e('shop', 1, 'sent', 1000),
+    e('shop', 2, 'opened', 2000, { first: true, machine: true, machineReason: 'apple-mpp', ip: '17.58.1.0', userAgent: 'Mozilla/5.0' }),
+    e('shop', 3, 'opened', 60_000, { first: false, machine: false, ip: '203.0.113.0' }),
+    e('shop', 4, 'clicked', 61_000, { first: true, machine: false, linkIndex: 1, url: 'https://shop.example/a' }),
+    e('shop', 5, 'clicked', 61_200, { first: true, machine: true, machineReason: 'click-burst', linkIndex: 2, url: 'https://shop.example/b' }),
+    e('shop/eu', 6, 'opened', 5000, { first: true, machine: false }),
   ];
 }
 
@@ -404,4 +419,39 @@ test('an unavailable store is a 503 with a retry hint; a broken query a 500 that
   assert.equal(r3.statusCode, 500);
   assert.deepEqual(r3.json(), { error: { code: 'INTERNAL', message: 'internal error' } });
   await Promise.all([down.close(), notMigrated.close(), bug.close()]);
+});
+
+test('opens and clicks: /v1/stats counts them, groupBy=engagement splits human from each machine rule, groupBy=first; the timeline shows what the tracker saw (shop, shop/eu)', async () => {
+  const range = `from=${iso(t0)}&to=${iso(t0 + 2 * HOUR)}`;
+  for (const interval of ['', '&interval=1h']) {
+    const total = await get(`/v1/stats?${range}${interval}`, 'shop');
+    assert.deepEqual([total.body.groups[0].totals.counts.opened, total.body.groups[0].totals.counts.clicked], [2, 2]);
+    const groups = async (by: string, tenant = 'shop'): Promise<Record<string, any>> => {
+      const r = await get(`/v1/stats?${range}&groupBy=${by}${interval}`, tenant);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return Object.fromEntries(r.body.groups.map((g: any) => [g.key, g.totals.counts]));
+    };
+    const by = await groups('engagement');
+    assert.deepEqual(Object.keys(by).sort(), ['apple-mpp', 'click-burst', 'human']);
+    assert.deepEqual([by.human.opened, by.human.clicked, by['apple-mpp'].opened, by['click-burst'].clicked, by.human.sent], [1, 1, 1, 1, 0]);
+    const first = await groups('first');
+    assert.deepEqual([first.first.opened, first.first.clicked, first.repeat.opened], [1, 2, 1]);
+    const eu = await groups('engagement', 'shop/eu');
+    assert.deepEqual(Object.keys(eu), ['human']);
+    assert.equal(eu.human.opened, 1);
+  }
+  const { body } = await get('/v1/messages/e1', 'shop');
+  assert.deepEqual(
+    body.timeline.filter((s: any) => s.engagement).map((s: any) => [s.type, s.engagement]),
+    [
+      ['opened', { first: true, machine: true, machineReason: 'apple-mpp', ip: '17.58.1.0', userAgent: 'Mozilla/5.0' }],
+      ['opened', { first: false, machine: false, ip: '203.0.113.0' }],
+      ['clicked', { first: true, machine: false, linkIndex: 1, url: 'https://shop.example/a' }],
+      ['clicked', { first: true, machine: true, machineReason: 'click-burst', linkIndex: 2, url: 'https://shop.example/b' }],
+    ],
+  );
+  assert.deepEqual(
+    body.recipients.map((r: any) => [r.address, r.state, r.opened, r.openedByHuman, r.clicked, r.clickedByHuman]),
+    [['r@example.org', 'sent', true, true, true, true]],
+  );
 });

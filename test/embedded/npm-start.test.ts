@@ -16,6 +16,7 @@ import { tempDir, waitFor } from '../helpers/broker.js';
 import { generateApiKey, hashApiKey } from '../../services/ingest/api-keys.js';
 import { freePort } from '../helpers/free-port.js';
 import nodemailer from 'nodemailer';
+import { simpleParser } from 'mailparser';
 import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
 import { Topics } from '../../shared/topics.js';
 import { TopicReader } from '../helpers/topic-reader.js';
@@ -31,13 +32,13 @@ after(() => {
 });
 
 test('postline start runs the pipeline end to end and Ctrl-C stops every process', { timeout: 120_000 }, async () => {
-  const [api, brokerPort, smtp, outbox, analytics, inbound] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [api, brokerPort, smtp, outbox, analytics, inbound, tracker] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('POSTLINE_')) delete env[k];
   // A key the user already has: npm start must keep it working next to its demo key.
   const userKey = generateApiKey();
   env.POSTLINE_INGEST_API_KEYS = JSON.stringify([{ tenant: 'acme', keyHash: hashApiKey(userKey) }]);
-  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox), '--analytics-port', String(analytics), '--inbound-port', String(inbound)], {
+  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox), '--analytics-port', String(analytics), '--inbound-port', String(inbound), '--tracker-port', String(tracker)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -117,6 +118,28 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
     const unsubscribed = await waitFor(() => reader.json<{ type: string; messageId: string; via?: string; listId?: string }>(Topics.events).find((e) => e.type === 'unsubscribed' && e.messageId === id), 30_000, 'the unsubscribed event');
     assert.equal(unsubscribed.via, 'mailto');
     assert.equal(unsubscribed.listId, 'demo-news');
+
+    // Tracking: a message asking for it gets a signed link to the local tracker; following it answers 302 and a clicked event follows.
+    assert.match(output, new RegExp(`Tracker\\s+http://127\\.0\\.0\\.1:${tracker}`));
+    const tracked = await fetch(`http://127.0.0.1:${api}/v1/emails`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ from: 'demo@example.com', to: ['reader@example.org'], subject: 'tracked', html: '<p><a href="https://example.com/offer">offer</a></p>', track: { opens: true, clicks: true } }),
+    });
+    assert.equal(tracked.status, 202);
+    const trackedId = ((await tracked.json()) as { id: string }).id;
+    const delivered = await waitFor(async () => {
+      const list = (await (await fetch(`http://127.0.0.1:${outbox}/v1/dev/outbox`)).json()) as { messages: Listed[] };
+      return list.messages.find((m) => m.messageId.includes(trackedId));
+    }, 30_000, 'the tracked message in the outbox');
+    const html = String((await simpleParser(await (await fetch(`http://127.0.0.1:${outbox}/v1/dev/outbox/${delivered.id}.eml`)).text())).html);
+    const link = /href="([^"]+)"/.exec(html)![1].replaceAll('&amp;', '&');
+    assert.ok(link.startsWith(`http://127.0.0.1:${tracker}/c/`), link);
+    const click = await fetch(link, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0' } });
+    assert.equal(click.status, 302);
+    assert.equal(click.headers.get('location'), 'https://example.com/offer');
+    const clicked = await waitFor(() => reader.json<{ type: string; messageId: string; engagement?: { url?: string } }>(Topics.events).find((e) => e.type === 'clicked' && e.messageId === trackedId), 30_000, 'the clicked event');
+    assert.equal(clicked.engagement?.url, 'https://example.com/offer');
   } finally {
     await reader.stop();
   }
@@ -126,7 +149,7 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
   assert.equal(await exited, 0);
   assert.match(output, /stopped/);
   // Every child was stopped too: their ports are free again.
-  for (const port of [api, brokerPort, analytics, inbound]) {
+  for (const port of [api, brokerPort, analytics, inbound, tracker]) {
     await waitFor(async () => {
       const s = net.connect(port, '127.0.0.1');
       return await new Promise<boolean>((r) => {

@@ -31,7 +31,9 @@ export async function getMessage(ctx: QueryContext, tenant: string, messageId: s
             smtp_host AS smtpHost, reason, toUnixTimestamp64Milli(next_attempt_at) AS nextAttemptAtMs,
             latency_ms AS latencyMs, connection_reused AS connectionReused, tags,
             tls, source_ip AS source, site, bounce_category AS category, bounce_class AS bounceClass, via,
-            from_domain AS fromDomain, list_id AS listId, dkim_domain AS dkimDomain, dkim_selector AS dkimSelector
+            from_domain AS fromDomain, list_id AS listId, dkim_domain AS dkimDomain, dkim_selector AS dkimSelector,
+            engagement_first AS engagementFirst, engagement_machine AS engagementMachine, machine_reason AS machineReason,
+            link_index AS linkIndex, url, client_ip AS clientIp, user_agent AS userAgent
      FROM ${db}.events
      WHERE tenant = {tenant:String} AND message_id = {id:String} AND at >= span.1 AND at <= span.2
      ORDER BY at, event_id

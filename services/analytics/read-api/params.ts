@@ -26,7 +26,7 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{
 
 /** Delivery states a message (recipient) can be in (one list: `shared/message-states.ts`). */
 export const STATES = MESSAGE_STATES;
-export const GROUP_BY = ['domain', 'priority', 'tag', 'pool', 'site', 'source', 'category', 'class', 'via', 'fromDomain'] as const;
+export const GROUP_BY = ['domain', 'priority', 'tag', 'pool', 'site', 'source', 'category', 'class', 'via', 'fromDomain', 'engagement', 'first'] as const;
 export type GroupBy = (typeof GROUP_BY)[number];
 /** Intervals offered when none is given, finest first. */
 export const STANDARD_INTERVALS = ['1m', '5m', '15m', '30m', '1h', '3h', '6h', '12h', '1d', '7d'];

@@ -1,7 +1,8 @@
 /**
  * `GET /v1/stats`: counts by event type, delivery / bounce / deferral rates and accepted → sent
  * latency percentiles per time bucket (and per domain, priority, pool, tag, site, source address,
- * bounce category, bounce class, feedback channel or sending domain), read from the per-minute rollups. Tenant-scoped; values are query
+ * bounce category, bounce class, feedback channel or sending domain, or — opens and clicks only —
+ * engagement: human or the machine rule, and first or repeat), read from the per-minute rollups. Tenant-scoped; values are query
  * parameters, and the only identifier that varies (the group column) comes from a fixed table.
  */
 import { EVENT_TYPES } from '../../../shared/contracts/email-event.js';
@@ -60,7 +61,7 @@ interface Row {
  * The group column per groupBy and the rollup pair that has it (`stats_per_minute<suffix>` and
  * `stats_per_hour<suffix>`): never taken from the request.
  */
-const GROUPING: Record<GroupBy | 'none', { column: string; rollup: '' | '_by_tag' | '_by_site' | '_by_bounce' }> = {
+const GROUPING: Record<GroupBy | 'none', { column: string; rollup: '' | '_by_tag' | '_by_site' | '_by_bounce' | '_by_engagement' }> = {
   none: { column: "''", rollup: '' },
   domain: { column: 'domain', rollup: '' },
   priority: { column: 'priority', rollup: '' },
@@ -72,6 +73,9 @@ const GROUPING: Record<GroupBy | 'none', { column: string; rollup: '' | '_by_tag
   class: { column: 'bounce_class', rollup: '_by_bounce' },
   via: { column: 'via', rollup: '_by_bounce' },
   fromDomain: { column: 'from_domain', rollup: '_by_bounce' },
+  // Opens and clicks only: human, or the machine rule that flagged them; first or repeat.
+  engagement: { column: 'engagement', rollup: '_by_engagement' },
+  first: { column: "if(first = 1, 'first', 'repeat')", rollup: '_by_engagement' },
 };
 
 export function rates(c: Record<string, number>): Rates {

@@ -35,6 +35,25 @@ export interface StoredEvent {
   listId: string;
   dkimDomain: string;
   dkimSelector: string;
+  /** opened / clicked: 1 / 0 (absent in rows read before the tracker existed). */
+  engagementFirst?: number;
+  engagementMachine?: number;
+  machineReason?: string;
+  linkIndex?: number | null;
+  url?: string;
+  clientIp?: string;
+  userAgent?: string;
+}
+
+/** `opened` / `clicked`: what the tracker saw (see EmailEvent.engagement). */
+export interface EngagementStep {
+  first: boolean;
+  machine: boolean;
+  machineReason?: string;
+  linkIndex?: number;
+  url?: string;
+  ip?: string;
+  userAgent?: string;
 }
 
 export interface SmtpReply {
@@ -84,6 +103,8 @@ export interface TimelineStep {
   listId?: string;
   /** `rendered`: the DKIM key that signed the message (d= and s=). */
   dkim?: { domain: string; selector: string };
+  /** `opened` / `clicked`: first or not, machine or human (and which rule), the link. */
+  engagement?: EngagementStep;
 }
 
 export interface RecipientState {
@@ -98,6 +119,9 @@ export interface RecipientState {
   lastSmtp?: SmtpReply;
   opened: boolean;
   clicked: boolean;
+  /** Opened / clicked by a person: at least one open / click not flagged as a machine's. */
+  openedByHuman: boolean;
+  clickedByHuman: boolean;
   complained: boolean;
   unsubscribed: boolean;
 }
@@ -176,11 +200,24 @@ function step(e: StoredEvent, prevMs: number, acceptedMs: number): TimelineStep 
     ...(e.fromDomain ? { fromDomain: e.fromDomain } : {}),
     ...(e.listId ? { listId: e.listId } : {}),
     ...(e.dkimDomain ? { dkim: { domain: e.dkimDomain, selector: e.dkimSelector } } : {}),
+    ...(e.type === 'opened' || e.type === 'clicked' ? { engagement: engagementOf(e) } : {}),
+  };
+}
+
+function engagementOf(e: StoredEvent): EngagementStep {
+  return {
+    first: Boolean(e.engagementFirst),
+    machine: Boolean(e.engagementMachine),
+    ...(e.machineReason ? { machineReason: e.machineReason } : {}),
+    ...(e.linkIndex !== undefined && e.linkIndex !== null ? { linkIndex: Number(e.linkIndex) } : {}),
+    ...(e.url ? { url: e.url } : {}),
+    ...(e.clientIp ? { ip: e.clientIp } : {}),
+    ...(e.userAgent ? { userAgent: e.userAgent } : {}),
   };
 }
 
 function recipientState(address: string, ordered: StoredEvent[], acceptedMs: number): RecipientState {
-  const s: RecipientState = { address, state: 'accepted', since: iso(acceptedMs), afterAcceptedMs: 0, attempts: 0, opened: false, clicked: false, complained: false, unsubscribed: false };
+  const s: RecipientState = { address, state: 'accepted', since: iso(acceptedMs), afterAcceptedMs: 0, attempts: 0, opened: false, clicked: false, openedByHuman: false, clickedByHuman: false, complained: false, unsubscribed: false };
   for (const e of ordered) {
     if (!concerns(e, address)) continue;
     if (LIFECYCLE.includes(e.type)) {
@@ -193,6 +230,8 @@ function recipientState(address: string, ordered: StoredEvent[], acceptedMs: num
       s.lastSmtp = smtpOf(e);
     }
     if (e.type === 'opened' || e.type === 'clicked' || e.type === 'complained' || e.type === 'unsubscribed') s[e.type] = true;
+    if (e.type === 'opened' && !e.engagementMachine) s.openedByHuman = true;
+    if (e.type === 'clicked' && !e.engagementMachine) s.clickedByHuman = true;
   }
   if (!s.lastSmtp) delete s.lastSmtp;
   return s;

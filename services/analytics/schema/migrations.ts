@@ -329,6 +329,66 @@ export const MIGRATIONS: Migration[] = [
       GROUP BY minute, tenant, type, bounce_category, bounce_class, via, from_domain`,
     ],
   },
+  {
+    version: 8,
+    name: 'engagement (opens and clicks); per-minute stats by engagement',
+    statements: ({ database: db, rollupRetentionDays }) => [
+      // The tracker's `engagement` on opened / clicked events: first open (or first click of a
+      // link) as one replica saw it, machine-flagged hits and the rule that flagged them, the
+      // link, and the truncated client address and user agent. Older rows read 0 / ''.
+      `ALTER TABLE ${db}.events
+        ADD COLUMN IF NOT EXISTS engagement_first UInt8 AFTER dkim_selector,
+        ADD COLUMN IF NOT EXISTS engagement_machine UInt8 AFTER engagement_first,
+        ADD COLUMN IF NOT EXISTS machine_reason LowCardinality(String) AFTER engagement_machine,
+        ADD COLUMN IF NOT EXISTS link_index Nullable(UInt16) AFTER machine_reason,
+        ADD COLUMN IF NOT EXISTS url String AFTER link_index,
+        ADD COLUMN IF NOT EXISTS client_ip String AFTER url,
+        ADD COLUMN IF NOT EXISTS user_agent String AFTER client_ip`,
+      // Opens and clicks per minute by who made them (human, or the machine rule: apple-mpp,
+      // user-agent, too-soon, click-burst, …) and whether they were first: /v1/stats grouped by
+      // engagement or first, and the dashboard's engagement panel. Same shape as the other
+      // rollups (delivery_ms stays empty) so one query serves them all.
+      `CREATE TABLE IF NOT EXISTS ${db}.stats_per_minute_by_engagement
+      (
+        minute DateTime('UTC'),
+        tenant LowCardinality(String),
+        type LowCardinality(String),
+        engagement LowCardinality(String),
+        first UInt8,
+        events SimpleAggregateFunction(sum, UInt64),
+        recipients SimpleAggregateFunction(sum, UInt64),
+        delivery_ms AggregateFunction(quantilesTDigest(${LATENCY_LEVELS}), Float64)
+      )
+      ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMM(minute)
+      ORDER BY (tenant, minute, type, engagement, first)
+      TTL minute + toIntervalDay(${rollupRetentionDays})
+      SETTINGS ${DEDUP}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.stats_per_minute_by_engagement_mv TO ${db}.stats_per_minute_by_engagement AS
+      SELECT
+        toStartOfMinute(at) AS minute, tenant, type,
+        if(engagement_machine = 1, if(machine_reason = '', 'machine', machine_reason), 'human') AS engagement,
+        engagement_first AS first,
+        count() AS events,
+        sum(length(recipients)) AS recipients,
+        quantilesTDigestStateIf(${LATENCY_LEVELS})(toFloat64(0), 0) AS delivery_ms
+      FROM ${db}.events
+      WHERE type IN ('opened', 'clicked')
+      GROUP BY minute, tenant, type, engagement, first`,
+      `CREATE TABLE IF NOT EXISTS ${db}.stats_per_hour_by_engagement AS ${db}.stats_per_minute_by_engagement
+      ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMM(minute)
+      ORDER BY (tenant, minute, type, engagement, first)
+      TTL minute + toIntervalDay(${rollupRetentionDays})
+      SETTINGS ${DEDUP}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.stats_per_hour_by_engagement_mv TO ${db}.stats_per_hour_by_engagement AS
+      SELECT toStartOfHour(minute) AS minute, tenant, type, engagement, first,
+             sum(events) AS events, sum(recipients) AS recipients,
+             quantilesTDigestMergeState(${LATENCY_LEVELS})(delivery_ms) AS delivery_ms
+      FROM ${db}.stats_per_minute_by_engagement
+      GROUP BY minute, tenant, type, engagement, first`,
+    ],
+  },
 ];
 
 /** Tables whose TTL follows `retentionDays` / `rollupRetentionDays`, with their TTL expression. */
@@ -344,5 +404,7 @@ export function retentionTargets(p: SchemaParams): Array<{ table: string; days: 
     { table: 'stats_per_hour_by_site', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
     { table: 'stats_per_minute_by_bounce', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
     { table: 'stats_per_hour_by_bounce', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
+    { table: 'stats_per_minute_by_engagement', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
+    { table: 'stats_per_hour_by_engagement', days: p.rollupRetentionDays, ttl: (d) => `minute + toIntervalDay(${d})` },
   ];
 }

@@ -15,6 +15,7 @@ test('toEventRow: absent optional fields become empty values, measurements stay 
       priority: '', recipients: [], domain: '', pool: '', attempt: 0, smtp_code: 0, smtp_enhanced: '', smtp_message: '', smtp_host: '',
       reason: '', next_attempt_at: null, latency_ms: null, connection_reused: null, tags: [], accepted_at: null,
       tls: '', source_ip: '', site: '', bounce_category: '', bounce_class: '', via: '', from_domain: '', list_id: '', dkim_domain: '', dkim_selector: '',
+      engagement_first: 0, engagement_machine: 0, machine_reason: '', link_index: null, url: '', client_ip: '', user_agent: '',
       kafka_topic: 'email.events', kafka_partition: 3, kafka_offset: '42',
     },
   );
@@ -69,4 +70,12 @@ test('toEventValues: positional values in EVENT_COLUMNS order', () => {
   const values = toEventValues(row);
   assert.equal(values.length, EVENT_COLUMNS.length);
   EVENT_COLUMNS.forEach((c, i) => assert.deepEqual(values[i], row[c], c));
+});
+
+test('toEventRow: an open or click keeps what the tracker saw', () => {
+  const row = toEventRow({ ...base, type: 'clicked', engagement: { first: true, machine: true, machineReason: 'click-burst', linkIndex: 2, url: 'https://x.org/a', ip: '203.0.113.0', userAgent: 'UA' } }, at);
+  assert.deepEqual(
+    [row.engagement_first, row.engagement_machine, row.machine_reason, row.link_index, row.url, row.client_ip, row.user_agent],
+    [1, 1, 'click-burst', 2, 'https://x.org/a', '203.0.113.0', 'UA'],
+  );
 });

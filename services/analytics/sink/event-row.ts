@@ -44,6 +44,14 @@ export interface EventRow {
   list_id: string;
   dkim_domain: string;
   dkim_selector: string;
+  /** opened / clicked (the tracker's `engagement`): 1 / 0. */
+  engagement_first: number;
+  engagement_machine: number;
+  machine_reason: string;
+  link_index: number | null;
+  url: string;
+  client_ip: string;
+  user_agent: string;
   kafka_topic: string;
   kafka_partition: number;
   kafka_offset: string;
@@ -54,6 +62,7 @@ export const EVENT_COLUMNS = [
   'event_id', 'type', 'message_id', 'tenant', 'at', 'stage', 'priority', 'recipients', 'domain', 'pool', 'attempt',
   'smtp_code', 'smtp_enhanced', 'smtp_message', 'smtp_host', 'reason', 'next_attempt_at', 'latency_ms',
   'connection_reused', 'tags', 'accepted_at', 'tls', 'source_ip', 'site', 'bounce_category', 'bounce_class', 'via', 'from_domain', 'list_id', 'dkim_domain', 'dkim_selector',
+  'engagement_first', 'engagement_machine', 'machine_reason', 'link_index', 'url', 'client_ip', 'user_agent',
   'kafka_topic', 'kafka_partition', 'kafka_offset',
 ] as const satisfies ReadonlyArray<keyof EventRow>;
 
@@ -111,6 +120,13 @@ export function toEventRow(e: EmailEvent, at: RecordCoordinates): EventRow {
     list_id: e.listId ?? '',
     dkim_domain: (e.dkim?.domain ?? '').toLowerCase(),
     dkim_selector: e.dkim?.selector ?? '',
+    engagement_first: e.engagement?.first ? 1 : 0,
+    engagement_machine: e.engagement?.machine ? 1 : 0,
+    machine_reason: e.engagement?.machineReason ?? '',
+    link_index: e.engagement?.linkIndex ?? null,
+    url: e.engagement?.url ?? '',
+    client_ip: e.engagement?.ip ?? '',
+    user_agent: e.engagement?.userAgent ?? '',
     kafka_topic: at.topic,
     kafka_partition: at.partition,
     kafka_offset: at.offset,

@@ -24,6 +24,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   REQUEST_TIMEOUT: 408,
   URI_TOO_LONG: 414,
   IDEMPOTENCY_IN_PROGRESS: 409,
+  /** DELETE /v1/emails/:id: the message was already handed on for sending (or is done). */
+  TOO_LATE: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,

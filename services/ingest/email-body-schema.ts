@@ -67,6 +67,8 @@ export const EmailBodyProperties = {
   listId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: LIST_ID_PATTERN, description: 'a list name: 1–128 characters, no control characters' })),
   /** Add List-Unsubscribe (true) or not (false); unset: the tenant's and priority's default. */
   unsubscribe: Type.Optional(Type.Boolean()),
+  /** Scheduled send: RFC 3339 with an offset, at most schedule.maxAheadMs ahead; past or within ~1 s: sent now. */
+  sendAt: Type.Optional(Type.String({ minLength: 20, maxLength: 40, description: 'an RFC 3339 time with offset, e.g. 2026-12-24T09:00:00+01:00' })),
 };
 
 export const EmailBodySchema = Type.Object(EmailBodyProperties, { additionalProperties: false });

@@ -218,6 +218,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         senderDomains,
         recordKeys,
         feedback,
+        schedule: config.schedule,
       });
       return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });

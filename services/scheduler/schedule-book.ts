@@ -33,6 +33,8 @@ export class ScheduleBook {
   private readonly entries = new Map<string, ScheduledEntry>();
   /** Due order; entries removed from `entries` are skipped when they surface (lazy deletion). */
   private readonly queue = new TinyQueue<ScheduledEntry>([], (a, b) => a.sendAt - b.sendAt);
+  /** Entries held without their body, in due order (lazy deletion, like `queue`). */
+  private readonly bodiless = new TinyQueue<ScheduledEntry>([], (a, b) => a.sendAt - b.sendAt);
   private readonly recent = new Map<string, string>();
   /** One copy of each tenant name, however many entries carry it. */
   private readonly tenants = new Map<string, string>();
@@ -56,7 +58,8 @@ export class ScheduleBook {
     const tenant = this.tenants.get(e.tenant) ?? (this.tenants.set(e.tenant, e.tenant), e.tenant);
     const entry: ScheduledEntry = { ...e, tenant, state: 'pending' };
     if (entry.sendAt > now + this.horizonMs) delete entry.body;
-    else if (entry.body) this.bodyBytes += entry.body.length;
+    if (entry.body) this.bodyBytes += entry.body.length;
+    else this.bodiless.push(entry);
     this.entries.set(entry.id, entry);
     this.queue.push(entry);
   }
@@ -75,21 +78,31 @@ export class ScheduleBook {
    */
   takeDue(now: number): { ready: ScheduledEntry[]; reread: Map<number, number> } {
     const ready: ScheduledEntry[] = [];
-    const reread = new Map<number, number>();
-    const skipped: ScheduledEntry[] = [];
-    for (let top = this.queue.peek(); top && top.sendAt <= now + this.horizonMs; top = this.queue.peek()) {
+    const waiting: ScheduledEntry[] = [];
+    for (let top = this.queue.peek(); top && top.sendAt <= now; top = this.queue.peek()) {
       this.queue.pop();
       if (this.entries.get(top.id) !== top || top.state !== 'pending') continue;
-      if (!top.body) {
-        reread.set(top.partition, Math.min(reread.get(top.partition) ?? Infinity, top.offset));
-        skipped.push(top);
-      } else if (top.sendAt <= now) {
+      if (top.body) {
         top.state = 'releasing';
         ready.push(top);
-      } else skipped.push(top);
+      } else waiting.push(top);
     }
-    for (const e of skipped) this.queue.push(e);
-    return { ready, reread };
+    for (const e of waiting) this.queue.push(e);
+    return { ready, reread: this.rereads(now) };
+  }
+
+  /** Per partition, the lowest offset of an entry due within the horizon that has no body yet. */
+  private rereads(now: number): Map<number, number> {
+    const reread = new Map<number, number>();
+    const kept: ScheduledEntry[] = [];
+    for (let top = this.bodiless.peek(); top && top.sendAt <= now + this.horizonMs; top = this.bodiless.peek()) {
+      this.bodiless.pop();
+      if (this.entries.get(top.id) !== top || top.body) continue;
+      reread.set(top.partition, Math.min(reread.get(top.partition) ?? Infinity, top.offset));
+      kept.push(top);
+    }
+    for (const e of kept) this.bodiless.push(e);
+    return reread;
   }
 
   /** Epoch ms of the earliest pending entry, if any. */
@@ -146,6 +159,7 @@ export class ScheduleBook {
     if (this.entries.has(e.id)) return;
     this.entries.set(e.id, e);
     if (e.body) this.bodyBytes += e.body.length;
+    else this.bodiless.push(e);
     this.queue.push(e);
   }
 

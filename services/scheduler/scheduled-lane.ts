@@ -155,6 +155,8 @@ export class ScheduledLane extends EventEmitter {
   }
 
   private progressed = true;
+  /** Markers, cancelled events and commits of past rounds, written in order behind the releases. */
+  private bookkeeping: Promise<void> = Promise.resolve();
   /** Per partition: the offset a re-read was asked from, and when (one seek at a time). */
   private readonly seeks = new Map<number, { offset: number; at: number }>();
 
@@ -179,15 +181,19 @@ export class ScheduledLane extends EventEmitter {
       this.deps.logger.warn({ err: (sent.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason, count: failed.length }, 'release not acknowledged; will retry');
     }
     const done = toSend.filter((_, i) => sent[i].status === 'fulfilled');
-    // The requests are out: a missing marker matters only to a restart (which then sends them again).
-    await this.mark(done).catch((err: unknown) => this.deps.logger.warn({ err, topic: Topics.scheduled, count: done.length }, 'released marker not written'));
     const at = this.now();
     this.book.released([...done, ...cancelled]);
     if (done.length > 0) this.emit('released', done.map((e) => at - e.sendAt));
-    await Promise.all(cancelled.map((e) => this.publishCancelled(e)));
-    for (const p of new Set(ready.map((e) => e.partition))) await this.commit(p);
     this.emit('size', this.book.size);
     for (const e of done) this.deps.logger.debug({ messageId: e.id, tenant: e.tenant, latenessMs: at - e.sendAt }, 'released');
+    // Markers and commits in the background, in order: the next round does not wait for them.
+    const partitions = new Set(ready.map((e) => e.partition));
+    this.bookkeeping = this.bookkeeping.then(async () => {
+      // The requests are out: a missing marker matters only to a restart (which then sends them again).
+      await this.mark(done).catch((err: unknown) => this.deps.logger.warn({ err, topic: Topics.scheduled, count: done.length }, 'released marker not written'));
+      await Promise.all(cancelled.map((e) => this.publishCancelled(e)));
+      for (const p of partitions) await this.commit(p);
+    }).catch((err: unknown) => this.deps.logger.warn({ err, topic: Topics.scheduled }, 'release bookkeeping failed; the next round retries the commit'));
     return failed.length === 0;
   }
 
@@ -266,6 +272,7 @@ export class ScheduledLane extends EventEmitter {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await this.bookkeeping;
     await this.deps.consumer.stop();
   }
 }

@@ -174,7 +174,11 @@ test('a cancelled message’s pending retry is dropped with a cancelled event in
     });
     const moved = () => reader.json<EmailReadyForDispatch>(Topics.dispatch('transactional')).map((r) => r.messageId);
     await waitFor(() => moved().includes('retry-kept'), 15_000, 'the other retry moved');
-    const cancelled = reader.json<{ type: string; messageId: string; tenant: string }>(Topics.events).filter((e) => e.type === 'cancelled');
+    // The event and the moved record are produced together: either may be read first.
+    const cancelled = await waitFor(() => {
+      const got = reader.json<{ type: string; messageId: string; tenant: string }>(Topics.events).filter((e) => e.type === 'cancelled');
+      return got.length > 0 ? got : undefined;
+    }, 10_000, 'the cancelled event');
     assert.deepEqual(cancelled.map((e) => [e.messageId, e.tenant]), [['retry-eu', 'acme/eu']]);
     assert.equal(moved().includes('retry-eu'), false);
   } finally {

@@ -9,7 +9,7 @@ test('what a timeline says can still be cancelled', () => {
     [{ timeline: steps('accepted', 'scheduled', 'rendered'), recipients: [{ state: 'rendered' }] }, undefined],
     [{ timeline: steps('accepted', 'rendered', 'deferred'), recipients: [{ state: 'deferred' }, { state: 'sent' }] }, 'retries'],
     [{ timeline: steps('accepted', 'rendered', 'sent'), recipients: [{ state: 'sent' }] }, undefined],
-    [{ timeline: steps('accepted', 'scheduled', 'cancelled') }, undefined],
+    [{ timeline: steps('accepted', 'scheduled', 'cancelled') }, 'cancelled'],
   ];
   for (const [view, want] of cases) assert.equal(cancellableFromTimeline(view), want, JSON.stringify(view));
 });

@@ -34,9 +34,9 @@ interface TimelineView {
 }
 
 /** What the timeline says can still be cancelled (pure). */
-export function cancellableFromTimeline(view: TimelineView): 'scheduled' | 'retries' | undefined {
+export function cancellableFromTimeline(view: TimelineView): 'scheduled' | 'retries' | 'cancelled' | undefined {
   const types = new Set((view.timeline ?? []).map((s) => s.type));
-  if (types.has('cancelled')) return undefined;
+  if (types.has('cancelled')) return 'cancelled';
   if (types.has('scheduled') && !types.has('rendered')) return 'scheduled';
   if ((view.recipients ?? []).some((r) => r.state === 'deferred')) return 'retries';
   return undefined;
@@ -65,6 +65,7 @@ export async function cancelRoutes(v1: FastifyInstance, deps: CancelRoutesDeps):
     const pending = deps.readApiUrl ? await pendingOnTimeline(call, deps.readApiUrl, id, req.headers.authorization ?? '') : 'unknown';
     if (pending === 'unknown') throw new RequestRejected('NOT_FOUND', 'no message with this id');
     if (pending === 'none') throw new RequestRejected('TOO_LATE', 'too late to cancel: the message is being sent or is done');
+    if (pending === 'cancelled') throw new RequestRejected('TOO_LATE', 'the message was already cancelled');
     const recorded = await call(`${deps.schedulerUrl}/internal/v1/cancellations/${encodeURIComponent(id)}`, { method: 'PUT', headers });
     if (recorded.status !== 202) throw new Unavailable(`the scheduler answered ${recorded.status}; retry`);
     req.log.info({ messageId: id, pending }, 'cancellation recorded');
@@ -77,7 +78,7 @@ async function pendingOnTimeline(
   readApiUrl: string,
   id: string,
   authorization: string,
-): Promise<'unknown' | 'none' | 'scheduled' | 'retries'> {
+): Promise<'unknown' | 'none' | 'scheduled' | 'retries' | 'cancelled'> {
   const res = await call(`${readApiUrl}/v1/messages/${encodeURIComponent(id)}`, { headers: { authorization } });
   if (res.status === 404) return 'unknown';
   if (res.status !== 200) throw new Unavailable(`the read API answered ${res.status}; retry`);

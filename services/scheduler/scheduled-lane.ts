@@ -48,6 +48,7 @@ export class ScheduledLane extends EventEmitter {
   /** Per partition: the next offset not yet read (re-reads below it only fill bodies). */
   private readonly scanned = new Map<number, number>();
   private readonly committed = new Map<number, number>();
+  private readonly commitAt = new Map<number, number>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private stopped = false;
@@ -258,9 +259,16 @@ export class ScheduledLane extends EventEmitter {
     this.deps.logger.info({ messageId: e.id, tenant: e.tenant }, 'scheduled message cancelled');
   }
 
-  private async commit(partition: number): Promise<void> {
+  /**
+   * Commits a partition's oldest waiting offset. At most once a second per partition unless
+   * forced: finding that offset walks the book, and a later commit only saves re-reading on restart.
+   */
+  private async commit(partition: number, force = false): Promise<void> {
     const scanned = this.scanned.get(partition);
     if (scanned === undefined) return;
+    const now = Date.now();
+    if (!force && now - (this.commitAt.get(partition) ?? 0) < 1000) return;
+    this.commitAt.set(partition, now);
     const offset = this.book.commitOffset(partition, scanned);
     if (this.committed.get(partition) === offset) return;
     await this.deps.consumer.commitOffsets([{ topic: Topics.scheduled, partition, offset: String(offset) }]);
@@ -273,6 +281,7 @@ export class ScheduledLane extends EventEmitter {
     clearTimeout(this.timer);
     await this.running;
     await this.bookkeeping;
+    for (const p of this.scanned.keys()) await this.commit(p, true).catch((err: unknown) => this.deps.logger.warn({ err, topic: Topics.scheduled, partition: p }, 'final commit failed'));
     await this.deps.consumer.stop();
   }
 }

@@ -19,6 +19,7 @@ import { ProviderFeedbackSection } from './config/provider-feedback.js';
 import { AdminSection } from './config/admin.js';
 import { InboundSection, InboundRoutesSection } from './config/inbound.js';
 import { TrackingSection } from './config/tracking.js';
+import { ScheduleSection } from './config/schedule.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -40,6 +41,7 @@ export const PostlineConfigSchema = Type.Object(
     admin: AdminSection,
     inboundRoutes: InboundRoutesSection,
     tracking: TrackingSection,
+    schedule: ScheduleSection,
   },
   { additionalProperties: false },
 );

@@ -7,6 +7,6 @@ test('message states: event types of the contract, every terminal event among th
   for (const s of MESSAGE_STATES) assert.ok((EVENT_TYPES as readonly string[]).includes(s), s);
   for (const t of TERMINAL_EVENTS) assert.ok(isMessageState(t), t);
   assert.deepEqual([...STATUS_PRECEDENCE, 'sent'].sort(), [...MESSAGE_STATES].sort());
-  assert.equal(MESSAGE_STATES_SQL, "('accepted','rendered','deferred','sent','bounced','expired','failed','suppressed')");
+  assert.equal(MESSAGE_STATES_SQL, "('accepted','scheduled','rendered','deferred','sent','bounced','expired','failed','suppressed','cancelled')");
   assert.equal(isMessageState('opened'), false);
 });

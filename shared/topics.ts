@@ -40,6 +40,8 @@ export const Topics = {
   inbound: 'email.inbound',
   /** Administration: tenants, API keys (digests only), their last use and sender domains (compacted). */
   admin: 'email.admin',
+  /** Cancelled messages (compacted, keyed by message id): the scheduler drops their scheduled requests and retries. */
+  cancellations: 'email.cancellations',
 } as const;
 
 /** Every request topic the renderer consumes: each priority's lane and the shared one. */
@@ -109,6 +111,15 @@ export function topicSpecs(partitions: number, opts: TopicSpecOptions = {}): Top
     compacted(Topics.admin),
     // Parsed inbound mail carries bodies and attachments.
     large(stream(Topics.inbound, 3 * DAY)),
+    // A cancellation matters while the message may still be scheduled (30 days) or retried.
+    {
+      topic: Topics.cancellations,
+      numPartitions: 1,
+      configEntries: [
+        { name: 'cleanup.policy', value: 'compact,delete' },
+        { name: 'retention.ms', value: String(32 * DAY) },
+      ],
+    },
     // Idempotency keys matter for 24 h; compaction keeps one record per key, deletion ages them out.
     {
       topic: Topics.idempotency,

@@ -20,6 +20,16 @@ import { generateApiKey } from '../ingest/api-keys.js';
 import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/config-loader.js';
 import { launcherFeedbackAddresses, launcherFeedbackKeys } from './launcher-feedback.js';
+import net from 'node:net';
+
+/** A free loopback port, for an internal link the user never types (the scheduler's cancellation API). */
+async function freeLoopbackPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
@@ -125,6 +135,8 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
   if (capture) onCapture(capture);
   const key = demoKey(dataDir);
   const adminKey = demoKey(dataDir, 'admin-api-key');
+  // Scheduled send: ingest forwards DELETE /v1/emails/:id to the scheduler's cancellation API.
+  const schedulerPort = process.env.POSTLINE_SCHEDULE_PORT ?? String(await freeLoopbackPort());
   const feedback = launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -148,6 +160,9 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     POSTLINE_ANALYTICS_HOST: '127.0.0.1',
     POSTLINE_ANALYTICS_PORT: values['analytics-port'],
     POSTLINE_INGEST_READ_API_URL: `http://127.0.0.1:${values['analytics-port']}`,
+    POSTLINE_SCHEDULE_HOST: '127.0.0.1',
+    POSTLINE_SCHEDULE_PORT: schedulerPort,
+    POSTLINE_SCHEDULE_SCHEDULER_URL: `http://127.0.0.1:${schedulerPort}`,
     // Feedback (return paths, unsubscribe links, the inbound service): a signing key generated once
     // into the data dir unless the user configured keys, and local defaults for the addresses.
     ...launcherFeedbackKeys(config.feedback, dataDir),

@@ -136,22 +136,25 @@ export class Acceptor extends EventEmitter {
    */
   private async produce({ record, value }: Normalized, deadline: number, onLateAck?: () => Promise<void>): Promise<void> {
     const { producer, events, logger } = this.deps;
+    const ids = {
+      messageId: record.messageId,
+      tenant: record.tenant,
+      priority: record.priority,
+      recipients: recipientsOf(record),
+      ...(record.pool !== undefined ? { pool: record.pool } : {}),
+      ...(record.tags ? { tags: record.tags } : {}),
+    };
+    // A scheduled message waits on email.scheduled (the scheduler releases it at sendAt) with a `scheduled` event.
+    const topic = record.sendAt ? Topics.scheduled : Topics.requestedFor(record.priority);
     const durable = Promise.all([
-      producer.send(Topics.requestedFor(record.priority), { key: record.messageId, value }),
-      events.publish({
-        type: 'accepted',
-        messageId: record.messageId,
-        tenant: record.tenant,
-        priority: record.priority,
-        recipients: recipientsOf(record),
-        ...(record.pool !== undefined ? { pool: record.pool } : {}),
-        ...(record.tags ? { tags: record.tags } : {}),
-      }),
+      producer.send(topic, { key: record.messageId, value }),
+      events.publish({ type: 'accepted', ...ids }),
+      ...(record.sendAt ? [events.publish({ type: 'scheduled', ...ids, nextAttemptAt: record.sendAt })] : []),
     ]);
     try {
       await within(durable, deadline, 'producing to email.requested');
     } catch (err) {
-      logger.warn({ messageId: record.messageId, tenant: record.tenant, topic: Topics.requestedFor(record.priority), err }, 'not acknowledged; answering 503');
+      logger.warn({ messageId: record.messageId, tenant: record.tenant, topic, err }, 'not acknowledged; answering 503');
       durable.then(
         async () => {
           logger.warn({ messageId: record.messageId, tenant: record.tenant }, 'acknowledged after the request was answered 503');
@@ -163,7 +166,7 @@ export class Acceptor extends EventEmitter {
       throw err instanceof Unavailable ? err : new Unavailable('the message could not be queued; retry', err);
     }
     this.emit('accepted', record.priority);
-    logger.debug({ messageId: record.messageId, tenant: record.tenant, priority: record.priority }, 'accepted');
+    logger.debug({ messageId: record.messageId, tenant: record.tenant, priority: record.priority, ...(record.sendAt ? { sendAt: record.sendAt } : {}) }, record.sendAt ? 'accepted, scheduled' : 'accepted');
   }
 
   private async mark(tenant: string, key: string, claim: IdempotencyClaim): Promise<void> {

@@ -33,6 +33,7 @@ import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../share
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 import { unsubscribeRoutes, type UnsubscribeRoutesDeps } from './unsubscribe-routes.js';
 import { inboundRouteRoutes, type InboundRouteRoutesDeps } from './inbound-route-routes.js';
+import { cancelRoutes, type CancelRoutesDeps } from './cancel-routes.js';
 
 import { registerProviderFeedbackRoutes, type ProviderFeedbackDeps } from '../provider-feedback/provider-feedback-routes.js';
 
@@ -66,6 +67,8 @@ export interface IngestAppDeps {
   admin?: AdminRoutesDeps;
   /** The tenant's inbound routes (`/v1/inbound-routes`); the routes are absent without it. */
   inboundRoutes?: InboundRouteRoutesDeps;
+  /** `DELETE /v1/emails/:id` (forwarded to the scheduler); absent without it. */
+  cancel?: CancelRoutesDeps;
 }
 
 export interface ResponseObservation {
@@ -167,6 +170,7 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
   if (deps.admin) await adminRoutes(v1, deps.admin);
   const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
   if (deps.inboundRoutes) await inboundRouteRoutes(v1, deps.inboundRoutes);
+  if (deps.cancel) await cancelRoutes(v1, deps.cancel);
 
   v1.post<{ Body: EmailBody }>(
     '/v1/emails',

@@ -69,6 +69,8 @@ export const EmailBodyProperties = {
   unsubscribe: Type.Optional(Type.Boolean()),
   /** Open and click tracking for this message; unset: the tenant's default (`tracking` config). */
   track: Type.Optional(Type.Object({ opens: Type.Optional(Type.Boolean()), clicks: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+  /** Scheduled send: RFC 3339 with an offset, at most schedule.maxAheadMs ahead; past or within ~1 s: sent now. */
+  sendAt: Type.Optional(Type.String({ minLength: 20, maxLength: 40, description: 'an RFC 3339 time with offset, e.g. 2026-12-24T09:00:00+01:00' })),
 };
 
 export const EmailBodySchema = Type.Object(EmailBodyProperties, { additionalProperties: false });

@@ -90,7 +90,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
     producer: rt.producer,
     events: rt.events,
     idempotency: new IdempotencyStore(table, { ttlMs: config.ingest.idempotencyTtlMs, leaseMs: config.ingest.idempotencyLeaseMs }),
-    limits: config.ingest,
+    limits: { ...config.ingest, schedule: config.schedule },
     produceTimeoutMs: config.ingest.produceTimeoutMs,
     logger: rt.logger,
     senderDomains: withAdministeredDomains(configuredSenderDomains(config.ingest.senderDomains), admin.directory),
@@ -101,7 +101,9 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
   const inboundRoutes = await openInboundRouteBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain] } });
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain] },
+    cancel: { schedulerUrl: config.schedule.schedulerUrl, readApiUrl: config.ingest.readApiUrl, timeoutMs: config.schedule.cancelTimeoutMs },
+  });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();

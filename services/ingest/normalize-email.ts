@@ -18,6 +18,8 @@ export interface NormalizeLimits {
   maxAttachmentsTotalBytes: number;
   /** Largest encoded record. */
   maxMessageBytes: number;
+  /** Scheduled send (`sendAt`): the latest time accepted and what counts as "now" (default: sendAt refused). */
+  schedule?: { maxAheadMs: number; immediateWithinMs: number };
 }
 
 export interface RequestIds {
@@ -51,7 +53,7 @@ export interface Normalized {
 }
 
 /** Collects issues; each carries the status it calls for (400, or 413 for sizes). */
-class Issues {
+export class Issues {
   readonly list: Array<FieldIssue & { status: 400 | 413 }> = [];
   add(field: string, message: string, status: 400 | 413 = 400): void {
     this.list.push({ field, message, status });
@@ -98,6 +100,7 @@ export function normalizeEmail(body: EmailBody, ids: RequestIds, limits: Normali
   const attachments = checkAttachments(issues, body.attachments, limits);
   body.tags?.forEach((t, i) => issues.text(`tags.${i}`, t));
   issues.text('pool', body.pool);
+  const sendAt = checkSendAt(issues, body.sendAt, Date.parse(ids.acceptedAt), limits.schedule);
   issues.throwIfAny();
 
   const record: EmailRequested = {
@@ -124,6 +127,7 @@ export function normalizeEmail(body: EmailBody, ids: RequestIds, limits: Normali
     ...(body.unsubscribe !== undefined ? { unsubscribe: body.unsubscribe } : {}),
     ...(body.track ? { track: body.track } : {}),
     ...(ids.idempotencyKey !== undefined ? { idempotencyKey: ids.idempotencyKey } : {}),
+    ...(sendAt !== undefined ? { sendAt } : {}),
   };
   // The contract is what every consumer enforces; checking it here keeps ingest from ever
   // producing a record the renderer would dead-letter.
@@ -133,6 +137,31 @@ export function normalizeEmail(body: EmailBody, ids: RequestIds, limits: Normali
   if (value.length > limits.maxMessageBytes) issues.add('(body)', `the encoded message is ${value.length} bytes; at most ${limits.maxMessageBytes}`, 413);
   issues.throwIfAny();
   return { record, value };
+}
+
+/** RFC 3339 date-time with a zone (Z or ±hh:mm): a time without one would be a guess. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The record's sendAt (UTC ISO) when the message is to be scheduled; undefined when it is sent
+ * now (no sendAt, or one in the past or within `immediateWithinMs`).
+ */
+export function checkSendAt(issues: Issues, sendAt: string | undefined, now: number, schedule: NormalizeLimits['schedule']): string | undefined {
+  if (sendAt === undefined) return undefined;
+  const at = RFC3339.test(sendAt) ? Date.parse(sendAt) : Number.NaN;
+  if (Number.isNaN(at)) {
+    issues.add('sendAt', 'must be an RFC 3339 time with an offset, e.g. 2026-12-24T09:00:00+01:00 or 2026-12-24T08:00:00Z');
+    return undefined;
+  }
+  if (!schedule) {
+    issues.add('sendAt', 'scheduled send is not available here');
+    return undefined;
+  }
+  if (at - now > schedule.maxAheadMs) {
+    issues.add('sendAt', `at most ${Math.floor(schedule.maxAheadMs / 86_400_000)} days ahead (${new Date(now + schedule.maxAheadMs).toISOString()})`);
+    return undefined;
+  }
+  return at - now <= schedule.immediateWithinMs ? undefined : new Date(at).toISOString();
 }
 
 function addresses(issues: Issues, field: string, input: AddressInput | AddressInput[] | undefined): Address[] {

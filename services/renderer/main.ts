@@ -233,6 +233,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         recordKeys,
         feedback,
         tracking,
+        schedule: config.schedule,
       });
       return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
     });

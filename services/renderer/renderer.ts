@@ -41,6 +41,8 @@ import { recordIds } from '../../shared/record-ids.js';
 import { ANY_SENDER_DOMAIN, senderDomainProblem, type SenderDomainPolicy } from '../../shared/sender-domains.js';
 import { signMessage, type DkimPolicy, type SignOutcome } from './message-signing.js';
 import type { RecordKeys } from './site-keying.js';
+import { futureRequestDecision, type ScheduleLimits } from './future-requests.js';
+import { Topics } from '../../shared/topics.js';
 
 export interface RendererLimits {
   /** Larger `email.requested` records are dead-lettered unread. */
@@ -81,6 +83,8 @@ export interface RendererDeps {
    * HTML is rewritten per recipient copy (its own signed links and pixel). Unset: nothing tracked.
    */
   tracking?: TrackingPolicy;
+  /** Scheduled send: a request with a future sendAt is parked on email.scheduled. Unset: rendered now. */
+  schedule?: ScheduleLimits;
 }
 
 export interface RenderedInfo {
@@ -131,6 +135,14 @@ export class Renderer extends EventEmitter {
       return this.fail(record, asPermanent(err, 'VALIDATION_FAILED'), recordIds(record.message.value));
     }
     const ids = { messageId: req.messageId, tenant: req.tenant };
+    if (this.deps.schedule) {
+      try {
+        if (futureRequestDecision(req, record.message.headers, Date.now(), this.deps.schedule) === 'park') return await this.park(record, req);
+      } catch (err) {
+        if (err instanceof PermanentError) return this.fail(record, err, ids);
+        throw err;
+      }
+    }
     let template: CompiledTemplate | undefined;
     try {
       template = await templateFor(req, this.deps.templates);
@@ -163,6 +175,16 @@ export class Renderer extends EventEmitter {
     }
     this.emit('rendered', { priority: req.priority, domains: plan.groups.length, renderMs } satisfies RenderedInfo);
     this.deps.logger.debug({ ...ids, topic: record.topic, partition: record.partition, offset: record.message.offset, domains: plan.groups.length }, 'rendered');
+  }
+
+  /** A foreign producer's future request: onto email.scheduled (the scheduler releases it at sendAt), with its `scheduled` event. */
+  private async park(record: StageRecord, req: EmailRequested): Promise<void> {
+    const recipients = [...req.to, ...(req.cc ?? []), ...(req.bcc ?? [])].map((a) => a.email);
+    await Promise.all([
+      this.deps.producer.send(Topics.scheduled, { key: req.messageId, value: record.message.value!, headers: traceHeaders(record) }),
+      this.deps.events.publish({ type: 'scheduled', messageId: req.messageId, tenant: req.tenant, priority: req.priority, recipients, nextAttemptAt: new Date(Date.parse(req.sendAt!)).toISOString() }),
+    ]);
+    this.deps.logger.debug({ messageId: req.messageId, tenant: req.tenant, sendAt: req.sendAt }, 'parked until its sendAt');
   }
 
   /** The first dispatch record over its topic's `max.message.bytes`, as the error to dead-letter with. */

@@ -17,7 +17,11 @@ import { RETRY_TIERS, Topics } from '../../shared/topics.js';
 import { instrumentStageConsumer } from '../../shared/metrics.js';
 import type { StageConsumer } from '../../shared/kafka/stage-consumer.js';
 import { Scheduler } from './scheduler.js';
-import { instrumentScheduler } from './metrics.js';
+import { instrumentScheduler, instrumentScheduledLane } from './metrics.js';
+import { ScheduledLane } from './scheduled-lane.js';
+import { buildCancelApi } from './cancel-api.js';
+import { CompactedTable } from '../../shared/kafka/compacted-table.js';
+import { CancellationContract, type Cancellation } from '../../shared/contracts/cancellation.js';
 
 export const SCHEDULER_GROUP = 'postline-scheduler';
 
@@ -40,10 +44,32 @@ export interface SchedulerOptions extends RuntimeOptions {
   ops?: boolean;
   /** Consumer group prefix (default `postline-scheduler`). */
   groupId?: string;
+  /** Serve the cancellation API on `schedule.host:port` (default true). */
+  cancelApi?: boolean;
 }
 
-export async function startScheduler(config: PostlineConfig, opts: SchedulerOptions = {}): Promise<{ shutdown: Shutdown; close(): Promise<boolean> }> {
+export interface SchedulerHandle {
+  shutdown: Shutdown;
+  close(): Promise<boolean>;
+  /** The scheduled lane (tests, bench: its book's size). */
+  scheduled: ScheduledLane;
+  /** `http://host:port` of the cancellation API when it listens. */
+  cancelAddress?: string;
+}
+
+export async function startScheduler(config: PostlineConfig, opts: SchedulerOptions = {}): Promise<SchedulerHandle> {
   const rt = await startRuntime('scheduler', config, opts);
+  // Every replica reads every cancellation: retries of a cancelled message may sit in any lane.
+  let scheduled: ScheduledLane | undefined;
+  const cancellations = new CompactedTable<Cancellation>({
+    kafka: rt.kafka,
+    producer: rt.producer,
+    topic: Topics.cancellations,
+    logger: rt.logger,
+    decode: (v) => CancellationContract.decode(v),
+    encode: (v) => CancellationContract.encode(v),
+    onChange: (_key, c) => c && scheduled?.applyCancellation(c),
+  });
   const lanes = schedulerLanes(opts.groupId ?? SCHEDULER_GROUP);
   // Critical retries go back through a producer of their own: never behind bulk's batches.
   const critical = await rt.dedicatedProducer();
@@ -63,30 +89,50 @@ export async function startScheduler(config: PostlineConfig, opts: SchedulerOpti
       producer: own.producer,
       events: own.events,
       logger: rt.logger.child({ lane: lane.priority ?? 'shared' }),
+      cancellations,
     });
-    for (const e of ['moved', 'invalid', 'held', 'processed', 'committed', 'lag', 'rebalanced']) scheduler.on(e, (...a: unknown[]) => laneEvents.emit(e, ...a));
+    for (const e of ['cancelled', 'moved', 'invalid', 'held', 'processed', 'committed', 'lag', 'rebalanced']) scheduler.on(e, (...a: unknown[]) => laneEvents.emit(e, ...a));
     consumer.on(consumer.events.GROUP_JOIN, () => joined.add(lane.groupId));
     rt.watchConsumer(lane.groupId, consumer);
     consumers.push(consumer);
     schedulers.push(scheduler);
   }
+  const scheduledConsumer = rt.kafka.consumer({ groupId: config.schedule.groupId, maxWaitTimeInMs: 250 });
+  scheduled = new ScheduledLane({ consumer: scheduledConsumer, producer: rt.producer, events: rt.events, logger: rt.logger.child({ lane: 'scheduled' }), horizonMs: config.schedule.horizonMs, cancellations });
+  instrumentScheduledLane(scheduled, rt.registry);
+  scheduledConsumer.on(scheduledConsumer.events.GROUP_JOIN, () => joined.add(config.schedule.groupId));
+  rt.watchConsumer(config.schedule.groupId, scheduledConsumer);
+  consumers.push(scheduledConsumer);
+  const cancelApi = buildCancelApi({
+    lane: scheduled,
+    logger: rt.logger,
+    record: async (c) => {
+      await cancellations.put(c.messageId, c);
+    },
+  });
   rt.readiness.consumer = () => {
-    const waiting = lanes.filter((l) => !joined.has(l.groupId)).map((l) => l.groupId);
+    const waiting = [...lanes.map((l) => l.groupId), config.schedule.groupId].filter((g) => !joined.has(g));
     return waiting.length === 0 ? null : `not yet in the consumer group: ${waiting.join(', ')}`;
   };
-  rt.shutdown.add('stop schedulers', () => Promise.all(schedulers.map((s) => s.stop())));
+  rt.shutdown.add('stop cancellation API', () => cancelApi.close());
+  rt.shutdown.add('stop schedulers', () => Promise.all([...schedulers.map((s) => s.stop()), scheduled.stop()]));
   rt.shutdown.add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
+  rt.shutdown.add('stop cancellation table', () => cancellations.stop());
   rt.addFinalShutdownSteps();
+  let cancelAddress: string | undefined;
   try {
+    // Loaded first: a restart must not release a request cancelled before it.
+    await cancellations.start();
     await Promise.all(consumers.map((c) => c.connect()));
-    await Promise.all(schedulers.map((s) => s.start()));
+    await Promise.all([...schedulers.map((s) => s.start()), scheduled.start()]);
     if (opts.ops !== false) await rt.startOps();
+    if (opts.cancelApi !== false) cancelAddress = await cancelApi.listen({ host: config.schedule.host, port: config.schedule.port });
   } catch (err) {
     await rt.shutdown.run();
     throw err;
   }
-  rt.logger.info({ groups: lanes.map((l) => l.groupId) }, 'scheduler running');
-  return { shutdown: rt.shutdown, close: () => rt.shutdown.run() };
+  rt.logger.info({ groups: [...lanes.map((l) => l.groupId), config.schedule.groupId], cancelApi: cancelAddress }, 'scheduler running');
+  return { shutdown: rt.shutdown, close: () => rt.shutdown.run(), scheduled, cancelAddress };
 }
 
 export async function main(): Promise<void> {

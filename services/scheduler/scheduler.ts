@@ -9,12 +9,13 @@ import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { Logger } from 'pino';
 import { Topics } from '../../shared/topics.js';
-import { EmailReadyForDispatchContract } from '../../shared/contracts/email-ready-for-dispatch.js';
+import { EmailReadyForDispatchContract, type EmailReadyForDispatch } from '../../shared/contracts/email-ready-for-dispatch.js';
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
 import { planHead } from './due-records.js';
 import { PermanentError } from '../../shared/errors.js';
 import { undecodableOf } from '../../shared/kafka/undecodable-batches.js';
+import type { Cancellation } from '../../shared/contracts/cancellation.js';
 
 export interface SchedulerDeps {
   consumer: Consumer;
@@ -24,10 +25,12 @@ export interface SchedulerDeps {
   events: EventPublisher;
   logger: Logger;
   now?: () => number;
+  /** Cancelled messages (`DELETE /v1/emails/:id`): their retry records are dropped, not moved back. */
+  cancellations?: { get(id: string): Cancellation | undefined };
 }
 
 /**
- * Emits 'moved' (topic, count), 'held' (topic, partition, ms), 'invalid' (topic), and the
+ * Emits 'moved' (topic, count), 'cancelled' (topic, count), 'held' (topic, partition, ms), 'invalid' (topic), and the
  * stage-consumer events ('processed', 'committed', 'lag', 'rebalanced') the shared metrics read.
  */
 export class Scheduler extends EventEmitter {
@@ -69,6 +72,7 @@ export class Scheduler extends EventEmitter {
             return this.deps.events.deadLetter({ topic, partition, message }, item.error.code, item.error.message);
           }
           const { record } = item;
+          if (this.deps.cancellations?.get(record.messageId)?.tenant === record.tenant) return this.dropCancelled(topic, record);
           return this.deps.producer
             .send(Topics.dispatch(record.priority), {
               // The key it was dispatched with (its site with a routing file, see the renderer), else its domain.
@@ -95,6 +99,13 @@ export class Scheduler extends EventEmitter {
     }
     this.emit('lag', topic, partition, Math.max(0, Number(batch.highWatermark) - Number(batch.messages[0]?.offset ?? batch.highWatermark) - plan.ready.length));
     if (plan.waitMs !== undefined) this.hold(topic, partition, plan.waitMs, pause);
+  }
+
+  /** A retry of a cancelled message: not moved back, a `cancelled` event instead (the only one: nothing else drops it). */
+  private async dropCancelled(topic: string, record: EmailReadyForDispatch): Promise<void> {
+    await this.deps.events.publish({ type: 'cancelled', messageId: record.messageId, tenant: record.tenant, priority: record.priority, domain: record.domain, recipients: record.envelope.to, attempt: record.attempt, reason: 'pending retry cancelled' });
+    this.emit('cancelled', topic, 1);
+    this.deps.logger.info({ messageId: record.messageId, tenant: record.tenant, topic, attempt: record.attempt }, 'retry of a cancelled message dropped');
   }
 
   private hold(topic: string, partition: number, ms: number, pause: () => () => void): void {

@@ -28,6 +28,8 @@ export const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   CONFLICT: 409,
   /** An inbound domain another tenant has claimed (`/v1/inbound-routes`). */
   DOMAIN_TAKEN: 409,
+  /** DELETE /v1/emails/:id: the message was already handed on for sending (or is done). */
+  TOO_LATE: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   IDEMPOTENCY_KEY_REUSED: 422,

@@ -152,3 +152,38 @@ test('a record goes back to its dispatch topic with the key it was dispatched wi
     await scheduler.close();
   }
 });
+
+test('a cancelled message’s pending retry is dropped with a cancelled event instead of going back to dispatch; another tenant’s cancellation does nothing', async () => {
+  const config = loadPostlineConfig({ env: {}, overrides: { 'kafka.brokers': [broker.bootstrap], 'kafka.partitions': 1, 'log.level': 'silent', 'schedule.port': 0, 'schedule.host': '127.0.0.1' } });
+  const reader = await new TopicReader(broker.bootstrap, [Topics.dispatch('transactional'), Topics.events]).start();
+  const producer = kafka.producer();
+  await producer.connect();
+  const scheduler = await startScheduler(config, { logger: pino({ level: 'silent' }), ops: false, groupId: 'cancel-scheduler' });
+  const record = (id: string, tenant: string) => ({ ...retryRecord(id, Date.now() + 1500, 'transactional'), tenant });
+  try {
+    const put = (id: string, tenant: string) => fetch(`${scheduler.cancelAddress}/internal/v1/cancellations/${id}`, { method: 'PUT', headers: { 'x-postline-tenant': tenant } });
+    assert.equal((await put('retry-eu', 'acme/eu')).status, 202);
+    // acme asks to cancel acme/eu's other message: recorded under acme, it must not touch it.
+    assert.equal((await put('retry-kept', 'acme')).status, 202);
+    await producer.send({
+      topic: Topics.retryFor('transactional', '5m'),
+      messages: [
+        { key: 'example.org', value: EmailReadyForDispatchContract.encode(record('retry-eu', 'acme/eu')) },
+        { key: 'example.org', value: EmailReadyForDispatchContract.encode(record('retry-kept', 'acme/eu')) },
+      ],
+    });
+    const moved = () => reader.json<EmailReadyForDispatch>(Topics.dispatch('transactional')).map((r) => r.messageId);
+    await waitFor(() => moved().includes('retry-kept'), 15_000, 'the other retry moved');
+    // The event and the moved record are produced together: either may be read first.
+    const cancelled = await waitFor(() => {
+      const got = reader.json<{ type: string; messageId: string; tenant: string }>(Topics.events).filter((e) => e.type === 'cancelled');
+      return got.length > 0 ? got : undefined;
+    }, 10_000, 'the cancelled event');
+    assert.deepEqual(cancelled.map((e) => [e.messageId, e.tenant]), [['retry-eu', 'acme/eu']]);
+    assert.equal(moved().includes('retry-eu'), false);
+  } finally {
+    await producer.disconnect();
+    await reader.stop();
+    await scheduler.close();
+  }
+});

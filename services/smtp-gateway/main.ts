@@ -1,0 +1,103 @@
+/**
+ * `postline smtp-gateway`: SMTP submission for apps that only speak SMTP. Wires config, the TLS
+ * certificate, API keys and sender domains (the send API's), the runtime (logger, metrics, Kafka
+ * producer, event publisher, ops server) and the listeners, and shuts them down in order: stop
+ * accepting SMTP (sessions in flight finish), then drain the producer and disconnect.
+ * `startSmtpGateway` runs it in-process (npm start, tests).
+ */
+import fs from 'node:fs';
+import type { PostlineConfig } from '../../shared/config.js';
+import { ConfigError } from '../../shared/config-loader.js';
+import { optionsReference } from '../../shared/config-docs.js';
+import type { Shutdown } from '../../shared/lifecycle.js';
+import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
+import { loadApiKeyStore } from '../../shared/http/api-keys.js';
+import { configuredSenderDomains } from '../../shared/sender-domains.js';
+import { startGatewayServer, type GatewayServer } from './gateway-server.js';
+import { instrumentGateway } from './gateway-metrics.js';
+import { submitter } from './submitter.js';
+
+export interface SmtpGatewayHandle {
+  server: GatewayServer;
+  /** The STARTTLS port listened on. */
+  submissionPort: number;
+  /** The implicit-TLS port listened on. */
+  submissionsPort: number;
+  opsAddress?: string;
+  shutdown: Shutdown;
+  close(): Promise<boolean>;
+}
+
+/** Checks what the schema cannot; throws ConfigError listing every problem. */
+export function checkSmtpGatewayConfig(config: PostlineConfig): void {
+  const g = config.smtpGateway;
+  const problems: string[] = [];
+  if (!g.tlsKeyFile || !g.tlsCertFile) problems.push('POSTLINE_SMTP_GATEWAY_TLS_KEY_FILE and POSTLINE_SMTP_GATEWAY_TLS_CERT_FILE (smtpGateway.tlsKeyFile, tlsCertFile) must be set: AUTH only happens over TLS');
+  if (g.maxMessageBytes > config.renderer.maxMessageBytes) problems.push(`smtpGateway.maxMessageBytes (${g.maxMessageBytes}) must not exceed renderer.maxMessageBytes (${config.renderer.maxMessageBytes})`);
+  // The record carries the message base64-encoded.
+  if (Math.ceil((g.maxMessageBytes * 4) / 3) + 64 * 1024 > config.renderer.maxRecordBytes) {
+    problems.push(`smtpGateway.maxMessageBytes (${g.maxMessageBytes}) base64-encoded must fit renderer.maxRecordBytes (${config.renderer.maxRecordBytes}) with 64 KiB to spare`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+}
+
+function readTls(config: PostlineConfig['smtpGateway']): { key: Buffer; cert: Buffer } {
+  try {
+    return { key: fs.readFileSync(config.tlsKeyFile), cert: fs.readFileSync(config.tlsCertFile) };
+  } catch (err) {
+    throw new ConfigError([`smtpGateway.tlsKeyFile / smtpGateway.tlsCertFile: ${(err as Error).message.split('\n')[0]}`]);
+  }
+}
+
+/** Starts the SMTP gateway in this process; resolves once both ports listen. */
+export async function startSmtpGateway(config: PostlineConfig, opts: RuntimeOptions = {}): Promise<SmtpGatewayHandle> {
+  checkSmtpGatewayConfig(config);
+  const tls = readTls(config.smtpGateway);
+  const apiKeys = loadApiKeyStore(config.ingest);
+  const rt = await startRuntime('smtp-gateway', config, opts);
+  if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every AUTH will be refused with 535');
+  let server: GatewayServer;
+  let opsAddress: string | undefined;
+  try {
+    server = await startGatewayServer({
+      ...config.smtpGateway,
+      tls,
+      maxRecordBytes: config.renderer.maxRecordBytes,
+      authenticate: (key) => apiKeys.authenticate(key),
+      senderDomains: configuredSenderDomains(config.ingest.senderDomains),
+      submit: submitter({ producer: rt.producer, events: rt.events, timeoutMs: config.smtpGateway.produceTimeoutMs, logger: rt.logger }),
+      logger: rt.logger,
+    });
+    instrumentGateway(server, rt.registry);
+    rt.shutdown.add('stop accepting SMTP', () => server.close());
+    rt.addFinalShutdownSteps();
+    opsAddress = await rt.startOps();
+  } catch (err) {
+    await rt.shutdown.run();
+    throw err;
+  }
+  const host = config.smtpGateway.host;
+  rt.logger.info({ submission: `${host}:${server.submissionPort}`, submissions: `${host}:${server.submissionsPort}`, ops: opsAddress, tenants: apiKeys.size }, 'SMTP gateway ready');
+  return { server, submissionPort: server.submissionPort, submissionsPort: server.submissionsPort, opsAddress, shutdown: rt.shutdown, close: () => rt.shutdown.run() };
+}
+
+const help = (): string => `usage: postline smtp-gateway
+
+Runs the SMTP submission gateway: port smtpGateway.submissionPort with STARTTLS and
+smtpGateway.submissionsPort with implicit TLS, AUTH PLAIN or LOGIN with an API key as the
+password (any username). Accepted messages go to the same request lanes as POST /v1/emails;
+X-Postline-Priority, X-Postline-Tags and X-Postline-List-Id are honoured and stripped.
+/metrics, /healthz and /readyz on ops.port. Configured by environment variables (or a JSON
+file named by POSTLINE_CONFIG); API keys and sender domains are the send API's:
+
+${optionsReference(['smtpGateway.', 'ingest.apiKeys', 'ingest.senderDomains', 'kafka.', 'ops.'])}
+`;
+
+/** The `postline smtp-gateway` command. */
+export async function main(argv: string[] = []): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(help());
+    return;
+  }
+  await serviceMain('smtp-gateway', (config) => startSmtpGateway(config));
+}

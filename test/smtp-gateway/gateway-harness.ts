@@ -37,7 +37,7 @@ export class GatewayHarness {
   config!: PostlineConfig;
 
   private constructor(
-    readonly broker: TestBroker,
+    public broker: TestBroker,
     readonly sink: SmtpSink,
     readonly dir: string,
   ) {}

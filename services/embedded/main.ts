@@ -20,11 +20,12 @@ import { generateApiKey } from '../ingest/api-keys.js';
 import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/config-loader.js';
 import { launcherFeedbackAddresses, launcherFeedbackKeys } from './launcher-feedback.js';
+import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
-export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound'] as const;
+export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'smtp-gateway'] as const;
 
 const HELP = `usage: postline start [options]
 
@@ -35,6 +36,8 @@ const HELP = `usage: postline start [options]
   --outbox-port <n>    port of the captured-mail listing (default 8025)
   --analytics-port <n> port of the analytics read API, also reachable through the API port (default 8082)
   --inbound-port <n>   SMTP port of the inbound service for bounces, complaints and mailto unsubscribes (default 2526)
+  --submission-port <n>  SMTP gateway port with STARTTLS (default 2587)
+  --submissions-port <n> SMTP gateway port with implicit TLS (default 2465)
 
 Environment variables (POSTLINE_*) are passed to every stage; set POSTLINE_DISPATCHER_RELAY_HOST
 (and _PORT) to deliver through a real relay instead of the capture server. API keys you configure
@@ -74,7 +77,7 @@ function demoKey(dataDir: string): string {
   return key;
 }
 
-type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port', string>;
+type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'submission-port' | 'submissions-port', string>;
 
 /** Child output through the launcher's pretty printer; supervision events as the launcher's own lines. */
 function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty.PrettyStream): void {
@@ -152,11 +155,23 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     POSTLINE_FEEDBACK_UNSUBSCRIBE_URL: feedback.unsubscribeUrl,
     POSTLINE_INBOUND_HOST: process.env.POSTLINE_INBOUND_HOST ?? '127.0.0.1',
     POSTLINE_INBOUND_PORT: values['inbound-port'],
+    ...launcherGatewayEnv(config, values, dataDir),
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
   };
   const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
   for (const stage of STAGES) await supervisor.start({ name: stage, args: [stage], env, ready });
   return { bootstrap, key, capture };
+}
+
+/** The SMTP gateway's ports, on loopback unless the user says otherwise, and a self-signed certificate unless one is configured. */
+function launcherGatewayEnv(config: PostlineConfig, values: Values, dataDir: string): NodeJS.ProcessEnv {
+  const cert = config.smtpGateway.tlsKeyFile ? undefined : ensureSelfSignedCert(path.join(dataDir, 'smtp-gateway'));
+  return {
+    POSTLINE_SMTP_GATEWAY_HOST: process.env.POSTLINE_SMTP_GATEWAY_HOST ?? '127.0.0.1',
+    POSTLINE_SMTP_GATEWAY_SUBMISSION_PORT: values['submission-port'],
+    POSTLINE_SMTP_GATEWAY_SUBMISSIONS_PORT: values['submissions-port'],
+    ...(cert ? { POSTLINE_SMTP_GATEWAY_TLS_KEY_FILE: cert.keyFile, POSTLINE_SMTP_GATEWAY_TLS_CERT_FILE: cert.certFile } : {}),
+  };
 }
 
 /** The bounce domain: the user's, else one that resolves nowhere but names the local inbound service. */
@@ -175,6 +190,7 @@ function banner({ bootstrap, key, capture }: Started, values: Values, dataDir: s
   const yours = userKeySources(config);
   const bounces = launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']).returnPathDomain;
   const inbound = `smtp://127.0.0.1:${values['inbound-port']}`;
+  const gateway = `smtp://127.0.0.1:${values['submission-port']} (STARTTLS), smtps://127.0.0.1:${values['submissions-port']}`;
   return `
 Postline is running.
 
@@ -182,12 +198,16 @@ Postline is running.
   API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
 ${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
+  SMTP submit  ${gateway}   (any user name, the API key as password${config.smtpGateway.tlsKeyFile ? '' : '; self-signed certificate'})
 
 Try it:
 
   curl -sS ${api}/v1/emails \\
     -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\
     -d '{"from":"Demo <demo@example.com>","to":["you@example.org"],"subject":"Hello from Postline","text":"It works.","html":"<p>It <b>works</b>.</p>"}'
+
+  printf 'From: demo@example.com\\r\\nTo: you@example.org\\r\\nSubject: Hello over SMTP\\r\\n\\r\\nIt works.\\r\\n' | \\
+    curl -sS --ssl-reqd -k smtp://127.0.0.1:${values['submission-port']} -u 'apikey:${key}' --mail-from demo@example.com --mail-rcpt you@example.org -T -
 ${capture ? `\n  curl -sS http://127.0.0.1:${capture.httpPort}/v1/dev/outbox\n` : ''}
   curl -sS ${api}/v1/messages/<id> -H 'Authorization: Bearer ${key}'   # the message's timeline
 
@@ -206,6 +226,8 @@ export async function main(argv: string[]): Promise<void> {
       'outbox-port': { type: 'string', default: '8025' },
       'analytics-port': { type: 'string', default: '8082' },
       'inbound-port': { type: 'string', default: '2526' },
+      'submission-port': { type: 'string', default: '2587' },
+      'submissions-port': { type: 'string', default: '2465' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });

@@ -16,6 +16,7 @@ import { configuredSenderDomains } from '../../shared/sender-domains.js';
 import { startGatewayServer, type GatewayServer } from './gateway-server.js';
 import { instrumentGateway } from './gateway-metrics.js';
 import { submitter } from './submitter.js';
+import { ensureSelfSignedCert } from './self-signed-cert.js';
 
 export interface SmtpGatewayHandle {
   server: GatewayServer;
@@ -81,14 +82,16 @@ export async function startSmtpGateway(config: PostlineConfig, opts: RuntimeOpti
   return { server, submissionPort: server.submissionPort, submissionsPort: server.submissionsPort, opsAddress, shutdown: rt.shutdown, close: () => rt.shutdown.run() };
 }
 
-const help = (): string => `usage: postline smtp-gateway
+const help = (): string => `usage: postline smtp-gateway [--self-signed-cert <dir>]
 
 Runs the SMTP submission gateway: port smtpGateway.submissionPort with STARTTLS and
 smtpGateway.submissionsPort with implicit TLS, AUTH PLAIN or LOGIN with an API key as the
 password (any username). Accepted messages go to the same request lanes as POST /v1/emails;
 X-Postline-Priority, X-Postline-Tags and X-Postline-List-Id are honoured and stripped.
-/metrics, /healthz and /readyz on ops.port. Configured by environment variables (or a JSON
-file named by POSTLINE_CONFIG); API keys and sender domains are the send API's:
+/metrics, /healthz and /readyz on ops.port. --self-signed-cert <dir>: without a configured
+certificate, use a self-signed one made in <dir> (demos, docker compose; clients must accept it).
+Configured by environment variables (or a JSON file named by POSTLINE_CONFIG); API keys and
+sender domains are the send API's:
 
 ${optionsReference(['smtpGateway.', 'ingest.apiKeys', 'ingest.senderDomains', 'kafka.', 'ops.'])}
 `;
@@ -99,5 +102,11 @@ export async function main(argv: string[] = []): Promise<void> {
     process.stdout.write(help());
     return;
   }
-  await serviceMain('smtp-gateway', (config) => startSmtpGateway(config));
+  const at = argv.indexOf('--self-signed-cert');
+  const certDir = at >= 0 ? argv[at + 1] : undefined;
+  await serviceMain('smtp-gateway', (config) => {
+    if (!certDir || config.smtpGateway.tlsKeyFile) return startSmtpGateway(config);
+    const cert = ensureSelfSignedCert(certDir);
+    return startSmtpGateway({ ...config, smtpGateway: { ...config.smtpGateway, tlsKeyFile: cert.keyFile, tlsCertFile: cert.certFile } });
+  });
 }

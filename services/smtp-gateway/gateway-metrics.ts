@@ -13,7 +13,9 @@ export function instrumentGateway(server: EventEmitter, registry: Registry): voi
   });
   const authFailures = new Counter({ name: 'postline_smtp_gateway_auth_failures_total', help: 'Failed AUTH attempts (a wrong or unknown API key)', registers });
   const connectionErrors = new Counter({ name: 'postline_smtp_gateway_connection_errors_total', help: 'SMTP connections that ended in an error (reset, TLS failure)', labelNames: ['code'], registers });
+  const replayed = new Counter({ name: 'postline_smtp_gateway_replayed_total', help: 'Messages answered with an earlier message id (X-Postline-Idempotency-Key seen before); nothing queued', registers });
   server.on('accepted', (priority: string) => accepted.inc({ priority }));
+  server.on('replayed', () => replayed.inc());
   server.on('refused', (reason: string) => refused.inc({ reason }));
   server.on('authFailed', () => authFailures.inc());
   server.on('connectionError', (code: string) => connectionErrors.inc({ code }));

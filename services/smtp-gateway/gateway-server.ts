@@ -12,7 +12,7 @@
  *   5xx) and `submit` produces it; 250 (with the message id) only once the broker acknowledged
  *   it, 451 when it did not in time: the client keeps the message and retries.
  *
- * Emits 'accepted' (priority), 'refused' (reason), 'authFailed' () and 'connectionError' (code).
+ * Emits 'accepted' (priority), 'replayed' (), 'refused' (reason), 'authFailed' () and 'connectionError' (code).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -25,6 +25,7 @@ import { senderDomainProblem } from '../../shared/sender-domains.js';
 import { parseEnvelopeAddress } from '../renderer/recipient-domains.js';
 import { RawMessageRejected } from '../renderer/raw-message.js';
 import { submissionRecord, type SubmissionRecord } from './submission-record.js';
+import { SubmitRefused } from './submitter.js';
 
 /** More RCPTs than this in one transaction are refused (452), as the API's 50 recipients. */
 const MAX_RECIPIENTS = 50;
@@ -46,8 +47,12 @@ export interface GatewayServerOptions {
   /** The tenant owning an API key (ApiKeyStore.authenticate), or undefined. */
   authenticate: (key: string) => string | undefined | Promise<string | undefined>;
   senderDomains: SenderDomainPolicy;
-  /** Produces the record (and its accepted event); resolves once durable, rejects (e.g. on timeout) otherwise. */
-  submit: (submission: SubmissionRecord) => Promise<void>;
+  /**
+   * Produces the record (and its accepted event); resolves once durable with the message id
+   * (another one when an idempotency key replays an earlier message), rejects otherwise
+   * (SubmitRefused carries its SMTP reply).
+   */
+  submit: (submission: SubmissionRecord) => Promise<{ messageId: string; replayed: boolean }>;
   logger: Logger;
   newId?: () => string;
   now?: () => Date;
@@ -161,17 +166,24 @@ export async function startGatewayServer(opts: GatewayServerOptions): Promise<Ga
       log.info({ messageId, tenant, code: err.code, reason: err.message, remote: session.remoteAddress }, 'submitted message refused');
       throw refuse(err.code.toLowerCase().replaceAll('_', '-'), err.smtp.code, `${err.smtp.status} ${err.message}`);
     }
+    let queued: { messageId: string; replayed: boolean };
     try {
-      await opts.submit(submission);
+      queued = await opts.submit(submission);
     } catch (err) {
+      if (err instanceof SubmitRefused) throw refuse(err.reason, err.smtp.code, `${err.smtp.status} ${err.message}`);
       log.warn({ messageId, tenant, err: (err as Error).message, remote: session.remoteAddress }, 'not acknowledged by the broker; answered 451');
       if (err instanceof PermanentError) throw refuse('too-large', 552, `5.3.4 ${err.message}`);
       throw refuse('broker-unavailable', 451, '4.3.0 the message could not be queued, try again later');
     }
     const { priority } = submission.record;
+    if (queued.replayed) {
+      emitter.emit('replayed');
+      log.info({ messageId: queued.messageId, tenant, remote: session.remoteAddress }, 'idempotent replay: nothing queued');
+      return `2.0.0 queued as ${queued.messageId} (already queued with this X-Postline-Idempotency-Key)`;
+    }
     emitter.emit('accepted', priority);
-    log.info({ messageId, tenant, priority, recipients: rcptTo.length, size: raw.length, remote: session.remoteAddress }, 'message accepted');
-    return `2.0.0 queued as ${messageId}`;
+    log.info({ messageId: queued.messageId, tenant, priority, recipients: rcptTo.length, size: raw.length, remote: session.remoteAddress }, 'message accepted');
+    return `2.0.0 queued as ${queued.messageId}`;
   }
 
   const reply = (work: Promise<unknown> | (() => unknown), callback: (err?: Error | null) => void) => {

@@ -17,6 +17,7 @@ import { startGatewayServer, type GatewayServer } from './gateway-server.js';
 import { instrumentGateway } from './gateway-metrics.js';
 import { submitter } from './submitter.js';
 import { ensureSelfSignedCert } from './self-signed-cert.js';
+import { IdempotencyStore } from '../ingest/idempotency-store.js';
 
 export interface SmtpGatewayHandle {
   server: GatewayServer;
@@ -57,23 +58,36 @@ export async function startSmtpGateway(config: PostlineConfig, opts: RuntimeOpti
   const apiKeys = loadApiKeyStore(config.ingest);
   const rt = await startRuntime('smtp-gateway', config, opts);
   if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile): every AUTH will be refused with 535');
+  // X-Postline-Idempotency-Key: the send API's claims (same topic, same rules, same window).
+  const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);
+  const idempotency = new IdempotencyStore(table, { ttlMs: config.ingest.idempotencyTtlMs, leaseMs: config.ingest.idempotencyLeaseMs });
+  const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
+  evictor.unref();
   let server: GatewayServer;
   let opsAddress: string | undefined;
   try {
+    // Loaded before the first message, so a restarted replica already knows every live key.
+    await table.start();
     server = await startGatewayServer({
       ...config.smtpGateway,
       tls,
       maxRecordBytes: config.renderer.maxRecordBytes,
       authenticate: (key) => apiKeys.authenticate(key),
       senderDomains: configuredSenderDomains(config.ingest.senderDomains),
-      submit: submitter({ producer: rt.producer, events: rt.events, timeoutMs: config.smtpGateway.produceTimeoutMs, logger: rt.logger }),
+      submit: submitter({ producer: rt.producer, events: rt.events, idempotency, timeoutMs: config.smtpGateway.produceTimeoutMs, logger: rt.logger }),
       logger: rt.logger,
     });
     instrumentGateway(server, rt.registry);
     rt.shutdown.add('stop accepting SMTP', () => server.close());
+    rt.shutdown.add('stop idempotency table', () => {
+      clearInterval(evictor);
+      return table.stop();
+    });
     rt.addFinalShutdownSteps();
     opsAddress = await rt.startOps();
   } catch (err) {
+    clearInterval(evictor);
+    await table.stop().catch(() => undefined);
     await rt.shutdown.run();
     throw err;
   }
@@ -87,13 +101,14 @@ const help = (): string => `usage: postline smtp-gateway [--self-signed-cert <di
 Runs the SMTP submission gateway: port smtpGateway.submissionPort with STARTTLS and
 smtpGateway.submissionsPort with implicit TLS, AUTH PLAIN or LOGIN with an API key as the
 password (any username). Accepted messages go to the same request lanes as POST /v1/emails;
-X-Postline-Priority, X-Postline-Tags and X-Postline-List-Id are honoured and stripped.
+X-Postline-Priority, X-Postline-Tags, X-Postline-List-Id and X-Postline-Idempotency-Key
+are honoured and stripped.
 /metrics, /healthz and /readyz on ops.port. --self-signed-cert <dir>: without a configured
 certificate, use a self-signed one made in <dir> (demos, docker compose; clients must accept it).
 Configured by environment variables (or a JSON file named by POSTLINE_CONFIG); API keys and
 sender domains are the send API's:
 
-${optionsReference(['smtpGateway.', 'ingest.apiKeys', 'ingest.senderDomains', 'kafka.', 'ops.'])}
+${optionsReference(['smtpGateway.', 'ingest.apiKeys', 'ingest.senderDomains', 'ingest.idempotency', 'kafka.', 'ops.'])}
 `;
 
 /** The `postline smtp-gateway` command. */

@@ -6,6 +6,7 @@
  * checked against its contract and the largest record the renderer reads. Every refusal is a
  * RawMessageRejected carrying its SMTP reply.
  */
+import { createHash } from 'node:crypto';
 import { PRIORITIES, type Priority } from '../../shared/config.js';
 import { EMAIL_REQUESTED_VERSION, RawEmailRequestedContract, type RawEmailRequested } from '../../shared/contracts/email-requested.js';
 import { senderDomainProblem, type SenderDomainPolicy } from '../../shared/sender-domains.js';
@@ -25,6 +26,12 @@ export interface Submission {
 export interface SubmissionRecord {
   record: RawEmailRequested;
   value: Buffer;
+  /**
+   * What an X-Postline-Idempotency-Key is compared on: the tenant's From address and envelope
+   * recipients. Not the bytes: MIME writers make a new Date, Message-ID and boundaries on every
+   * attempt, so a retried message never has the same bytes.
+   */
+  fingerprint: string;
 }
 
 const MAX_TAGS = 20;
@@ -67,15 +74,19 @@ export function submissionRecord(sub: Submission, senderDomains: SenderDomainPol
     ...fields(prepared.control),
     raw: prepared.message.toString('base64'),
     envelope: { from: sub.mailFrom, to: sub.rcptTo },
+    ...(prepared.control.idempotencyKey ? { idempotencyKey: prepared.control.idempotencyKey } : {}),
   };
   const issues = RawEmailRequestedContract.check(record);
   if (issues.length > 0) {
-    const named = issues.map((i) => ({ ...i, path: ({ listId: 'X-Postline-List-Id', tags: 'X-Postline-Tags' } as Record<string, string>)[i.path.split('.')[0]] ?? i.path }));
+    const named = issues.map((i) => ({ ...i, path: ({ listId: 'X-Postline-List-Id', tags: 'X-Postline-Tags', idempotencyKey: 'X-Postline-Idempotency-Key' } as Record<string, string>)[i.path.split('.')[0]] ?? i.path }));
     throw invalid(named.map((i) => `${i.path}: ${i.message}`).join('; '));
   }
   const value = RawEmailRequestedContract.encode(record);
   if (value.length > maxRecordBytes) {
     throw new RawMessageRejected('MESSAGE_TOO_LARGE', `the message makes a ${value.length}-byte record; at most ${maxRecordBytes}`, { code: 552, status: '5.3.4' });
   }
-  return { record, value };
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify(['smtp', prepared.from, [...new Set(sub.rcptTo.map((r) => r.toLowerCase()))].sort()]))
+    .digest('hex');
+  return { record, value, fingerprint };
 }

@@ -200,3 +200,25 @@ test('a raw request produced straight to Kafka takes the raw path; a foreign Fro
     await producer.disconnect();
   }
 });
+
+test('X-Postline-Idempotency-Key: a retried message gets the first id and is not sent again; the key with other recipients is refused', async () => {
+  const mail = { from: 'orders@acme.test', to: 'ivy@example.org', subject: 'Order 42', text: 'Thanks.', headers: { 'X-Postline-Idempotency-Key': 'order-42' } };
+  const first = await h.send(KEYS.acme, mail);
+  assert.ok(first.ok, first.response);
+  // A client's retry: nodemailer builds the message again (new Date, Message-ID, boundaries).
+  const again = await h.send(KEYS.acme, mail);
+  assert.ok(again.ok, again.response);
+  assert.equal(again.messageId, first.messageId);
+  assert.match(again.response, /already queued/);
+  const other = await h.send(KEYS.acme, { ...mail, to: 'jay@example.org' });
+  assert.equal(other.ok === false && other.code, 554);
+  // The same key of another tenant is its own.
+  const eu = await h.send(KEYS['acme/eu'], { ...mail, from: 'orders@eu.acme.test' });
+  assert.ok(eu.ok && eu.messageId !== first.messageId);
+  await waitFor(() => h.sink.messagesTo('ivy@example.org').length >= 2, 60_000, 'the acme and acme/eu messages delivered');
+  await h.waitForEvent('sent', first.messageId);
+  assert.equal(h.events('accepted', first.messageId).length, 1, 'accepted once');
+  assert.equal(h.sink.messagesTo('ivy@example.org').filter((m) => header(m.raw, 'X-Postline-Ref') && keyring.verify(header(m.raw, 'X-Postline-Ref')!, 'ref')?.messageId === first.messageId).length, 1, 'delivered once');
+  assert.equal(h.sink.messagesTo('jay@example.org').length, 0);
+  assert.equal(await h.counter('postline_smtp_gateway_replayed_total'), 1);
+});

@@ -10,6 +10,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ main(ar
   ingest: { describe: 'run the send API (POST /v1/emails)', load: () => import('./ingest/main.js') },
   inbound: { describe: 'receive bounces, complaints (ARF) and mailto unsubscribes for the bounce domain over SMTP', load: () => import('./inbound/main.js') },
   tracker: { describe: 'serve the open pixel and signed click redirects; publish opened and clicked events', load: () => import('./tracker/main.js') },
+  'smtp-gateway': { describe: 'SMTP submission (587 STARTTLS, 465 TLS) with an API key as the password, into the send path', load: () => import('./smtp-gateway/main.js') },
   analytics: { describe: 'run the ClickHouse sink for email.events and the read API', load: () => import('./analytics/main.js') },
   migrate: { describe: 'apply pending ClickHouse migrations, then exit', load: () => import('./migrate-command.js') },
   topics: { describe: 'create or print Postline topics (create | list | strimzi)', load: () => import('./topics-command.js') },

@@ -29,7 +29,7 @@ describe('postline topics', () => {
 
   it('lists the topics with partitions and retention', () => {
     const md = topicsMarkdown(topicSpecs(6));
-    assert.match(md, /\| `email\.requested` \| 6 \| 7 days \|/);
+    assert.match(md, /\| `email\.requested` \| 6 \| 7 days; records up to 34\.33 MiB \|/);
     assert.match(md, /\| `email\.templates` \| 1 \| compacted/);
     assert.match(md, /\| `email\.dead` \| 6 \| 30 days; records up to 32\.25 MiB \|/);
   });

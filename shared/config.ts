@@ -20,6 +20,7 @@ import { AdminSection } from './config/admin.js';
 import { InboundSection, InboundRoutesSection } from './config/inbound.js';
 import { TrackingSection } from './config/tracking.js';
 import { ScheduleSection } from './config/schedule.js';
+import { SmtpGatewaySection } from './config/smtp-gateway.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -42,6 +43,7 @@ export const PostlineConfigSchema = Type.Object(
     inboundRoutes: InboundRoutesSection,
     tracking: TrackingSection,
     schedule: ScheduleSection,
+    smtpGateway: SmtpGatewaySection,
   },
   { additionalProperties: false },
 );

@@ -76,6 +76,14 @@ export function recordLimitFor(maxMessageBytes: number): number {
   return Math.ceil(maxMessageBytes * 1.25) + MiB;
 }
 
+/**
+ * `max.message.bytes` for the request topics: a raw-MIME request (the SMTP gateway's) carries a
+ * message of up to `maxMessageBytes` base64-encoded (4/3) plus its envelope and fields.
+ */
+export function requestRecordLimitFor(maxMessageBytes: number): number {
+  return Math.ceil((maxMessageBytes * 4) / 3) + MiB;
+}
+
 /** Every topic Postline uses, with partitions, retention and record size limits. */
 export function topicSpecs(partitions: number, opts: TopicSpecOptions = {}): TopicSpec[] {
   const maxBytes = { name: 'max.message.bytes', value: String(recordLimitFor(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES)) };
@@ -94,9 +102,12 @@ export function topicSpecs(partitions: number, opts: TopicSpecOptions = {}): Top
   });
   // Retry topics hold messages up to the longest max age (bulk: 72 h) plus slack.
   const retry = (topic: string): TopicSpec => large(stream(topic, 5 * DAY));
+  // Request topics accept a raw-MIME request carrying the largest message (SMTP gateway).
+  const requestBytes = { name: 'max.message.bytes', value: String(requestRecordLimitFor(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES)) };
+  const request = (topic: string): TopicSpec => ({ ...stream(topic), configEntries: [...stream(topic).configEntries, requestBytes] });
   return [
-    stream(Topics.requested),
-    ...PRIORITIES.map((p) => stream(Topics.requestedFor(p))),
+    request(Topics.requested),
+    ...PRIORITIES.map((p) => request(Topics.requestedFor(p))),
     ...PRIORITIES.map((p) => large(stream(Topics.dispatch(p)))),
     ...PRIORITIES.flatMap((p) => RETRY_TIERS.map((t) => retry(Topics.retryFor(p, t)))),
     ...RETRY_TIERS.map((t) => retry(Topics.retry(t))),

@@ -30,11 +30,12 @@ async function freeLoopbackPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
-export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'tracker'] as const;
+export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'tracker', 'smtp-gateway'] as const;
 
 const HELP = `usage: postline start [options]
 
@@ -46,6 +47,8 @@ const HELP = `usage: postline start [options]
   --analytics-port <n> port of the analytics read API, also reachable through the API port (default 8082)
   --inbound-port <n>   SMTP port of the inbound service for bounces, complaints and mailto unsubscribes (default 2526)
   --tracker-port <n>   port of the tracker: open pixel and click redirects (default 8083)
+  --submission-port <n>  SMTP gateway port with STARTTLS (default 2587)
+  --submissions-port <n> SMTP gateway port with implicit TLS (default 2465)
 
 Environment variables (POSTLINE_*) are passed to every stage; set POSTLINE_DISPATCHER_RELAY_HOST
 (and _PORT) to deliver through a real relay instead of the capture server. API keys you configure
@@ -85,7 +88,7 @@ function demoKey(dataDir: string, name = 'demo-api-key'): string {
   return key;
 }
 
-type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port', string>;
+type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port' | 'submission-port' | 'submissions-port', string>;
 
 /** Child output through the launcher's pretty printer; supervision events as the launcher's own lines. */
 function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty.PrettyStream): void {
@@ -174,11 +177,23 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     POSTLINE_TRACKING_HOST: process.env.POSTLINE_TRACKING_HOST ?? '127.0.0.1',
     POSTLINE_TRACKING_PORT: values['tracker-port'],
     POSTLINE_TRACKING_BASE_URL: config.tracking.baseUrl || `http://127.0.0.1:${values['tracker-port']}`,
+    ...launcherGatewayEnv(config, values, dataDir),
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
   };
   const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
   for (const stage of STAGES) await supervisor.start({ name: stage, args: [stage], env, ready });
   return { bootstrap, key, adminKey, capture };
+}
+
+/** The SMTP gateway's ports, on loopback unless the user says otherwise, and a self-signed certificate unless one is configured. */
+function launcherGatewayEnv(config: PostlineConfig, values: Values, dataDir: string): NodeJS.ProcessEnv {
+  const cert = config.smtpGateway.tlsKeyFile ? undefined : ensureSelfSignedCert(path.join(dataDir, 'smtp-gateway'));
+  return {
+    POSTLINE_SMTP_GATEWAY_HOST: process.env.POSTLINE_SMTP_GATEWAY_HOST ?? '127.0.0.1',
+    POSTLINE_SMTP_GATEWAY_SUBMISSION_PORT: values['submission-port'],
+    POSTLINE_SMTP_GATEWAY_SUBMISSIONS_PORT: values['submissions-port'],
+    ...(cert ? { POSTLINE_SMTP_GATEWAY_TLS_KEY_FILE: cert.keyFile, POSTLINE_SMTP_GATEWAY_TLS_CERT_FILE: cert.certFile } : {}),
+  };
 }
 
 /** The bounce domain: the user's, else one that resolves nowhere but names the local inbound service. */
@@ -197,6 +212,7 @@ function banner({ bootstrap, key, adminKey, capture }: Started, values: Values, 
   const yours = userKeySources(config);
   const bounces = launcherFeedbackAddresses(config.feedback, Boolean(capture), values['api-port']).returnPathDomain;
   const inbound = `smtp://127.0.0.1:${values['inbound-port']}`;
+  const gateway = `smtp://127.0.0.1:${values['submission-port']} (STARTTLS), smtps://127.0.0.1:${values['submissions-port']}`;
   return `
 Postline is running.
 
@@ -207,12 +223,16 @@ ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.
 ${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
   Inbound      ${inbound}   (mail to your inbound domains, claimed with POST ${api}/v1/inbound-routes, lands on email.inbound)
   Tracker      http://127.0.0.1:${values['tracker-port']}   (opens and clicks: add "track":{"opens":true,"clicks":true} to a message)
+  SMTP submit  ${gateway}   (any user name, the API key as password${config.smtpGateway.tlsKeyFile ? '' : '; self-signed certificate'})
 
 Try it:
 
   curl -sS ${api}/v1/emails \\
     -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\
     -d '{"from":"Demo <demo@example.com>","to":["you@example.org"],"subject":"Hello from Postline","text":"It works.","html":"<p>It <b>works</b>.</p>"}'
+
+  printf 'From: demo@example.com\\r\\nTo: you@example.org\\r\\nSubject: Hello over SMTP\\r\\n\\r\\nIt works.\\r\\n' | \\
+    curl -sS --ssl-reqd -k smtp://127.0.0.1:${values['submission-port']} -u 'apikey:${key}' --mail-from demo@example.com --mail-rcpt you@example.org -T -
 ${capture ? `\n  curl -sS http://127.0.0.1:${capture.httpPort}/v1/dev/outbox\n` : ''}
   curl -sS ${api}/v1/messages/<id> -H 'Authorization: Bearer ${key}'   # the message's timeline
 
@@ -232,6 +252,8 @@ export async function main(argv: string[]): Promise<void> {
       'analytics-port': { type: 'string', default: '8082' },
       'inbound-port': { type: 'string', default: '2526' },
       'tracker-port': { type: 'string', default: '8083' },
+      'submission-port': { type: 'string', default: '2587' },
+      'submissions-port': { type: 'string', default: '2465' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });

@@ -40,7 +40,7 @@ export function domainCopies(plan: EnvelopePlan, raw: string): MessageCopy[] {
 
 /** The records of `copies`; a raw string stands for `domainCopies(plan, raw)`. */
 export function dispatchRecords(
-  req: EmailRequested,
+  req: Pick<EmailRequested, 'messageId' | 'tenant' | 'priority' | 'pool' | 'listId' | 'acceptedAt' | 'tags'>,
   plan: EnvelopePlan,
   copies: string | readonly MessageCopy[],
   headers?: IHeaders,

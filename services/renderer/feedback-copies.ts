@@ -83,7 +83,7 @@ function unsubscribeLines(policy: FeedbackPolicy, token: string): string[] {
 }
 
 /** One copy per envelope recipient, in the plan's order. */
-export function recipientCopies(req: EmailRequested, plan: EnvelopePlan, policy: FeedbackPolicy): RecipientCopy[] {
+export function recipientCopies(req: Pick<EmailRequested, 'messageId' | 'tenant' | 'listId' | 'priority' | 'unsubscribe' | 'headers'>, plan: EnvelopePlan, policy: FeedbackPolicy): RecipientCopy[] {
   const withUnsubscribe = unsubscribeApplies(req, policy.unsubscribe);
   const fromDomain = plan.from.domain;
   const copies: RecipientCopy[] = [];

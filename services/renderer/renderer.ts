@@ -24,7 +24,7 @@ import { EventEmitter } from 'node:events';
 import type { IHeaders } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Priority } from '../../shared/config.js';
-import { EmailRequestedContract, type EmailRequested } from '../../shared/contracts/email-requested.js';
+import { EmailRequestedContract, isRawRequestValue, type EmailRequested, type RawEmailRequested } from '../../shared/contracts/email-requested.js';
 import { PermanentError, ValidationError } from '../../shared/errors.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { StageRecord } from '../../shared/kafka/stage-consumer.js';
@@ -43,6 +43,7 @@ import { signMessage, type DkimPolicy, type SignOutcome } from './message-signin
 import type { RecordKeys } from './site-keying.js';
 import { futureRequestDecision, type ScheduleLimits } from './future-requests.js';
 import { Topics } from '../../shared/topics.js';
+import { decodeRawRequest, type RawRequestPlan } from './raw-request.js';
 
 export interface RendererLimits {
   /** Larger `email.requested` records are dead-lettered unread. */
@@ -127,6 +128,7 @@ export class Renderer extends EventEmitter {
   }
 
   async handle(record: StageRecord): Promise<void> {
+    if (isRawRequestValue(record.message.value)) return this.handleRaw(record);
     let req: EmailRequested;
     let plan: EnvelopePlan;
     try {
@@ -159,7 +161,19 @@ export class Renderer extends EventEmitter {
     } catch (err) {
       return this.fail(record, asPermanent(err, 'RENDER_FAILED'), ids);
     }
-    const renderMs = performance.now() - started;
+    return this.dispatch(record, req, plan, copies, signature, performance.now() - started);
+  }
+
+  /** Produces a rendered message's dispatch records and `rendered` event (or dead-letters what cannot fit). */
+  private async dispatch(
+    record: StageRecord,
+    req: EmailRequested | RawEmailRequested,
+    plan: EnvelopePlan,
+    copies: MessageCopy[],
+    signature: SignOutcome['signature'],
+    renderMs: number,
+  ): Promise<void> {
+    const ids = { messageId: req.messageId, tenant: req.tenant };
     const headers = traceHeaders(record);
     // Never rejects, and waits a bounded time: a DNS problem keys the record by its domain.
     const keys = await this.deps.recordKeys?.keysFor(req, plan.groups.map((g) => g.domain));
@@ -201,7 +215,7 @@ export class Renderer extends EventEmitter {
 
   /** The dispatch records and the `rendered` event; resolves once all are durable. */
   private async produce(
-    req: EmailRequested,
+    req: EmailRequested | RawEmailRequested,
     plan: EnvelopePlan,
     outgoing: OutgoingRecord[],
     renderMs: number,
@@ -304,13 +318,63 @@ export class Renderer extends EventEmitter {
   }
 
   /** DKIM, signed at `acceptedAt` so that rendering the record again yields the same bytes. */
-  private async sign(raw: Buffer, fromDomain: string, req: EmailRequested): Promise<SignOutcome> {
+  private async sign(raw: Buffer, fromDomain: string, req: Pick<EmailRequested, 'messageId' | 'tenant' | 'acceptedAt'>): Promise<SignOutcome> {
     if (!this.deps.dkim) return { raw };
     const out = await signMessage(raw, fromDomain, new Date(req.acceptedAt), this.deps.dkim);
     if (out.signature) this.emit('signed', { domain: out.signature.domain, algorithm: out.signature.algorithm });
     if (out.unsigned) this.emit('unsigned', out.unsigned);
     if (out.error) this.deps.logger.error({ messageId: req.messageId, tenant: req.tenant, err: out.error }, 'DKIM signing failed; sending unsigned');
     return out;
+  }
+
+  /**
+   * The raw-MIME path (raw-request.ts, raw-message.ts): no template and no composing. The
+   * client's message, checked and normalised, is signed like composed mail and goes to the SMTP
+   * envelope's recipients, one record per domain, or one copy per recipient with feedback on.
+   */
+  private async handleRaw(record: StageRecord): Promise<void> {
+    const value = record.message.value;
+    let decoded: RawRequestPlan;
+    try {
+      if (value && value.length > this.deps.limits.maxRecordBytes) {
+        throw new PermanentError('RECORD_TOO_LARGE', `record is ${value.length} bytes; at most ${this.deps.limits.maxRecordBytes}`);
+      }
+      decoded = decodeRawRequest(value, { senderDomains: this.deps.senderDomains ?? ANY_SENDER_DOMAIN, lane: this.deps.lane, topic: record.topic });
+    } catch (err) {
+      return this.fail(record, asPermanent(err, 'VALIDATION_FAILED'), recordIds(value));
+    }
+    const { req, plan } = decoded;
+    const started = performance.now();
+    let copies: MessageCopy[];
+    let signature: SignOutcome['signature'];
+    try {
+      ({ copies, signature } = await this.renderRaw(decoded));
+    } catch (err) {
+      return this.fail(record, asPermanent(err, 'RENDER_FAILED'), { messageId: req.messageId, tenant: req.tenant });
+    }
+    return this.dispatch(record, req, plan, copies, signature, performance.now() - started);
+  }
+
+  private async renderRaw({ req, plan, prepared, envelopeFrom }: RawRequestPlan): Promise<{ copies: MessageCopy[]; signature: SignOutcome['signature'] }> {
+    const message = prepared.message;
+    if (!this.deps.feedback) {
+      const { raw, signature } = await this.sign(message, plan.from.domain, req);
+      const body = this.checkedSize(raw);
+      return { copies: plan.groups.map((g) => ({ domain: g.domain, envelopeFrom, to: g.recipients, head: '', body })), signature };
+    }
+    const copies: MessageCopy[] = [];
+    let signature: SignOutcome['signature'];
+    const text = message.toString('utf8');
+    const meta = { ...req, headers: prepared.ownListUnsubscribe ? { 'List-Unsubscribe': '' } : undefined };
+    for (const copy of recipientCopies(meta, plan, this.deps.feedback)) {
+      const signed = await this.sign(Buffer.concat([Buffer.from(copy.head, 'utf8'), message]), plan.from.domain, req);
+      signature ??= signed.signature;
+      this.checkedSize(signed.raw);
+      // A signed return path replaces the envelope sender; without one, MAIL FROM as the client gave it.
+      const from = copy.envelopeFrom === plan.from.address ? envelopeFrom : copy.envelopeFrom;
+      copies.push({ domain: copy.domain, envelopeFrom: from, to: [copy.recipient], ...headAndBody(signed.raw, message, text) });
+    }
+    return { copies, signature };
   }
 
   /** Dead-letters the record with a `failed` event (when the ids are known); both durable on return. */

@@ -84,3 +84,61 @@ export const EmailRequestedSchema = Type.Object(
 
 export type EmailRequested = Static<typeof EmailRequestedSchema>;
 export const EmailRequestedContract = contract('EmailRequested', EMAIL_REQUESTED_VERSION, EmailRequestedSchema);
+
+// --- Raw MIME (issue 14, SMTP gateway): a request carrying a complete message instead of its parts. ---
+
+/** The SMTP envelope of a raw request: the recipients (Bcc included: they are only here) and MAIL FROM. */
+export const RawEnvelope = Type.Object(
+  {
+    /** MAIL FROM as given ('' for the null sender); the renderer uses the From header's address when empty. */
+    from: Type.String({ maxLength: 320, pattern: NO_CONTROL }),
+    to: Type.Array(SafeText({ minLength: 3, maxLength: 320 }), { minItems: 1, maxItems: 50 }),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The raw-MIME variant of `EmailRequested` (what the SMTP gateway produces; foreign producers may
+ * too): the message as the client wrote it, base64 (so 8-bit bytes travel intact), and its SMTP
+ * envelope. None of the structured content fields (from, to, subject, html, template, headers,
+ * attachments): the renderer does not compose, it checks the From header's domain, strips Bcc
+ * and X-Postline-* control headers, adds Message-ID and Date when missing, signs (DKIM) and makes
+ * the dispatch records from `envelope.to`. Told apart from a composed request by its `raw` field.
+ */
+export const RawEmailRequestedSchema = Type.Object(
+  {
+    schemaVersion: Type.Literal(EMAIL_REQUESTED_VERSION),
+    messageId: SafeText({ minLength: 1, maxLength: 128 }),
+    tenant: SafeText({ minLength: 1, maxLength: 128 }),
+    acceptedAt: Type.String({ format: 'date-time', description: 'ISO-8601 time the request was accepted' }),
+    priority: Priority,
+    /** The complete RFC 5322 message, base64. */
+    raw: Type.String({ minLength: 4, contentEncoding: 'base64', pattern: '^[A-Za-z0-9+/]*={0,2}$' }),
+    envelope: RawEnvelope,
+    tags: Type.Optional(Type.Array(SafeText({ minLength: 1, maxLength: 64 }), { maxItems: 20 })),
+    metadata: Type.Optional(Type.Record(Type.String({ pattern: '^[^\\r\\n\\u0000]{1,64}$' }), Type.String({ maxLength: 1024 }), { additionalProperties: false })),
+    pool: Type.Optional(SafeText({ minLength: 1, maxLength: 64 })),
+    idempotencyKey: Type.Optional(SafeText({ minLength: 1, maxLength: 255 })),
+    listId: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: LIST_ID_PATTERN })),
+    unsubscribe: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export type RawEmailRequested = Static<typeof RawEmailRequestedSchema>;
+export const RawEmailRequestedContract = contract('RawEmailRequested', EMAIL_REQUESTED_VERSION, RawEmailRequestedSchema);
+
+/**
+ * Whether a record value on a request topic is a raw-MIME request (a top-level `raw` field).
+ * Cheap for composed requests: only a value containing `"raw":` is parsed to make sure.
+ */
+export function isRawRequestValue(value: Buffer | null | undefined): boolean {
+  if (!value || value.indexOf('"raw":') < 0) return false;
+  try {
+    const parsed: unknown = JSON.parse(value.toString('utf8'));
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.hasOwn(parsed, 'raw');
+  } catch {
+    return false;
+  }
+}
+// --- end Raw MIME ---

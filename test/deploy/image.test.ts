@@ -34,7 +34,7 @@ const args = (i: Instruction): string => i.getArgumentsContent() ?? '';
 /** The modules `postline <command>` loads, from the command table in services/cli.ts. */
 function commandModules(): Record<string, string> {
   const src = fs.readFileSync(path.join(REPO, 'services', 'cli.ts'), 'utf8');
-  return Object.fromEntries([...src.matchAll(/^\s+([a-z][\w-]*): \{ describe:.*?import\('\.\/([^']+)'\)/gm)].map((m) => [m[1], m[2]]));
+  return Object.fromEntries([...src.matchAll(/^\s+'?([a-z][\w-]*)'?: \{ describe:.*?import\('\.\/([^']+)'\)/gm)].map((m) => [m[1], m[2]]));
 }
 
 describe('Dockerfile', () => {

@@ -56,7 +56,7 @@ describe('k8s manifests against the code', () => {
   const stageWorkloads = (): Workload[] => all.filter((w) => w.resource.kind === 'Deployment' && stages().includes(w.command));
 
   it('deploys every stage under services/ as `postline <stage>`, with a Service and a PodDisruptionBudget', () => {
-    assert.deepEqual(stages(), ['analytics', 'dispatcher', 'inbound', 'ingest', 'renderer', 'scheduler', 'tracker']);
+    assert.deepEqual(stages(), ['analytics', 'dispatcher', 'inbound', 'ingest', 'renderer', 'scheduler', 'smtp-gateway', 'tracker']);
     for (const [b, resources] of built) {
       for (const s of stages()) {
         const d = resources.find((r) => r.kind === 'Deployment' && r.metadata.name === `postline-${s}`);

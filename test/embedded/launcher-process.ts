@@ -16,7 +16,7 @@ const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..'
 export interface Launcher {
   proc: ChildProcess;
   dataDir: string;
-  ports: { api: number; broker: number; smtp: number; outbox: number; analytics: number; inbound: number; tracker: number };
+  ports: { api: number; broker: number; smtp: number; outbox: number; analytics: number; inbound: number; tracker: number; submission: number; submissions: number };
   /** Everything printed so far (stdout and stderr). */
   output(): string;
   exited: Promise<number | null>;
@@ -47,12 +47,12 @@ function childProcesses(pid: number): Array<{ pid: number; args: string }> {
 
 /** Starts `postline start` and waits for its banner. */
 export async function startLauncher(env: NodeJS.ProcessEnv = {}, bannerTimeoutMs = 180_000): Promise<Launcher> {
-  const ports = { api: await freePort(), broker: await freePort(), smtp: await freePort(), outbox: await freePort(), analytics: await freePort(), inbound: await freePort(), tracker: await freePort() };
+  const ports = { api: await freePort(), broker: await freePort(), smtp: await freePort(), outbox: await freePort(), analytics: await freePort(), inbound: await freePort(), tracker: await freePort(), submission: await freePort(), submissions: await freePort() };
   const dataDir = tempDir('postline-start-');
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('POSTLINE_')));
   const proc = spawn(
     process.execPath,
-    [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(ports.api), '--broker-port', String(ports.broker), '--smtp-port', String(ports.smtp), '--outbox-port', String(ports.outbox), '--analytics-port', String(ports.analytics), '--inbound-port', String(ports.inbound), '--tracker-port', String(ports.tracker)],
+    [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(ports.api), '--broker-port', String(ports.broker), '--smtp-port', String(ports.smtp), '--outbox-port', String(ports.outbox), '--analytics-port', String(ports.analytics), '--inbound-port', String(ports.inbound), '--tracker-port', String(ports.tracker), '--submission-port', String(ports.submission), '--submissions-port', String(ports.submissions)],
     { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -2,7 +2,8 @@
  * `npm start` as a user runs it: the launcher starts the broker, every stage and the capture
  * SMTP server; a curl-style POST is delivered and shows up in the outbox; a key the user
  * configured works next to the demo key; the inbound service takes a signed mailto unsubscribe
- * (key generated into the data dir, never printed); SIGINT stops every process. Runs the real
+ * (key generated into the data dir, never printed); a message submitted to the SMTP gateway with
+ * the demo key reaches the outbox; SIGINT stops every process. Runs the real
  * `postline start` command in a child process.
  */
 import { test, after } from 'node:test';
@@ -32,13 +33,13 @@ after(() => {
 });
 
 test('postline start runs the pipeline end to end and Ctrl-C stops every process', { timeout: 120_000 }, async () => {
-  const [api, brokerPort, smtp, outbox, analytics, inbound, tracker] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const [api, brokerPort, smtp, outbox, analytics, inbound, tracker, submission, submissions] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('POSTLINE_')) delete env[k];
   // A key the user already has: npm start must keep it working next to its demo key.
   const userKey = generateApiKey();
   env.POSTLINE_INGEST_API_KEYS = JSON.stringify([{ tenant: 'acme', keyHash: hashApiKey(userKey) }]);
-  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox), '--analytics-port', String(analytics), '--inbound-port', String(inbound), '--tracker-port', String(tracker)], {
+  const proc = spawn(process.execPath, [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(api), '--broker-port', String(brokerPort), '--smtp-port', String(smtp), '--outbox-port', String(outbox), '--analytics-port', String(analytics), '--inbound-port', String(inbound), '--tracker-port', String(tracker), '--submission-port', String(submission), '--submissions-port', String(submissions)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -144,12 +145,24 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
     await reader.stop();
   }
 
+  // The SMTP gateway: the demo key as password over STARTTLS (self-signed certificate), delivered to the outbox.
+  assert.match(output, new RegExp(`SMTP submit\\s+smtp://127\\.0\\.0\\.1:${submission} \\(STARTTLS\\), smtps://127\\.0\\.0\\.1:${submissions}`));
+  const gateway = nodemailer.createTransport({ host: '127.0.0.1', port: submission, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: 'apikey', pass: key } });
+  const submitted = await gateway.sendMail({ from: 'demo@example.com', to: 'smtp@example.org', subject: 'Hello over SMTP', text: 'It works.' });
+  gateway.close();
+  const gatewayId = /queued as (\S+)/.exec(submitted.response)?.[1];
+  assert.ok(gatewayId, submitted.response);
+  await waitFor(async () => {
+    const list = (await (await fetch(`http://127.0.0.1:${outbox}/v1/dev/outbox`)).json()) as { messages: Listed[] };
+    return list.messages.some((m) => m.envelope.to.includes('smtp@example.org'));
+  }, 30_000, 'the message submitted over SMTP in the outbox');
+
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   proc.kill('SIGINT');
   assert.equal(await exited, 0);
   assert.match(output, /stopped/);
   // Every child was stopped too: their ports are free again.
-  for (const port of [api, brokerPort, analytics, inbound, tracker]) {
+  for (const port of [api, brokerPort, analytics, inbound, tracker, submission, submissions]) {
     await waitFor(async () => {
       const s = net.connect(port, '127.0.0.1');
       return await new Promise<boolean>((r) => {

@@ -37,7 +37,7 @@ export const stages = (): string[] => servicesWithMain().filter((s) => !(s in NO
 export function cliCommands(): string[] {
   const src = fs.readFileSync(path.join(REPO, 'services', 'cli.ts'), 'utf8');
   const table = src.slice(src.indexOf('const commands'), src.indexOf('};', src.indexOf('const commands')));
-  return [...table.matchAll(/^\s+([a-z][\w-]*): \{ describe:/gm)].map((m) => m[1]);
+  return [...table.matchAll(/^\s+'?([a-z][\w-]*)'?: \{ describe:/gm)].map((m) => m[1]);
 }
 
 /**

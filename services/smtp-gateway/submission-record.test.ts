@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { configuredSenderDomains } from '../../shared/sender-domains.js';
+import { RawEmailRequestedContract } from '../../shared/contracts/email-requested.js';
+import { RawMessageRejected } from '../renderer/raw-message.js';
+import { submissionRecord, tagsOf } from './submission-record.js';
+
+const policy = configuredSenderDomains({ acme: ['acme.test'], 'acme/eu': ['eu.acme.test'] });
+const sub = (raw: string, tenant = 'acme') => ({ tenant, messageId: 'm-1', acceptedAt: '2026-12-03T18:40:00.000Z', mailFrom: '', rcptTo: ['a@example.org'], raw: Buffer.from(raw) });
+const reject = (fn: () => unknown, code: string, smtp: number) => assert.throws(fn, (e: unknown) => e instanceof RawMessageRejected && e.code === code && e.smtp.code === smtp, code);
+
+test('the record: control headers become fields, the message base64, the envelope as given; it passes its contract', () => {
+  const { record, value } = submissionRecord(sub('From: a@acme.test\r\nX-Postline-Priority: critical\r\nX-Postline-Tags: x, y,x\r\nX-Postline-List-Id: l1\r\n\r\nhi\r\n'), policy, 1 << 20);
+  assert.deepEqual([record.priority, record.tags, record.listId, record.envelope], ['critical', ['x', 'y'], 'l1', { from: '', to: ['a@example.org'] }]);
+  assert.doesNotMatch(Buffer.from(record.raw, 'base64').toString(), /X-Postline/);
+  assert.deepEqual(RawEmailRequestedContract.decode(value), record);
+  assert.equal(submissionRecord(sub('From: a@acme.test\r\n\r\nhi'), policy, 1 << 20).record.priority, 'transactional');
+});
+
+test('refusals: sender domain per tenant exactly, bad control headers, a record over the limit', () => {
+  reject(() => submissionRecord(sub('From: a@eu.acme.test\r\n\r\nhi'), policy, 1 << 20), 'SENDER_DOMAIN', 550);
+  reject(() => submissionRecord(sub('From: a@acme.test\r\n\r\nhi', 'acme/eu'), policy, 1 << 20), 'SENDER_DOMAIN', 550);
+  reject(() => submissionRecord(sub('From: a@acme.test\r\nX-Postline-Priority: urgent\r\n\r\nhi'), policy, 1 << 20), 'RAW_CONTROL_HEADER', 554);
+  reject(() => submissionRecord(sub(`From: a@acme.test\r\nX-Postline-List-Id: ${'l'.repeat(200)}\r\n\r\nhi`), policy, 1 << 20), 'RAW_CONTROL_HEADER', 554);
+  reject(() => submissionRecord(sub(`From: a@acme.test\r\n\r\n${'x'.repeat(2000)}`), policy, 1024), 'MESSAGE_TOO_LARGE', 552);
+  assert.throws(() => tagsOf(Array.from({ length: 21 }, (_, i) => `t${i}`).join(',')), RawMessageRejected);
+  assert.throws(() => tagsOf('x'.repeat(65)), RawMessageRejected);
+  assert.equal(tagsOf(' , '), undefined);
+});

@@ -17,6 +17,7 @@ import { FeedbackSection } from './config/feedback.js';
 import { SuppressionsSection } from './config/suppressions.js';
 import { ProviderFeedbackSection } from './config/provider-feedback.js';
 import { InboundSection } from './config/inbound.js';
+import { WebhooksSection } from './config/webhooks.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -35,6 +36,7 @@ export const PostlineConfigSchema = Type.Object(
     suppressions: SuppressionsSection,
     providerFeedback: ProviderFeedbackSection,
     inbound: InboundSection,
+    webhooks: WebhooksSection,
   },
   { additionalProperties: false },
 );

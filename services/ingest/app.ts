@@ -30,6 +30,7 @@ import type { SuppressionBook } from '../../shared/suppressions/suppression-book
 import { registerDeadLetterRoutes, type DeadLetterRoutesDeps } from '../../shared/dead-letters/dead-letter-routes.js';
 import type { TemplateRepository } from '../../shared/templates/template-repository.js';
 import { unsubscribeRoutes, type UnsubscribeRoutesDeps } from './unsubscribe-routes.js';
+import { webhookRoutes, type WebhookRoutesDeps } from './webhook-routes.js';
 
 import { registerProviderFeedbackRoutes, type ProviderFeedbackDeps } from '../provider-feedback/provider-feedback-routes.js';
 
@@ -59,6 +60,8 @@ export interface IngestAppDeps {
   observer?: EventEmitter;
   /** Provider webhooks (`POST /feedback/ses`, `/feedback/sendgrid`; public, signed); absent without it. */
   providerFeedback?: ProviderFeedbackDeps;
+  /** The tenant's webhook endpoints (`/v1/webhooks`, delivery log, replay); the routes are absent without it. */
+  webhooks?: WebhookRoutesDeps;
 }
 
 export interface ResponseObservation {
@@ -155,6 +158,7 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
   if (deps.templates) await templateRoutes(v1, deps.templates);
   if (deps.suppressions) await suppressionRoutes(v1, deps.suppressions);
   if (deps.deadLetters) await registerDeadLetterRoutes(v1, deps.deadLetters);
+  if (deps.webhooks) await webhookRoutes(v1, deps.webhooks);
   const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
 
   v1.post<{ Body: EmailBody }>(

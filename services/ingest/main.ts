@@ -22,6 +22,7 @@ import { openSuppressionBook } from '../../shared/suppressions/suppression-book.
 import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
 import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 import { providerFeedbackSetup, wireProviderFeedback } from '../provider-feedback/provider-feedback-setup.js';
+import { openWebhookApi } from '../../shared/webhooks/webhook-api.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -84,8 +85,9 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
+  const webhooks = await openWebhookApi({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, config: config.webhooks });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback });
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, webhooks: webhooks.deps });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();
@@ -93,6 +95,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   rt.shutdown.add('stop template table', () => templates.stop());
   rt.shutdown.add('stop suppression table', () => suppressions.stop());
   rt.shutdown.add('stop dead-letter index', () => deadLetters.stop());
+  rt.shutdown.add('stop webhook endpoints and delivery log', () => webhooks.stop());
   rt.shutdown.add('stop idempotency table', () => {
     clearInterval(evictor);
     return table.stop();

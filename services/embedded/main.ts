@@ -24,7 +24,7 @@ import { launcherFeedbackAddresses, launcherFeedbackKeys } from './launcher-feed
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
-export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound'] as const;
+export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'webhooks'] as const;
 
 const HELP = `usage: postline start [options]
 
@@ -181,7 +181,8 @@ Postline is running.
   Send API     ${api}/v1/emails
   API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
-${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
+${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Webhooks     ${api}/v1/webhooks   (signed POSTs of every event to your endpoint; a receiver on this machine needs POSTLINE_WEBHOOKS_ALLOW_PRIVATE=127.0.0.1 POSTLINE_WEBHOOKS_ALLOW_HTTP=true)
+  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
 
 Try it:
 

@@ -85,7 +85,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
-  const webhooks = await openWebhookApi({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, config: config.webhooks });
+  const webhooks = await openWebhookApi({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, config: config.webhooks, events: rt.events });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
   const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, webhooks: webhooks.deps });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.

@@ -17,6 +17,7 @@ import { WEBHOOK_TYPES } from '../../shared/webhooks/webhook-message.js';
 import { SsrfRefused, type SsrfGuard } from '../../shared/http/ssrf-guard.js';
 import { RequestRejected } from '../../shared/http/errors.js';
 import { ErrorBodySchema } from './email-body-schema.js';
+import type { EventPublisher } from '../../shared/events.js';
 
 export interface WebhookRoutesDeps {
   book: EndpointBook;
@@ -26,6 +27,8 @@ export interface WebhookRoutesDeps {
   log?: DeliveryLog;
   /** Replays the tenant's events of a time range to an endpoint; absent: 404. */
   replay?(endpoint: WebhookEndpoint, fromMs: number, toMs: number): Promise<ReplayResult>;
+  /** Publishes `enabled` (ops scope webhook) when a PATCH switches on an endpoint the service had disabled. */
+  events?: Pick<EventPublisher, 'publish'>;
 }
 
 const EventTypes = Type.Array(Type.Union(WEBHOOK_TYPES.map((t) => Type.Literal(t))), { maxItems: 64, uniqueItems: true });
@@ -84,11 +87,14 @@ export async function webhookRoutes(v1: FastifyInstance, deps: WebhookRoutesDeps
   v1.get<{ Params: Static<typeof IdParams> }>('/v1/webhooks/:id', { schema: { params: IdParams, response: errors } }, async (req) => view(found(req.tenant, req.params.id)));
 
   v1.patch<{ Params: Static<typeof IdParams>; Body: Static<typeof PatchSchema> }>('/v1/webhooks/:id', { schema: { params: IdParams, body: PatchSchema, response: errors } }, async (req) => {
-    found(req.tenant, req.params.id);
+    const before = found(req.tenant, req.params.id);
     const patch = { ...req.body, ...(req.body.url !== undefined ? { url: await checkedUrl(guard, req.body.url) } : {}) };
     const updated = await book.update(req.tenant, req.params.id, patch);
     if (!updated) throw new RequestRejected('NOT_FOUND', `no webhook endpoint ${req.params.id}`);
     req.log.info({ endpoint: updated.id, enabled: updated.enabled }, 'webhook endpoint updated');
+    if (!before.enabled && updated.enabled && before.disabledReason === 'failing') {
+      await deps.events?.publish({ type: 'enabled', messageId: '', tenant: req.tenant, reason: 'api', ops: { scope: 'webhook', target: updated.id } });
+    }
     return view(updated);
   });
 

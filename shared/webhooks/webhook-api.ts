@@ -12,6 +12,7 @@ import { openEndpointBook, type EndpointBook } from './endpoint-book.js';
 import { openDeliveryLog, type DeliveryLog } from './delivery-log.js';
 import { replayEvents, type ReplayResult } from './replay.js';
 import type { WebhookEndpoint } from '../contracts/webhook-endpoint.js';
+import type { EventPublisher } from '../events.js';
 
 export interface WebhookApiDeps {
   book: EndpointBook;
@@ -19,9 +20,10 @@ export interface WebhookApiDeps {
   config: PostlineConfig['webhooks'];
   log: DeliveryLog;
   replay(endpoint: WebhookEndpoint, fromMs: number, toMs: number): Promise<ReplayResult>;
+  events?: Pick<EventPublisher, 'publish'>;
 }
 
-export async function openWebhookApi(opts: { kafka: Kafka; producer: BatchingProducer; logger: Logger; config: PostlineConfig['webhooks'] }): Promise<{ deps: WebhookApiDeps; stop(): Promise<void> }> {
+export async function openWebhookApi(opts: { kafka: Kafka; producer: BatchingProducer; logger: Logger; config: PostlineConfig['webhooks']; events?: Pick<EventPublisher, 'publish'> }): Promise<{ deps: WebhookApiDeps; stop(): Promise<void> }> {
   const { kafka, producer, logger, config } = opts;
   const endpoints = await openEndpointBook({ kafka, producer, logger });
   let log: Awaited<ReturnType<typeof openDeliveryLog>>;
@@ -38,6 +40,7 @@ export async function openWebhookApi(opts: { kafka: Kafka; producer: BatchingPro
       guard,
       config,
       log: log.log,
+      events: opts.events,
       replay: (endpoint, fromMs, toMs) => replayEvents({ kafka, producer, endpoint, fromMs, toMs, maxRecords: config.replayMaxRecords }),
     },
     async stop() {

@@ -5,7 +5,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import pino from 'pino';
 import { IngestHarness, auth } from '../ingest/ingest-harness.js';
+import { Topics } from '../../shared/topics.js';
+import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
+import { openEndpointBook } from '../../shared/webhooks/endpoint-book.js';
+import { waitFor } from '../helpers/broker.js';
 
 let h: IngestHarness;
 before(async () => {
@@ -84,4 +89,29 @@ test('the SSRF guard refuses private, loopback and link-local URLs unless allowe
   assert.equal(ok.statusCode, 201, ok.body);
   const patchBad = await allowed.inject({ method: 'PATCH', url: `/v1/webhooks/${ok.json().id}`, headers: auth('globex'), payload: { url: 'http://10.1.1.1/x' } });
   assert.equal(patchBad.statusCode, 400);
+});
+
+test('PATCH {enabled:true} switches on an endpoint the service disabled, with an enabled event', async () => {
+  const { app } = await h.ingest(allowLoopback);
+  await h.collect();
+  const created = (await app.inject({ method: 'POST', url: '/v1/webhooks', headers: auth('acme/eu'), payload: { url: 'http://127.0.0.1:9/hook' } })).json();
+  // What the webhooks service does when the endpoint failed too long.
+  const producer = h.kafka.producer();
+  await producer.connect();
+  const opened = await openEndpointBook({ kafka: h.kafka, producer: new BatchingProducer(producer), logger: pino({ level: 'silent' }) });
+  try {
+    assert.ok(await opened.book.disable(created.id, 'failing'));
+  } finally {
+    await opened.stop();
+    await producer.disconnect();
+  }
+  await waitFor(async () => (await app.inject({ method: 'GET', url: `/v1/webhooks/${created.id}`, headers: auth('acme/eu') })).json().enabled === false || undefined, 10_000, 'the API sees it disabled');
+  const res = await app.inject({ method: 'PATCH', url: `/v1/webhooks/${created.id}`, headers: auth('acme/eu'), payload: { enabled: true } });
+  assert.equal(res.json().enabled, true);
+  const events = await waitFor(() => {
+    const found = h.on(Topics.events, '').filter((r) => r.value.type === 'enabled' && (r.value.ops as { target: string }).target === created.id);
+    return found.length > 0 ? found : undefined;
+  }, 10_000, 'the enabled event');
+  assert.equal(events[0].value.tenant, 'acme/eu');
+  assert.deepEqual(events[0].value.ops, { scope: 'webhook', target: created.id });
 });

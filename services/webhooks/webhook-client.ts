@@ -1,7 +1,8 @@
 /**
  * POSTs one signed webhook over undici: a pooled Agent whose connections resolve through the
- * SSRF guard (the address checked is the address connected to), with a connect timeout, an
- * overall deadline, a response size cap (undici `maxResponseSize`), and no redirects (undici's
+ * SSRF guard (the address checked is the address connected to), with a connect timeout, a
+ * deadline for the response headers and one for the body (undici's own timers: no timer per
+ * request), a response size cap (undici `maxResponseSize`), and no redirects (undici's
  * `request` does not follow them: a 3xx is a failed attempt like any non-2xx).
  */
 import { Agent, request } from 'undici';
@@ -28,6 +29,8 @@ export interface WebhookClientOptions {
 
 export class WebhookClient {
   private readonly agent: Agent;
+  /** Per URL: why its literal IP host is refused, or null (few URLs, checked on every POST). */
+  private readonly literalChecks = new Map<string, string | null>();
 
   constructor(private readonly opts: WebhookClientOptions) {
     this.agent = new Agent({
@@ -43,26 +46,42 @@ export class WebhookClient {
   async post(url: string, body: string, headers: Record<string, string>): Promise<PostResult> {
     const started = performance.now();
     const latency = (): number => Math.round((performance.now() - started) * 10) / 10;
-    // A literal IP in the URL is connected to without a lookup: check it here.
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-    const problem = /^[\d.]+$|:/.test(host) ? this.opts.guard.addressProblem(host) : null;
-    if (problem) return { ok: false, latencyMs: 0, error: `connection to ${host} (a ${problem} address) refused`, refused: true };
+    const problem = this.literalProblem(url);
+    if (problem) return { ok: false, latencyMs: 0, error: `connection to ${new URL(url).hostname} (a ${problem} address) refused`, refused: true };
     try {
       const res = await request(url, {
         method: 'POST',
         dispatcher: this.agent,
         headers: { 'content-type': 'application/json', 'user-agent': 'Postline-Webhooks/1', ...headers },
         body,
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
       });
-      // Read (bounded by maxResponseSize) so the connection can be reused.
-      await res.body.dump({ limit: this.opts.maxResponseBytes });
+      // Read (bounded) so the connection can be reused; a larger answer fails the attempt.
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > this.opts.maxResponseBytes) {
+          res.body.destroy();
+          return { ok: false, status: res.statusCode, latencyMs: latency(), error: `RESPONSE_TOO_LARGE: the response body exceeds ${this.opts.maxResponseBytes} bytes` };
+        }
+      }
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       return { ok, status: res.statusCode, latencyMs: latency(), ...(ok ? {} : { error: `HTTP ${res.statusCode}` }) };
     } catch (err) {
       const e = err as Error & { code?: string };
       return { ok: false, latencyMs: latency(), error: `${e.code ?? e.name}: ${e.message}`, refused: e.code === 'SSRF_REFUSED' };
     }
+  }
+
+  /** A literal IP in the URL is connected to without a lookup: it is checked here. */
+  private literalProblem(url: string): string | null {
+    let problem = this.literalChecks.get(url);
+    if (problem === undefined) {
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+      problem = /^[\d.]+$|:/.test(host) ? this.opts.guard.addressProblem(host) : null;
+      if (this.literalChecks.size > 10_000) this.literalChecks.clear();
+      this.literalChecks.set(url, problem);
+    }
+    return problem;
   }
 
   close(): Promise<void> {

@@ -15,7 +15,7 @@ export const WebhooksSection = section(
         'Addresses webhook URLs may resolve to although they are private, loopback, link-local, CGNAT, multicast or unspecified: CIDRs (10.0.0.0/8, 127.0.0.1/32, fd00::/8) or host names (comma-separated). Empty: only public addresses.',
     }),
     allowHttp: bool(false, 'Accept http:// endpoint URLs (default: https only).'),
-    timeoutMs: int(10_000, 'Longest one delivery may take, from connecting to the end of the response headers and body.', 100),
+    timeoutMs: int(10_000, 'Longest an endpoint may take to answer with its response headers once the request is sent, and longest pause while its body arrives.', 100),
     connectTimeoutMs: int(5_000, 'Longest connecting (TCP and TLS) to an endpoint may take.', 100),
     maxResponseBytes: int(64 * 1024, 'Largest response body read from an endpoint; a larger one fails the attempt.', 1),
     concurrency: int(512, 'Deliveries in flight at once across all endpoints (one service process).', 1),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
-import { newWebhookSecret, signedHeaders, signingSecrets, wants, webhookBody } from './webhook-message.js';
+import { newWebhookSecret, sign, signedHeaders, signingSecrets, wants, webhookBody } from './webhook-message.js';
 
 test('filters: empty means every email.* type, inbound.received only when named, disabled wants nothing', () => {
   assert.equal(wants({ eventTypes: [], enabled: true }, 'email.sent'), true);
@@ -25,4 +25,13 @@ test('signatures verify with the standardwebhooks package, both secrets during a
   assert.throws(() => new Webhook(newWebhookSecret()).verify(body, headers));
   assert.throws(() => new Webhook(fresh.secret).verify(body.replace('m1', 'm2'), headers));
   assert.deepEqual(signingSecrets([fresh, old], Date.now() + 120_000), [fresh]);
+});
+
+test('the native signature is byte for byte the standardwebhooks package\'s', () => {
+  for (let i = 0; i < 50; i++) {
+    const secret = newWebhookSecret();
+    const at = new Date(Date.now() - i * 1000);
+    const body = webhookBody('email.sent', at, { i, text: 'é ✓ \u2028'.repeat(i) });
+    assert.equal(sign(secret, `evt_${i}`, Math.floor(at.getTime() / 1000), body), new Webhook(secret).sign(`evt_${i}`, at, body));
+  }
 });

@@ -2,11 +2,15 @@
  * What a webhook delivery carries, as pure functions: the Standard Webhooks type of a record
  * (`email.<event type>` for email.events, `inbound.received` for email.inbound), whether an
  * endpoint wants it, the JSON body `{ type, timestamp, data }`, and the signature header —
- * one `v1,<base64>` per secret still signing (two during a rotation), computed by the
- * `standardwebhooks` package so receivers verify with the same library.
+ * one `v1,<base64>` per secret still signing (two during a rotation).
+ *
+ * The signature is the Standard Webhooks scheme exactly as the `standardwebhooks` package
+ * computes it (HMAC-SHA256 over `<id>.<timestamp>.<body>` with the base64-decoded secret,
+ * base64), but with node:crypto's native HMAC: the package's pure-JavaScript SHA-256 costs
+ * ~54 µs per signature against ~15 µs, a third of a core at 5,000 deliveries/s. The tests
+ * check every signature against the package's own `sign` and `verify`.
  */
-import { randomBytes } from 'node:crypto';
-import { Webhook } from 'standardwebhooks';
+import { createHmac, randomBytes } from 'node:crypto';
 import { INBOUND_WEBHOOK_TYPE, type WebhookEndpoint, type WebhookSecret } from '../contracts/webhook-endpoint.js';
 import { EVENT_TYPES } from '../contracts/email-event.js';
 
@@ -37,24 +41,30 @@ export function signingSecrets(secrets: WebhookSecret[], now: number): WebhookSe
   return secrets.filter((s) => !s.expiresAt || Date.parse(s.expiresAt) > now);
 }
 
-const signers = new Map<string, Webhook>();
-function signerFor(secret: string): Webhook {
-  let w = signers.get(secret);
-  if (!w) {
+const keys = new Map<string, Buffer>();
+function keyOf(secret: string): Buffer {
+  let k = keys.get(secret);
+  if (!k) {
     // Few endpoints, long-lived: the decoded key is kept; the cache is cleared if it grows odd.
-    if (signers.size > 10_000) signers.clear();
-    w = new Webhook(secret);
-    signers.set(secret, w);
+    if (keys.size > 10_000) keys.clear();
+    k = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
+    keys.set(secret, k);
   }
-  return w;
+  return k;
+}
+
+/** One `v1,<base64>` signature (what `new Webhook(secret).sign(id, timestamp, body)` returns). */
+export function sign(secret: string, webhookId: string, timestampSeconds: number, body: string): string {
+  return `v1,${createHmac('sha256', keyOf(secret)).update(`${webhookId}.${timestampSeconds}.`).update(body).digest('base64')}`;
 }
 
 /** The three Standard Webhooks headers for one delivery. */
 export function signedHeaders(secrets: WebhookSecret[], webhookId: string, timestamp: Date, body: string): Record<string, string> {
-  const signatures = secrets.map((s) => signerFor(s.secret).sign(webhookId, timestamp, body));
+  const seconds = Math.floor(timestamp.getTime() / 1000);
+  const signatures = secrets.map((s) => sign(s.secret, webhookId, seconds, body));
   return {
     'webhook-id': webhookId,
-    'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+    'webhook-timestamp': String(seconds),
     'webhook-signature': signatures.join(' '),
   };
 }

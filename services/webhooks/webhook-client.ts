@@ -55,15 +55,8 @@ export class WebhookClient {
         headers: { 'content-type': 'application/json', 'user-agent': 'Postline-Webhooks/1', ...headers },
         body,
       });
-      // Read (bounded) so the connection can be reused; a larger answer fails the attempt.
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > this.opts.maxResponseBytes) {
-          res.body.destroy();
-          return { ok: false, status: res.statusCode, latencyMs: latency(), error: `RESPONSE_TOO_LARGE: the response body exceeds ${this.opts.maxResponseBytes} bytes` };
-        }
-      }
+      // Read so the connection can be reused; the Agent's maxResponseSize fails a larger answer.
+      await res.body.arrayBuffer();
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       return { ok, status: res.statusCode, latencyMs: latency(), ...(ok ? {} : { error: `HTTP ${res.statusCode}` }) };
     } catch (err) {

@@ -29,6 +29,7 @@ import { summarize } from './bench-stats.js';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ENDPOINTS = 4;
 const CONNECTIONS = 32;
+/** Deliveries in flight, for both sides: the baseline's workers, the Deliverer's endpoints × their concurrency. */
 const IN_FLIGHT = 256;
 
 function startReceiver(): Promise<{ port: number; child: ChildProcess }> {
@@ -83,7 +84,7 @@ export const suite: BenchSuite = {
     const n = ctx.quick ? 5_000 : 30_000;
     const { port, child } = await startReceiver();
     const url = `http://127.0.0.1:${port}/hook`;
-    const config = loadPostlineConfig({ env: {}, overrides: { 'webhooks.allowPrivate': ['127.0.0.1'], 'webhooks.allowHttp': true, 'webhooks.endpointConcurrency': CONNECTIONS, 'webhooks.concurrency': IN_FLIGHT } }).webhooks;
+    const config = loadPostlineConfig({ env: {}, overrides: { 'webhooks.allowPrivate': ['127.0.0.1'], 'webhooks.allowHttp': true, 'webhooks.endpointConcurrency': IN_FLIGHT / ENDPOINTS, 'webhooks.concurrency': IN_FLIGHT } }).webhooks;
     const table = new MemoryTable();
     const book = new EndpointBook(table);
     const endpoints: WebhookEndpoint[] = [];

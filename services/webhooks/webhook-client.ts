@@ -47,7 +47,7 @@ export class WebhookClient {
     const started = performance.now();
     const latency = (): number => Math.round((performance.now() - started) * 10) / 10;
     const problem = this.literalProblem(url);
-    if (problem) return { ok: false, latencyMs: 0, error: `connection to ${new URL(url).hostname} (a ${problem} address) refused`, refused: true };
+    if (problem) return { ok: false, latencyMs: 0, error: `connection to ${new URL(url).hostname} refused: ${problem}`, refused: true };
     try {
       const res = await request(url, {
         method: 'POST',
@@ -69,8 +69,11 @@ export class WebhookClient {
   private literalProblem(url: string): string | null {
     let problem = this.literalChecks.get(url);
     if (problem === undefined) {
-      const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-      problem = /^[\d.]+$|:/.test(host) ? this.opts.guard.addressProblem(host) : null;
+      const parsed = new URL(url);
+      const host = parsed.hostname.replace(/^\[|\]$/g, '');
+      // The API checked the URL; a record written to email.webhooks by other means is checked here too.
+      if (!this.opts.guard.schemeAllowed(parsed.protocol)) problem = `${parsed.protocol} URL (not allowed)`;
+      else problem = /^[\d.]+$|:/.test(host) ? this.opts.guard.addressProblem(host) : null;
       if (this.literalChecks.size > 10_000) this.literalChecks.clear();
       this.literalChecks.set(url, problem);
     }

@@ -65,6 +65,11 @@ export class SsrfGuard {
     return PUBLIC_RANGES.has(range) ? null : range;
   }
 
+  /** Whether URLs with this protocol (`https:`, `http:`) may be called. */
+  schemeAllowed(protocol: string): boolean {
+    return protocol === 'https:' || (protocol === 'http:' && Boolean(this.opts.allowHttp));
+  }
+
   /** Throws SsrfRefused unless `raw` is an http(s) URL whose host resolves only to allowed addresses. */
   async checkUrl(raw: string): Promise<URL> {
     let url: URL;
@@ -73,7 +78,7 @@ export class SsrfGuard {
     } catch {
       throw new SsrfRefused('not a valid URL');
     }
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.opts.allowHttp)) throw new SsrfRefused(this.opts.allowHttp ? 'the URL must be http or https' : 'the URL must be https');
+    if (!this.schemeAllowed(url.protocol)) throw new SsrfRefused(this.opts.allowHttp ? 'the URL must be http or https' : 'the URL must be https');
     if (url.username || url.password) throw new SsrfRefused('the URL must not carry credentials');
     const host = url.hostname.replace(/^\[|\]$/g, '');
     let addresses: string[];

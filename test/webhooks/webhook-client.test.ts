@@ -46,6 +46,10 @@ test('a host resolving to an address outside the allow list is never connected t
   assert.match(r.error!, /SSRF_REFUSED|refused/);
   const literal = await client.post(`http://127.0.0.2:${port}/ok`, '{}', {});
   assert.equal(literal.refused, true);
+  const https = new WebhookClient({ guard: new SsrfGuard({ allow: ['127.0.0.1'] }), timeoutMs: 500, connectTimeoutMs: 1000, maxResponseBytes: 1024 });
+  const plain = await https.post(`http://127.0.0.1:${port}/ok`, '{}', {});
+  await https.close();
+  assert.equal(plain.refused, true, 'http refused unless allowed, also when the URL did not come through the API');
   assert.equal(seen.length, before, 'no request reached the server');
 });
 

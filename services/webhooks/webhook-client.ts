@@ -8,6 +8,24 @@
 import { Agent, request } from 'undici';
 import type { SsrfGuard } from '../../shared/http/ssrf-guard.js';
 
+/**
+ * Reads a body of unknown length (chunked) and drops it, counting; stops past `max`. A body with
+ * a Content-Length goes through undici's `dump` instead, which is cheaper per request.
+ */
+function drain(body: NodeJS.ReadableStream & { destroy(): void }, max: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let n = 0;
+    body
+      .on('data', (chunk: Buffer) => {
+        n += chunk.length;
+        if (n > max) body.destroy();
+      })
+      .on('error', reject)
+      .on('end', () => resolve(n))
+      .on('close', () => resolve(n));
+  });
+}
+
 export interface PostResult {
   ok: boolean;
   status?: number;
@@ -55,8 +73,15 @@ export class WebhookClient {
         headers: { 'content-type': 'application/json', 'user-agent': 'Postline-Webhooks/1', ...headers },
         body,
       });
-      // Read so the connection can be reused; the Agent's maxResponseSize fails a larger answer.
-      await res.body.arrayBuffer();
+      // Read (and drop) the body so the connection can be reused; a larger answer fails the attempt.
+      const max = this.opts.maxResponseBytes;
+      const declared = Number(res.headers['content-length'] ?? Number.NaN);
+      if (declared > max) {
+        res.body.destroy();
+        return { ok: false, status: res.statusCode, latencyMs: latency(), error: `RESPONSE_TOO_LARGE: the response body (${declared} bytes) exceeds ${max} bytes` };
+      }
+      if (Number.isFinite(declared)) await res.body.dump({ limit: max + 1 });
+      else if ((await drain(res.body, max)) > max) return { ok: false, status: res.statusCode, latencyMs: latency(), error: `RESPONSE_TOO_LARGE: the response body exceeds ${max} bytes` };
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       return { ok, status: res.statusCode, latencyMs: latency(), ...(ok ? {} : { error: `HTTP ${res.statusCode}` }) };
     } catch (err) {

@@ -17,6 +17,11 @@ const server = http.createServer((req, res) => {
   req.on('end', () => {
     if (req.url === '/redirect') return res.writeHead(302, { location: '/ok' }).end();
     if (req.url === '/big') return res.writeHead(200).end(Buffer.alloc(256 * 1024, 120));
+    if (req.url === '/big-chunked') {
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
+      for (let i = 0; i < 64; i++) res.write(Buffer.alloc(4096, 120));
+      return res.end();
+    }
     if (req.url === '/slow') return void setTimeout(() => res.writeHead(200).end(), 3000).unref();
     res.writeHead(200).end('{}');
   });
@@ -61,7 +66,11 @@ test('a redirect is a failed attempt and is not followed; a large response fails
   assert.deepEqual(seen.slice(before), ['/redirect']);
   const big = await client.post(`http://127.0.0.1:${port}/big`, '{}', {});
   assert.equal(big.ok, false);
-  assert.match(big.error!, /size|RESPONSE_EXCEEDED/i);
+  assert.match(big.error!, /size|RESPONSE_EXCEEDED|TOO_LARGE/i);
+  const chunked = await client.post(`http://127.0.0.1:${port}/big-chunked`, '{}', {});
+  assert.equal(chunked.ok, false, 'a chunked answer over the cap fails too');
+  assert.match(chunked.error!, /size|RESPONSE_EXCEEDED|TOO_LARGE/i);
+  assert.equal((await client.post(`http://127.0.0.1:${port}/ok`, '{}', {})).ok, true, 'the client still works after');
   const slow = await client.post(`http://127.0.0.1:${port}/slow`, '{}', {});
   assert.equal(slow.ok, false);
   assert.match(slow.error!, /timeout/i);

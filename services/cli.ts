@@ -15,6 +15,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ main(ar
   migrate: { describe: 'apply pending ClickHouse migrations, then exit', load: () => import('./migrate-command.js') },
   topics: { describe: 'create or print Postline topics (create | list | strimzi)', load: () => import('./topics-command.js') },
   config: { describe: 'print the configuration reference (markdown | env | configmap)', load: () => import('./config-command.js') },
+  webhooks: { describe: 'deliver events and inbound mail to the tenants\' webhook endpoints, signed (Standard Webhooks), with retries', load: () => import('./webhooks/main.js') },
   scheduler: { describe: 'move retry records back to dispatch when due', load: () => import('./scheduler/main.js') },
   dkim: { describe: 'DKIM keys: dkim keygen --domain D --selector S [--type rsa|ed25519] | dkim list', load: () => import('./dkim-command.js') },
   domains: { describe: 'sender domains: domains add|list|remove (over the API) | domains check D [--selector S] [--address IP] (SPF, DKIM, DMARC, PTR)', load: () => import('./domains-command.js') },

@@ -21,6 +21,7 @@ import { InboundSection, InboundRoutesSection } from './config/inbound.js';
 import { TrackingSection } from './config/tracking.js';
 import { ScheduleSection } from './config/schedule.js';
 import { SmtpGatewaySection } from './config/smtp-gateway.js';
+import { WebhooksSection } from './config/webhooks.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -44,6 +45,7 @@ export const PostlineConfigSchema = Type.Object(
     tracking: TrackingSection,
     schedule: ScheduleSection,
     smtpGateway: SmtpGatewaySection,
+    webhooks: WebhooksSection,
   },
   { additionalProperties: false },
 );

@@ -11,6 +11,7 @@
  */
 import type { Priority } from './config.js';
 import { PRIORITIES } from './config.js';
+import { WEBHOOK_DELIVERIES_TOPIC, WEBHOOK_RETRY_TOPICS } from './webhooks/delivery-job.js';
 
 export const RETRY_TIERS = ['1m', '5m', '15m', '1h'] as const;
 export type RetryTier = (typeof RETRY_TIERS)[number];
@@ -131,6 +132,10 @@ export function topicSpecs(partitions: number, opts: TopicSpecOptions = {}): Top
         { name: 'retention.ms', value: String(32 * DAY) },
       ],
     },
+    // Webhook deliveries waiting for their next attempt (the longest tier is 24 h; inbound mail is large),
+    // and every attempt, which the API's delivery log reads.
+    ...WEBHOOK_RETRY_TOPICS.map((t) => large(stream(t, 3 * DAY))),
+    stream(WEBHOOK_DELIVERIES_TOPIC, 3 * DAY),
     // Idempotency keys matter for 24 h; compaction keeps one record per key, deletion ages them out.
     {
       topic: Topics.idempotency,

@@ -35,7 +35,7 @@ import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
-export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'tracker', 'smtp-gateway'] as const;
+export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'tracker', 'smtp-gateway', 'webhooks'] as const;
 
 const HELP = `usage: postline start [options]
 

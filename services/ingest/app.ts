@@ -34,6 +34,7 @@ import type { TemplateRepository } from '../../shared/templates/template-reposit
 import { unsubscribeRoutes, type UnsubscribeRoutesDeps } from './unsubscribe-routes.js';
 import { inboundRouteRoutes, type InboundRouteRoutesDeps } from './inbound-route-routes.js';
 import { cancelRoutes, type CancelRoutesDeps } from './cancel-routes.js';
+import { webhookRoutes, type WebhookRoutesDeps } from './webhook-routes.js';
 
 import { registerProviderFeedbackRoutes, type ProviderFeedbackDeps } from '../provider-feedback/provider-feedback-routes.js';
 
@@ -69,6 +70,8 @@ export interface IngestAppDeps {
   inboundRoutes?: InboundRouteRoutesDeps;
   /** `DELETE /v1/emails/:id` (forwarded to the scheduler); absent without it. */
   cancel?: CancelRoutesDeps;
+  /** The tenant's webhook endpoints (`/v1/webhooks`, delivery log, replay); the routes are absent without it. */
+  webhooks?: WebhookRoutesDeps;
 }
 
 export interface ResponseObservation {
@@ -171,6 +174,7 @@ async function sendRoutes(v1: FastifyInstance, deps: IngestAppDeps): Promise<voi
   const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 409: ErrorBodySchema, 413: ErrorBodySchema, 415: ErrorBodySchema, 422: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
   if (deps.inboundRoutes) await inboundRouteRoutes(v1, deps.inboundRoutes);
   if (deps.cancel) await cancelRoutes(v1, deps.cancel);
+  if (deps.webhooks) await webhookRoutes(v1, deps.webhooks);
 
   v1.post<{ Body: EmailBody }>(
     '/v1/emails',

@@ -25,6 +25,7 @@ import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js'
 import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 import { providerFeedbackSetup, wireProviderFeedback } from '../provider-feedback/provider-feedback-setup.js';
 import { openInboundRouteBook } from '../../shared/inbound-routes/inbound-route-book.js';
+import { openWebhookApi } from '../../shared/webhooks/webhook-api.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -100,8 +101,9 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
   const inboundRoutes = await openInboundRouteBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
+  const webhooks = await openWebhookApi({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, config: config.webhooks, events: rt.events });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain] },
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, webhooks: webhooks.deps, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain] },
     cancel: { schedulerUrl: config.schedule.schedulerUrl, readApiUrl: config.ingest.readApiUrl, timeoutMs: config.schedule.cancelTimeoutMs },
   });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
@@ -112,6 +114,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   rt.shutdown.add('stop suppression table', () => suppressions.stop());
   rt.shutdown.add('stop dead-letter index', () => deadLetters.stop());
   rt.shutdown.add('stop inbound route table', () => inboundRoutes.stop());
+  rt.shutdown.add('stop webhook endpoints and delivery log', () => webhooks.stop());
   rt.shutdown.add('stop idempotency table', () => {
     clearInterval(evictor);
     return table.stop();

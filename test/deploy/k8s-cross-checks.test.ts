@@ -56,7 +56,7 @@ describe('k8s manifests against the code', () => {
   const stageWorkloads = (): Workload[] => all.filter((w) => w.resource.kind === 'Deployment' && stages().includes(w.command));
 
   it('deploys every stage under services/ as `postline <stage>`, with a Service and a PodDisruptionBudget', () => {
-    assert.deepEqual(stages(), ['analytics', 'dispatcher', 'inbound', 'ingest', 'renderer', 'scheduler', 'smtp-gateway', 'tracker']);
+    assert.deepEqual(stages(), ['analytics', 'dispatcher', 'inbound', 'ingest', 'renderer', 'scheduler', 'smtp-gateway', 'tracker', 'webhooks']);
     for (const [b, resources] of built) {
       for (const s of stages()) {
         const d = resources.find((r) => r.kind === 'Deployment' && r.metadata.name === `postline-${s}`);
@@ -151,6 +151,7 @@ describe('k8s manifests against the code', () => {
       if (w.command === 'dispatcher') expected.dispatcher = PRIORITIES.map((p) => [`${c.dispatcher.groupId}-${p}`, [Topics.dispatch(p)]]);
       if (w.command === 'scheduler') expected.scheduler = schedulerLanes().map((l) => [l.groupId, l.topics]);
       if (w.command === 'analytics') expected.analytics = [[c.analytics.groupId, [Topics.events]]];
+      if (w.command === 'webhooks') expected.webhooks = [[c.webhooks.groupId, [Topics.events, Topics.inbound]]];
     }
     assert.deepEqual(scaled.map((s) => (s.spec as any).scaleTargetRef.name).sort(), Object.keys(expected).map((s) => `postline-${s}`).sort());
     for (const s of scaled) {

@@ -26,6 +26,7 @@ import { startRenderer, type RunningRenderer } from '../../services/renderer/mai
 import { startDispatcher, type RunningDispatcher } from '../../services/dispatcher/main.js';
 import { startScheduler } from '../../services/scheduler/main.js';
 import { instrumentSink } from '../../services/analytics/sink/sink-metrics.js';
+import { instrumentWebhooks } from '../../services/webhooks/webhook-metrics.js';
 import type { ClickHouseSink } from '../../services/analytics/sink/clickhouse-sink.js';
 import { startTestBroker, uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.js';
@@ -193,6 +194,10 @@ describe('pipeline observability', () => {
     const analytics = createRegistry('analytics');
     instrumentSink(new EventEmitter() as unknown as ClickHouseSink, analytics);
     texts.push(await scrapeRegistry(analytics));
+    // The webhooks service's delivery metrics (its deliveries are tested in test/webhooks).
+    const webhooks = createRegistry('webhooks');
+    instrumentWebhooks(new EventEmitter(), webhooks);
+    texts.push(await scrapeRegistry(webhooks));
     const parsed = texts.map(parseExposition);
     const exported = new Set(parsed.flatMap((p) => [...p.names]));
     const samples = parsed.flatMap((p) => p.samples);

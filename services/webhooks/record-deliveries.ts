@@ -1,0 +1,42 @@
+/**
+ * What one record of `email.events` or `email.inbound` becomes: a delivery to each of its
+ * tenant's endpoints whose filter wants its type (`email.<event type>`, `inbound.received`).
+ * Pure: the consumer passes the endpoints.
+ */
+import type { KafkaMessage } from 'kafkajs';
+import { Topics } from '../../shared/topics.js';
+import { EmailEventContract } from '../../shared/contracts/email-event.js';
+import { InboundMailContract } from '../../shared/contracts/inbound-mail.js';
+import { INBOUND_WEBHOOK_TYPE, type WebhookEndpoint } from '../../shared/contracts/webhook-endpoint.js';
+import { wants, webhookTypeOfEvent } from '../../shared/webhooks/webhook-message.js';
+import type { Delivery } from './deliverer.js';
+
+export interface RecordPayload {
+  tenant: string;
+  type: string;
+  webhookId: string;
+  messageId: string;
+  timestamp: string;
+  data: unknown;
+}
+
+/** Decodes a record (throws ValidationError, a PermanentError, when it is not a valid record of its topic). */
+export function payloadOf(topic: string, message: KafkaMessage): RecordPayload {
+  if (topic === Topics.inbound) {
+    const mail = InboundMailContract.decode(message.value);
+    return { tenant: mail.tenant, type: INBOUND_WEBHOOK_TYPE, webhookId: mail.id, messageId: mail.id, timestamp: mail.receivedAt, data: mail };
+  }
+  const event = EmailEventContract.decode(message.value);
+  return { tenant: event.tenant, type: webhookTypeOfEvent(event.type), webhookId: event.eventId, messageId: event.messageId, timestamp: event.at, data: event };
+}
+
+export function deliveriesFor(p: RecordPayload, endpoints: Iterable<WebhookEndpoint>, now: Date): Delivery[] {
+  const out: Delivery[] = [];
+  const at = now.toISOString();
+  for (const e of endpoints) {
+    // Events from before the endpoint existed are not its (a replay asks for them explicitly).
+    if (!wants(e, p.type) || p.timestamp < e.createdAt) continue;
+    out.push({ endpointId: e.id, tenant: p.tenant, webhookId: p.webhookId, type: p.type, messageId: p.messageId, timestamp: p.timestamp, data: p.data, attempt: 0, firstAttemptAt: at });
+  }
+  return out;
+}

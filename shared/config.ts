@@ -18,6 +18,7 @@ import { SuppressionsSection } from './config/suppressions.js';
 import { ProviderFeedbackSection } from './config/provider-feedback.js';
 import { InboundSection } from './config/inbound.js';
 import { AdminSection } from './config/admin.js';
+import { ConsoleSection } from './config/console.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -37,6 +38,7 @@ export const PostlineConfigSchema = Type.Object(
     providerFeedback: ProviderFeedbackSection,
     inbound: InboundSection,
     admin: AdminSection,
+    console: ConsoleSection,
   },
   { additionalProperties: false },
 );

@@ -34,6 +34,7 @@ import type { TemplateRepository } from '../../shared/templates/template-reposit
 import { unsubscribeRoutes, type UnsubscribeRoutesDeps } from './unsubscribe-routes.js';
 
 import { registerProviderFeedbackRoutes, type ProviderFeedbackDeps } from '../provider-feedback/provider-feedback-routes.js';
+import { registerConsole, type ConsoleDeps } from '../console/console-app.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -63,6 +64,8 @@ export interface IngestAppDeps {
   providerFeedback?: ProviderFeedbackDeps;
   /** Administration (`/v1/admin/...`: tenants, keys, sender domains); absent without it. */
   admin?: AdminRoutesDeps;
+  /** The web console at `/console` (services/console); absent without it. */
+  console?: ConsoleDeps;
 }
 
 export interface ResponseObservation {
@@ -112,6 +115,7 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
   if (unsubscribe) app.register(async (u) => unsubscribeRoutes(u, unsubscribe));
 
   if (deps.providerFeedback) app.register(async (feedback) => registerProviderFeedbackRoutes(feedback, deps.providerFeedback!));
+  if (deps.console) app.register(async (c) => registerConsole(c, deps.console!), { prefix: '/console' });
   return app;
 }
 

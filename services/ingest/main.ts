@@ -24,6 +24,7 @@ import { openSuppressionBook } from '../../shared/suppressions/suppression-book.
 import { openDeadLetterApi } from '../../shared/dead-letters/dead-letter-api.js';
 import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 import { providerFeedbackSetup, wireProviderFeedback } from '../provider-feedback/provider-feedback-setup.js';
+import { openConsole } from '../console/open-console.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -99,7 +100,9 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains } });
+  const consoleParts = config.console.enabled ? await openConsole({ config, kafka: rt.kafka, logger: rt.logger, apiKeys, directory: admin.directory, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps }) : undefined;
+  if (consoleParts) rt.shutdown.add('stop console event reader', () => consoleParts.stop());
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, console: consoleParts?.deps });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.
   const evictor = setInterval(() => table.evict((_key, claim) => claim.expiresAt < Date.now()), 10 * 60_000);
   evictor.unref();

@@ -70,8 +70,8 @@ declare module 'fastify' {
     consoleUser?: ConsoleUser;
   }
   interface FastifyContextConfig {
-    /** The scope a console page needs (default read); 'public' for sign-in and assets. */
-    consoleScope?: ApiScope | 'public';
+    /** The scope a console page needs (default read; a list: any of them); 'public' for sign-in and assets. */
+    consoleScope?: ApiScope | ApiScope[] | 'public';
   }
 }
 
@@ -136,7 +136,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
   app.setNotFoundHandler(async (req, reply) => renderError(new ConsoleDenied('no such page', 404), req, reply, layoutData));
   app.addHook('onRequest', async (req, reply) => authenticate(req, reply, deps, now));
   // Pages hold tenant data: never cached (the static assets set their own cache-control).
-  app.addHook('onRequest', async (_req, reply) => void reply.header('cache-control', 'no-store'));
+  app.addHook('onRequest', async (req, reply) => void (req.url.startsWith('/console/assets/') || reply.header('cache-control', 'no-store')));
   // After the body is parsed: a form's token is its `_csrf` field, htmx sends the X-CSRF-Token header.
   app.addHook('preValidation', async (req, reply) => {
     if (req.method === 'POST') await new Promise<void>((resolve, reject) => app.csrfProtection(req, reply, (err?: unknown) => (err ? reject(err) : resolve())));
@@ -176,7 +176,8 @@ async function authenticate(req: FastifyRequest, reply: FastifyReply, deps: Cons
       // Only the time moves: written back at most every 10 s, so most requests do not re-seal the cookie.
       if (t - s.seenAt > 10_000) req.session.set('user', { ...s, seenAt: t });
       user.csrf = reply.generateCsrf();
-      if (!user.can(scope)) throw new ConsoleDenied(`this API key does not have the "${scope}" scope`, 403);
+      const anyOf = Array.isArray(scope) ? scope : [scope];
+      if (!anyOf.some((sc) => user.can(sc))) throw new ConsoleDenied(`this API key does not have the "${anyOf.join('" or "')}" scope`, 403);
       return;
     }
   }

@@ -26,7 +26,7 @@ export async function keyRoutes(app: FastifyInstance, deps: ConsoleDeps): Promis
   // An admin key sees every tenant's keys; any other key its own tenant's.
   const list = (tenant: string, admin: boolean) => deps.directory.listKeys(admin ? undefined : tenant);
 
-  app.get('/keys', async (req, reply) => {
+  app.get('/keys', { config: { consoleScope: ['read', 'admin'] } }, async (req, reply) => {
     const user = userOf(req);
     return page(reply, 'keys.hbs', pageData(req, deps, 'keys', 'API keys', { keys: list(user.tenant, user.can('admin')), scopesAll: API_SCOPES }));
   });

@@ -122,7 +122,7 @@ test('the console in chromium: live overview, timeline, template preview, dead-l
   await page.getByLabel('HTML').fill('<p>Hi {{name}},</p>\n{{#if name}}<p>welcome</p>');
   await page.locator('.preview-errors', { hasText: 'html, line 2' }).waitFor({ timeout: 10_000 });
   await accessible(page, 'template editor with an error');
-  await page.getByLabel('HTML').fill('');
+  await page.getByLabel('HTML').fill('<h2>Welcome</h2>\n<p>Hi {{default name "there"}}, we are glad you are here.</p>');
   await page.getByLabel('Subject').fill('Hello {{default name "there"}}');
   await page.getByLabel('Text').fill('Hi {{default name "there"}}, welcome.');
   await page.getByLabel('Sample data (JSON, for the preview only)').fill('{}');

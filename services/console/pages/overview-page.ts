@@ -13,7 +13,7 @@ import { pageData } from '../page-data.js';
 import { COUNTED_TYPES, type FeedItem, type LiveEvents } from '../live-events.js';
 
 /** Minutes the overview's table shows (the rest is kept for the totals). */
-const SHOWN_MINUTES = 15;
+const SHOWN_MINUTES = 10;
 const COUNTS_EVERY_MS = 500;
 const HEARTBEAT_MS = 15_000;
 

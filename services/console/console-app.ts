@@ -28,6 +28,7 @@ import { consoleViews } from './console-views.js';
 import { pageData } from './page-data.js';
 import { renderError, ConsoleDenied } from './console-errors.js';
 import type { LiveEvents } from './live-events.js';
+import type { Acceptor } from '../ingest/acceptor.js';
 import { overviewRoutes } from './pages/overview-page.js';
 import { messageRoutes } from './pages/messages-page.js';
 import { templateRoutes } from './pages/templates-page.js';
@@ -50,6 +51,8 @@ export interface ConsoleDeps {
   live: LiveEvents;
   /** Session sealing keys (console-session.ts `sessionKeysFrom`): the first seals, all open. */
   sessionKeys: Buffer[];
+  /** Test sends from the overview (`send` scope), checked and accepted exactly as `POST /v1/emails/batch` items; absent: no form. */
+  send?: Pick<Acceptor, 'acceptBatch'>;
   /** The analytics read API (`ingest.readApiUrl`); empty: the Messages page says it is not configured. */
   readApiUrl: string;
   now?: () => number;

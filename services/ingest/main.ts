@@ -100,7 +100,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const deadLetters = await openDeadLetterApi({ kafka: rt.kafka, produce: (topic, message) => rt.producer.send(topic, message), logger: rt.logger });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const consoleParts = config.console.enabled ? await openConsole({ config, kafka: rt.kafka, logger: rt.logger, apiKeys, directory: admin.directory, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps }) : undefined;
+  const consoleParts = config.console.enabled ? await openConsole({ config, kafka: rt.kafka, logger: rt.logger, apiKeys, directory: admin.directory, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, send: acceptor }) : undefined;
   if (consoleParts) rt.shutdown.add('stop console event reader', () => consoleParts.stop());
   const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, console: consoleParts?.deps });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.

@@ -207,3 +207,22 @@ test('live feed: a message sent through the API reaches its tenant\'s stream wit
     theirs.close();
   }
 });
+
+test('a test email from the overview is accepted like an API request, and a bad one says why', async () => {
+  const acme = await signedIn(KEYS.acme);
+  await acme.get('/console/');
+  const bad = await acme.post('/console/send', { from: 'Sender <sender@example.com>', to: 'not-an-address', subject: 'Hi', text: 'x' });
+  assert.equal(bad.statusCode, 400);
+  assert.match(bad.body, /role="alert">[^<]*to/);
+  const sent = await acme.post('/console/send', { from: 'Sender <sender@example.com>', to: 'rcpt@example.org', subject: 'From the console', text: 'x', tag: 'console-test' });
+  assert.equal(sent.statusCode, 303);
+  const id = /sent=([0-9a-f-]{36})/.exec(String(sent.headers.location))?.[1];
+  assert.ok(id, String(sent.headers.location));
+  const page = await acme.get(String(sent.headers.location));
+  assert.match(page.body, new RegExp(`Accepted as <a href="/console/messages/${id}">`));
+  const reader = await signedIn(ADMIN_KEY);
+  await reader.get('/console/');
+  await reader.post('/console/tenant', { tenant: 'acme' });
+  const sentAsAdmin = await reader.post('/console/send', { from: 'Sender <sender@example.com>', to: 'rcpt@example.org', subject: 'x', text: 'x' });
+  assert.equal(sentAsAdmin.statusCode, 303, 'an admin with send sends as the tenant it switched to');
+});

@@ -6,6 +6,8 @@
  * when the key is revoked.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { ConsoleDenied } from '../console-errors.js';
 import type { ConsoleDeps } from '../console-app.js';
 import { userOf } from '../console-app.js';
 import { page } from '../console-views.js';
@@ -16,6 +18,15 @@ import { COUNTED_TYPES, type FeedItem, type LiveEvents } from '../live-events.js
 const SHOWN_MINUTES = 10;
 const COUNTS_EVERY_MS = 500;
 const HEARTBEAT_MS = 15_000;
+
+const TestSend = Type.Object({
+  from: Type.String({ minLength: 3, maxLength: 320 }),
+  to: Type.String({ minLength: 3, maxLength: 320 }),
+  subject: Type.String({ minLength: 1, maxLength: 998 }),
+  text: Type.String({ minLength: 1, maxLength: 10_000 }),
+  tag: Type.Optional(Type.String({ maxLength: 64 })),
+  _csrf: Type.Optional(Type.String()),
+});
 
 export function statsView(live: LiveEvents, tenant: string, now: number): Record<string, unknown> {
   const totals = live.totals(tenant);
@@ -32,9 +43,24 @@ export function statsView(live: LiveEvents, tenant: string, now: number): Record
 }
 
 export async function overviewRoutes(app: FastifyInstance, deps: ConsoleDeps, now: () => number): Promise<void> {
-  app.get('/', async (req, reply) => {
+  const overview = (req: FastifyRequest, reply: FastifyReply, extra: Record<string, unknown> = {}) => {
     const user = userOf(req);
-    return page(reply, 'overview.hbs', pageData(req, deps, 'overview', 'Overview', { ...statsView(deps.live, user.tenant, now()), feed: deps.live.recent(user.tenant) }));
+    return page(reply, 'overview.hbs', pageData(req, deps, 'overview', 'Overview', { ...statsView(deps.live, user.tenant, now()), feed: deps.live.recent(user.tenant), testSend: !!deps.send && user.can('send'), ...extra }));
+  };
+  app.get<{ Querystring: { sent?: string } }>('/', async (req, reply) => overview(req, reply, /^[0-9a-f-]{36}$/.test(req.query.sent ?? '') ? { sentId: req.query.sent } : {}));
+
+  // A test email, accepted exactly as one item of POST /v1/emails/batch (same checks, same events).
+  app.post<{ Body: Static<typeof TestSend> }>('/send', { config: { consoleScope: 'send' }, schema: { body: TestSend } }, async (req, reply) => {
+    const user = userOf(req);
+    if (!deps.send) throw new ConsoleDenied('test sends are not available here', 404);
+    const b = req.body;
+    const [result] = await deps.send.acceptBatch(user.tenant, [{ from: b.from.trim(), to: [b.to.trim()], subject: b.subject, text: b.text, ...(b.tag?.trim() ? { tags: [b.tag.trim()] } : {}) }]);
+    if (result.status === 202) {
+      req.log.info({ messageId: result.id }, 'test email sent from the console');
+      return reply.redirect(`/console/?sent=${result.id}`, 303);
+    }
+    const problem = result.error ? `${result.error.message}${result.error.fields?.length ? `: ${result.error.fields.map((f) => `${f.field} ${f.message}`).join('; ')}` : ''}` : undefined;
+    return overview(req, reply.code(result.status), { sendError: problem, form: b });
   });
 
   const streams = new Set<() => void>();

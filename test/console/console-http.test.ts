@@ -9,6 +9,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { IngestHarness, KEYS, email } from '../ingest/ingest-harness.js';
 import { hashApiKey } from '../../shared/http/api-keys.js';
 import type { IngestHandle } from '../../services/ingest/main.js';
@@ -17,12 +19,15 @@ import { InjectClient } from './inject-client.js';
 const ADMIN_KEY = 'pl_test_console_admin_key_0123456789';
 let h: IngestHarness;
 let ingest: IngestHandle;
+const logLines: string[] = [];
+/** Every key and session cookie this file used: none may reach a log line. */
+const secrets = new Set<string>([ADMIN_KEY, ...Object.values(KEYS)]);
 
 before(async () => {
   h = await IngestHarness.start();
   ingest = await h.ingest(
     { 'ingest.apiKeys': [...Object.entries(KEYS).map(([tenant, key]) => ({ tenant, keyHash: hashApiKey(key) })), { tenant: 'ops', keyHash: hashApiKey(ADMIN_KEY), scopes: ['admin', 'read', 'send'] }] },
-    { listen: true },
+    { listen: true, logger: pino({ level: 'trace' }, new Writable({ write: (chunk, _enc, done) => void (logLines.push(String(chunk)), done()) })) },
   );
 });
 after(async () => {
@@ -33,6 +38,7 @@ const signedIn = async (key: string): Promise<InjectClient> => {
   const c = new InjectClient(ingest.app);
   const res = await c.signIn(key);
   assert.equal(res.statusCode, 303, res.body);
+  secrets.add(key).add(c.cookie.split('=')[1]);
   return c;
 };
 
@@ -225,4 +231,13 @@ test('a test email from the overview is accepted like an API request, and a bad 
   await reader.post('/console/tenant', { tenant: 'acme' });
   const sentAsAdmin = await reader.post('/console/send', { from: 'Sender <sender@example.com>', to: 'rcpt@example.org', subject: 'x', text: 'x' });
   assert.equal(sentAsAdmin.statusCode, 303, 'an admin with send sends as the tenant it switched to');
+});
+
+test('no key and no session cookie ever appears in the logs', () => {
+  const all = logLines.join('');
+  assert.ok(all.includes('console sign-in'), 'sign-ins were logged (tenant and key id only)');
+  assert.ok(all.includes('API key revoked from the console'));
+  assert.ok(secrets.size > 5);
+  for (const s of secrets) assert.ok(!all.includes(s), 'a key or a session cookie was logged');
+  assert.equal([...all.matchAll(/pl_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/g)].length, 0, 'something shaped like a key was logged');
 });

@@ -121,6 +121,13 @@ test('the preview shows a Handlebars error at its line; saving needs the send sc
   const preview = await reader.post('/console/templates/welcome/preview', { subject: 'Hi', html: '<p>a</p>\n{{#each x}}\n<p>b</p>{{/if}}', sample: '{}' }, { 'hx-request': 'true' });
   assert.equal(preview.statusCode, 200);
   assert.match(preview.body, /<strong>html, line 2<\/strong>/);
+  const acme = await signedIn(KEYS.acme);
+  await acme.get('/console/templates/broken');
+  const refused = await acme.post('/console/templates/broken', { subject: 'Hi', html: '<p>a</p>\n{{#if x}}' });
+  assert.equal(refused.statusCode, 400);
+  assert.match(refused.body, /Not saved:[\s\S]*<code>html<\/code>/);
+  assert.match(refused.body, /\{\{#if x\}\}<\/textarea>/, 'what was typed is kept in the editor');
+  assert.match((await acme.get('/console/templates/broken')).body, /<small>new<\/small>/, 'nothing was stored');
   const save = await reader.post('/console/templates/welcome', { subject: 'Changed', text: 'x' });
   assert.equal(save.statusCode, 403);
   assert.match(save.body, /does not have the &quot;send&quot; scope/);

@@ -13,6 +13,7 @@ import { pageData } from '../page-data.js';
 import { TEMPLATE_NAME_PATTERN, TEMPLATE_LIMITS, type TemplateInput } from '../../../shared/templates/template-schema.js';
 import { previewTemplate, sampleData } from '../template-preview.js';
 import { ConsoleDenied } from '../console-errors.js';
+import { ValidationError } from '../../../shared/errors.js';
 
 const Name = Type.Object({ name: Type.String({ pattern: TEMPLATE_NAME_PATTERN }) });
 const Editor = Type.Object({
@@ -75,7 +76,15 @@ export async function templateRoutes(app: FastifyInstance, deps: ConsoleDeps): P
   app.post<{ Params: Static<typeof Name>; Body: Editor }>('/templates/:name', { config: { consoleScope: 'send' }, schema: { params: Name, body: Editor } }, async (req, reply) => {
     const user = userOf(req);
     const existing = deps.templates.get(user.tenant, req.params.name);
-    const stored = await deps.templates.put(user.tenant, req.params.name, { ...sourceOf(req.body), ...(existing?.partials ? { partials: existing.partials } : {}) });
+    let stored;
+    try {
+      stored = await deps.templates.put(user.tenant, req.params.name, { ...sourceOf(req.body), ...(existing?.partials ? { partials: existing.partials } : {}) });
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      // The editor again, with what was typed and why it was not saved.
+      const data = { name: req.params.name, exists: !!existing, version: existing?.version, updatedAt: existing?.updatedAt, partials: Object.keys(existing?.partials ?? {}), form: req.body, preview: previewView(req.body, existing?.partials), notSaved: err.issues };
+      return page(reply.code(400), 'template.hbs', pageData(req, deps, 'templates', `Template ${req.params.name}`, data));
+    }
     req.log.info({ template: stored.name, version: stored.version }, 'template stored from the console');
     return reply.redirect(`/console/templates/${encodeURIComponent(stored.name)}?saved=${stored.version}`, 303);
   });

@@ -22,6 +22,7 @@ import { TrackingSection } from './config/tracking.js';
 import { ScheduleSection } from './config/schedule.js';
 import { SmtpGatewaySection } from './config/smtp-gateway.js';
 import { WebhooksSection } from './config/webhooks.js';
+import { ConsoleSection } from './config/console.js';
 
 export { Priority, PRIORITIES } from './config/priority.js';
 
@@ -46,6 +47,7 @@ export const PostlineConfigSchema = Type.Object(
     schedule: ScheduleSection,
     smtpGateway: SmtpGatewaySection,
     webhooks: WebhooksSection,
+    console: ConsoleSection,
   },
   { additionalProperties: false },
 );

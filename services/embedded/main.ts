@@ -217,7 +217,7 @@ function banner({ bootstrap, key, adminKey, capture }: Started, values: Values, 
 Postline is running.
 
   Send API     ${api}/v1/emails
-  API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
+${config.console.enabled ? `  Console      ${api}/console   (sign in with the demo key below; the admin key manages keys)\n` : ''}  API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
   Admin key    ${adminKey}   (scope admin: /v1/admin, postline tenants|keys|domains; kept in ${path.join(dataDir, 'admin-api-key')})
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
 ${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}

@@ -37,6 +37,7 @@ import { cancelRoutes, type CancelRoutesDeps } from './cancel-routes.js';
 import { webhookRoutes, type WebhookRoutesDeps } from './webhook-routes.js';
 
 import { registerProviderFeedbackRoutes, type ProviderFeedbackDeps } from '../provider-feedback/provider-feedback-routes.js';
+import { registerConsole, type ConsoleDeps } from '../console/console-app.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -72,6 +73,8 @@ export interface IngestAppDeps {
   cancel?: CancelRoutesDeps;
   /** The tenant's webhook endpoints (`/v1/webhooks`, delivery log, replay); the routes are absent without it. */
   webhooks?: WebhookRoutesDeps;
+  /** The web console at `/console` (services/console); absent without it. */
+  console?: ConsoleDeps;
 }
 
 export interface ResponseObservation {
@@ -121,6 +124,7 @@ export function buildApp(deps: IngestAppDeps): FastifyInstance {
   if (unsubscribe) app.register(async (u) => unsubscribeRoutes(u, unsubscribe));
 
   if (deps.providerFeedback) app.register(async (feedback) => registerProviderFeedbackRoutes(feedback, deps.providerFeedback!));
+  if (deps.console) app.register(async (c) => registerConsole(c, deps.console!), { prefix: '/console' });
   return app;
 }
 

@@ -26,6 +26,7 @@ import { loadFeedbackKeyring } from '../../shared/feedback/feedback-keys.js';
 import { providerFeedbackSetup, wireProviderFeedback } from '../provider-feedback/provider-feedback-setup.js';
 import { openInboundRouteBook } from '../../shared/inbound-routes/inbound-route-book.js';
 import { openWebhookApi } from '../../shared/webhooks/webhook-api.js';
+import { openConsole } from '../console/open-console.js';
 
 export interface StartIngestOptions extends RuntimeOptions {
   /** Listen on `config.ingest.host:port` (default); false builds everything but only serves `inject`. */
@@ -103,7 +104,9 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const inboundRoutes = await openInboundRouteBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const webhooks = await openWebhookApi({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, config: config.webhooks, events: rt.events });
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, webhooks: webhooks.deps, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain] },
+  const consoleParts = config.console.enabled ? await openConsole({ config, kafka: rt.kafka, logger: rt.logger, apiKeys, directory: admin.directory, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, send: acceptor }) : undefined;
+  if (consoleParts) rt.shutdown.add('stop console event reader', () => consoleParts.stop());
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, console: consoleParts?.deps, webhooks: webhooks.deps, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain] },
     cancel: { schedulerUrl: config.schedule.schedulerUrl, readApiUrl: config.ingest.readApiUrl, timeoutMs: config.schedule.cancelTimeoutMs },
   });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.

@@ -1,0 +1,56 @@
+/**
+ * Reads `email.events` into `LiveEvents` for the console: a consumer group of its own per
+ * process (every replica serving the console sees every event; nothing is committed, the group
+ * is deleted at stop), starting `historyMinutes` back so the per-minute counts have a past,
+ * then following the topic as it grows (fetch wait 100 ms, so a new event reaches the console
+ * well within a second). An undecodable record is skipped: it is not the console's to judge.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { EmailEventContract } from '../../shared/contracts/email-event.js';
+import { Topics } from '../../shared/topics.js';
+import type { LiveEvents } from './live-events.js';
+
+export interface EventTail {
+  stop(): Promise<void>;
+}
+
+/** Starts reading; resolves once the consumer runs (history arrives in the background). */
+export async function startEventTail(o: { kafka: Kafka; live: LiveEvents; logger: Logger; historyMinutes: number; topic?: string }): Promise<EventTail> {
+  const topic = o.topic ?? Topics.events;
+  const groupId = `postline-console-${randomUUID()}`;
+  const admin = o.kafka.admin();
+  const consumer = o.kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  await admin.connect();
+  try {
+    const from = await admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - o.historyMinutes * 60_000);
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: false });
+    void consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        if (!message.value) return;
+        try {
+          o.live.apply(EmailEventContract.decode(message.value));
+        } catch {
+          // a foreign or broken record: the analytics stage reports those
+        }
+      },
+    });
+    // `run` has created the group synchronously; seeking now sets where its first fetch starts.
+    for (const f of from) consumer.seek({ topic, partition: f.partition, offset: f.offset });
+  } catch (err) {
+    await consumer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    throw err;
+  }
+  o.logger.info({ topic, historyMinutes: o.historyMinutes }, 'console reading email.events');
+  return {
+    async stop() {
+      await consumer.disconnect().catch(() => undefined);
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+    },
+  };
+}

@@ -21,7 +21,7 @@ import { backoffDelayMs } from '../../shared/backoff.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import { ApiKeyStore, bearerToken, bootstrapApiKeys } from '../../shared/http/api-keys.js';
 import { RequestRejected } from '../../shared/http/errors.js';
-import { openAdminDirectory } from '../../shared/admin/open-admin-directory.js';
+import { openStageApiKeys } from '../../shared/admin/open-admin-directory.js';
 import { instrumentApiKeys } from '../../shared/admin/admin-metrics.js';
 import { apiServerOptions } from '../../shared/http/server-options.js';
 import { openClickHouse } from './clickhouse.js';
@@ -110,12 +110,7 @@ export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps
   let authenticate = deps.authenticate;
   if (!authenticate) {
     // The same keys as the send API: bootstrap ones and those on email.admin (revocations seen live).
-    const admin = await openAdminDirectory({ kafka: rt.kafka, producer: rt.producer, logger, lastUsedIntervalMs: config.admin.lastUsedIntervalMs, loadTimeoutMs: config.admin.loadTimeoutMs }).catch(async (err: unknown) => {
-      await rt.shutdown.run();
-      throw err;
-    });
-    rt.shutdown.add('stop admin table', () => admin.stop());
-    const keys = new ApiKeyStore(bootstrapKeys, admin.directory);
+    const { apiKeys: keys } = await openStageApiKeys(rt, bootstrapKeys);
     instrumentApiKeys(keys, undefined, rt.registry);
     authenticate = readApiAuthenticate(keys, logger);
   }

@@ -13,7 +13,7 @@ import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { ApiKeyStore, bootstrapApiKeys, loadApiKeyStore } from '../../shared/http/api-keys.js';
 import { configuredSenderDomains, withAdministeredDomains } from '../../shared/sender-domains.js';
-import { openAdminDirectory } from '../../shared/admin/open-admin-directory.js';
+import { openStageApiKeys } from '../../shared/admin/open-admin-directory.js';
 import { instrumentApiKeys } from '../../shared/admin/admin-metrics.js';
 import { IdempotencyStore } from './idempotency-store.js';
 import { Acceptor } from './acceptor.js';
@@ -75,15 +75,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const rt = await startRuntime('ingest', config, opts);
   const providerFeedback = feedbackSetup && wireProviderFeedback(feedbackSetup, rt.producer, rt.registry);
   // Administered keys, revocations and sender domains (email.admin), read to its end before the first request.
-  let admin;
-  try {
-    admin = await openAdminDirectory({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, lastUsedIntervalMs: config.admin.lastUsedIntervalMs, loadTimeoutMs: config.admin.loadTimeoutMs });
-  } catch (err) {
-    await rt.shutdown.run();
-    throw err;
-  }
-  rt.shutdown.add('stop admin table', () => admin.stop());
-  const apiKeys = new ApiKeyStore(bootstrapKeys, admin.directory);
+  const { admin, apiKeys } = await openStageApiKeys(rt, bootstrapKeys);
   instrumentApiKeys(apiKeys, admin.directory, rt.registry);
   if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile) or created (email.admin): every send request will be refused with 401');
   const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);

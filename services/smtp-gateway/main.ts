@@ -11,8 +11,8 @@ import { ConfigError } from '../../shared/config-loader.js';
 import { optionsReference } from '../../shared/config-docs.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
-import { ApiKeyStore, bootstrapApiKeys } from '../../shared/http/api-keys.js';
-import { openAdminDirectory } from '../../shared/admin/open-admin-directory.js';
+import { bootstrapApiKeys } from '../../shared/http/api-keys.js';
+import { openStageApiKeys } from '../../shared/admin/open-admin-directory.js';
 import { configuredSenderDomains, withAdministeredDomains } from '../../shared/sender-domains.js';
 import { startGatewayServer, type GatewayServer } from './gateway-server.js';
 import { instrumentGateway } from './gateway-metrics.js';
@@ -59,15 +59,7 @@ export async function startSmtpGateway(config: PostlineConfig, opts: RuntimeOpti
   const bootstrapKeys = bootstrapApiKeys(config.ingest);
   const rt = await startRuntime('smtp-gateway', config, opts);
   // Administered keys, revocations and sender domains (email.admin), read to its end before the first AUTH.
-  let admin;
-  try {
-    admin = await openAdminDirectory({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger, lastUsedIntervalMs: config.admin.lastUsedIntervalMs, loadTimeoutMs: config.admin.loadTimeoutMs });
-  } catch (err) {
-    await rt.shutdown.run();
-    throw err;
-  }
-  rt.shutdown.add('stop admin table', () => admin.stop());
-  const apiKeys = new ApiKeyStore(bootstrapKeys, admin.directory);
+  const { admin, apiKeys } = await openStageApiKeys(rt, bootstrapKeys);
   if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile) or created (email.admin): every AUTH will be refused with 535');
   // X-Postline-Idempotency-Key: the send API's claims (same topic, same rules, same window).
   const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);

@@ -91,7 +91,11 @@ export const suite: BenchSuite = {
   description: 'SMTP gateway: accepted messages/s (STARTTLS, AUTH, acked by the broker) vs a bare smtp-server that only counts, same client and run',
   timeLimitMs: { full: 15 * 60_000, quick: 4 * 60_000 },
   async run(ctx: BenchContext): Promise<SuiteResult> {
-    const p = ctx.quick ? QUICK : FULL;
+    const base = ctx.quick ? QUICK : FULL;
+    // POSTLINE_BENCH_SMTP_GATEWAY_CONNECTIONS: the client's pool size (both sides, same run); default 4.
+    const connections = Number(process.env.POSTLINE_BENCH_SMTP_GATEWAY_CONNECTIONS ?? base.connections);
+    if (!Number.isInteger(connections) || connections < 1) throw new Error('POSTLINE_BENCH_SMTP_GATEWAY_CONNECTIONS: a positive integer');
+    const p = { ...base, connections, inFlight: Math.max(base.inFlight, connections * 4) };
     const cert = ensureSelfSignedCert(path.join(ctx.tmpDir, 'tls'));
     const tls = { key: fs.readFileSync(cert.keyFile), cert: fs.readFileSync(cert.certFile) };
     const broker = await startBrokerTarget('child-process', { dataDir: path.join(ctx.tmpDir, 'broker') });

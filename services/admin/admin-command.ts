@@ -4,6 +4,7 @@
  * script would use it — with an admin-scoped key (`--key`, default POSTLINE_API_KEY) and no
  * broker access. A created key is printed once, here, and is nowhere else to be read again.
  */
+import { apiClient } from '../../shared/http/api-client.js';
 import { parseArgs } from 'node:util';
 
 export type AdminResource = 'tenants' | 'keys' | 'domains';
@@ -54,29 +55,6 @@ ${COMMON}
 
 class UsageError extends Error {}
 
-interface Api {
-  call(method: string, path: string, body?: unknown): Promise<any>;
-}
-
-function api(url: string, key: string, io: AdminCommandIo): Api {
-  const doFetch = io.fetch ?? fetch;
-  return {
-    async call(method, path, body) {
-      const res = await doFetch(new URL(path, url), {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      const json = text ? JSON.parse(text) : undefined;
-      if (res.status >= 400) {
-        const fields = (json?.error?.fields ?? []).map((f: { field: string; message: string }) => `${f.field}: ${f.message}`).join('; ');
-        throw new Error(`${method} ${path}: ${res.status} ${json?.error?.code ?? ''} ${json?.error?.message ?? text}${fields ? ` (${fields})` : ''}`);
-      }
-      return json;
-    },
-  };
-}
 
 const q = (tenant: string | undefined) => (tenant ? `?tenant=${encodeURIComponent(tenant)}` : '');
 
@@ -117,7 +95,8 @@ async function run(resource: AdminResource, argv: string[], io: AdminCommandIo):
   }
   const key = values.key ?? io.env.POSTLINE_API_KEY;
   if (!key) throw new UsageError('an admin API key is needed: --key or POSTLINE_API_KEY');
-  const client = api(values.url ?? io.env.POSTLINE_API_URL ?? 'http://127.0.0.1:8080', key, io);
+  const client = apiClient(values.url ?? io.env.POSTLINE_API_URL ?? 'http://127.0.0.1:8080', key, io.fetch);
+  const call = async (method: string, path: string, body?: unknown): Promise<any> => (await client.call(method, path, body)).json;
   const print = (item: Record<string, unknown>, line: string) => io.out(values.json ? JSON.stringify(item) : line);
   const needs = (what: string, v: string | undefined): string => {
     if (!v) throw new UsageError(`${resource} ${action} needs ${what}`);
@@ -125,43 +104,43 @@ async function run(resource: AdminResource, argv: string[], io: AdminCommandIo):
   };
   switch (`${resource} ${action}`) {
     case 'tenants create': {
-      const t = await client.call('POST', '/v1/admin/tenants', { name: needs('a NAME', arg) });
+      const t = await call('POST', '/v1/admin/tenants', { name: needs('a NAME', arg) });
       print(t, `created tenant ${t.name}`);
       return 0;
     }
     case 'tenants list': {
-      for (const t of (await client.call('GET', '/v1/admin/tenants')).items) print(t, `${t.name.padEnd(32)} ${t.source.padEnd(7)} ${t.createdAt ?? ''}`);
+      for (const t of (await call('GET', '/v1/admin/tenants')).items) print(t, `${t.name.padEnd(32)} ${t.source.padEnd(7)} ${t.createdAt ?? ''}`);
       return 0;
     }
     case 'keys create': {
       const body = { tenant: needs('--tenant', values.tenant), name: needs('--name', values.name), ...(values.scope ? { scopes: values.scope } : {}) };
-      const k = await client.call('POST', '/v1/admin/keys', body);
+      const k = await call('POST', '/v1/admin/keys', body);
       print(k, `created key ${k.id} for tenant ${k.tenant} (${k.scopes.join(', ')}):\n\n  ${k.key}\n\nIt is shown this once: store it now (it is kept only as a digest).`);
       return 0;
     }
     case 'keys list': {
-      for (const k of (await client.call('GET', `/v1/admin/keys${q(values.tenant)}`)).items) {
+      for (const k of (await call('GET', `/v1/admin/keys${q(values.tenant)}`)).items) {
         print(k, `${k.id}  ${k.tenant.padEnd(24)} ${k.name.padEnd(20)} ${k.scopes.join(',').padEnd(16)} created ${k.createdAt}  last used ${k.lastUsedAt ?? 'never'}${k.revokedAt ? `  REVOKED ${k.revokedAt}` : ''}`);
       }
       return 0;
     }
     case 'keys revoke': {
-      const k = await client.call('DELETE', `/v1/admin/keys/${encodeURIComponent(needs('an ID', arg))}`);
+      const k = await call('DELETE', `/v1/admin/keys/${encodeURIComponent(needs('an ID', arg))}`);
       print(k, `revoked key ${k.id} of tenant ${k.tenant}`);
       return 0;
     }
     case 'domains add': {
-      const d = await client.call('POST', '/v1/admin/domains', { tenant: needs('--tenant', values.tenant), domain: needs('a DOMAIN', arg) });
+      const d = await call('POST', '/v1/admin/domains', { tenant: needs('--tenant', values.tenant), domain: needs('a DOMAIN', arg) });
       print(d, `tenant ${d.tenant} may send from ${d.domain}`);
       return 0;
     }
     case 'domains list': {
-      for (const d of (await client.call('GET', `/v1/admin/domains${q(values.tenant)}`)).items) print(d, `${d.tenant.padEnd(32)} ${d.domain.padEnd(40)} ${d.source}`);
+      for (const d of (await call('GET', `/v1/admin/domains${q(values.tenant)}`)).items) print(d, `${d.tenant.padEnd(32)} ${d.domain.padEnd(40)} ${d.source}`);
       return 0;
     }
     case 'domains remove': {
       const tenant = needs('--tenant', values.tenant);
-      await client.call('DELETE', `/v1/admin/domains/${encodeURIComponent(needs('a DOMAIN', arg))}${q(tenant)}`);
+      await call('DELETE', `/v1/admin/domains/${encodeURIComponent(needs('a DOMAIN', arg))}${q(tenant)}`);
       print({ tenant, domain: arg, removed: true }, `removed ${arg} from tenant ${tenant}`);
       return 0;
     }

@@ -5,6 +5,7 @@
  * broker access and cannot reach another tenant's list), and writes go through the same checks
  * (address normalization, never weakening a stronger entry) as every other client's.
  */
+import { apiClient } from '../../shared/http/api-client.js';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -34,28 +35,6 @@ export interface CommandIo {
 
 class UsageError extends Error {}
 
-interface Api {
-  call(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }>;
-}
-
-function api(url: string, key: string, io: CommandIo): Api {
-  return {
-    async call(method, path, body) {
-      const res = await io.fetch(new URL(path, url), {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      const json = text ? JSON.parse(text) : undefined;
-      if (res.status >= 400) {
-        const fields = (json?.error?.fields ?? []).map((f: { field: string; message: string }) => `${f.field}: ${f.message}`).join('; ');
-        throw new Error(`${method} ${path}: ${res.status} ${json?.error?.code ?? ''} ${json?.error?.message ?? text}${fields ? ` (${fields})` : ''}`);
-      }
-      return { status: res.status, json };
-    },
-  };
-}
 
 function row(s: { address: string; list?: string; reason: string; createdAt: string; expiresAt?: string; note?: string; category?: string }): string {
   return `${s.address.padEnd(40)} ${(s.list ?? '*').padEnd(16)} ${s.reason.padEnd(12)} ${(s.category ?? '-').padEnd(16)} ${s.createdAt}  ${s.expiresAt ? `until ${s.expiresAt}` : 'until removed'}${s.note ? `  ${s.note}` : ''}`;
@@ -92,7 +71,7 @@ export async function runSuppressions(argv: string[], io: CommandIo): Promise<nu
   }
   const key = values.key ?? io.env.POSTLINE_API_KEY;
   if (!key) throw new UsageError('an API key is needed: --key or POSTLINE_API_KEY');
-  const client = api(values.url ?? io.env.POSTLINE_API_URL ?? 'http://127.0.0.1:8080', key, io);
+  const client = apiClient(values.url ?? io.env.POSTLINE_API_URL ?? 'http://127.0.0.1:8080', key, io.fetch);
   const listQuery = values.list ? `?list=${encodeURIComponent(values.list)}` : '';
   switch (action) {
     case 'list': {

@@ -14,8 +14,9 @@
  * record for routes: kind 'route'), 'received' (tenant, DMARC verdict) per inbound mail record,
  * 'refused' (reason) per refused command or connection, and 'connectionError' (code).
  */
+import { collectMessage } from '../../shared/smtp-data.js';
 import { EventEmitter } from 'node:events';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Logger } from 'pino';
 import type { EventInput } from '../../shared/events.js';
@@ -72,28 +73,6 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-/**
- * Reads the DATA stream keeping at most `max` bytes; the rest is read and dropped (smtp-server
- * answers 552). 'too-large' past the limit, 'broken' when the connection failed mid-message.
- */
-function collect(stream: SMTPServerDataStream, max: number): Promise<Buffer | 'too-large' | 'broken'> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    let over = false;
-    stream.on('data', (c: Buffer) => {
-      if (over) return;
-      bytes += c.length;
-      if (bytes > max) {
-        over = true;
-        chunks.length = 0;
-      } else chunks.push(c);
-    });
-    // The connection's own error is reported on the server; the message is given up.
-    stream.on('error', () => resolve('broken'));
-    stream.on('end', () => resolve(over || stream.sizeExceeded ? 'too-large' : Buffer.concat(chunks)));
-  });
-}
 
 export async function startInboundServer(opts: InboundServerOptions): Promise<InboundServer> {
   const emitter = new EventEmitter();
@@ -211,7 +190,7 @@ export async function startInboundServer(opts: InboundServerOptions): Promise<In
       callback();
     },
     onData(stream, session, callback) {
-      collect(stream, opts.maxMessageBytes).then(
+      collectMessage(stream, opts.maxMessageBytes).then(
         (raw) => {
           // The connection is gone (reported on the server's 'error'); nobody waits for a reply.
           if (raw === 'broken') return callback(smtpError(451, '4.3.0 message incomplete'));

@@ -14,9 +14,10 @@
  *
  * Emits 'accepted' (priority), 'replayed' (), 'refused' (reason), 'authFailed' () and 'connectionError' (code).
  */
+import { collectMessage } from '../../shared/smtp-data.js';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { v7 as uuidv7 } from 'uuid';
 import { PermanentError } from '../../shared/errors.js';
@@ -70,24 +71,6 @@ function smtpError(code: number, message: string): Error {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
-/** Reads the DATA stream keeping at most `max` bytes; past that it is drained ('too-large'). */
-function collect(stream: SMTPServerDataStream, max: number): Promise<Buffer | 'too-large' | 'broken'> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let bytes = 0;
-    let over = false;
-    stream.on('data', (c: Buffer) => {
-      if (over) return;
-      bytes += c.length;
-      if (bytes > max) {
-        over = true;
-        chunks.length = 0;
-      } else chunks.push(c);
-    });
-    stream.on('error', () => resolve('broken'));
-    stream.on('end', () => resolve(over || stream.sizeExceeded ? 'too-large' : Buffer.concat(chunks, bytes)));
-  });
-}
 
 /** The tenant an authenticated session belongs to. */
 const tenantOf = (session: SMTPServerSession): string => String(session.user ?? '');
@@ -227,7 +210,7 @@ export async function startGatewayServer(opts: GatewayServerOptions): Promise<Ga
       reply(() => onRcptTo(address.address, session), callback);
     },
     onData(stream, session, callback) {
-      collect(stream, opts.maxMessageBytes).then((raw) => {
+      collectMessage(stream, opts.maxMessageBytes).then((raw) => {
         if (raw === 'broken') return callback(smtpError(451, '4.3.0 message incomplete'));
         if (raw === 'too-large') {
           emitter.emit('refused', 'too-large');

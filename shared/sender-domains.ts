@@ -41,6 +41,21 @@ export function senderDomainProblem(policy: SenderDomainPolicy, tenant: string, 
 }
 
 /**
+ * Pure: why `tenant` may not claim `domain` (IDNA ASCII, lower case) as an inbound domain, or
+ * undefined. A tenant whose sender domains are named may claim those and their subdomains (a
+ * `*.example.com` entry: the subdomains only) — the operator vouched for them; a tenant named by
+ * no policy may claim any domain, as it may send from any (the open default). Without this, any
+ * tenant could claim another's domain before its owner did and read its mail.
+ */
+export function inboundDomainProblem(policy: SenderDomainPolicy, tenant: string, domain: string): string | undefined {
+  const allowed = policy.domainsOf(tenant);
+  if (allowed === undefined) return undefined;
+  const ok = allowed.some((d) => (d.startsWith('*.') ? domain.endsWith(d.slice(1)) : domain === d || domain.endsWith(`.${d}`)));
+  if (ok) return undefined;
+  return allowed.length === 0 ? 'this tenant has no sender domains yet: an administrator adds them (postline domains add)' : `${domain} is not one of this tenant's sender domains or their subdomains (${allowed.join(', ')})`;
+}
+
+/**
  * The configured policy joined with administered domains (`added(tenant)`, read live from
  * `email.admin`): a tenant may use the union of both; undefined (any domain) only when neither
  * names it. Every call reads the current state, so an added or removed domain applies at once.

@@ -2,7 +2,8 @@
  * Inbound routes over the send API: `POST /v1/inbound-routes` claims an inbound domain for the
  * tenant (201; 200 when it rewrites its own route; 409 DOMAIN_TAKEN when another tenant has it),
  * `GET /v1/inbound-routes` lists the tenant's routes, `GET` / `DELETE
- * /v1/inbound-routes/:domain` read or release one. Another tenant's domain is a 404 to GET and
+ * /v1/inbound-routes/:domain` read or release one. A tenant with sender domains (configured or
+ * administered) claims only those and their subdomains (400 naming `domain` otherwise). Another tenant's domain is a 404 to GET and
  * DELETE (no tenant learns who owns what). The inbound service reads every change from the
  * compacted topic and accepts mail for the domain from then on.
  */
@@ -13,11 +14,14 @@ import { DomainTaken, type InboundRouteBook } from '../../shared/inbound-routes/
 import { normalizeInboundDomain } from '../../shared/inbound-routes/inbound-route-rules.js';
 import { RequestRejected } from '../../shared/http/errors.js';
 import { ErrorBodySchema } from './email-body-schema.js';
+import { ANY_SENDER_DOMAIN, inboundDomainProblem, type SenderDomainPolicy } from '../../shared/sender-domains.js';
 
 export interface InboundRouteRoutesDeps {
   book: InboundRouteBook;
   /** Domains no tenant may claim (the bounce domain: its mail is Postline's own). */
   reservedDomains: readonly string[];
+  /** Which domains a tenant may claim: its sender domains (default: any, as for sending). */
+  senderDomains?: SenderDomainPolicy;
 }
 
 // Local parts are stored lower-case; the API takes them in any case.
@@ -50,6 +54,8 @@ export async function inboundRouteRoutes(v1: FastifyInstance, deps: InboundRoute
   v1.post<{ Body: Static<typeof ClaimSchema> }>('/v1/inbound-routes', { schema: { body: ClaimSchema, response: errors } }, async (req, reply) => {
     const domain = domainOf(req.body.domain, 'domain');
     if (reserved.has(domain)) throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [{ field: 'domain', message: `${domain} is Postline's own bounce domain` }]);
+    const notOwned = inboundDomainProblem(deps.senderDomains ?? ANY_SENDER_DOMAIN, req.tenant, domain);
+    if (notOwned) throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [{ field: 'domain', message: notOwned }]);
     try {
       const { route, created } = await book.claim(req.tenant, domain, req.body.localParts);
       req.log.info({ domain, localParts: route.localParts, created }, 'inbound route stored');

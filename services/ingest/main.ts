@@ -80,6 +80,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile) or created (email.admin): every send request will be refused with 401');
   const table = IdempotencyStore.table(rt.kafka, rt.producer, rt.logger);
   const observer = new EventEmitter();
+  const senderDomains = withAdministeredDomains(configuredSenderDomains(config.ingest.senderDomains), admin.directory);
   const acceptor = new Acceptor({
     producer: rt.producer,
     events: rt.events,
@@ -87,7 +88,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
     limits: { ...config.ingest, schedule: config.schedule },
     produceTimeoutMs: config.ingest.produceTimeoutMs,
     logger: rt.logger,
-    senderDomains: withAdministeredDomains(configuredSenderDomains(config.ingest.senderDomains), admin.directory),
+    senderDomains,
   });
   instrumentIngest(acceptor, observer, rt.registry);
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
@@ -98,7 +99,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   const unsubscribe = feedbackKeys.enabled ? { keyring: feedbackKeys, events: rt.events, ...config.ingest.unsubscribe, publishTimeoutMs: config.ingest.produceTimeoutMs } : undefined;
   const consoleParts = config.console.enabled ? await openConsole({ config, kafka: rt.kafka, logger: rt.logger, apiKeys, directory: admin.directory, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, send: acceptor }) : undefined;
   if (consoleParts) rt.shutdown.add('stop console event reader', () => consoleParts.stop());
-  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, console: consoleParts?.deps, webhooks: webhooks.deps, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain] },
+  const app = buildApp({ acceptor, apiKeys, config: config.ingest, logger: rt.logger, registry: rt.registry, readiness: rt.readiness, observer, templates: templates.repository, suppressions: suppressions.book, deadLetters: deadLetters.deps, unsubscribe, providerFeedback, console: consoleParts?.deps, webhooks: webhooks.deps, admin: { directory: admin.directory, apiKeys, configuredDomains: config.ingest.senderDomains }, inboundRoutes: { book: inboundRoutes.book, reservedDomains: [config.feedback.returnPathDomain], senderDomains },
     cancel: { schedulerUrl: config.schedule.schedulerUrl, readApiUrl: config.ingest.readApiUrl, timeoutMs: config.schedule.cancelTimeoutMs },
   });
   // Claims past their window are forgotten in memory too; the topic ages them out by retention.

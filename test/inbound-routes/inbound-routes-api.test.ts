@@ -62,6 +62,19 @@ test('bad domains, the bounce domain, bad local parts and unknown fields are 400
   assert.equal((await app.inject({ method: 'GET', url: '/v1/inbound-routes' })).statusCode, 401);
 });
 
+test('a tenant with sender domains claims only those and their subdomains: acme/eu cannot take acme’s domain first', async () => {
+  const { app } = await h.ingest({ 'feedback.returnPathDomain': BOUNCES, 'ingest.senderDomains': { acme: ['owned-acme.test'], 'acme/eu': ['eu.owned-acme.test'] } });
+  const post = (tenant: 'acme' | 'acme/eu', domain: string) => app.inject({ method: 'POST', url: '/v1/inbound-routes', headers: auth(tenant), payload: { domain } });
+  const squat = await post('acme/eu', 'inbound.owned-acme.test');
+  assert.equal(squat.statusCode, 400, squat.body);
+  assert.equal(squat.json().error.fields[0].field, 'domain');
+  assert.match(squat.json().error.fields[0].message, /not one of this tenant's sender domains/);
+  assert.equal((await post('acme/eu', 'in.eu.owned-acme.test')).statusCode, 201);
+  assert.equal((await post('acme', 'inbound.owned-acme.test')).statusCode, 201);
+  assert.equal((await post('acme', 'owned-acme.test')).statusCode, 201);
+  assert.equal((await post('acme', 'elsewhere.test')).statusCode, 400);
+});
+
 test('two tenants claiming one domain on two replicas at the same moment: one 201, one 409, and both replicas agree', async () => {
   const a = await h.ingest();
   const b = await h.ingest();

@@ -48,8 +48,10 @@ const require = createRequire(import.meta.url);
 export interface ConsoleDeps {
   config: PostlineConfig['console'];
   apiKeys: ApiKeyStore;
-  /** Keys and tenants (`email.admin`). */
+  /** Keys, tenants and sender domains (`email.admin`). */
   directory: AdminDirectory;
+  /** `ingest.senderDomains`: listed on the keys page, changed only in configuration. */
+  configuredDomains?: Readonly<Record<string, readonly string[]>>;
   templates: TemplateRepository;
   suppressions: SuppressionBook;
   deadLetters: DeadLetterRoutesDeps;

@@ -38,7 +38,7 @@ export async function openConsole(
   };
   await start();
   return {
-    deps: { config: o.config.console, apiKeys: o.apiKeys, directory: o.directory, templates: o.templates, suppressions: o.suppressions, deadLetters: o.deadLetters, ...(o.send ? { send: o.send } : {}), ...(o.webhooks ? { webhooks: o.webhooks } : {}), ...(o.events ? { events: o.events } : {}), live, health, sessionKeys: keys, readApiUrl: o.config.ingest.readApiUrl },
+    deps: { config: o.config.console, apiKeys: o.apiKeys, directory: o.directory, configuredDomains: o.config.ingest.senderDomains, templates: o.templates, suppressions: o.suppressions, deadLetters: o.deadLetters, ...(o.send ? { send: o.send } : {}), ...(o.webhooks ? { webhooks: o.webhooks } : {}), ...(o.events ? { events: o.events } : {}), live, health, sessionKeys: keys, readApiUrl: o.config.ingest.readApiUrl },
     async stop() {
       stopped = true;
       clearTimeout(retry);

@@ -209,3 +209,31 @@ test('pools and sites: what the dispatchers announce, admin only for the install
   assert.equal(senderEvent.value.tenant, 'acme/eu');
   assert.match((await acme.get('/console/health')).body, /news\.acme\.com/, 'acme\'s pause holds');
 });
+
+test('keys page: an admin creates a tenant and adds and removes sender domains, which the send API then applies', async () => {
+  const admin = await signedIn(ADMIN_KEY);
+  const eu = await signedIn(KEYS['acme/eu']);
+  await admin.get('/console/keys');
+  const created = await admin.post('/console/keys/tenants', { name: 'acme/us' });
+  assert.equal(created.statusCode, 201);
+  assert.match(created.body, /Tenant acme\/us created/);
+  assert.match(created.body, /<option value="acme\/us">/, 'it can be switched to and given keys');
+  assert.equal((await admin.post('/console/keys/tenants', { name: 'acme/us' })).statusCode, 409);
+  assert.equal((await admin.post('/console/keys/domains', { tenant: 'nobody', domain: 'x.example' })).statusCode, 404);
+  assert.equal((await admin.post('/console/keys/domains', { tenant: 'globex', domain: 'not a domain' })).statusCode, 400);
+  const added = await admin.post('/console/keys/domains', { tenant: 'globex', domain: 'Mail.Globex.example' });
+  assert.equal(added.statusCode, 201);
+  assert.match(added.body, /<th scope="row">mail\.globex\.example<\/th><td>globex<\/td>/);
+  await eu.get('/console/keys');
+  assert.equal((await eu.post('/console/keys/domains', { tenant: 'acme/eu', domain: 'eu.example' })).statusCode, 403, 'only an admin adds domains');
+  assert.equal((await eu.post('/console/keys/tenants', { name: 'mine' })).statusCode, 403, 'or creates tenants');
+  assert.doesNotMatch((await eu.get('/console/keys')).body, /globex\.example/, 'another tenant\'s domains are not shown');
+
+  const send = (from: string) => ingest.app.inject({ method: 'POST', url: '/v1/emails', headers: { authorization: `Bearer ${KEYS.globex}` }, payload: { from, to: ['rcpt@example.org'], subject: 'x', text: 'x' } });
+  assert.equal((await send('a@other.example')).statusCode, 400, 'globex may now send only from its domain');
+  assert.equal((await send('a@mail.globex.example')).statusCode, 202);
+  await admin.get('/console/keys');
+  const removed = await admin.post('/console/keys/domains/remove', { tenant: 'globex', domain: 'mail.globex.example' });
+  assert.match(removed.body, /mail\.globex\.example is no longer a sender domain of globex/);
+  await waitFor(async () => (await send('a@other.example')).statusCode === 202, 5000, 'any domain again');
+});

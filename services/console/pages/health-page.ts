@@ -48,7 +48,8 @@ export async function healthRoutes(app: FastifyInstance, deps: ConsoleDeps, now:
     return page(reply, 'health.hbs', pageData(req, deps, 'health', 'Pools and sites', { installation, senders, canResume: admin && deps.events !== undefined, historyMinutes: deps.config.historyMinutes, ...extra }));
   };
 
-  app.get('/health', async (req, reply) => render(req, reply));
+  // An admin-only key sees the installation's part; any reading key its tenant's sending domains.
+  app.get('/health', { config: { consoleScope: ['read', 'admin'] } }, async (req, reply) => render(req, reply));
 
   app.post<{ Body: Static<typeof ResumeForm> }>('/health/resume', { config: { consoleScope: 'admin' }, schema: { body: ResumeForm } }, async (req, reply) => {
     if (!deps.events) throw new ConsoleDenied('resuming is not available on this API', 404);

@@ -172,7 +172,7 @@ test('the console in chromium: live overview, timeline, template preview, dead-l
   await page.getByLabel('email.sent').check();
   await page.getByLabel('email.bounced').check();
   await page.getByRole('button', { name: 'Add endpoint' }).click();
-  assert.match(await page.getByLabel('Signing secret').inputValue(), /^whsec_/);
+  assert.match(await page.getByLabel('Signing secret', { exact: true }).inputValue(), /^whsec_/);
   await accessible(page, 'webhooks (created)');
   await screenshot(page, 'webhooks', 'desktop', dirs);
   await page.getByRole('link', { name: 'https://93.184.216.34/hooks/postline' }).first().click();

@@ -91,16 +91,24 @@ async function untilDone<T>(fn: () => Promise<T>, logger: Logger, what: string, 
   }
 }
 
-/** The read API's check: a known, unrevoked key (null: 401) with the `read` scope (else 403). */
+/** The read API's check: a known, unrevoked key (null: 401) with the `read` scope (else 403); its tenant, or the one an admin key names in `Postline-Tenant`. */
 export function readApiAuthenticate(keys: ApiKeyStore, logger: Logger): (r: FastifyRequest) => string | null {
   if (keys.size === 0) logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile) or created (email.admin): every read request will be refused with 401');
   return (r) => {
     const who = keys.identify(bearerToken(r.headers.authorization) ?? '');
     if (!who) return null;
     if (!keys.permits(who, 'read')) throw new RequestRejected('FORBIDDEN', 'this API key does not have the "read" scope');
-    return who.tenant;
+    const as = r.headers[TENANT_OVERRIDE_HEADER];
+    if (as === undefined) return who.tenant;
+    // An admin reads any tenant's data (the console's tenant switch); any other key only its own.
+    if (!keys.permits(who, 'admin')) throw new RequestRejected('FORBIDDEN', `only an API key with the "admin" scope may name a tenant (${TENANT_OVERRIDE_HEADER})`);
+    if (typeof as !== 'string' || as.length === 0 || as.length > 256) throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [{ field: TENANT_OVERRIDE_HEADER, message: 'one tenant name of 1 to 256 characters' }]);
+    return as;
   };
 }
+
+/** The header with which an admin key reads another tenant's messages and stats (`read` and `admin` scopes). */
+export const TENANT_OVERRIDE_HEADER = 'postline-tenant';
 
 export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps = {}): Promise<RunningAnalytics> {
   const a = config.analytics;

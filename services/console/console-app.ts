@@ -3,8 +3,8 @@
  * HTML (`@fastify/view` + Handlebars, htmx for the live parts; every asset local), signed in
  * with an API key exchanged for a sealed session cookie (see console-session.ts), CSRF-checked on
  * every POST, a strict Content-Security-Policy (no inline script). What a page shows follows the
- * key's scopes: `read` to see, `send` to change (templates, suppressions, replays), `admin` for
- * every tenant's keys and switching tenant.
+ * key's scopes: `read` to see, `send` to change (templates, suppressions, replays, webhooks),
+ * `admin` for every tenant's keys, switching tenant, and the installation's pools and sites.
  */
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -28,6 +28,9 @@ import { consoleViews } from './console-views.js';
 import { pageData } from './page-data.js';
 import { renderError, ConsoleDenied } from './console-errors.js';
 import type { LiveEvents } from './live-events.js';
+import type { OpsHealth } from './ops-health.js';
+import type { WebhookRoutesDeps } from '../ingest/webhook-routes.js';
+import type { EventPublisher } from '../../shared/events.js';
 import type { Acceptor } from '../ingest/acceptor.js';
 import { overviewRoutes } from './pages/overview-page.js';
 import { messageRoutes } from './pages/messages-page.js';
@@ -36,6 +39,8 @@ import { deadLetterRoutes } from './pages/dead-letters-page.js';
 import { keyRoutes } from './pages/keys-page.js';
 import { suppressionRoutes } from './pages/suppressions-page.js';
 import { signInRoutes } from './pages/sign-in-page.js';
+import { webhookRoutes } from './pages/webhooks-page.js';
+import { healthRoutes } from './pages/health-page.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -43,12 +48,20 @@ const require = createRequire(import.meta.url);
 export interface ConsoleDeps {
   config: PostlineConfig['console'];
   apiKeys: ApiKeyStore;
-  /** Keys and tenants (`email.admin`). */
+  /** Keys, tenants and sender domains (`email.admin`). */
   directory: AdminDirectory;
+  /** `ingest.senderDomains`: listed on the keys page, changed only in configuration. */
+  configuredDomains?: Readonly<Record<string, readonly string[]>>;
   templates: TemplateRepository;
   suppressions: SuppressionBook;
   deadLetters: DeadLetterRoutesDeps;
   live: LiveEvents;
+  /** Pauses, site back-off and deferral rates from email.events (the pools and sites page). */
+  health: OpsHealth;
+  /** The `/v1/webhooks` routes' own pieces (endpoint book, SSRF guard, delivery log, replay); absent: no webhooks page. */
+  webhooks?: WebhookRoutesDeps;
+  /** Publishes operational events: the `resumed` of a source, pool or sending domain, and a webhook endpoint's `enabled`. Absent: no resume buttons. */
+  events?: Pick<EventPublisher, 'publish'>;
   /** Session sealing keys (console-session.ts `sessionKeysFrom`): the first seals, all open. */
   sessionKeys: Buffer[];
   /** Test sends from the overview (`send` scope), checked and accepted exactly as `POST /v1/emails/batch` items; absent: no form. */
@@ -152,6 +165,8 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
   await deadLetterRoutes(app, deps);
   await keyRoutes(app, deps);
   await suppressionRoutes(app, deps);
+  await webhookRoutes(app, deps);
+  await healthRoutes(app, deps, now);
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Reads `email.events` into `LiveEvents` for the console: a consumer group of its own per
+ * Reads `email.events` into `LiveEvents` (and `OpsHealth`, the pools and sites page) for the console: a consumer group of its own per
  * process (every replica serving the console sees every event; nothing is committed, the group
  * is deleted at stop), starting `historyMinutes` back so the per-minute counts have a past,
  * then following the topic as it grows (fetch wait 100 ms, so a new event reaches the console
@@ -11,13 +11,14 @@ import type { Logger } from 'pino';
 import { EmailEventContract } from '../../shared/contracts/email-event.js';
 import { Topics } from '../../shared/topics.js';
 import type { LiveEvents } from './live-events.js';
+import type { OpsHealth } from './ops-health.js';
 
 export interface EventTail {
   stop(): Promise<void>;
 }
 
 /** Starts reading; resolves once the consumer runs (history arrives in the background). */
-export async function startEventTail(o: { kafka: Kafka; live: LiveEvents; logger: Logger; historyMinutes: number; topic?: string }): Promise<EventTail> {
+export async function startEventTail(o: { kafka: Kafka; live: LiveEvents; health?: OpsHealth; logger: Logger; historyMinutes: number; topic?: string }): Promise<EventTail> {
   const topic = o.topic ?? Topics.events;
   const groupId = `postline-console-${randomUUID()}`;
   const admin = o.kafka.admin();
@@ -32,7 +33,9 @@ export async function startEventTail(o: { kafka: Kafka; live: LiveEvents; logger
       eachMessage: async ({ message }) => {
         if (!message.value) return;
         try {
-          o.live.apply(EmailEventContract.decode(message.value));
+          const event = EmailEventContract.decode(message.value);
+          o.live.apply(event);
+          o.health?.apply(event);
         } catch {
           // a foreign or broken record: the analytics stage reports those
         }

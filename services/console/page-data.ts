@@ -8,6 +8,8 @@ export const NAV = [
   { id: 'templates', label: 'Templates', href: '/console/templates' },
   { id: 'dead-letters', label: 'Dead letters', href: '/console/dead-letters' },
   { id: 'suppressions', label: 'Suppressions', href: '/console/suppressions' },
+  { id: 'webhooks', label: 'Webhooks', href: '/console/webhooks' },
+  { id: 'health', label: 'Pools & sites', href: '/console/health' },
   { id: 'keys', label: 'Keys', href: '/console/keys' },
 ] as const;
 
@@ -22,7 +24,7 @@ export function pageData(req: FastifyRequest, deps: ConsoleDeps, active: string,
   return {
     title,
     signedIn: true,
-    nav: NAV.map((n) => ({ ...n, current: n.id === active })),
+    nav: NAV.filter((n) => n.id !== 'webhooks' || deps.webhooks).map((n) => ({ ...n, current: n.id === active })),
     tenant: user.tenant,
     keyTenant: user.who.tenant,
     switched: user.tenant !== user.who.tenant,

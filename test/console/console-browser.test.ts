@@ -5,7 +5,9 @@
  * overview's live feed within a second, open its timeline, edit a template with its live
  * preview (an error shown at its line), replay the dead letter the broken template caused, then
  * as the printed admin key create a key (shown once), use it, revoke it (the API then answers
- * 401 and a console session signed in with it ends). axe-core finds no serious or critical
+ * 401 and a console session signed in with it ends), add a webhook endpoint and replay the sent
+ * message to it (its failed attempts in the delivery log), and see a source address a dispatcher
+ * paused on the pools and sites page and resume it. axe-core finds no serious or critical
  * violation on any page at 1280×800 and 390×844; the first load is at most 300 KB of JS and CSS.
  * Screenshots of every page at both sizes go to the test output directory (and to
  * POSTLINE_CONSOLE_SCREENSHOTS when set: `POSTLINE_CONSOLE_SCREENSHOTS=docs/console` refreshes
@@ -16,6 +18,12 @@ import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startLauncher, type Launcher } from '../embedded/launcher-process.js';
 import { waitFor } from '../helpers/broker.js';
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { EmailEventContract, type EmailEvent } from '../../shared/contracts/email-event.js';
+import type { EventInput } from '../../shared/events.js';
+import { Topics } from '../../shared/topics.js';
+import { siteLimitsEvent, sourcePausedEvent } from '../../services/dispatcher/shaping/ops-events.js';
 import { chromiumPath, launchBrowser, screenshot, screenshotDirs, seriousViolations, SIZES, type SizeName } from './browser.js';
 
 let launcher: Launcher | undefined;
@@ -157,6 +165,31 @@ test('the console in chromium: live overview, timeline, template preview, dead-l
   await accessible(page, 'suppressions');
   await screenshot(page, 'suppressions', 'desktop', dirs);
 
+  // Webhooks: an endpoint added (its secret shown once), the earlier send replayed to it, the attempts in its delivery log.
+  await page.goto(`${base}/console/webhooks`);
+  await page.getByLabel('URL').fill('https://93.184.216.34/hooks/postline');
+  await page.getByLabel('Description').fill('CRM');
+  await page.getByLabel('email.sent').check();
+  await page.getByLabel('email.bounced').check();
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  assert.match(await page.getByLabel('Signing secret', { exact: true }).inputValue(), /^whsec_/);
+  await accessible(page, 'webhooks (created)');
+  await screenshot(page, 'webhooks', 'desktop', dirs);
+  await page.getByRole('link', { name: 'https://93.184.216.34/hooks/postline' }).first().click();
+  const hookUrl = page.url();
+  await page.getByLabel('From (UTC)').fill(new Date(acceptedAt - 60_000).toISOString().slice(0, 16));
+  await page.getByRole('button', { name: 'Replay' }).click();
+  await page.getByText(/Replay queued: [1-9]\d* events/).waitFor();
+  // 93.184.216.34 is not reachable from here: the attempts fail, and the log says how.
+  await waitFor(async () => {
+    const ok = (await page.locator('table td.o-failed').count()) > 0;
+    if (!ok) await page.goto(hookUrl);
+    return ok;
+  }, 60_000, 'a delivery attempt in the log');
+  assert.match(await page.locator('dl.facts').innerText(), /failing/);
+  await accessible(page, 'webhook endpoint');
+  await screenshot(page, 'webhook', 'desktop', dirs);
+
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByText('You are signed out.').waitFor();
   await accessible(page, 'sign-in');
@@ -165,6 +198,14 @@ test('the console in chromium: live overview, timeline, template preview, dead-l
   // The admin key: create a key (shown once), use it, revoke it.
   await signIn(page, base, adminKey);
   await page.goto(`${base}/console/keys`);
+  // A tenant created, and a sender domain added to it.
+  await page.getByLabel('New tenant').fill('demo-eu');
+  await page.getByRole('button', { name: 'Create tenant' }).click();
+  await page.getByText('Tenant demo-eu created').waitFor();
+  await page.locator('#d-tenant').selectOption('demo-eu');
+  await page.getByLabel('Domain (or *.example.com)').fill('Mail.Demo-EU.example');
+  await page.getByRole('button', { name: 'Add domain' }).click();
+  await page.getByRole('rowheader', { name: 'mail.demo-eu.example' }).waitFor();
   await page.getByLabel('Name').fill('ci sender');
   await page.getByRole('button', { name: 'Create key' }).click();
   const created = await page.getByLabel(/Key “ci sender”/).inputValue();
@@ -185,6 +226,29 @@ test('the console in chromium: live overview, timeline, template preview, dead-l
   assert.match(otherPage.url(), /\/console\/login\?ended=revoked/, 'a session of the revoked key ends at its next request');
   await other.close();
 
+  // Pools and sites (admin): what a dispatcher announces on email.events, and a resume every dispatcher applies.
+  const kafka = new Kafka({ clientId: 'console-browser-test', brokers: [`127.0.0.1:${launcher.ports.broker}`], logLevel: logLevel.NOTHING });
+  const producer = kafka.producer();
+  await producer.connect();
+  const announce = (input: EventInput) => {
+    const e = { schemaVersion: 1, eventId: randomUUID(), at: new Date().toISOString(), stage: 'dispatcher', ...input } as EmailEvent;
+    return producer.send({ topic: Topics.events, messages: [{ key: '', value: EmailEventContract.encode(e) }] });
+  };
+  await announce(sourcePausedEvent({ target: '192.0.2.25', kind: 'source', reason: 'complaint-rate', rate: 0.0042, sample: 2400, until: Date.now() + 3_600_000 }));
+  await announce(siteLimitsEvent({ source: '192.0.2.26', site: 'yahoo', to: { factor: 0.25, maxConnections: 2, perSecond: 5 }, reason: 'throttled' }));
+  await producer.disconnect();
+  await page.goto(`${base}/console/health`);
+  await waitFor(async () => {
+    const ok = (await page.getByRole('button', { name: 'Resume source 192.0.2.25' }).count()) > 0;
+    if (!ok) await page.reload();
+    return ok;
+  }, 10_000, 'the pause on the pools and sites page');
+  assert.match(await page.getByRole('region', { name: 'Site limits per source address' }).innerText(), /yahoo\s+192\.0\.2\.26\s+25\.0 % of the rule/);
+  await accessible(page, 'pools and sites');
+  await screenshot(page, 'health', 'desktop', dirs);
+  await page.getByRole('button', { name: 'Resume source 192.0.2.25' }).click();
+  await page.getByText('192.0.2.25 resumed').waitFor();
+
   // Every page at phone size, keyboard first: the skip link is the first stop.
   const phone = await browser.newContext({ viewport: SIZES.phone, isMobile: true, hasTouch: true });
   const p = await phone.newPage();
@@ -199,6 +263,9 @@ test('the console in chromium: live overview, timeline, template preview, dead-l
     ['template', '/console/templates/greeting'],
     ['dead-letters', '/console/dead-letters'],
     ['suppressions', '/console/suppressions'],
+    ['webhooks', '/console/webhooks'],
+    ['webhook', new URL(hookUrl).pathname],
+    ['health', '/console/health'],
     ['keys', '/console/keys'],
   ];
   for (const [name, url] of pages) {

@@ -1,12 +1,12 @@
 /**
  * Messages: search (recipient, tag, state, time) and one message's timeline per recipient with
  * the SMTP replies and the time spent at each step ("why was it late?"), from the analytics
- * read API with the session's key. An admin who switched tenant still reads the key's own
- * tenant here: the read API scopes every query to the key (the page says so).
+ * read API with the session's key. An admin who switched tenant reads that tenant's messages
+ * (the read API's `Postline-Tenant` override, admin keys only).
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import type { ConsoleDeps } from '../console-app.js';
+import type { ConsoleDeps, ConsoleUser } from '../console-app.js';
 import { userOf } from '../console-app.js';
 import { page } from '../console-views.js';
 import { pageData } from '../page-data.js';
@@ -52,6 +52,11 @@ export function timeByStep(timeline: Array<Pick<Step, 'type' | 'stage' | 'sinceP
   return [...by].map(([step, ms]) => ({ step, ms, share: total > 0 ? Math.round((ms / total) * 100) : 0 })).sort((a, b) => b.ms - a.ms);
 }
 
+/** The read API's tenant override when an admin switched to another tenant (none otherwise: the key's own). */
+function asTenant(user: ConsoleUser): { asTenant?: string } {
+  return user.tenant !== user.who.tenant && user.can('admin') ? { asTenant: user.tenant } : {};
+}
+
 export async function messageRoutes(app: FastifyInstance, deps: ConsoleDeps): Promise<void> {
   app.get<{ Querystring: Static<typeof SearchQuery> }>('/messages', { schema: { querystring: SearchQuery } }, async (req, reply) => {
     const user = userOf(req);
@@ -64,7 +69,7 @@ export async function messageRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
     let result: { messages: Listed[]; nextCursor?: string } = { messages: [] };
     let error: string | undefined;
     try {
-      result = await readApi(deps.readApiUrl, user.key, `/v1/messages?${q}`);
+      result = await readApi(deps.readApiUrl, user.key, `/v1/messages?${q}`, asTenant(user));
     } catch (err) {
       if (!(err instanceof ReadApiError)) throw err;
       error = err.message;
@@ -78,7 +83,7 @@ export async function messageRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
     let message: MessageView | undefined;
     let error: string | undefined;
     try {
-      message = await readApi<MessageView>(deps.readApiUrl, user.key, `/v1/messages/${encodeURIComponent(req.params.id)}`);
+      message = await readApi<MessageView>(deps.readApiUrl, user.key, `/v1/messages/${encodeURIComponent(req.params.id)}`, asTenant(user));
     } catch (err) {
       if (!(err instanceof ReadApiError)) throw err;
       error = err.status === 404 ? `No message "${req.params.id}" (yet: events reach analytics within a few seconds).` : err.message;

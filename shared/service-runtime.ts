@@ -14,7 +14,7 @@ import { initTracing } from './tracing.js';
 import { createLogger } from './logger.js';
 import { createRegistry, instrumentEvents } from './metrics.js';
 import { createKafka, ensureTopics } from './kafka/client.js';
-import { BatchingProducer } from './kafka/batching-producer.js';
+import { BatchingProducer, type BatchingProducerOptions } from './kafka/batching-producer.js';
 import { EventPublisher } from './events.js';
 import { Shutdown } from './lifecycle.js';
 import { buildOpsApp, type ReadinessCheck } from './ops-server.js';
@@ -68,6 +68,12 @@ export interface RuntimeOptions {
    * down and exit 1; otherwise only `/healthz` says so, for Kubernetes to act on).
    */
   onConsumerDead?: (problems: Record<string, string>) => void;
+  /**
+   * Batching of the stage's producers (main and dedicated); default BatchingProducer's (2 ms
+   * linger, one batch in flight). A stage whose callers wait on each ack (the SMTP gateway's
+   * 250) sets `lingerMs: 0`.
+   */
+  producer?: Pick<BatchingProducerOptions, 'lingerMs' | 'maxInFlightBatches'>;
 }
 
 /** The default for a dead consumer under a supervisor: stop in order (bounded), then exit non-zero. */
@@ -116,6 +122,7 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
   let rawProducer: Producer | undefined;
   rawProducer = await newProducer();
   const producer = new BatchingProducer(rawProducer, {
+    ...opts.producer,
     renew: async () => {
       rawProducer = await newProducer();
       connected = true;
@@ -155,7 +162,7 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
         return p;
       };
       let raw = await connect();
-      const own = new BatchingProducer(raw, { renew: async () => (raw = await connect()) });
+      const own = new BatchingProducer(raw, { ...opts.producer, renew: async () => (raw = await connect()) });
       dedicated.push({ producer: own, raw: () => raw });
       const ownEvents = new EventPublisher(own, service);
       instrumentEvents(ownEvents, registry);

@@ -57,7 +57,9 @@ export async function startSmtpGateway(config: PostlineConfig, opts: RuntimeOpti
   checkSmtpGatewayConfig(config);
   const tls = readTls(config.smtpGateway);
   const bootstrapKeys = bootstrapApiKeys(config.ingest);
-  const rt = await startRuntime('smtp-gateway', config, opts);
+  // No linger: every 250 waits for its record's ack, so a linger only adds to each message's wait.
+  // Batches still form under load: what arrives while one is in flight goes out as the next.
+  const rt = await startRuntime('smtp-gateway', config, { ...opts, producer: { lingerMs: 0 } });
   // Administered keys, revocations and sender domains (email.admin), read to its end before the first AUTH.
   const { admin, apiKeys } = await openStageApiKeys(rt, bootstrapKeys);
   if (apiKeys.size === 0) rt.logger.warn('no API keys configured (ingest.apiKeys / ingest.apiKeysFile) or created (email.admin): every AUTH will be refused with 535');

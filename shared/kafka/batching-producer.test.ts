@@ -91,3 +91,16 @@ test('BatchingProducer: drain sends what waits behind an in-flight batch and res
   await drained;
   await Promise.all([a, b]);
 });
+
+test('BatchingProducer: lingerMs 0 sends at the end of the I/O phase, without a timer, and records sent in one tick go together', async () => {
+  const { producer, calls, values } = heldProducer();
+  const bp = new BatchingProducer(producer, { lingerMs: 0 });
+  // A record and its event, as a stage sends them: in one tick.
+  const both = [bp.send('requested', { value: 'record' }), bp.send('events', { value: 'event' })];
+  assert.equal(calls.length, 0, 'not sealed inside send: a record sent next in the same tick joins');
+  await settle();
+  assert.equal(calls.length, 1, 'sent without any (mocked) timer firing');
+  assert.deepEqual(values(0), ['record', 'event'], 'one request for both');
+  calls[0].ack();
+  await Promise.all(both);
+});

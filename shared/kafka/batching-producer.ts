@@ -47,7 +47,7 @@ export function refusalOf(err: unknown): string | null {
 }
 
 export interface BatchingProducerOptions {
-  /** Longest a record waits for company before its batch is sent (default 2 ms). */
+  /** Longest a record waits for company before its batch is sent (default 2 ms; 0: only records sent in the same I/O phase). */
   lingerMs?: number;
   /** Send as soon as this many records are waiting (default 1000). */
   maxBatchRecords?: number;
@@ -96,6 +96,7 @@ export class BatchingProducer {
   /** Full batches waiting for an in-flight one to be acked, oldest first. */
   private sealed: Waiting[][] = [];
   private timer?: NodeJS.Timeout;
+  private immediate?: NodeJS.Immediate;
   private inFlight = new Set<Promise<void>>();
   private readonly lingerMs: number;
   private readonly maxBatch: number;
@@ -124,7 +125,7 @@ export class BatchingProducer {
       this.queue.push({ topic, message: traced.message, resolve, reject });
       this.queuedBytes += size;
       if (this.queue.length >= this.maxBatch || this.queuedBytes >= this.maxBytes) this.seal();
-      else if (this.inFlight.size < this.maxInFlight) this.timer ??= setTimeout(() => this.seal(), this.lingerMs);
+      else if (this.inFlight.size < this.maxInFlight) this.scheduleSeal();
       // else: the batch goes out when the one in flight is acked (pump).
     }).then(
       (m) => {
@@ -141,6 +142,17 @@ export class BatchingProducer {
   /** Sends many records as one unit; resolves when all are acked. */
   sendMany(records: Array<{ topic: string; message: Message }>): Promise<SendResult[]> {
     return Promise.all(records.map((r) => this.send(r.topic, r.message)));
+  }
+
+  /**
+   * Seals the batch after the linger. `lingerMs: 0` seals once the current I/O phase is over
+   * (setImmediate), not after setTimeout's 1 ms minimum: records sent in the same tick, such as
+   * a record and its event, still go out together.
+   */
+  private scheduleSeal(): void {
+    if (this.timer || this.immediate) return;
+    if (this.lingerMs > 0) this.timer = setTimeout(() => this.seal(), this.lingerMs);
+    else this.immediate = setImmediate(() => this.seal());
   }
 
   /** Closes the batch being filled (it is full, or its linger is over) and sends what may go. */
@@ -168,6 +180,8 @@ export class BatchingProducer {
   private take(): Waiting[] {
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearImmediate(this.immediate);
+    this.immediate = undefined;
     const batch = this.queue;
     this.queue = [];
     this.queuedBytes = 0;

@@ -53,7 +53,15 @@ export function ensureSelfSignedCert(dir: string, now = Date.now()): CertFiles {
   if (fs.existsSync(files.keyFile) && stillValid(files.certFile, now)) return files;
   fs.mkdirSync(dir, { recursive: true });
   const pem = selfSignedPem(now);
-  fs.writeFileSync(files.keyFile, pem.key, { mode: 0o600 });
-  fs.writeFileSync(files.certFile, pem.cert);
+  // Written aside and renamed into place: a process reading the files while another makes them
+  // (the launcher and a gateway, two runs on one data dir) sees an old or a new file, never half of one.
+  writeAtomically(files.keyFile, pem.key, 0o600);
+  writeAtomically(files.certFile, pem.cert, 0o644);
   return files;
+}
+
+function writeAtomically(file: string, content: string, mode: number): void {
+  const aside = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(aside, content, { mode });
+  fs.renameSync(aside, file);
 }

@@ -49,8 +49,8 @@ export interface StageProcess {
  * How `postline start` spreads the stages over processes. Every stage but analytics shares one
  * process (`postline stages`): one module graph and one TypeScript loader instead of eight, which
  * is most of npm start's memory (measured in the README, Capacity). Analytics keeps its own: the
- * embedded ClickHouse engine (chDB) is native code whose queries hold the thread they run on, and
- * a fault in it must not take the send path down. `--process-per-stage` gives each stage its own
+ * embedded ClickHouse engine (chDB) is native code, and a crash in it, which ends the process it
+ * runs in, must not take the send path with it. `--process-per-stage` gives each stage its own
  * process, as Kubernetes runs them.
  */
 export function processLayout(o: { perStage: boolean; inbound: boolean }): StageProcess[] {
@@ -66,7 +66,7 @@ export function processLayout(o: { perStage: boolean; inbound: boolean }): Stage
 /** The supervisor's spec of one process of the layout. */
 function processSpec(p: StageProcess, env: NodeJS.ProcessEnv): ChildSpec {
   // The large young generation (STAGE_NODE_FLAGS) pays where JavaScript churns through messages:
-  // the renderer and dispatcher. Analytics' work is the native engine's; it runs with V8's default.
+  // the renderer and dispatcher. Analytics' work is mostly the native engine's; V8's default there.
   const nodeFlags = p.stages.includes('renderer') || p.stages.includes('dispatcher') ? STAGE_NODE_FLAGS : [];
   if (p.stages.length === 1) return { name: p.name, args: [p.stages[0]], env, nodeFlags, ready: (l) => l.msg === 'service ready' || undefined };
   return { name: p.name, args: ['stages', p.stages.join(',')], env, nodeFlags, ready: (l) => l.msg === 'stages ready' || undefined };

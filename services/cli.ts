@@ -5,6 +5,7 @@
 const commands: Record<string, { describe: string; load: () => Promise<{ main(argv: string[]): Promise<void> }> }> = {
   broker: { describe: 'run the embedded Kafka-compatible broker', load: () => import('./broker/main.js') },
   start: { describe: 'run the whole pipeline on the embedded default (npm start)', load: () => import('./embedded/main.js') },
+  stages: { describe: 'run several stages in one process: stages renderer,dispatcher,... (what start does)', load: () => import('./embedded/stage-host.js') },
   renderer: { describe: 'render templates and MIME, one dispatch record per recipient domain', load: () => import('./renderer/main.js') },
   dispatcher: { describe: 'send dispatch records to the SMTP relay over pooled connections', load: () => import('./dispatcher/main.js') },
   ingest: { describe: 'run the send API (POST /v1/emails)', load: () => import('./ingest/main.js') },

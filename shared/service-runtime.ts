@@ -184,30 +184,39 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
   };
 }
 
-/**
- * The body of every stage's `main()`: load and validate config (printing every bad key and
- * exiting 2 when it is wrong), start the stage, and shut it down in order on SIGTERM/SIGINT.
- */
-export async function serviceMain(name: string, start: (config: PostlineConfig) => Promise<{ shutdown: Shutdown }>): Promise<void> {
-  let config: PostlineConfig;
+/** The validated configuration, or every bad key on stderr and exit 2 (`label` names the command). */
+export function loadConfigOrExit(label: string): PostlineConfig {
   try {
-    config = loadPostlineConfig();
+    return loadPostlineConfig();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`postline ${name}: ${err.message}\n`);
+    process.stderr.write(`postline ${label}: ${err.message}\n`);
     process.exit(2);
   }
-  // First, so the HTTP and Kafka hops of this process are traced (a no-op unless enabled).
-  const tracing = initTracing(name, config.tracing);
-  let started: { shutdown: Shutdown };
+}
+
+/** `start()`'s result; a ConfigError it throws (an option checked only while building parts) is printed and exits 2. */
+export async function startedOrExit<T>(label: string, start: () => Promise<T>): Promise<T> {
   try {
-    started = await start(config);
+    return await start();
   } catch (err) {
     // Some options are only checked when the stage builds its parts (e.g. a templates directory).
     if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`postline ${name}: ${err.message}\n`);
+    process.stderr.write(`postline ${label}: ${err.message}\n`);
     process.exit(2);
   }
+}
+
+/**
+ * The body of every stage's `main()`: load and validate config (printing every bad key and
+ * exiting 2 when it is wrong), start the stage, and shut it down in order on SIGTERM/SIGINT.
+ * Several stages in one process: services/embedded/stage-host.ts.
+ */
+export async function serviceMain(name: string, start: (config: PostlineConfig) => Promise<{ shutdown: Shutdown }>): Promise<void> {
+  const config = loadConfigOrExit(name);
+  // First, so the HTTP and Kafka hops of this process are traced (a no-op unless enabled).
+  const tracing = initTracing(name, config.tracing);
+  const started = await startedOrExit(name, () => start(config));
   started.shutdown.add('flush traces', () => tracing.shutdown());
   started.shutdown.installSignalHandlers(config.ops.shutdownGraceMs);
   // A fixed line supervisors (npm start, tests) wait for.

@@ -15,7 +15,7 @@ import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js'
 import { ConfigError } from '../../shared/config-loader.js';
 import { createLogger } from '../../shared/logger.js';
 import { registerOpsRoutes } from '../../shared/ops-server.js';
-import { serviceMain, startRuntime } from '../../shared/service-runtime.js';
+import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { Topics } from '../../shared/topics.js';
 import { backoffDelayMs } from '../../shared/backoff.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
@@ -48,6 +48,8 @@ export interface AnalyticsDeps {
   listen?: boolean;
   /** Topic to consume (default email.events). */
   topic?: string;
+  /** What a dead consumer does (see RuntimeOptions; `postline stages` stops every stage it hosts). */
+  onConsumerDead?: RuntimeOptions['onConsumerDead'];
 }
 
 export interface RunningAnalytics {
@@ -113,7 +115,7 @@ export const TENANT_OVERRIDE_HEADER = 'postline-tenant';
 export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps = {}): Promise<RunningAnalytics> {
   const a = config.analytics;
   const bootstrapKeys = deps.authenticate ? [] : bootstrapApiKeys(config.ingest);
-  const rt = await startRuntime(ANALYTICS_SERVICE, config, { logger: deps.logger, registry: deps.registry });
+  const rt = await startRuntime(ANALYTICS_SERVICE, config, { logger: deps.logger, registry: deps.registry, onConsumerDead: deps.onConsumerDead });
   const { logger } = rt;
   let authenticate = deps.authenticate;
   if (!authenticate) {

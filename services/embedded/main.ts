@@ -1,6 +1,7 @@
 /**
  * `postline start` (`npm start`): the embedded default. One command runs the whole pipeline on
- * one machine with no infrastructure: the embedded broker, every stage as its own process, and,
+ * one machine with no infrastructure: the embedded broker, the stages (co-hosted in a few
+ * processes, see PROCESS_LAYOUT), and,
  * when no relay is configured, a local capture SMTP server whose messages can be read. Prints
  * the API address, a demo API key and a working curl example. Ctrl-C stops everything cleanly:
  * the stages first (they drain and commit), the broker last. A process that dies is restarted
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import pretty from 'pino-pretty';
-import { Supervisor, SupervisedStartError } from './supervisor.js';
+import { Supervisor, SupervisedStartError, type ChildSpec } from './supervisor.js';
 import { launcherApiKeys, DEMO_TENANT } from './launcher-keys.js';
 import { startCaptureServer, type CaptureServer } from '../capture-smtp/capture-server.js';
 import { generateApiKey } from '../ingest/api-keys.js';
@@ -31,11 +32,45 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
+import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
 export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'tracker', 'smtp-gateway', 'webhooks'] as const;
+
+/** One supervised process and the stages it runs (one stage: `postline <stage>`; several: `postline stages a,b`). */
+export interface StageProcess {
+  name: string;
+  stages: readonly string[];
+}
+
+/**
+ * How `postline start` spreads the stages over processes. Every stage but analytics shares one
+ * process (`postline stages`): one module graph and one TypeScript loader instead of eight, which
+ * is most of npm start's memory (measured in the README, Capacity). Analytics keeps its own: the
+ * embedded ClickHouse engine (chDB) is native code, and a crash in it, which ends the process it
+ * runs in, must not take the send path with it. `--process-per-stage` gives each stage its own
+ * process, as Kubernetes runs them.
+ */
+export function processLayout(o: { perStage: boolean; inbound: boolean }): StageProcess[] {
+  // The inbound service receives mail for the return-path domain: without one it cannot run.
+  const stages = STAGES.filter((s) => o.inbound || s !== 'inbound');
+  if (o.perStage) return stages.map((s) => ({ name: s, stages: [s] }));
+  return [
+    { name: 'analytics', stages: ['analytics'] },
+    { name: 'stages', stages: stages.filter((s) => s !== 'analytics') },
+  ];
+}
+
+/** The supervisor's spec of one process of the layout. */
+function processSpec(p: StageProcess, env: NodeJS.ProcessEnv): ChildSpec {
+  // The large young generation (STAGE_NODE_FLAGS) pays where JavaScript churns through messages:
+  // the renderer and dispatcher. Analytics' work is mostly the native engine's; V8's default there.
+  const nodeFlags = p.stages.includes('renderer') || p.stages.includes('dispatcher') ? STAGE_NODE_FLAGS : [];
+  if (p.stages.length === 1) return { name: p.name, args: [p.stages[0]], env, nodeFlags, ready: (l) => l.msg === 'service ready' || undefined };
+  return { name: p.name, args: ['stages', p.stages.join(',')], env, nodeFlags, ready: (l) => l.msg === 'stages ready' || undefined };
+}
 
 const HELP = `usage: postline start [options]
 
@@ -49,6 +84,7 @@ const HELP = `usage: postline start [options]
   --tracker-port <n>   port of the tracker: open pixel and click redirects (default 8083)
   --submission-port <n>  SMTP gateway port with STARTTLS (default 2587)
   --submissions-port <n> SMTP gateway port with implicit TLS (default 2465)
+  --process-per-stage  run each stage in its own process (as in Kubernetes) instead of sharing one
 
 Environment variables (POSTLINE_*) are passed to every stage; set POSTLINE_DISPATCHER_RELAY_HOST
 (and _PORT) to deliver through a real relay instead of the capture server. API keys you configure
@@ -59,8 +95,8 @@ A process that exits is restarted with backoff; one that keeps failing (or whose
 is invalid) stops everything and the command exits non-zero.
 `;
 
-/** Stops stages before the broker: they drain and commit first. */
-const STOP_ORDER = [...[...STAGES].reverse(), 'broker'];
+/** Stops the stages' processes (last started first) before the broker: they drain and commit first. */
+const stopOrder = (layout: StageProcess[]): string[] => [...layout.map((p) => p.name).reverse(), 'broker'];
 
 /** Validates the user's configuration as the stages will (every bad key listed), before starting anything. */
 function userConfig(): PostlineConfig {
@@ -88,7 +124,7 @@ function demoKey(dataDir: string, name = 'demo-api-key'): string {
   return key;
 }
 
-type Values = Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port' | 'submission-port' | 'submissions-port', string>;
+type Values = { 'process-per-stage': boolean } & Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port' | 'submission-port' | 'submissions-port', string>;
 
 /** Child output through the launcher's pretty printer; supervision events as the launcher's own lines. */
 function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty.PrettyStream): void {
@@ -113,7 +149,7 @@ interface Started {
 }
 
 /** The broker, the capture server (unless a relay is configured) and every stage, each once ready. */
-async function startPipeline(supervisor: Supervisor, values: Values, dataDir: string, config: PostlineConfig, logger: pino.Logger, onCapture: (c: CaptureServer) => void): Promise<Started> {
+async function startPipeline(supervisor: Supervisor, layout: StageProcess[], values: Values, dataDir: string, config: PostlineConfig, logger: pino.Logger, onCapture: (c: CaptureServer) => void): Promise<Started> {
   const brokerArgs = ['broker', '--port', values['broker-port'], '--data-dir', path.join(dataDir, 'broker'), '--log-level', 'info'];
   const bootstrap = await supervisor.start({
     name: 'broker',
@@ -180,8 +216,8 @@ async function startPipeline(supervisor: Supervisor, values: Values, dataDir: st
     ...launcherGatewayEnv(config, values, dataDir),
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
   };
-  const ready = (l: Record<string, unknown>): boolean | undefined => l.msg === 'service ready' || undefined;
-  for (const stage of STAGES) await supervisor.start({ name: stage, args: [stage], env, ready });
+  // Together: each process waits only for the broker, none for another.
+  await Promise.all(layout.map((p) => supervisor.start(processSpec(p, env))));
   return { bootstrap, key, adminKey, capture };
 }
 
@@ -220,9 +256,8 @@ Postline is running.
 ${config.console.enabled ? `  Console      ${api}/console   (sign in with the demo key below; the admin key manages keys)\n` : ''}  API key      ${key}   (tenant "${DEMO_TENANT}"; kept in ${path.join(dataDir, 'demo-api-key')})
   Admin key    ${adminKey}   (scope admin: /v1/admin, postline tenants|keys|domains; kept in ${path.join(dataDir, 'admin-api-key')})
 ${yours.length > 0 ? `  Your keys    still valid, next to the demo key: ${yours.join(', ')}\n` : ''}  Kafka        ${bootstrap}   (kcat -b ${bootstrap} -L)
-${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `${inbound}   (set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to read bounces)`}
-  Inbound      ${inbound}   (mail to your inbound domains, claimed with POST ${api}/v1/inbound-routes, lands on email.inbound)
-  Tracker      http://127.0.0.1:${values['tracker-port']}   (opens and clicks: add "track":{"opens":true,"clicks":true} to a message)
+${capture ? `  Outbox       http://127.0.0.1:${capture.httpPort}/v1/dev/outbox   (captured mail as .eml in ${path.join(dataDir, 'outbox')})\n` : ''}  Bounces      ${bounces ? `${inbound}   (DSNs to b-…@${bounces}, complaints to ${config.inbound.complaintAddresses[0] ?? 'fbl'}@${bounces}, mailto unsubscribes)` : `not read: set POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN, whose MX points here, to run the inbound service on ${inbound}`}
+${bounces ? `  Inbound      ${inbound}   (mail to your inbound domains, claimed with POST ${api}/v1/inbound-routes, lands on email.inbound)\n` : ''}  Tracker      http://127.0.0.1:${values['tracker-port']}   (opens and clicks: add "track":{"opens":true,"clicks":true} to a message)
   SMTP submit  ${gateway}   (any user name, the API key as password${config.smtpGateway.tlsKeyFile ? '' : '; self-signed certificate'})
 
 Try it:
@@ -254,6 +289,7 @@ export async function main(argv: string[]): Promise<void> {
       'tracker-port': { type: 'string', default: '8083' },
       'submission-port': { type: 'string', default: '2587' },
       'submissions-port': { type: 'string', default: '2465' },
+      'process-per-stage': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -268,6 +304,8 @@ export async function main(argv: string[]): Promise<void> {
   const logger = pino({ name: 'postline', base: { service: 'start' } }, out);
   // A closed terminal or pipe (`npm start | head`) must not take the pipeline down with it.
   process.stdout.on('error', () => undefined);
+  const capturing = !process.env.POSTLINE_DISPATCHER_RELAY_HOST;
+  const layout = processLayout({ perStage: values['process-per-stage'], inbound: Boolean(launcherFeedbackAddresses(config.feedback, capturing, values['api-port']).returnPathDomain) });
   const supervisor = new Supervisor(ENTRY);
   logSupervision(supervisor, logger, out);
 
@@ -279,7 +317,7 @@ export async function main(argv: string[]): Promise<void> {
     stopping = true;
     if (why) logger.fatal(why);
     logger.info('stopping: stages drain and commit first, the broker last');
-    await supervisor.stop(STOP_ORDER);
+    await supervisor.stop(stopOrder(layout));
     await capture?.close().catch((err: Error) => logger.warn({ err: err.message }, 'capture server did not close cleanly'));
     logger.info('stopped');
     if (why) process.stderr.write(`\npostline start: ${why}\nEvery process has been stopped.\n`);
@@ -294,7 +332,7 @@ export async function main(argv: string[]): Promise<void> {
 
   let started: Started;
   try {
-    started = await startPipeline(supervisor, values as Values, dataDir, config, logger, (c) => (capture = c));
+    started = await startPipeline(supervisor, layout, values as Values, dataDir, config, logger, (c) => (capture = c));
   } catch (err) {
     // Given up on (or stopped) before it was ever ready: `stop` is already under way.
     if (!(err instanceof SupervisedStartError)) await stop(1, `could not start: ${(err as Error).message}`);

@@ -64,6 +64,14 @@ test('Supervisor: a stage runs with the production node flags, its arguments and
   assert.equal(supervisor.phase('probe'), 'stopped');
 });
 
+test('Supervisor: a child given its own node flags runs with those instead of the default ones', { timeout: 30_000 }, async (t) => {
+  const { supervisor } = setup(t);
+  const started = await supervisor.start({ name: 'probe', args: ['stages', 'a,b'], env: process.env, ready: readyLine, nodeFlags: ['--max-old-space-size=300'] });
+  const ready = JSON.parse(started) as { execArgv: string[]; args: string[] };
+  assert.deepEqual(ready.execArgv, ['--max-old-space-size=300']);
+  assert.deepEqual(ready.args, ['stages', 'a,b']);
+});
+
 test('Supervisor: a child killed in every phase (ready, starting, shutting down on its own) is restarted each time', { timeout: 60_000 }, async (t) => {
   const { supervisor, dir, events } = setup(t);
   const hold = path.join(dir, 'hold');

@@ -1,7 +1,7 @@
 /**
- * Runs each process of the embedded default (the broker, every stage) as its own child process
- * (`postline <name>`), the way Kubernetes runs pods: they use every core, and a crash in one
- * does not take the others down. A process that exits without being asked to — while starting,
+ * Runs each process of the embedded default (the broker, analytics, the process hosting the
+ * other stages) as its own child process (`postline <args>`): they use every core, and a crash
+ * in one does not take the others down. A process that exits without being asked to — while starting,
  * while running, or while shutting down on its own — is restarted after a backoff that doubles
  * with each rapid failure (capped) and starts over once a run has been stable. One that keeps
  * failing, or whose configuration is wrong, is given up on loudly ('give-up'); the launcher
@@ -22,6 +22,8 @@ export interface ChildSpec {
    * address), or true. Without it a child is ready once spawned.
    */
   ready?: (line: Record<string, unknown>) => string | boolean | undefined;
+  /** Node flags for the child (default STAGE_NODE_FLAGS). */
+  nodeFlags?: readonly string[];
 }
 
 export type Phase = 'backoff' | 'starting' | 'ready' | 'stopping' | 'stopped' | 'given-up';
@@ -101,7 +103,7 @@ export class Supervisor extends EventEmitter {
     const spawnedAt = performance.now();
     // Own process group: a terminal's Ctrl-C reaches only the launcher, which stops the children
     // in order; the IPC channel lets a child notice if the launcher dies (see lifecycle.ts).
-    const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, this.entry, ...spec.args], {
+    const child = spawn(process.execPath, [...(spec.nodeFlags ?? STAGE_NODE_FLAGS), this.entry, ...spec.args], {
       env: { ...spec.env, POSTLINE_SUPERVISED: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       detached: true,

@@ -21,9 +21,11 @@ export interface Launcher {
 }
 
 /** Starts `postline start` delivering to `relay`; `env` adds POSTLINE_* options. */
-export async function startLauncher(o: { relay: { host: string; port: number }; env?: Record<string, string> }): Promise<Launcher> {
+export async function startLauncher(o: { relay: { host: string; port: number }; env?: Record<string, string>; args?: string[] }): Promise<Launcher> {
   const t0 = epochMs();
-  const l = await startTestLauncher({ POSTLINE_DISPATCHER_RELAY_HOST: o.relay.host, POSTLINE_DISPATCHER_RELAY_PORT: String(o.relay.port), NODE_OPTIONS: '', ...o.env }, 120_000);
+  // A return-path domain, so every stage runs (the inbound service needs one behind a relay), as under the capture default.
+  const env = { POSTLINE_DISPATCHER_RELAY_HOST: o.relay.host, POSTLINE_DISPATCHER_RELAY_PORT: String(o.relay.port), POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: 'bounces.localhost', NODE_OPTIONS: '', ...o.env };
+  const l = await startTestLauncher(env, 120_000, o.args);
   const startupMs = epochMs() - t0;
   return {
     pid: l.proc.pid as number,
@@ -61,12 +63,16 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
-/** "launcher" for `postline start`, else the stage name (`postline <stage>`). */
+/**
+ * "launcher" for `postline start`, the stage name for `postline <stage>`, "stages(a+b+...)" for
+ * the process co-hosting stages (`postline stages a,b,...`), else the program's name (esbuild).
+ */
 export function processLabel(pid: number): string {
   try {
     const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const i = argv.findIndex((a) => a.endsWith('postline.mjs'));
     const command = i >= 0 ? argv[i + 1] : undefined;
+    if (command === 'stages') return `stages(${(argv[i + 2] ?? '').split(',').join('+')})`;
     return command === 'start' ? 'launcher' : (command ?? path.basename(argv[0] ?? `pid ${pid}`));
   } catch {
     return `pid ${pid}`;

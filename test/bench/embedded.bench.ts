@@ -88,6 +88,12 @@ class Arrivals {
   }
 }
 
+/**
+ * Extra `postline start` options, e.g. POSTLINE_BENCH_EMBEDDED_ARGS=--process-per-stage to
+ * measure the one-process-per-stage layout against the default (co-hosted) one.
+ */
+const LAUNCHER_ARGS = (process.env.POSTLINE_BENCH_EMBEDDED_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 const pssSum = (byLabel: Record<string, number>): number => Object.values(byLabel).reduce((a, b) => a + b, 0);
 
 /** PSS of every process of the launcher's tree, summed per label. */
@@ -114,7 +120,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
   sampler.watch('sink', sink.pid);
   const cliMs = await timeCli();
   ctx.progress(`run ${run + 1}: starting postline start`);
-  const launcher = await startLauncher({ relay: sink, env: { POSTLINE_RENDERER_TEMPLATES_DIR: templatesDir } });
+  const launcher = await startLauncher({ relay: sink, env: { POSTLINE_RENDERER_TEMPLATES_DIR: templatesDir }, args: LAUNCHER_ARGS });
   try {
     for (const pid of [launcher.pid, ...descendants(launcher.pid)]) sampler.watch(processLabel(pid), pid);
 

@@ -24,6 +24,13 @@ export interface Launcher {
   key: string;
   /** The pid of the launcher's child running `name` (a stage or "broker"), if there is one. */
   childPid(name: string): number | undefined;
+  /**
+   * The launcher's child that runs `stage` — its own process (`postline <stage>`) or the one it
+   * shares with others (`postline stages a,b,...`) — with the name the launcher logs it under.
+   */
+  hostOf(stage: string): { pid: number; name: string } | undefined;
+  /** The command of each child (`broker`, `analytics`, `stages renderer,...`), sorted. */
+  commands(): string[];
   /** The pids of every child still running. */
   children(): number[];
   /** Kills the launcher and whatever it left behind, removes the data directory. */
@@ -45,14 +52,26 @@ function childProcesses(pid: number): Array<{ pid: number; args: string }> {
     .map((m) => ({ pid: Number(m[1]), args: m[2] }));
 }
 
+/** The `postline` commands of `pid`'s children (`broker`, `analytics`, `stages renderer,...`), sorted. */
+export function childCommands(pid: number): string[] {
+  return childProcesses(pid).map((c) => command(c.args).join(' ')).sort();
+}
+
+/** The words after `postline.mjs` in a command line: the command and its first argument. */
+function command(args: string): string[] {
+  const words = args.split(/\s+/);
+  const i = words.findIndex((w) => w.endsWith('postline.mjs'));
+  return i < 0 ? [] : words.slice(i + 1, i + 3).filter((w) => !w.startsWith('--'));
+}
+
 /** Starts `postline start` and waits for its banner. */
-export async function startLauncher(env: NodeJS.ProcessEnv = {}, bannerTimeoutMs = 180_000): Promise<Launcher> {
+export async function startLauncher(env: NodeJS.ProcessEnv = {}, bannerTimeoutMs = 180_000, args: string[] = []): Promise<Launcher> {
   const ports = { api: await freePort(), broker: await freePort(), smtp: await freePort(), outbox: await freePort(), analytics: await freePort(), inbound: await freePort(), tracker: await freePort(), submission: await freePort(), submissions: await freePort() };
   const dataDir = tempDir('postline-start-');
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('POSTLINE_')));
   const proc = spawn(
     process.execPath,
-    [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(ports.api), '--broker-port', String(ports.broker), '--smtp-port', String(ports.smtp), '--outbox-port', String(ports.outbox), '--analytics-port', String(ports.analytics), '--inbound-port', String(ports.inbound), '--tracker-port', String(ports.tracker), '--submission-port', String(ports.submission), '--submissions-port', String(ports.submissions)],
+    [ENTRY, 'start', '--data-dir', dataDir, '--api-port', String(ports.api), '--broker-port', String(ports.broker), '--smtp-port', String(ports.smtp), '--outbox-port', String(ports.outbox), '--analytics-port', String(ports.analytics), '--inbound-port', String(ports.inbound), '--tracker-port', String(ports.tracker), '--submission-port', String(ports.submission), '--submissions-port', String(ports.submissions), ...args],
     { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -69,6 +88,15 @@ export async function startLauncher(env: NodeJS.ProcessEnv = {}, bannerTimeoutMs
     childPid(name) {
       return childProcesses(proc.pid!).find((c) => c.args.split(/\s+/).some((a, i, all) => a.endsWith('postline.mjs') && all[i + 1] === name))?.pid;
     },
+    hostOf(stage) {
+      for (const c of childProcesses(proc.pid!)) {
+        const [name, list] = command(c.args);
+        if (name === stage) return { pid: c.pid, name };
+        if (name === 'stages' && list?.split(',').includes(stage)) return { pid: c.pid, name };
+      }
+      return undefined;
+    },
+    commands: () => childCommands(proc.pid!),
     children: () => childProcesses(proc.pid!).map((c) => c.pid),
     async destroy() {
       const left = launcher.children();

@@ -1,6 +1,6 @@
 /**
- * `npm start` as a user runs it: the launcher starts the broker, every stage and the capture
- * SMTP server; a curl-style POST is delivered and shows up in the outbox; a key the user
+ * `npm start` as a user runs it: the launcher starts the broker, analytics, the other stages
+ * together in one process, and the capture SMTP server; a curl-style POST is delivered and shows up in the outbox; a key the user
  * configured works next to the demo key; the inbound service takes a signed mailto unsubscribe
  * (key generated into the data dir, never printed); a message submitted to the SMTP gateway with
  * the demo key reaches the outbox; SIGINT stops every process. Runs the real
@@ -21,6 +21,7 @@ import { simpleParser } from 'mailparser';
 import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
 import { Topics } from '../../shared/topics.js';
 import { TopicReader } from '../helpers/topic-reader.js';
+import { childCommands } from './launcher-process.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'postline.mjs');
 
@@ -50,6 +51,8 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
   await waitFor(() => output.includes('Postline is running'), 90_000, 'the launcher banner');
   const key = /API key\s+(\S+)/.exec(output)?.[1];
   assert.ok(key, 'the banner shows a demo API key');
+  // Three processes below the launcher: the broker, analytics, and every other stage sharing one.
+  assert.deepEqual(childCommands(proc.pid!), ['analytics', 'broker', 'stages renderer,dispatcher,scheduler,ingest,inbound,tracker,smtp-gateway,webhooks']);
   assert.match(output, /curl -sS http:\/\/127\.0\.0\.1:\d+\/v1\/emails/);
   assert.match(output, /Your keys\s+still valid, next to the demo key: 1 from POSTLINE_INGEST_API_KEYS/);
   const byUser = await fetch(`http://127.0.0.1:${api}/v1/emails`, {

@@ -1,0 +1,141 @@
+/**
+ * `postline stages renderer,dispatcher,...`: several stages in one Node process, sharing one
+ * module graph (fastify, kafkajs, pino, the TypeScript loader) and one event loop. `postline
+ * start` runs the stages this way (see main.ts); Kubernetes keeps one stage per pod
+ * (`postline <stage>`), which behaves exactly as before.
+ *
+ * Each stage keeps what is its own: its configuration section, its Kafka clients and consumer
+ * groups, its logger (`service` field), its metrics registry and ops server. What is process-wide
+ * happens once: tracing, the signal handlers, the IPC watch on the supervisor. Stages start
+ * together and stop in reverse of the order given (each drains and commits through its own
+ * ordered shutdown).
+ * A stage whose consumer dies stops the whole host, in order, and exits 1: the supervisor
+ * restarts the process with every stage in it (Kafka commits after the side effect, so what was
+ * in flight is redone, nothing accepted is lost).
+ */
+import type { Logger } from 'pino';
+import type { PostlineConfig } from '../../shared/config.js';
+import { Shutdown } from '../../shared/lifecycle.js';
+import { createLogger } from '../../shared/logger.js';
+import { loadConfigOrExit, startedOrExit, type RuntimeOptions } from '../../shared/service-runtime.js';
+import { initTracing } from '../../shared/tracing.js';
+
+/** A running stage: what `postline <stage>` shuts down on SIGTERM. */
+export interface HostedStage {
+  shutdown: Shutdown;
+}
+
+type StageStart = (config: PostlineConfig, opts: RuntimeOptions) => Promise<HostedStage>;
+
+/** Every stage a host can run; each module is loaded only when its stage is named. */
+export const HOSTABLE_STAGES: Record<string, StageStart> = {
+  analytics: async (c, o) => (await import('../analytics/main.js')).startAnalytics(c, { onConsumerDead: o.onConsumerDead }),
+  renderer: async (c, o) => (await import('../renderer/main.js')).startRenderer(c, o),
+  dispatcher: async (c, o) => (await import('../dispatcher/main.js')).startDispatcher(c, o),
+  scheduler: async (c, o) => (await import('../scheduler/main.js')).startScheduler(c, o),
+  ingest: async (c, o) => (await import('../ingest/main.js')).startIngest(c, o),
+  inbound: async (c, o) => (await import('../inbound/main.js')).startInbound(c, o),
+  tracker: async (c, o) => (await import('../tracker/main.js')).startTracker(c, o),
+  'smtp-gateway': async (c, o) => (await import('../smtp-gateway/main.js')).startSmtpGateway(c, o),
+  webhooks: async (c, o) => (await import('../webhooks/main.js')).startWebhooks(c, o),
+};
+
+/** Why a stage list cannot be hosted (an unknown or repeated name, or none). */
+export class StageListError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StageListError';
+  }
+}
+
+/** `renderer,dispatcher` → ['renderer', 'dispatcher'], in the order given; throws StageListError. */
+export function parseStageList(arg: string | undefined): string[] {
+  const names = (arg ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0) throw new StageListError('name at least one stage');
+  const unknown = names.filter((n) => !(n in HOSTABLE_STAGES));
+  if (unknown.length > 0) throw new StageListError(`unknown stage${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (one of ${Object.keys(HOSTABLE_STAGES).join(', ')})`);
+  const repeated = names.filter((n, i) => names.indexOf(n) !== i);
+  if (repeated.length > 0) throw new StageListError(`${repeated.join(', ')} named twice`);
+  return names;
+}
+
+export interface StageHost {
+  /** Stops every started stage in reverse order; the same promise on later calls. Resolves true if all stopped cleanly. */
+  stop(): Promise<boolean>;
+  /** The host's ordered shutdown (one step per stage, last stage first): add process-wide steps after. */
+  shutdown: Shutdown;
+}
+
+export interface StageHostOptions {
+  /** A stage's consumer is dead (see RuntimeOptions.onConsumerDead); default: only `/healthz` says so. */
+  onConsumerDead?: (stage: string, problems: Record<string, string>) => void;
+  logger: Logger;
+  /** Stage start functions (default HOSTABLE_STAGES); tests pass their own. */
+  stages?: Record<string, StageStart>;
+}
+
+/**
+ * Starts `names` in this process, all at once (each joins its own consumer groups; none waits
+ * for another at start-up), and stops them last-named first. If one fails to start, those that
+ * did are stopped before the error is rethrown.
+ */
+export async function hostStages(names: string[], config: PostlineConfig, opts: StageHostOptions): Promise<StageHost> {
+  const table = opts.stages ?? HOSTABLE_STAGES;
+  const shutdown = new Shutdown(opts.logger);
+  const settled = await Promise.allSettled(
+    names.map((name) => {
+      const onConsumerDead = opts.onConsumerDead && ((problems: Record<string, string>) => opts.onConsumerDead!(name, problems));
+      return table[name](config, { onConsumerDead });
+    }),
+  );
+  const running = names.flatMap((name, i) => {
+    const r = settled[i];
+    return r.status === 'fulfilled' ? [{ name, stage: r.value }] : [];
+  });
+  for (const { name, stage } of running.reverse()) {
+    shutdown.add(`stop ${name}`, async () => {
+      if (!(await stage.shutdown.run())) throw new Error(`${name} did not shut down cleanly`);
+    });
+  }
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await shutdown.run();
+    throw failed.reason;
+  }
+  return { stop: () => shutdown.run(), shutdown };
+}
+
+/** `postline stages <a,b,...>`: runs until SIGTERM/SIGINT (or the supervisor goes), then stops the stages last-first. */
+export async function main(argv: string[] = []): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h') || argv.length !== 1) {
+    process.stdout.write(`usage: postline stages <stage>[,<stage>...]\n\nRuns several stages in one process (what \`postline start\` does), started together\nand stopped last-named first. Stages: ${Object.keys(HOSTABLE_STAGES).join(', ')}.\n`);
+    process.exit(argv.length === 1 ? 0 : 2);
+  }
+  let names: string[];
+  try {
+    names = parseStageList(argv[0]);
+  } catch (err) {
+    if (!(err instanceof StageListError)) throw err;
+    process.stderr.write(`postline stages: ${err.message}\n`);
+    process.exit(2);
+  }
+  const label = names.join('+');
+  const config = loadConfigOrExit('stages');
+  // Once per process, before any stage opens a client (OpenTelemetry's API is process-global).
+  const tracing = initTracing(label, config.tracing);
+  const logger = createLogger('stages', config.log);
+  let host: StageHost | undefined;
+  const onConsumerDead = process.env.POSTLINE_SUPERVISED === '1'
+    ? (stage: string, problems: Record<string, string>): void => {
+        // Every stage here shares the process: stop them all in order, then exit for the supervisor to restart it.
+        logger.fatal({ stage, problems }, 'consumer is not consuming; exiting so the supervisor restarts this process');
+        setTimeout(() => process.exit(1), config.ops.shutdownGraceMs).unref();
+        void (host?.stop() ?? Promise.resolve(false)).finally(() => process.exit(1));
+      }
+    : undefined;
+  host = await startedOrExit('stages', () => hostStages(names, config, { logger, onConsumerDead }));
+  host.shutdown.add('flush traces', () => tracing.shutdown());
+  host.shutdown.installSignalHandlers(config.ops.shutdownGraceMs);
+  // A fixed line supervisors (npm start, tests) wait for.
+  logger.info({ pid: process.pid, stages: names }, 'stages ready');
+}

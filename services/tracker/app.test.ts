@@ -9,6 +9,7 @@ import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
 import type { EventInput } from '../../shared/events.js';
 import { parseCidrs } from '../../shared/tracking/client-ip.js';
 import { clickUrl, pixelUrl } from '../../shared/tracking/tracking-links.js';
+import { isBotUserAgent } from '../../shared/tracking/machine-detection.js';
 import { buildTrackerApp, PIXEL_GIF } from './app.js';
 import { EngagementMemory } from './engagement-memory.js';
 
@@ -19,14 +20,14 @@ const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like 
 const DEST = 'https://shop.example/orders/42?utm=mail&é=1';
 const copy = (tenant = 'acme', recipient = 'jane@example.org') => ({ messageId: 'msg-1', tenant, recipient, issuedAt: ISSUED });
 
-function setup(nowMs = ISSUED * 1000 + 3_600_000) {
+function setup(nowMs = ISSUED * 1000 + 3_600_000, extra: { isBot?: (ua: string) => boolean; logger?: pino.Logger } = {}) {
   const events: EventInput[] = [];
   const app = buildTrackerApp({
     keyring,
     buffer: { push: (e) => (events.push(e), true) },
     memory: new EngagementMemory(1000),
-    rules: { appleProxyRanges: parseCidrs(['17.0.0.0/8']), withinSeconds: 2, clickBurstMs: 1000 },
-    logger: pino({ level: 'silent' }),
+    rules: { appleProxyRanges: parseCidrs(['17.0.0.0/8']), withinSeconds: 2, clickBurstMs: 1000, ...(extra.isBot ? { isBot: extra.isBot } : {}) },
+    logger: extra.logger ?? pino({ level: 'silent' }),
     now: () => nowMs,
   });
   return { app, events };
@@ -113,5 +114,33 @@ describe('tracker app', () => {
     const soon = setup(ISSUED * 1000 + 500);
     await soon.app.inject({ url: path(pixelUrl(keyring, BASE, copy())), headers: { 'user-agent': CHROME } });
     assert.equal(soon.events[0].engagement?.machineReason, 'too-soon');
+  });
+
+  test('each distinct user agent is classified once (isbot is a long pattern), and every hit is still flagged', async () => {
+    const seen: string[] = [];
+    const isBot = (ua: string) => (seen.push(ua), isBotUserAgent(ua));
+    const { app, events } = setup(undefined, { isBot });
+    const scanner = 'Barracuda Sentinel (EE)';
+    for (const ua of [scanner, CHROME, scanner, CHROME, scanner]) {
+      assert.equal((await app.inject({ url: path(pixelUrl(keyring, BASE, copy())), headers: { 'user-agent': ua } })).statusCode, 200);
+    }
+    assert.deepEqual(seen, [scanner, CHROME]);
+    assert.deepEqual(
+      events.map((e) => e.engagement?.machineReason ?? 'person'),
+      ['user-agent', 'person', 'user-agent', 'person', 'user-agent'],
+    );
+  });
+
+  test('no child logger per request (pino re-applies its redaction paths on each child)', async () => {
+    const logger = pino({ level: 'silent', redact: ['req.headers.authorization'] });
+    let children = 0;
+    const child = logger.child.bind(logger);
+    logger.child = ((...args: Parameters<typeof child>) => (children++, child(...args))) as typeof logger.child;
+    const { app } = setup(undefined, { logger });
+    await app.ready();
+    children = 0;
+    for (let i = 0; i < 3; i++) assert.equal((await app.inject({ url: path(clickUrl(keyring, BASE, copy(), i, DEST)), headers: { 'user-agent': CHROME } })).statusCode, 302);
+    assert.equal((await app.inject({ url: path(pixelUrl(keyring, BASE, copy())), headers: { 'user-agent': CHROME } })).statusCode, 200);
+    assert.equal(children, 0);
   });
 });

@@ -15,9 +15,10 @@ import type { Logger } from 'pino';
 import type { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
 import type { EventInput } from '../../shared/events.js';
 import { verifyClick, verifyOpen, type TrackedHit } from '../../shared/tracking/tracking-links.js';
-import { detectMachine, type MachineRules } from '../../shared/tracking/machine-detection.js';
+import { detectMachine, isBotUserAgent, type MachineRules } from '../../shared/tracking/machine-detection.js';
 import { truncateIp } from '../../shared/tracking/client-ip.js';
 import type { EngagementMemory } from './engagement-memory.js';
+import { memoized } from './lookup-memo.js';
 
 /** A transparent 1×1 GIF89a, 43 bytes. */
 export const PIXEL_GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
@@ -25,6 +26,8 @@ const NOT_FOUND_PAGE = 'Not found: this link is not valid.\n';
 const MAX_USER_AGENT = 256;
 /** Longest token accepted (the keyring refuses longer ones anyway). */
 const MAX_TOKEN = 1024;
+/** Distinct user agents and client addresses whose lookups are remembered. */
+const MEMO_ENTRIES = 10_000;
 
 export interface TrackerAppDeps {
   keyring: FeedbackKeyring;
@@ -40,8 +43,15 @@ export interface TrackerAppDeps {
 }
 
 /** The event of one verified hit. Pure. */
-export function engagementEvent(hit: TrackedHit, verdict: { machine: boolean; reason?: string }, first: boolean, client: { ip: string; userAgent: string }, atMs: number): EventInput {
-  const ip = truncateIp(client.ip);
+export function engagementEvent(
+  hit: TrackedHit,
+  verdict: { machine: boolean; reason?: string },
+  first: boolean,
+  client: { ip: string; userAgent: string },
+  atMs: number,
+  truncate: (ip: string) => string = truncateIp,
+): EventInput {
+  const ip = truncate(client.ip);
   const userAgent = client.userAgent.slice(0, MAX_USER_AGENT);
   return {
     type: hit.kind === 'open' ? 'opened' : 'clicked',
@@ -76,8 +86,13 @@ export function buildTrackerApp(deps: TrackerAppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: MAX_TOKEN + 8 },
     trustProxy: hops > 0 ? (_address: string, hop: number) => hop < hops : false,
+    // No request logging, so no per-request child logger either: pino's child() re-applies the
+    // redaction paths on every call (a measurable share of a hit). Errors log on the app's logger.
+    childLoggerFactory: (logger) => logger,
   });
   const now = deps.now ?? Date.now;
+  const rules: MachineRules = { ...deps.rules, isBot: memoized(deps.rules.isBot ?? isBotUserAgent, MEMO_ENTRIES) };
+  const truncate = memoized(truncateIp, MEMO_ENTRIES);
 
   const notFound = (reply: FastifyReply, kind: 'open' | 'click') => {
     deps.observer?.emit('refused', kind);
@@ -88,9 +103,9 @@ export function buildTrackerApp(deps: TrackerAppDeps): FastifyInstance {
     const atMs = now();
     const userAgent = req.headers['user-agent'] ?? '';
     const previousClick = hit.kind === 'click' ? deps.memory.click(hit, hit.linkIndex, atMs) : undefined;
-    const verdict = detectMachine({ kind: hit.kind, method: req.method, userAgent, ip: req.ip, issuedAt: hit.issuedAt, nowMs: atMs, linkIndex: hit.linkIndex, previousClick }, deps.rules);
+    const verdict = detectMachine({ kind: hit.kind, method: req.method, userAgent, ip: req.ip, issuedAt: hit.issuedAt, nowMs: atMs, linkIndex: hit.linkIndex, previousClick }, rules);
     const first = deps.memory.first(hit, hit.kind, hit.linkIndex);
-    deps.buffer.push(engagementEvent(hit, verdict, first, { ip: req.ip, userAgent }, atMs));
+    deps.buffer.push(engagementEvent(hit, verdict, first, { ip: req.ip, userAgent }, atMs, truncate));
     deps.observer?.emit('hit', hit.kind, verdict.machine);
   };
 

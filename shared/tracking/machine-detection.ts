@@ -26,7 +26,15 @@ export interface MachineRules {
   withinSeconds: number;
   /** 0: off. */
   clickBurstMs: number;
+  /**
+   * Whether `isbot` recognises a user agent; the tracker passes a memoised one (a user agent
+   * repeats across hits, the pattern is long). Default: `isbotMatch` on every call.
+   */
+  isBot?: (userAgent: string) => boolean;
 }
+
+/** `isbot`'s verdict on a user agent. */
+export const isBotUserAgent = (userAgent: string): boolean => isbotMatch(userAgent) !== null;
 
 export interface HitContext {
   kind: 'open' | 'click';
@@ -57,7 +65,7 @@ export function detectMachine(hit: HitContext, rules: MachineRules): MachineVerd
   if (hit.kind === 'open' && (ua === APPLE_MPP_AGENT || inRanges(hit.ip, rules.appleProxyRanges))) return { machine: true, reason: 'apple-mpp' };
   if (!VIEW_PROXIES.test(ua)) {
     if (ua === '') return { machine: true, reason: 'no-user-agent' };
-    if (isbotMatch(ua) !== null) return { machine: true, reason: 'user-agent' };
+    if ((rules.isBot ?? isBotUserAgent)(ua)) return { machine: true, reason: 'user-agent' };
   }
   if (rules.withinSeconds > 0 && hit.nowMs - hit.issuedAt * 1000 < rules.withinSeconds * 1000) return { machine: true, reason: 'too-soon' };
   const prev = hit.previousClick;

@@ -10,6 +10,7 @@
  * the same paths. Runs alternate tracker / bare; each row is the median of the runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,10 @@ import { Pool } from 'undici';
 import { benchRow, type BenchContext, type BenchSuite, type SuiteResult } from './bench-suite.js';
 import { latencyPercentiles, summarize, type LatencyPercentiles } from './bench-stats.js';
 import { startBrokerTarget } from './broker-targets.js';
-import { spawnStage } from '../helpers/stage-process.js';
+import { spawnService } from './send-path-processes.js';
+import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { hrtimeUs, type ProfileWindow } from './cpu-profile-summary.js';
+import { busyBreakdown } from './send-path-profiles.js';
 import { freePort } from '../helpers/free-port.js';
 import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
 import { clickUrl, pixelUrl } from '../../shared/tracking/tracking-links.js';
@@ -96,7 +100,7 @@ async function load(origin: string, paths: string[], p: Params, signal: AbortSig
 }
 
 async function startBare(): Promise<{ origin: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'tracker-bare-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'tracker-bare-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const rl = readline.createInterface({ input: child.stdout! });
   const origin = await new Promise<string>((resolve, reject) => {
     rl.on('line', (l) => {
@@ -112,26 +116,46 @@ async function startBare(): Promise<{ origin: string; child: ChildProcess }> {
   return { origin, child };
 }
 
+/** Where the tracker's busy time went during the measured runs (its main thread's profile). */
+function trackerProfileNotes(dir: string, pid: number, window: ProfileWindow): string[] {
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  // Named CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread.
+  const file = files.find((f) => f.includes(`.${pid}.0.`));
+  if (!file) return [`no CPU profile of the tracker (pid ${pid}) in ${dir}`];
+  return [`CPU profile of the tracker: ${path.join(dir, file)}`, busyBreakdown(`tracker (pid ${pid}), measured runs`, path.join(dir, file), window.toUs > window.fromUs ? window : undefined, 25)];
+}
+
 async function run(ctx: BenchContext): Promise<SuiteResult> {
   const p = ctx.quick ? QUICK : FULL;
   const broker = await startBrokerTarget('child-process', { dataDir: path.join(ctx.tmpDir, 'broker') });
   const port = await freePort();
-  const tracker = await spawnStage('tracker', ['tracker'], {
-    POSTLINE_KAFKA_BROKERS: broker.bootstrap,
-    POSTLINE_KAFKA_PARTITIONS: '2',
-    POSTLINE_FEEDBACK_KEYS: JSON.stringify(KEYS),
-    POSTLINE_TRACKING_HOST: '127.0.0.1',
-    POSTLINE_TRACKING_PORT: String(port),
-    POSTLINE_OPS_HOST: '127.0.0.1',
-    POSTLINE_OPS_PORT: '0',
+  const profileDir = path.join(ctx.outDir, `profiles-tracker-${Date.now()}`);
+  // As npm start runs it (the stage node flags); --profile adds --cpu-prof (written when it exits).
+  const tracker = await spawnService({
+    label: 'tracker',
+    args: ['tracker'],
+    env: {
+      POSTLINE_KAFKA_BROKERS: broker.bootstrap,
+      POSTLINE_KAFKA_PARTITIONS: '2',
+      POSTLINE_FEEDBACK_KEYS: JSON.stringify(KEYS),
+      POSTLINE_TRACKING_HOST: '127.0.0.1',
+      POSTLINE_TRACKING_PORT: String(port),
+      POSTLINE_OPS_HOST: '127.0.0.1',
+      POSTLINE_OPS_PORT: '0',
+    },
+    ready: (l) => l.msg === 'tracker ready',
+    nodeArgs: ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   });
   const bare = await startBare();
   const paths = workloadPaths();
   const runs: { tracker: LatencyPercentiles[]; bare: LatencyPercentiles[]; rates: number[]; errors: number; errorKinds: Set<string> } = { tracker: [], bare: [], rates: [], errors: 0, errorKinds: new Set() };
+  const window: ProfileWindow = { fromUs: 0, toUs: 0 };
+  const notes: string[] = [];
   try {
     // Warm-up (JIT, connections), not measured.
     await load(`http://127.0.0.1:${port}`, paths, { ...p, seconds: 1 }, ctx.signal);
     await load(bare.origin, paths, { ...p, seconds: 1 }, ctx.signal);
+    window.fromUs = hrtimeUs();
     for (let r = 0; r < ctx.runs && !ctx.signal.aborted; r++) {
       const t = await load(`http://127.0.0.1:${port}`, paths, p, ctx.signal);
       const b = await load(bare.origin, paths, p, ctx.signal);
@@ -142,7 +166,8 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
       for (const k of [...t.errorKinds.map((e) => `tracker: ${e}`), ...b.errorKinds.map((e) => `bare: ${e}`)]) runs.errorKinds.add(k);
       ctx.progress(`run ${r + 1}: tracker p99 ${runs.tracker.at(-1)!.p99.toFixed(2)} ms at ${t.achievedRate.toFixed(0)}/s; bare p99 ${runs.bare.at(-1)!.p99.toFixed(2)} ms`);
     }
-    const opsAddress = String(tracker.lines.find((l) => l.msg === 'ops server listening')?.ops ?? '');
+    window.toUs = hrtimeUs();
+    const opsAddress = String(tracker.readyLine.ops ?? '');
     const metrics = opsAddress ? await (await fetch(`${opsAddress}/metrics`)).text() : '';
     const metric = (name: string) => [...metrics.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
     const pick = (xs: LatencyPercentiles[], k: keyof LatencyPercentiles) => summarize(xs.map((x) => x[k]));
@@ -163,19 +188,22 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
       target: { op: '<', value: 10 },
       ...(runs.errors > 0 ? { warnings: [`${runs.errors} requests failed or answered neither 302 nor 200: ${[...runs.errorKinds].join(', ')}`] } : {}),
     });
+    notes.push(
+      `events produced by the tracker: ${metric('postline_events_published_total')}, dropped: ${metric('postline_tracker_events_dropped_total')}, hits: ${metric('postline_tracker_hits_total')}`,
+      `bare p50 ${pick(runs.bare, 'p50').median.toFixed(2)} ms, p95 ${pick(runs.bare, 'p95').median.toFixed(2)} ms`,
+    );
     return {
       rows: [row],
       params: { ...p, runs: ctx.runs, links: paths.length },
-      notes: [
-        `events produced by the tracker: ${metric('postline_events_published_total')}, dropped: ${metric('postline_tracker_events_dropped_total')}, hits: ${metric('postline_tracker_hits_total')}`,
-        `bare p50 ${pick(runs.bare, 'p50').median.toFixed(2)} ms, p95 ${pick(runs.bare, 'p95').median.toFixed(2)} ms`,
-      ],
+      // The profile's notes join these in `finally`, once the tracker has exited and written it.
+      notes,
       details: { tracker: runs.tracker, bare: runs.bare },
     };
   } finally {
     bare.child.kill('SIGTERM');
-    await tracker.kill('SIGTERM');
+    await tracker.stop('SIGTERM');
     await broker.close();
+    if (ctx.profile) notes.push(...trackerProfileNotes(profileDir, tracker.pid, window));
   }
 }
 

@@ -160,10 +160,14 @@ export const suite: BenchSuite = {
     const profiles: string[] = [];
     try {
       const rawPosts = (list: RecordPayload[]) => (i: number) =>
-        request(url, { method: 'POST', dispatcher: raw, headers: { 'content-type': 'application/json' }, body: list[i].body }).then(async (res) => {
-          await res.body.dump();
-          if (res.statusCode !== 200) failed++;
-        });
+        request(url, { method: 'POST', dispatcher: raw, headers: { 'content-type': 'application/json' }, body: list[i].body }).then(
+          async (res) => {
+            await res.body.dump();
+            if (res.statusCode !== 200) failed++;
+          },
+          // Counted like the Deliverer's failed attempts (which are not thrown either), not the end of the suite.
+          () => void failed++,
+        );
       const delivered = (list: RecordPayload[]) => (i: number) => deliverer.submit(deliveriesFor(list[i], book.endpointsOf(list[i].tenant), new Date())[0]);
       // Warm-up of both sides: connections open, JIT warm.
       const warm = records(endpoints, 2_000);

@@ -15,6 +15,7 @@ import type { EventPublisher } from '../../shared/events.js';
 import { planHead } from './due-records.js';
 import { PermanentError } from '../../shared/errors.js';
 import { undecodableOf } from '../../shared/kafka/undecodable-batches.js';
+import { PartitionHolds } from '../../shared/kafka/partition-holds.js';
 import type { Cancellation } from '../../shared/contracts/cancellation.js';
 
 export interface SchedulerDeps {
@@ -34,7 +35,7 @@ export interface SchedulerDeps {
  * stage-consumer events ('processed', 'committed', 'lag', 'rebalanced') the shared metrics read.
  */
 export class Scheduler extends EventEmitter {
-  private timers = new Map<string, NodeJS.Timeout>();
+  private readonly holds = new PartitionHolds();
   private readonly now: () => number;
 
   constructor(private readonly deps: SchedulerDeps) {
@@ -109,23 +110,13 @@ export class Scheduler extends EventEmitter {
   }
 
   private hold(topic: string, partition: number, ms: number, pause: () => () => void): void {
-    const key = `${topic}:${partition}`;
-    clearTimeout(this.timers.get(key));
-    const resume = pause();
+    this.holds.hold(topic, partition, ms, pause);
     this.emit('held', topic, partition, ms);
     this.deps.logger.debug({ topic, partition, holdMs: ms }, 'holding retry partition until its head is due');
-    this.timers.set(
-      key,
-      setTimeout(() => {
-        this.timers.delete(key);
-        resume();
-      }, ms),
-    );
   }
 
   async stop(): Promise<void> {
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.holds.clear();
     await this.deps.consumer.stop();
   }
 }

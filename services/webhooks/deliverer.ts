@@ -31,8 +31,6 @@ import type { WebhookEndpoint } from '../../shared/contracts/webhook-endpoint.js
 import type { EndpointBook } from '../../shared/webhooks/endpoint-book.js';
 import { signedHeaders, signingSecrets, webhookBody } from '../../shared/webhooks/webhook-message.js';
 import {
-  DeliveryAttemptContract,
-  WEBHOOK_DELIVERIES_TOPIC,
   WEBHOOK_JOB_VERSION,
   WEBHOOK_RETRY_TIERS,
   WebhookJobContract,
@@ -42,9 +40,14 @@ import {
   type WebhookJob,
 } from '../../shared/webhooks/delivery-job.js';
 import type { PostResult, WebhookClient } from './webhook-client.js';
+import { DeliveryLogWriter } from './delivery-log-writer.js';
 
-/** One delivery: a job without its envelope fields. */
-export type Delivery = Omit<WebhookJob, 'schemaVersion' | 'notBefore'>;
+/**
+ * One delivery: a job without its envelope fields, plus (live deliveries) the request body
+ * already built from the record's bytes — once per record, shared by all its endpoints.
+ * Without it (a delivery from a tier) the body is serialized from `data`.
+ */
+export type Delivery = Omit<WebhookJob, 'schemaVersion' | 'notBefore'> & { body?: string };
 
 class AttemptFailed extends Error {
   constructor(readonly result: PostResult) {
@@ -88,6 +91,8 @@ export interface DelivererDeps {
   logger: Logger;
   config: PostlineConfig['webhooks'];
   now?: () => number;
+  /** How long a delivery log attempt waits to share a record with others of its endpoint (default 100 ms). */
+  logLingerMs?: number;
 }
 
 export class Deliverer extends EventEmitter {
@@ -95,11 +100,13 @@ export class Deliverer extends EventEmitter {
   private readonly slots: Semaphore;
   private seq = 0;
   private readonly now: () => number;
+  private readonly log: DeliveryLogWriter;
 
   constructor(private readonly deps: DelivererDeps) {
     super();
     this.slots = new Semaphore(deps.config.concurrency);
     this.now = deps.now ?? Date.now;
+    this.log = new DeliveryLogWriter({ producer: deps.producer, logger: deps.logger, lingerMs: deps.logLingerMs });
   }
 
   private laneOf(id: string): Lane {
@@ -135,11 +142,13 @@ export class Deliverer extends EventEmitter {
     const lane = this.laneOf(d.endpointId);
     if (!d.messageId) return this.run(lane, d);
     const prev = lane.chains.get(d.messageId);
-    const run = (prev ?? Promise.resolve()).then(() => this.run(lane, d));
+    // Nothing of this message in flight to this endpoint (the usual case): start now, no chaining.
+    const run = prev ? prev.then(() => this.run(lane, d)) : this.run(lane, d);
     lane.chains.set(d.messageId, run);
-    void run.finally(() => {
+    const done = (): void => {
       if (lane.chains.get(d.messageId) === run) lane.chains.delete(d.messageId);
-    }).catch(() => undefined);
+    };
+    run.then(done, done);
     return run;
   }
 
@@ -187,7 +196,7 @@ export class Deliverer extends EventEmitter {
       }
       const started = this.now();
       const at = new Date(started);
-      const body = webhookBody(d.type, new Date(d.timestamp), d.data);
+      const body = d.body ?? webhookBody(d.type, new Date(d.timestamp), d.data);
       const headers = signedHeaders(signingSecrets(endpoint.secrets, started), d.webhookId, at, body);
       let result: PostResult;
       try {
@@ -259,7 +268,8 @@ export class Deliverer extends EventEmitter {
   private async schedule(d: Delivery, tierIndex: number): Promise<string> {
     const tier = WEBHOOK_RETRY_TIERS[tierIndex];
     const notBefore = new Date(this.now() + tier.ms).toISOString();
-    const job: WebhookJob = { schemaVersion: WEBHOOK_JOB_VERSION, ...d, notBefore };
+    const { body: _body, ...rest } = d;
+    const job: WebhookJob = { schemaVersion: WEBHOOK_JOB_VERSION, ...rest, notBefore };
     await this.deps.producer.send(webhookRetryTopic(tier.name), { key: d.messageId || d.endpointId, value: WebhookJobContract.encode(job) });
     this.emit('retryScheduled', tier.name);
     return notBefore;
@@ -273,9 +283,12 @@ export class Deliverer extends EventEmitter {
     this.emit('disabled', endpoint.id);
   }
 
-  /** The delivery log record (not awaited: the log must not hold up deliveries). */
+  /**
+   * The delivery log entry, batched per endpoint by the DeliveryLogWriter (never awaited: the
+   * log must not hold up deliveries). Fields left undefined are not written (JSON).
+   */
   private record(d: Delivery, a: Pick<DeliveryAttempt, 'outcome' | 'status' | 'latencyMs' | 'error' | 'nextAttemptAt'>): void {
-    const attempt: DeliveryAttempt = {
+    this.log.add({
       endpointId: d.endpointId,
       tenant: d.tenant,
       at: new Date(this.now()).toISOString(),
@@ -283,16 +296,18 @@ export class Deliverer extends EventEmitter {
       type: d.type,
       messageId: d.messageId,
       attempt: d.attempt,
-      ...Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)),
-      ...(d.replay ? { replay: true } : {}),
-    } as DeliveryAttempt;
-    this.deps.producer.send(WEBHOOK_DELIVERIES_TOPIC, { key: d.endpointId, value: DeliveryAttemptContract.encode(attempt) }).catch((err: unknown) => {
-      this.deps.logger.warn({ err, endpoint: d.endpointId, messageId: d.messageId }, 'could not write the delivery log record');
+      outcome: a.outcome,
+      status: a.status,
+      latencyMs: a.latencyMs,
+      error: a.error,
+      nextAttemptAt: a.nextAttemptAt,
+      replay: d.replay || undefined,
     });
   }
 
-  /** Stops every breaker's timers. */
-  close(): void {
+  /** Stops every breaker's timers and writes the delivery log entries still waiting. */
+  async close(): Promise<void> {
     for (const lane of this.lanes.values()) lane.breaker.shutdown();
+    await this.log.close();
   }
 }

@@ -47,10 +47,8 @@ export async function startWebhooks(config: PostlineConfig, opts: StartWebhooksO
     .add('stop consuming and finish in-flight deliveries', () => Promise.all([state.stage?.stop(), state.tiers?.stop()]))
     .add('disconnect consumers', () => Promise.all(state.consumers.map((c) => c.disconnect())))
     .add('stop endpoint table', () => state.stopBook?.())
-    .add('close breakers and HTTP connections', async () => {
-      state.deliverer?.close();
-      await client.close();
-    });
+    .add('close breakers, write the delivery log entries still waiting', () => state.deliverer?.close())
+    .add('close HTTP connections', () => client.close());
   rt.addFinalShutdownSteps();
   try {
     let deliverer: Deliverer | undefined;

@@ -8,7 +8,7 @@ import { Topics } from '../../shared/topics.js';
 import { EmailEventContract } from '../../shared/contracts/email-event.js';
 import { InboundMailContract } from '../../shared/contracts/inbound-mail.js';
 import { INBOUND_WEBHOOK_TYPE, type WebhookEndpoint } from '../../shared/contracts/webhook-endpoint.js';
-import { wants, webhookTypeOfEvent } from '../../shared/webhooks/webhook-message.js';
+import { wants, webhookBodyFromJson, webhookTypeOfEvent } from '../../shared/webhooks/webhook-message.js';
 import type { Delivery } from './deliverer.js';
 
 export interface RecordPayload {
@@ -18,16 +18,22 @@ export interface RecordPayload {
   messageId: string;
   timestamp: string;
   data: unknown;
+  /** The request body, built once around the record's own JSON (every endpoint gets the same bytes). */
+  body: string;
 }
 
 /** Decodes a record (throws ValidationError, a PermanentError, when it is not a valid record of its topic). */
 export function payloadOf(topic: string, message: KafkaMessage): RecordPayload {
+  // Decoded from the text, which then becomes the body's `data` as it is: it was just validated.
+  const json = message.value === null ? null : message.value.toString('utf8');
   if (topic === Topics.inbound) {
-    const mail = InboundMailContract.decode(message.value);
-    return { tenant: mail.tenant, type: INBOUND_WEBHOOK_TYPE, webhookId: mail.id, messageId: mail.id, timestamp: mail.receivedAt, data: mail };
+    const mail = InboundMailContract.decode(json);
+    const type = INBOUND_WEBHOOK_TYPE;
+    return { tenant: mail.tenant, type, webhookId: mail.id, messageId: mail.id, timestamp: mail.receivedAt, data: mail, body: webhookBodyFromJson(type, new Date(mail.receivedAt), json!) };
   }
-  const event = EmailEventContract.decode(message.value);
-  return { tenant: event.tenant, type: webhookTypeOfEvent(event.type), webhookId: event.eventId, messageId: event.messageId, timestamp: event.at, data: event };
+  const event = EmailEventContract.decode(json);
+  const type = webhookTypeOfEvent(event.type);
+  return { tenant: event.tenant, type, webhookId: event.eventId, messageId: event.messageId, timestamp: event.at, data: event, body: webhookBodyFromJson(type, new Date(event.at), json!) };
 }
 
 export function deliveriesFor(p: RecordPayload, endpoints: Iterable<WebhookEndpoint>, now: Date): Delivery[] {
@@ -36,7 +42,7 @@ export function deliveriesFor(p: RecordPayload, endpoints: Iterable<WebhookEndpo
   for (const e of endpoints) {
     // Events from before the endpoint existed are not its (a replay asks for them explicitly).
     if (!wants(e, p.type) || p.timestamp < e.createdAt) continue;
-    out.push({ endpointId: e.id, tenant: p.tenant, webhookId: p.webhookId, type: p.type, messageId: p.messageId, timestamp: p.timestamp, data: p.data, attempt: 0, firstAttemptAt: at });
+    out.push({ endpointId: e.id, tenant: p.tenant, webhookId: p.webhookId, type: p.type, messageId: p.messageId, timestamp: p.timestamp, data: p.data, body: p.body, attempt: 0, firstAttemptAt: at });
   }
   return out;
 }

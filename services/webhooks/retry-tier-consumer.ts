@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { EventPublisher } from '../../shared/events.js';
 import { WebhookJobContract, type WebhookJob } from '../../shared/webhooks/delivery-job.js';
 import { ValidationError } from '../../shared/errors.js';
+import { PartitionHolds } from '../../shared/kafka/partition-holds.js';
 
 export interface RetryTierDeps {
   consumer: Consumer;
@@ -23,7 +24,7 @@ export interface RetryTierDeps {
 
 /** Emits 'processed' (topic, ms), 'committed', 'lag', 'held' (topic, partition, ms), 'rebalanced'. */
 export class RetryTierConsumer extends EventEmitter {
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly holds = new PartitionHolds();
   private readonly now: () => number;
 
   constructor(private readonly deps: RetryTierDeps) {
@@ -89,26 +90,14 @@ export class RetryTierConsumer extends EventEmitter {
       for (let i = 0; i < ready.length; i++) this.emit('processed', topic, ms);
     }
     this.emit('lag', topic, partition, Math.max(0, Number(batch.highWatermark) - Number(batch.messages[0]?.offset ?? batch.highWatermark) - ready.length));
-    if (waitMs !== undefined) this.hold(topic, partition, waitMs, pause);
-  }
-
-  private hold(topic: string, partition: number, ms: number, pause: () => () => void): void {
-    const key = `${topic}:${partition}`;
-    clearTimeout(this.timers.get(key));
-    const resume = pause();
-    this.emit('held', topic, partition, ms);
-    this.timers.set(
-      key,
-      setTimeout(() => {
-        this.timers.delete(key);
-        resume();
-      }, ms),
-    );
+    if (waitMs !== undefined) {
+      this.holds.hold(topic, partition, waitMs, pause);
+      this.emit('held', topic, partition, waitMs);
+    }
   }
 
   async stop(): Promise<void> {
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.holds.clear();
     await this.deps.consumer.stop();
   }
 }

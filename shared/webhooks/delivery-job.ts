@@ -78,3 +78,39 @@ export const DeliveryAttemptSchema = Type.Object(
 );
 export type DeliveryAttempt = Static<typeof DeliveryAttemptSchema>;
 export const DeliveryAttemptContract = contract('WebhookDeliveryAttempt', 1, DeliveryAttemptSchema);
+
+/** Attempts in one record on `email.webhooks.deliveries` at most (about 300 bytes each, well under 1 MiB). */
+export const MAX_ATTEMPTS_PER_LOG_RECORD = 500;
+
+/**
+ * One record of the delivery log since version 2: an endpoint's attempts of a short window,
+ * oldest first, in one record (keyed by the endpoint id) instead of one record per attempt.
+ * Version-1 records (one bare `DeliveryAttempt`) are still read: see `decodeDeliveryLogRecord`.
+ */
+export const DeliveryAttemptBatchSchema = Type.Object(
+  {
+    schemaVersion: Type.Literal(2),
+    endpointId: Type.String(),
+    attempts: Type.Array(DeliveryAttemptSchema, { maxItems: MAX_ATTEMPTS_PER_LOG_RECORD }),
+  },
+  { additionalProperties: false },
+);
+export type DeliveryAttemptBatch = Static<typeof DeliveryAttemptBatchSchema>;
+export const DeliveryAttemptBatchContract = contract('WebhookDeliveryAttemptBatch', 2, DeliveryAttemptBatchSchema);
+
+/**
+ * The attempts one delivery log record holds: a version-2 batch, or a version-1 record of a
+ * single attempt (written before batching; the topic keeps 3 days). Throws ValidationError
+ * (naming the batch's problems) when it is neither.
+ */
+export function decodeDeliveryLogRecord(value: Buffer | string | null): DeliveryAttempt[] {
+  try {
+    return DeliveryAttemptBatchContract.decode(value).attempts;
+  } catch (batchErr) {
+    try {
+      return [DeliveryAttemptContract.decode(value)];
+    } catch {
+      throw batchErr;
+    }
+  }
+}

@@ -1,14 +1,15 @@
 /**
  * The delivery log an API replica answers `GET /v1/webhooks/:id/deliveries` from: every attempt
- * the webhooks service makes is a record on `email.webhooks.deliveries` (keyed by endpoint id,
- * retention 3 days), which every API replica reads into memory keeping the newest `perEndpoint`
- * attempts of each endpoint (a ring per endpoint, so memory is bounded by endpoints × size).
+ * the webhooks service makes is on `email.webhooks.deliveries` (keyed by endpoint id, retention
+ * 3 days; one record holds an endpoint's attempts of a short window), which every API replica
+ * reads into memory keeping the newest `perEndpoint` attempts of each endpoint (a ring per
+ * endpoint, so memory is bounded by endpoints × size).
  * Reading starts at the retention's start and does not hold up the API's start-up.
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { DeliveryAttemptContract, WEBHOOK_DELIVERIES_TOPIC, type DeliveryAttempt } from './delivery-job.js';
+import { WEBHOOK_DELIVERIES_TOPIC, decodeDeliveryLogRecord, type DeliveryAttempt } from './delivery-job.js';
 
 export class DeliveryLog {
   private readonly rings = new Map<string, DeliveryAttempt[]>();
@@ -46,7 +47,7 @@ export async function openDeliveryLog(opts: { kafka: Kafka; logger: Logger; perE
     eachBatch: async ({ batch }) => {
       for (const m of batch.messages) {
         try {
-          log.add(DeliveryAttemptContract.decode(m.value));
+          for (const a of decodeDeliveryLogRecord(m.value)) log.add(a);
         } catch (err) {
           opts.logger.warn({ topic, partition: batch.partition, offset: m.offset, err }, 'skipping undecodable delivery log record');
         }

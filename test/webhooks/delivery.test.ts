@@ -155,4 +155,13 @@ test('an endpoint failing longer than disableAfterMs is disabled with a disabled
   assert.equal(result.complete, true);
   await waitFor(() => rcv.requests.length >= 2, 15_000, 'the replayed delivery');
   assert.equal(rcv.requests[1].headers['webhook-id'], marker.eventId);
+
+  // The log (batched records, as the API reads them) has both attempts, the replayed one marked.
+  const log = await openDeliveryLog({ kafka: h.kafka, logger: pino({ level: 'silent' }), perEndpoint: 10 });
+  try {
+    const entries = await waitFor(() => (log.log.recent(epOk.id).length >= 2 ? log.log.recent(epOk.id) : undefined), 15_000, 'log entries of the replay');
+    assert.deepEqual(entries.map((e) => [e.webhookId, e.outcome, e.replay ?? false]), [[marker.eventId, 'delivered', true], [marker.eventId, 'delivered', false]]);
+  } finally {
+    await log.stop();
+  }
 });

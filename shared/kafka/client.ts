@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { PostlineConfig } from '../config.js';
 import type { TopicSpec } from '../topics.js';
 import './codecs.js';
+// kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection; this import stops it.
+import './request-queue-timer.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',

@@ -44,8 +44,18 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
   // cannot join its groups until the dead member's session has lapsed.
   const consumer = kafka.consumer.bind(kafka);
   const heartbeatInterval = Math.min(3000, Math.floor(config.sessionTimeoutMs / 3));
-  kafka.consumer = (c) => consumer({ sessionTimeout: config.sessionTimeoutMs, heartbeatInterval, ...c });
+  kafka.consumer = (c) => consumer({ sessionTimeout: config.sessionTimeoutMs, heartbeatInterval, maxWaitTimeInMs: fetchMaxWait(config, c.sessionTimeout), ...c });
   return kafka;
+}
+
+/**
+ * How long a consumer's fetch may wait for records (`kafka.fetchMaxWaitMs`). The broker answers
+ * as soon as a record is appended, so a long wait only spares idle wake-ups: ~30 consumer
+ * groups polling every 100-500 ms were most of an idle install's CPU. kafkajs sends heartbeats
+ * between fetches, so the wait stays under a third of the session timeout.
+ */
+export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWaitMs' | 'sessionTimeoutMs'>, sessionTimeoutMs = config.sessionTimeoutMs): number {
+  return Math.max(10, Math.min(config.fetchMaxWaitMs, Math.floor(sessionTimeoutMs / 3)));
 }
 
 /** Creates the topics that are missing; existing topics are left as they are. */

@@ -50,9 +50,10 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
 
 /**
  * How long a consumer's fetch may wait for records (`kafka.fetchMaxWaitMs`). The broker answers
- * as soon as a record is appended, so a long wait only spares idle wake-ups: ~30 consumer
- * groups polling every 100-500 ms were most of an idle install's CPU. kafkajs sends heartbeats
- * between fetches, so the wait stays under a third of the session timeout.
+ * as soon as a record is appended, so a longer wait only spares idle wake-ups (~30 consumer
+ * groups polling every 100-500 ms were much of an idle install's CPU) and costs shutdown time:
+ * kafkajs's `stop()` waits for the fetch in flight. kafkajs sends heartbeats between fetches,
+ * so the wait stays under a third of the session timeout.
  */
 export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWaitMs' | 'sessionTimeoutMs'>, sessionTimeoutMs = config.sessionTimeoutMs): number {
   return Math.max(10, Math.min(config.fetchMaxWaitMs, Math.floor(sessionTimeoutMs / 3)));

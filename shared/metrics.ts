@@ -10,7 +10,9 @@ import type { EventPublisher } from './events.js';
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry, prefix: 'postline_' });
+  // Event-loop lag sampled every 100 ms, not prom-client's 10 ms: 100 wake-ups a second per
+  // process were ~0.35 % of a core each on an idle install.
+  collectDefaultMetrics({ register: registry, prefix: 'postline_', eventLoopMonitoringPrecision: 100 });
   return registry;
 }
 

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { APIS } from './protocol/apis.js';
@@ -105,6 +106,8 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
   const metrics = createBrokerMetrics(registry, () => logs, () => groups, options.metricsMaxTopics);
   metricsRef = metrics;
   const shutdown = new AbortController();
+  // Every parked long-poll fetch listens for shutdown: one per idle consumer, dozens at once.
+  setMaxListeners(0, shutdown.signal);
 
   const ctx: BrokerContext = {
     options,

@@ -22,7 +22,7 @@ export async function startEventTail(o: { kafka: Kafka; live: LiveEvents; health
   const topic = o.topic ?? Topics.events;
   const groupId = `postline-console-${randomUUID()}`;
   const admin = o.kafka.admin();
-  const consumer = o.kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  const consumer = o.kafka.consumer({ groupId });
   await admin.connect();
   try {
     const from = await admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - o.historyMinutes * 60_000);

@@ -55,7 +55,7 @@ export function laneStage(opts: {
   for (const e of ['rendered', 'failed']) renderer.on(e, (...a: unknown[]) => opts.rendererEvents.emit(e, ...a));
   // A short long-poll (kafkajs waits 5 s by default) bounds how long stopping waits for the
   // fetch in flight; records still arrive as soon as they are written.
-  const consumer = opts.kafka.consumer({ groupId: lane.groupId, maxWaitTimeInMs: 500 });
+  const consumer = opts.kafka.consumer({ groupId: lane.groupId });
   const stage = new StageConsumer({
     consumer,
     topics: [lane.topic],

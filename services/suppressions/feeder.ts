@@ -120,7 +120,7 @@ export interface RunningFeeder {
 
 export function createSuppressionFeeder(opts: StartFeederOptions): RunningFeeder {
   const feeder = new SuppressionFeeder(opts);
-  const consumer = opts.kafka.consumer({ groupId: opts.groupId, maxWaitTimeInMs: opts.fetchMaxWaitMs ?? 500 });
+  const consumer = opts.kafka.consumer({ groupId: opts.groupId, ...(opts.fetchMaxWaitMs !== undefined && { maxWaitTimeInMs: opts.fetchMaxWaitMs }) });
   const logger = opts.logger.child({ component: 'suppression-feeder' });
   const stage = new StageConsumer({
     consumer,

@@ -58,7 +58,7 @@ export async function startWebhooks(config: PostlineConfig, opts: StartWebhooksO
     deliverer = state.deliverer = new Deliverer({ book, client, producer: rt.producer, events: rt.events, logger, config: wc });
     instrumentWebhooks(deliverer, rt.registry);
     const d = deliverer;
-    const main = rt.kafka.consumer({ groupId: wc.groupId, maxWaitTimeInMs: 250 });
+    const main = rt.kafka.consumer({ groupId: wc.groupId });
     const retries = rt.kafka.consumer({ groupId: wc.retryGroupId, maxWaitTimeInMs: 1000 });
     state.consumers = [main, retries];
     state.stage = new StageConsumer({

@@ -20,6 +20,11 @@ export const KafkaSection = section(
       'Consumer group session timeout: how long a consumer that stopped heartbeating (a killed process) keeps its partitions before its group goes on without it, so also how long its replacement may wait to join. Heartbeats go every third of it (at most 3 s). npm start uses 10000; analytics has its own (analytics.sessionTimeoutMs).',
       3000,
     ),
+    fetchMaxWaitMs: int(
+      1000,
+      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes. The price of a longer wait: stopping a consumer waits for its fetch in flight (kafkajs), so a stage\'s shutdown takes up to this long per step; kafkajs heartbeats between fetches, so a rebalance reaches the other members up to this much later, and the wait is capped at a third of the session timeout. Consumers that pause partitions until a due time (scheduler, webhook retry tiers, analytics) keep their own shorter waits.',
+      10,
+    ),
     createTopics: bool(true, 'Create missing Postline topics at start-up with the partition count below.'),
     partitions: int(6, 'Partitions for email.requested, email.events and the dispatch/retry topics when Postline creates them; caps the replicas per stage.', 1),
     replicationFactor: int(1, 'Replication factor when Postline creates topics (3 on a production Kafka cluster).', 1),

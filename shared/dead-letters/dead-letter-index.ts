@@ -33,7 +33,7 @@ export class DeadLetterIndex {
     this.topic = opts.topic ?? Topics.dead;
     this.max = opts.maxPerTenant ?? 1000;
     this.groupId = `postline-dead-letter-index-${randomUUID()}`;
-    this.consumer = opts.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250 });
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId });
     this.admin = opts.kafka.admin();
   }
 

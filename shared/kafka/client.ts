@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { PostlineConfig } from '../config.js';
 import type { TopicSpec } from '../topics.js';
 import './codecs.js';
+// kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection; this import stops it.
+import './request-queue-timer.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -42,8 +44,19 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
   // cannot join its groups until the dead member's session has lapsed.
   const consumer = kafka.consumer.bind(kafka);
   const heartbeatInterval = Math.min(3000, Math.floor(config.sessionTimeoutMs / 3));
-  kafka.consumer = (c) => consumer({ sessionTimeout: config.sessionTimeoutMs, heartbeatInterval, ...c });
+  kafka.consumer = (c) => consumer({ sessionTimeout: config.sessionTimeoutMs, heartbeatInterval, maxWaitTimeInMs: fetchMaxWait(config, c.sessionTimeout), ...c });
   return kafka;
+}
+
+/**
+ * How long a consumer's fetch may wait for records (`kafka.fetchMaxWaitMs`). The broker answers
+ * as soon as a record is appended, so a longer wait only spares idle wake-ups (~30 consumer
+ * groups polling every 100-500 ms were much of an idle install's CPU) and costs shutdown time:
+ * kafkajs's `stop()` waits for the fetch in flight. kafkajs sends heartbeats between fetches,
+ * so the wait stays under a third of the session timeout.
+ */
+export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWaitMs' | 'sessionTimeoutMs'>, sessionTimeoutMs = config.sessionTimeoutMs): number {
+  return Math.max(10, Math.min(config.fetchMaxWaitMs, Math.floor(sessionTimeoutMs / 3)));
 }
 
 /** Creates the topics that are missing; existing topics are left as they are. */

@@ -37,7 +37,7 @@ export class CompactedTable<V> {
 
   constructor(private readonly opts: CompactedTableOptions<V>) {
     this.groupId = `postline-table-${opts.topic}-${randomUUID()}`;
-    this.consumer = opts.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250 });
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId });
     this.admin = opts.kafka.admin();
   }
 

@@ -62,7 +62,7 @@ export class SuppressionTable implements PackedStore {
 
   constructor(private readonly opts: SuppressionTableOptions) {
     this.groupId = `postline-table-${opts.topic}-${randomUUID()}`;
-    this.consumer = opts.kafka.consumer({ groupId: this.groupId, maxWaitTimeInMs: 250 });
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId });
     this.admin = opts.kafka.admin();
   }
 

@@ -39,7 +39,7 @@ export async function openDeliveryLog(opts: { kafka: Kafka; logger: Logger; perE
   const log = new DeliveryLog(opts.perEndpoint);
   const topic = opts.topic ?? WEBHOOK_DELIVERIES_TOPIC;
   const groupId = `postline-webhook-log-${randomUUID()}`;
-  const consumer: Consumer = opts.kafka.consumer({ groupId, maxWaitTimeInMs: 250 });
+  const consumer: Consumer = opts.kafka.consumer({ groupId });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({

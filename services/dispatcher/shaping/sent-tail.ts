@@ -96,7 +96,7 @@ export async function startSentTail(o: SentTailOptions, timeoutMs = 30_000): Pro
   const timer = setTimeout(() => markCaughtUp(false), timeoutMs);
   timer.unref();
 
-  const consumer = o.kafka.consumer({ groupId, maxWaitTimeInMs: 500 });
+  const consumer = o.kafka.consumer({ groupId });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const running = consumer.run({

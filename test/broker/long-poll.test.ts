@@ -1,0 +1,60 @@
+/**
+ * Long-polling fetches: a consumer waiting in a fetch with a long maxWait gets a record the
+ * moment it is appended (the broker wakes the fetch when the high watermark moves), so the
+ * stages' long fetch waits (kafka.fetchMaxWaitMs) cost idle wake-ups, not latency.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
+import { startBrokerWithClients } from './support/kafkajs-clients.js';
+
+let broker: TestBroker;
+let kafka: Kafka;
+let admin: Admin;
+let producer: Producer;
+const consumers: Consumer[] = [];
+
+before(async () => {
+  ({ broker, kafka, admin, producer } = await startBrokerWithClients());
+});
+
+after(async () => {
+  for (const c of consumers) await c.disconnect();
+  await producer.disconnect();
+  await admin.disconnect();
+  await broker.destroy();
+});
+
+const MAX_WAIT_MS = 5000;
+
+describe('long-poll fetch', () => {
+  test('a fetch waiting with maxWait 5 s returns a produced record within milliseconds, not at maxWait', async () => {
+    const topic = uniqueName('long-poll');
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    const consumer = kafka.consumer({ groupId: uniqueName('long-poll'), maxWaitTimeInMs: MAX_WAIT_MS, sessionTimeout: 15_000, heartbeatInterval: 3000 });
+    consumers.push(consumer);
+    // Each fetch's start and end, so the record is produced while a fetch is parked on the broker.
+    let fetchStarts = 0;
+    consumer.on(consumer.events.FETCH_START, () => fetchStarts++);
+    const arrived: Array<{ value: string; at: number }> = [];
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void arrived.push({ value: String(message.value), at: performance.now() }) });
+
+    const latencies: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      // A fetch is in flight (started, not yet answered): it waits on the broker for data.
+      const started = fetchStarts;
+      await waitFor(() => fetchStarts > started, 20_000, 'a fetch to start');
+      const sentAt = performance.now();
+      await producer.send({ topic, acks: -1, messages: [{ value: `m${i}` }] });
+      const got = await waitFor(() => arrived.find((a) => a.value === `m${i}`), 20_000, `record m${i}`);
+      latencies.push(got.at - sentAt);
+    }
+    // Woken by the append, a fetch answers at once; a broker that let it sit out maxWait would
+    // deliver each record ~5 s late (or a second fetch later).
+    for (const ms of latencies) assert.ok(ms < MAX_WAIT_MS / 5, `record arrived ${ms.toFixed(1)} ms after it was produced (maxWait ${MAX_WAIT_MS} ms): ${latencies.map((l) => l.toFixed(1)).join(', ')}`);
+    assert.ok(Math.min(...latencies) < 100, `fastest wake-up ${Math.min(...latencies).toFixed(1)} ms`);
+  });
+});

@@ -73,7 +73,11 @@ test('key store: the periodic rescan catches a change no watch reported; a vanis
     (store as unknown as { watchers: Map<string, fs.FSWatcher> }).watchers.clear();
     put(dir, 'example.com/s2.pem', ed25519());
     await waitFor(() => store.keyFor('example.com')?.selector === 's2', 10_000, 'rescan picks up s2');
-    fs.rmSync(dir, { recursive: true });
+    // Vanish at once (a rename, as a volume or Secret swap does): a recursive delete is seen half
+    // done by a rescan that lands in it — a directory without key files, which is applied as such.
+    const gone = `${dir}-gone`;
+    fs.renameSync(dir, gone);
+    fs.rmSync(gone, { recursive: true });
     await waitFor(() => store.issues.some((i) => /cannot be read.*keeping the keys/.test(i)), 10_000, 'vanished directory reported');
     assert.equal(store.keyFor('example.com')?.selector, 's2');
   } finally {

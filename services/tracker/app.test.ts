@@ -131,6 +131,39 @@ describe('tracker app', () => {
     );
   });
 
+  test('a hit that cannot be recorded still gets its redirect and pixel, and the failure is logged', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const app = buildTrackerApp({
+      keyring,
+      buffer: { push: () => { throw new Error('queue exploded'); } },
+      memory: new EngagementMemory(1000),
+      rules: { appleProxyRanges: [], withinSeconds: 2, clickBurstMs: 1000 },
+      logger,
+    });
+    const click = await app.inject({ url: path(clickUrl(keyring, BASE, copy(), 0, DEST)), headers: { 'user-agent': CHROME } });
+    assert.equal(click.statusCode, 302);
+    assert.equal((await app.inject({ url: path(pixelUrl(keyring, BASE, copy())), headers: { 'user-agent': CHROME } })).statusCode, 200);
+    const failures = lines.filter((l) => l.msg === 'tracked hit could not be recorded');
+    assert.equal(failures.length, 2);
+    assert.equal(failures[0].messageId, 'msg-1');
+  });
+
+  test('a handler error is a plain 500, logged with its route (request logging is off)', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const app = buildTrackerApp({ keyring, buffer: { push: () => true }, memory: new EngagementMemory(1000), rules: { appleProxyRanges: [], withinSeconds: 2, clickBurstMs: 1000 }, logger });
+    app.get('/boom', async () => {
+      throw new Error('kaput');
+    });
+    const res = await app.inject({ url: '/boom' });
+    assert.equal(res.statusCode, 500);
+    assert.doesNotMatch(res.body, /kaput/);
+    const logged = lines.find((l) => l.msg === 'tracker request failed');
+    assert.ok(logged, 'the 500 is logged');
+    assert.equal(logged.route, '/boom');
+  });
+
   test('no child logger per request (pino re-applies its redaction paths on each child)', async () => {
     const logger = pino({ level: 'silent', redact: ['req.headers.authorization'] });
     let children = 0;

@@ -99,7 +99,15 @@ export function buildTrackerApp(deps: TrackerAppDeps): FastifyInstance {
     return reply.code(404).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(NOT_FOUND_PAGE);
   };
 
+  // Counting a hit never costs the reader the pixel or the redirect: a failure here is logged.
   const record = (hit: TrackedHit, req: FastifyRequest) => {
+    try {
+      recordHit(hit, req);
+    } catch (err) {
+      deps.logger.error({ err, messageId: hit.messageId, kind: hit.kind }, 'tracked hit could not be recorded');
+    }
+  };
+  const recordHit = (hit: TrackedHit, req: FastifyRequest) => {
     const atMs = now();
     const userAgent = req.headers['user-agent'] ?? '';
     const previousClick = hit.kind === 'click' ? deps.memory.click(hit, hit.linkIndex, atMs) : undefined;
@@ -133,6 +141,12 @@ export function buildTrackerApp(deps: TrackerAppDeps): FastifyInstance {
     return reply.code(302).header('location', location).header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').send();
   });
 
+  // Request logging is off (see above), and with it Fastify's own logging of handler errors.
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) deps.logger.error({ err, route: req.routeOptions.url }, 'tracker request failed');
+    return reply.code(status).header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(status === 500 ? 'Something went wrong.\n' : 'Bad request.\n');
+  });
   app.setNotFoundHandler((_req, reply) => reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(NOT_FOUND_PAGE));
   return app;
 }

@@ -121,8 +121,9 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
   };
   let rawProducer: Producer | undefined;
   rawProducer = await newProducer();
+  const producerOptions = { lingerMs: config.kafka.producerLingerMs, ...opts.producer };
   const producer = new BatchingProducer(rawProducer, {
-    ...opts.producer,
+    ...producerOptions,
     renew: async () => {
       rawProducer = await newProducer();
       connected = true;
@@ -162,7 +163,7 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
         return p;
       };
       let raw = await connect();
-      const own = new BatchingProducer(raw, { ...opts.producer, renew: async () => (raw = await connect()) });
+      const own = new BatchingProducer(raw, { ...producerOptions, renew: async () => (raw = await connect()) });
       dedicated.push({ producer: own, raw: () => raw });
       const ownEvents = new EventPublisher(own, service);
       instrumentEvents(ownEvents, registry);

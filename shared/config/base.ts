@@ -25,6 +25,10 @@ export const KafkaSection = section(
       'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes. The price of a longer wait: stopping a consumer waits for its fetch in flight (kafkajs), so a stage\'s shutdown takes up to this long per step; kafkajs heartbeats between fetches, so a rebalance reaches the other members up to this much later, and the wait is capped at a third of the session timeout. Consumers that pause partitions until a due time (scheduler, webhook retry tiers, analytics) keep their own shorter waits.',
       10,
     ),
+    producerLingerMs: int(
+      2,
+      'Longest a produced record waits for others to share its request (and the broker\'s fsync) when no request is in flight; 0 sends at the end of the current event-loop turn. Records that arrive while a request is in flight always go out together in the next, so under load batches form without it; at rest every hop of a message (ingest, renderer, dispatcher outcome) waits this long once.',
+    ),
     createTopics: bool(true, 'Create missing Postline topics at start-up with the partition count below.'),
     partitions: int(6, 'Partitions for email.requested, email.events and the dispatch/retry topics when Postline creates them; caps the replicas per stage.', 1),
     replicationFactor: int(1, 'Replication factor when Postline creates topics (3 on a production Kafka cluster).', 1),

@@ -13,6 +13,7 @@ function kafkaConfig(bootstrap: string, over: Partial<PostlineConfig['kafka']> =
     requestTimeoutMs: 30_000,
     sessionTimeoutMs: 30_000,
     fetchMaxWaitMs: 3000,
+    producerLingerMs: 2,
     createTopics: true,
     partitions: 1,
     replicationFactor: 1,

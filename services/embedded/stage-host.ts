@@ -7,8 +7,7 @@
  * Each stage keeps what is its own: its configuration section, its Kafka clients and consumer
  * groups, its logger (`service` field), its metrics registry and ops server. What is process-wide
  * happens once: tracing, the signal handlers, the IPC watch on the supervisor. Stages start
- * together and stop in reverse of the order given (each drains and commits through its own
- * ordered shutdown).
+ * together and stop together (each drains and commits through its own ordered shutdown).
  * A stage whose consumer dies stops the whole host, in order, and exits 1: the supervisor
  * restarts the process with every stage in it (Kafka commits after the side effect, so what was
  * in flight is redone, nothing accepted is lost).
@@ -60,9 +59,9 @@ export function parseStageList(arg: string | undefined): string[] {
 }
 
 export interface StageHost {
-  /** Stops every started stage in reverse order; the same promise on later calls. Resolves true if all stopped cleanly. */
+  /** Stops every started stage, all at once; the same promise on later calls. Resolves true if all stopped cleanly. */
   stop(): Promise<boolean>;
-  /** The host's ordered shutdown (one step per stage, last stage first): add process-wide steps after. */
+  /** The host's ordered shutdown (its first step stops every stage): add process-wide steps after. */
   shutdown: Shutdown;
 }
 
@@ -76,7 +75,7 @@ export interface StageHostOptions {
 
 /**
  * Starts `names` in this process, all at once (each joins its own consumer groups; none waits
- * for another at start-up), and stops them last-named first. If one fails to start, those that
+ * for another at start-up), and stops them together. If one fails to start, those that
  * did are stopped before the error is rethrown.
  */
 export async function hostStages(names: string[], config: PostlineConfig, opts: StageHostOptions): Promise<StageHost> {
@@ -92,11 +91,14 @@ export async function hostStages(names: string[], config: PostlineConfig, opts: 
     const r = settled[i];
     return r.status === 'fulfilled' ? [{ name, stage: r.value }] : [];
   });
-  for (const { name, stage } of running.reverse()) {
-    shutdown.add(`stop ${name}`, async () => {
-      if (!(await stage.shutdown.run())) throw new Error(`${name} did not shut down cleanly`);
-    });
-  }
+  // All at once: each stage drains and commits through its own ordered steps, and none needs
+  // another running to do so (what one leaves on a topic waits there for the next start). One
+  // after another, eight stages' consumer stops (each waits out a fetch) add up past the grace
+  // period the launcher gives the process.
+  shutdown.add(`stop ${running.map((r) => r.name).join(', ')}`, async () => {
+    const unclean = (await Promise.all(running.map(async ({ name, stage }) => ((await stage.shutdown.run()) ? [] : [name])))).flat();
+    if (unclean.length > 0) throw new Error(`${unclean.join(', ')} did not shut down cleanly`);
+  });
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     await shutdown.run();
@@ -105,10 +107,10 @@ export async function hostStages(names: string[], config: PostlineConfig, opts: 
   return { stop: () => shutdown.run(), shutdown };
 }
 
-/** `postline stages <a,b,...>`: runs until SIGTERM/SIGINT (or the supervisor goes), then stops the stages last-first. */
+/** `postline stages <a,b,...>`: runs until SIGTERM/SIGINT (or the supervisor goes), then stops the stages together. */
 export async function main(argv: string[] = []): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h') || argv.length !== 1) {
-    process.stdout.write(`usage: postline stages <stage>[,<stage>...]\n\nRuns several stages in one process (what \`postline start\` does), started together\nand stopped last-named first. Stages: ${Object.keys(HOSTABLE_STAGES).join(', ')}.\n`);
+    process.stdout.write(`usage: postline stages <stage>[,<stage>...]\n\nRuns several stages in one process (what \`postline start\` does), started and\nstopped together. Stages: ${Object.keys(HOSTABLE_STAGES).join(', ')}.\n`);
     process.exit(argv.length === 1 ? 0 : 2);
   }
   let names: string[];

@@ -293,9 +293,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
     .add('stop warm-up tail', () => tail?.stop())
     .add('close SMTP fleets', () => fleets.close())
     .add('stop circuit breakers', () => breakers.shutdown())
-    .add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())))
-    .add('stop suppression feeder', () => feeder?.stop())
-    .add('stop suppression index', () => suppression?.table.stop());
+    // Together (each waits out its fetch in flight): the lanes' consumers, the feeder, the index.
+    .add('disconnect consumers, stop suppression feeder and index', () => Promise.all([...consumers.map((c) => c.disconnect()), feeder?.stop(), suppression?.table.stop()]));
   rt.addFinalShutdownSteps();
 
   let opsAddress: string | undefined;

@@ -180,9 +180,8 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     .add('stop reloading templates', () => clearInterval(state.reload))
     .add('stop watching DKIM keys', () => dkimKeys?.close())
     .add('stop consuming and drain in-flight records', () => Promise.all(state.stages.map((s) => s.stop())))
-    .add('stop template table', () => state.stopTable?.())
-    .add('stop admin table', () => state.stopAdmin?.())
-    .add('disconnect consumers', () => Promise.all(state.consumers.map((c) => c.disconnect())));
+    // Together (each waits out its fetch in flight).
+    .add('stop template and admin tables, disconnect consumers', () => Promise.all([state.stopTable?.(), state.stopAdmin?.(), ...state.consumers.map((c) => c.disconnect())]));
   rt.addFinalShutdownSteps();
   try {
     const opened = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger, directory: initial.directory, cacheSize: rc.templateCacheSize });

@@ -116,8 +116,8 @@ export async function startScheduler(config: PostlineConfig, opts: SchedulerOpti
   };
   rt.shutdown.add('stop cancellation API', () => cancelApi.close());
   rt.shutdown.add('stop schedulers', () => Promise.all([...schedulers.map((s) => s.stop()), scheduled.stop()]));
-  rt.shutdown.add('disconnect consumers', () => Promise.all(consumers.map((c) => c.disconnect())));
-  rt.shutdown.add('stop cancellation table', () => cancellations.stop());
+  // Together (each waits out its fetch in flight).
+  rt.shutdown.add('disconnect consumers, stop cancellation table', () => Promise.all([...consumers.map((c) => c.disconnect()), cancellations.stop()]));
   rt.addFinalShutdownSteps();
   let cancelAddress: string | undefined;
   try {

@@ -45,8 +45,8 @@ export async function startWebhooks(config: PostlineConfig, opts: StartWebhooksO
   const state: { stopBook?: () => Promise<void>; stage?: StageConsumer; tiers?: RetryTierConsumer; consumers: Consumer[]; deliverer?: Deliverer } = { consumers: [] };
   rt.shutdown
     .add('stop consuming and finish in-flight deliveries', () => Promise.all([state.stage?.stop(), state.tiers?.stop()]))
-    .add('disconnect consumers', () => Promise.all(state.consumers.map((c) => c.disconnect())))
-    .add('stop endpoint table', () => state.stopBook?.())
+    // Together (each waits out its fetch in flight).
+    .add('disconnect consumers, stop endpoint table', () => Promise.all([...state.consumers.map((c) => c.disconnect()), state.stopBook?.()]))
     .add('close breakers, write the delivery log entries still waiting', () => state.deliverer?.close())
     .add('close HTTP connections', () => client.close());
   rt.addFinalShutdownSteps();

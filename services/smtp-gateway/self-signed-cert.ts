@@ -25,13 +25,24 @@ function stillValid(certFile: string, now: number): boolean {
   }
 }
 
+/**
+ * A random 16-byte serial that DER encodes as a positive INTEGER without padding: the first
+ * byte's high bit clear (else it would read as negative) and its next bit set (a leading zero
+ * byte before one whose high bit is clear is "illegal padding" to OpenSSL — the old
+ * `0` + 30 hex digits made half of all certificates unreadable).
+ */
+export function serialHex(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0] & 0x3f) | 0x40;
+  return bytes.toString('hex');
+}
+
 /** A PEM key and certificate for `localhost` and 127.0.0.1, valid 825 days from a day before `now`. */
 export function selfSignedPem(now = Date.now()): { key: string; cert: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKey);
-  // A positive serial: the high bit of the first byte clear.
-  cert.serialNumber = `0${randomBytes(15).toString('hex')}`;
+  cert.serialNumber = serialHex();
   cert.validity.notBefore = new Date(now - DAY);
   cert.validity.notAfter = new Date(now + 825 * DAY);
   const subject = [{ name: 'commonName', value: 'localhost' }, { name: 'organizationName', value: 'Postline (self-signed)' }];

@@ -28,7 +28,8 @@ import { Agent, request } from 'undici';
 import type { KafkaMessage, Producer, ProducerBatch } from 'kafkajs';
 import { loadPostlineConfig } from '../../shared/config.js';
 import { SsrfGuard } from '../../shared/http/ssrf-guard.js';
-import { EndpointBook, type EndpointTable } from '../../shared/webhooks/endpoint-book.js';
+import { MemoryTable } from '../webhooks/memory-endpoint-table.js';
+import { EndpointBook } from '../../shared/webhooks/endpoint-book.js';
 import { Topics } from '../../shared/topics.js';
 import { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { WebhookEndpoint } from '../../shared/contracts/webhook-endpoint.js';
@@ -52,21 +53,6 @@ function startReceiver(): Promise<{ port: number; child: ChildProcess }> {
     child.once('exit', (code) => reject(new Error(`receiver exited ${code}`)));
     child.stdout!.once('data', (d: Buffer) => resolve({ port: (JSON.parse(d.toString()) as { port: number }).port, child }));
   });
-}
-
-class MemoryTable implements EndpointTable {
-  readonly map = new Map<string, WebhookEndpoint>();
-  get(key: string) {
-    return this.map.get(key);
-  }
-  entries() {
-    return this.map.entries();
-  }
-  async put(key: string, value: WebhookEndpoint | null) {
-    if (value) this.map.set(key, value);
-    else this.map.delete(key);
-    return value ?? undefined;
-  }
 }
 
 /**

@@ -13,8 +13,8 @@ import type { KafkaMessage, Message } from 'kafkajs';
 import { loadPostlineConfig } from '../../shared/config.js';
 import { SsrfGuard } from '../../shared/http/ssrf-guard.js';
 import { Topics } from '../../shared/topics.js';
-import { EndpointBook, type EndpointTable } from '../../shared/webhooks/endpoint-book.js';
-import type { WebhookEndpoint } from '../../shared/contracts/webhook-endpoint.js';
+import { MemoryTable } from './memory-endpoint-table.js';
+import { EndpointBook } from '../../shared/webhooks/endpoint-book.js';
 import { EMAIL_EVENT_VERSION, EmailEventContract, type EmailEvent } from '../../shared/contracts/email-event.js';
 import { DeliveryAttemptContract, WEBHOOK_DELIVERIES_TOPIC, decodeDeliveryLogRecord } from '../../shared/webhooks/delivery-job.js';
 import { DeliveryLog } from '../../shared/webhooks/delivery-log.js';
@@ -22,21 +22,6 @@ import { Deliverer } from '../../services/webhooks/deliverer.js';
 import { WebhookClient } from '../../services/webhooks/webhook-client.js';
 import { deliveriesFor, payloadOf } from '../../services/webhooks/record-deliveries.js';
 import { startReceiver } from './webhooks-harness.js';
-
-class MemoryTable implements EndpointTable {
-  readonly map = new Map<string, WebhookEndpoint>();
-  get(key: string) {
-    return this.map.get(key);
-  }
-  entries() {
-    return this.map.entries();
-  }
-  async put(key: string, value: WebhookEndpoint | null) {
-    if (value) this.map.set(key, value);
-    else this.map.delete(key);
-    return value ?? undefined;
-  }
-}
 
 const receiver = await startReceiver();
 after(() => receiver.close());

@@ -76,12 +76,15 @@ export interface RuntimeOptions {
   producer?: Pick<BatchingProducerOptions, 'lingerMs' | 'maxInFlightBatches'>;
 }
 
-/** The default for a dead consumer under a supervisor: stop in order (bounded), then exit non-zero. */
-function exitForRestart(logger: Logger, shutdown: Shutdown, graceMs: number): (problems: Record<string, string>) => void {
-  return (problems) => {
-    logger.fatal({ problems }, 'consumer is not consuming; exiting so the supervisor restarts this stage');
+/**
+ * The default for a dead consumer under a supervisor: stop in order (bounded by `graceMs`), then
+ * exit non-zero so the supervisor restarts the process. `postline stages` uses it for its host.
+ */
+export function exitForRestart(logger: Logger, stop: () => Promise<unknown>, graceMs: number, what = 'this stage'): (problems: Record<string, string>, context?: Record<string, unknown>) => void {
+  return (problems, context = {}) => {
+    logger.fatal({ ...context, problems }, `consumer is not consuming; exiting so the supervisor restarts ${what}`);
     setTimeout(() => process.exit(1), graceMs).unref();
-    void shutdown.run().finally(() => process.exit(1));
+    void stop().finally(() => process.exit(1));
   };
 }
 
@@ -135,7 +138,7 @@ export async function startRuntime(service: string, config: PostlineConfig, opts
   instrumentEvents(events, registry);
   const readiness: Record<string, ReadinessCheck> = { kafkaProducer: () => (connected ? null : 'producer disconnected') };
   const liveness: Record<string, () => string | null> = {};
-  const onDead = opts.onConsumerDead ?? (process.env.POSTLINE_SUPERVISED === '1' ? exitForRestart(logger, shutdown, config.ops.shutdownGraceMs) : undefined);
+  const onDead = opts.onConsumerDead ?? (process.env.POSTLINE_SUPERVISED === '1' ? exitForRestart(logger, () => shutdown.run(), config.ops.shutdownGraceMs) : undefined);
   let stopWatching: (() => void) | undefined;
   let ops: FastifyInstance | undefined;
   const dedicated: Array<{ producer: BatchingProducer; raw: () => Producer }> = [];

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { PostlineConfig } from '../../shared/config.js';
 import { Shutdown } from '../../shared/lifecycle.js';
 import { createLogger } from '../../shared/logger.js';
-import { loadConfigOrExit, startedOrExit, type RuntimeOptions } from '../../shared/service-runtime.js';
+import { exitForRestart, loadConfigOrExit, startedOrExit, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { initTracing } from '../../shared/tracing.js';
 
 /** A running stage: what `postline <stage>` shuts down on SIGTERM. */
@@ -127,13 +127,10 @@ export async function main(argv: string[] = []): Promise<void> {
   const tracing = initTracing(label, config.tracing);
   const logger = createLogger('stages', config.log);
   let host: StageHost | undefined;
+  // Every stage here shares the process: stop them all in order, then exit for the supervisor to restart it.
+  const exit = exitForRestart(logger, () => host?.stop() ?? Promise.resolve(false), config.ops.shutdownGraceMs, 'this process');
   const onConsumerDead = process.env.POSTLINE_SUPERVISED === '1'
-    ? (stage: string, problems: Record<string, string>): void => {
-        // Every stage here shares the process: stop them all in order, then exit for the supervisor to restart it.
-        logger.fatal({ stage, problems }, 'consumer is not consuming; exiting so the supervisor restarts this process');
-        setTimeout(() => process.exit(1), config.ops.shutdownGraceMs).unref();
-        void (host?.stop() ?? Promise.resolve(false)).finally(() => process.exit(1));
-      }
+    ? (stage: string, problems: Record<string, string>): void => exit(problems, { stage })
     : undefined;
   host = await startedOrExit('stages', () => hostStages(names, config, { logger, onConsumerDead }));
   host.shutdown.add('flush traces', () => tracing.shutdown());

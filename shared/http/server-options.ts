@@ -42,9 +42,10 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
 }
 
 /** Fastify options every public API shares (merge into the app's own). */
-export function apiServerOptions(): Pick<FastifyServerOptions, 'maxParamLength' | 'frameworkErrors' | 'clientErrorHandler'> {
+export function apiServerOptions(): Pick<FastifyServerOptions, 'routerOptions' | 'frameworkErrors' | 'clientErrorHandler'> {
   return {
-    maxParamLength: MAX_PARAM_LENGTH,
+    // Under routerOptions: Fastify 5 deprecates the top-level option (FSTDEP022, a warning per server).
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: (err, _req, reply) => sendHttpError(err, reply),
     clientErrorHandler,
   };

@@ -1,7 +1,10 @@
 /**
  * Between the tracker's responses and Kafka: a bounded in-memory queue. `push` never waits (a
- * redirect answers in microseconds whatever the broker does); up to `concurrency` events are
- * handed to the producer at once, which batches them (BatchingProducer's linger). When the
+ * redirect answers in microseconds whatever the broker does) and does none of the producer's
+ * work: the events pushed while the event loop handles this turn's requests are handed on
+ * together once those callbacks are over (setImmediate), so building, encoding and batching an
+ * event never runs between a request and its response. Up to `concurrency` events are handed
+ * to the producer at once, which batches them (BatchingProducer's linger). When the
  * producer fails (the broker is down) the event goes back to the head of the queue and sending
  * pauses for `retryDelayMs`; when the queue is full a new event is dropped and counted — the
  * redirect still answers. Events are at-least-once while they fit, best effort beyond that: a
@@ -28,6 +31,7 @@ export class EventBuffer extends EventEmitter {
   private inFlight = 0;
   private pausedUntil = 0;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
 
@@ -47,7 +51,11 @@ export class EventBuffer extends EventEmitter {
       return false;
     }
     this.queue.push(event);
-    this.pump();
+    // Handed on after this turn's I/O callbacks (the responses), all of them at once.
+    this.immediate ??= setImmediate(() => {
+      this.immediate = undefined;
+      this.pump();
+    });
     return true;
   }
 
@@ -71,6 +79,7 @@ export class EventBuffer extends EventEmitter {
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
   }
 
   private pump(): void {

@@ -125,6 +125,28 @@ function trackerProfileNotes(dir: string, pid: number, window: ProfileWindow): s
   return [`CPU profile of the tracker: ${path.join(dir, file)}`, busyBreakdown(`tracker (pid ${pid}), measured runs`, path.join(dir, file), window.toUs > window.fromUs ? window : undefined, 25)];
 }
 
+/** Sum of a Prometheus metric's samples whose labels include `label` (all of them when omitted). */
+export function metricSum(text: string, name: string, label = ''): number {
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? ([-+\\deE.]+)$`, 'gm'))) if ((m[1] ?? '').includes(label)) sum += Number(m[2]);
+  return sum;
+}
+
+/**
+ * What paused the tracker's event loop between two scrapes of its /metrics (prom-client's
+ * default metrics): GC pauses by kind, and the event-loop delay (its histogram restarts at each
+ * scrape, so the second scrape covers exactly the window; sampled every 100 ms).
+ */
+export function pauseNotes(before: string, after: string): string {
+  const gc = (kind: string) => {
+    const n = metricSum(after, 'postline_nodejs_gc_duration_seconds_count', `kind="${kind}"`) - metricSum(before, 'postline_nodejs_gc_duration_seconds_count', `kind="${kind}"`);
+    const ms = (metricSum(after, 'postline_nodejs_gc_duration_seconds_sum', `kind="${kind}"`) - metricSum(before, 'postline_nodejs_gc_duration_seconds_sum', `kind="${kind}"`)) * 1000;
+    return `${kind} ${n} (${ms.toFixed(0)} ms${n > 0 ? `, mean ${(ms / n).toFixed(1)} ms` : ''})`;
+  };
+  const lag = (name: string) => (metricSum(after, `postline_nodejs_eventloop_lag_${name}_seconds`) * 1000).toFixed(1);
+  return `tracker pauses during the measured runs: GC ${['minor', 'major', 'incremental'].map(gc).join(', ')}; event-loop delay p99 ${lag('p99')} ms, max ${lag('max')} ms`;
+}
+
 async function run(ctx: BenchContext): Promise<SuiteResult> {
   const p = ctx.quick ? QUICK : FULL;
   const broker = await startBrokerTarget('child-process', { dataDir: path.join(ctx.tmpDir, 'broker') });
@@ -155,6 +177,9 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
     // Warm-up (JIT, connections), not measured.
     await load(`http://127.0.0.1:${port}`, paths, { ...p, seconds: 1 }, ctx.signal);
     await load(bare.origin, paths, { ...p, seconds: 1 }, ctx.signal);
+    const opsAddress = String(tracker.readyLine.ops ?? '');
+    const scrape = async () => (opsAddress ? (await fetch(`${opsAddress}/metrics`)).text() : '');
+    const before = await scrape();
     window.fromUs = hrtimeUs();
     for (let r = 0; r < ctx.runs && !ctx.signal.aborted; r++) {
       const t = await load(`http://127.0.0.1:${port}`, paths, p, ctx.signal);
@@ -167,8 +192,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
       ctx.progress(`run ${r + 1}: tracker p99 ${runs.tracker.at(-1)!.p99.toFixed(2)} ms at ${t.achievedRate.toFixed(0)}/s; bare p99 ${runs.bare.at(-1)!.p99.toFixed(2)} ms`);
     }
     window.toUs = hrtimeUs();
-    const opsAddress = String(tracker.readyLine.ops ?? '');
-    const metrics = opsAddress ? await (await fetch(`${opsAddress}/metrics`)).text() : '';
+    const metrics = await scrape();
     const metric = (name: string) => [...metrics.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+(?:\\.\\d+)?)`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
     const pick = (xs: LatencyPercentiles[], k: keyof LatencyPercentiles) => summarize(xs.map((x) => x[k]));
     const group = `${p.rate.toLocaleString('en')} requests/s for ${p.seconds} s (70 % clicks, 30 % opens), ${p.connections} connections`;
@@ -189,6 +213,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
       ...(runs.errors > 0 ? { warnings: [`${runs.errors} requests failed or answered neither 302 nor 200: ${[...runs.errorKinds].join(', ')}`] } : {}),
     });
     notes.push(
+      pauseNotes(before, metrics),
       `events produced by the tracker: ${metric('postline_events_published_total')}, dropped: ${metric('postline_tracker_events_dropped_total')}, hits: ${metric('postline_tracker_hits_total')}`,
       `bare p50 ${pick(runs.bare, 'p50').median.toFixed(2)} ms, p95 ${pick(runs.bare, 'p95').median.toFixed(2)} ms`,
     );

@@ -62,24 +62,47 @@ interface Line {
   tier: number;
 }
 
+export type EndpointBreaker = CircuitBreaker<[() => Promise<PostResult>], PostResult>;
+
+/**
+ * An endpoint's breaker: fires the POST it is given, a failed attempt counting as a failure;
+ * opens at `breakerErrorPercent` failures over a 10 s window once `breakerVolume` attempts
+ * were made, tries again after `breakerResetMs`. It counts, and keeps nothing per attempt:
+ * opossum's rolling latency percentiles (every attempt's latency kept for the window, all of
+ * them concatenated and sorted for every `stats` read, which opossum does on every failure and
+ * for a snapshot every second) and its snapshots are off; the attempt's latency goes to the
+ * delivery log and the metrics instead.
+ */
+export function endpointBreaker(config: PostlineConfig['webhooks']): EndpointBreaker {
+  return new CircuitBreaker(
+    async (post: () => Promise<PostResult>) => {
+      const r = await post();
+      if (!r.ok) throw new AttemptFailed(r);
+      return r;
+    },
+    {
+      timeout: false,
+      errorThresholdPercentage: config.breakerErrorPercent,
+      volumeThreshold: config.breakerVolume,
+      resetTimeout: config.breakerResetMs,
+      rollingCountTimeout: 10_000,
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
+    },
+  );
+}
+
 class Lane {
   readonly slots: Semaphore;
   queued = 0;
   readonly chains = new Map<string, Promise<void>>();
   readonly lines = new Map<string, Line>();
   failingSince?: number;
-  readonly breaker: CircuitBreaker<[() => Promise<PostResult>], PostResult>;
+  readonly breaker: EndpointBreaker;
 
   constructor(config: PostlineConfig['webhooks']) {
     this.slots = new Semaphore(config.endpointConcurrency);
-    this.breaker = new CircuitBreaker(
-      async (post: () => Promise<PostResult>) => {
-        const r = await post();
-        if (!r.ok) throw new AttemptFailed(r);
-        return r;
-      },
-      { timeout: false, errorThresholdPercentage: config.breakerErrorPercent, volumeThreshold: config.breakerVolume, resetTimeout: config.breakerResetMs, rollingCountTimeout: 10_000 },
-    );
+    this.breaker = endpointBreaker(config);
   }
 }
 

@@ -2,29 +2,19 @@
  * POSTs one signed webhook over undici: a pooled Agent whose connections resolve through the
  * SSRF guard (the address checked is the address connected to), with a connect timeout, a
  * deadline for the response headers and one for the body (undici's own timers: no timer per
- * request), a response size cap (undici `maxResponseSize`), and no redirects (undici's
- * `request` does not follow them: a 3xx is a failed attempt like any non-2xx).
+ * request), a response size cap (undici `maxResponseSize`: the connection's parser fails the
+ * request once more bytes came, with or without a Content-Length), and no redirects (a 3xx is a
+ * failed attempt like any non-2xx).
+ *
+ * The request goes through the Agent's `dispatch` with a small handler (undici's documented
+ * `onRequestStart`/`onResponse*` handler API) rather than `request()`: the attempt needs the
+ * status and that the body was read to its end, not the body itself, so there is no body
+ * stream, no promise inside undici and no async resource per request, and the response body is
+ * dropped chunk by chunk as the parser hands it over. The URL is parsed once per URL (origin and
+ * path kept with its SSRF verdict), not on every POST.
  */
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { SsrfGuard } from '../../shared/http/ssrf-guard.js';
-
-/**
- * Reads a body of unknown length (chunked) and drops it, counting; stops past `max`. A body with
- * a Content-Length goes through undici's `dump` instead, which is cheaper per request.
- */
-function drain(body: NodeJS.ReadableStream & { destroy(): void }, max: number): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let n = 0;
-    body
-      .on('data', (chunk: Buffer) => {
-        n += chunk.length;
-        if (n > max) body.destroy();
-      })
-      .on('error', reject)
-      .on('end', () => resolve(n))
-      .on('close', () => resolve(n));
-  });
-}
 
 export interface PostResult {
   ok: boolean;
@@ -45,10 +35,56 @@ export interface WebhookClientOptions {
   connections?: number;
 }
 
+/** What one URL is, checked once: where to send, or why its literal IP host or scheme is refused. */
+interface Target {
+  origin: string;
+  path: string;
+  problem: string | null;
+}
+
+const roundMs = (ms: number): number => Math.round(ms * 10) / 10;
+
+/**
+ * One POST's handler: keeps the final status, drops the body chunks (the Agent's
+ * `maxResponseSize` fails a body over the cap), and resolves the attempt's result once.
+ */
+class PostHandler implements Dispatcher.DispatchHandler {
+  private status = 0;
+
+  constructor(
+    private readonly resolve: (r: PostResult) => void,
+    private readonly started: number,
+  ) {}
+
+  /** Marks this as a handler of the onRequestStart/onResponse* API (undici checks for it). */
+  onRequestStart(): void {}
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    // 1xx informational answers come before the final one.
+    if (statusCode >= 200) this.status = statusCode;
+  }
+
+  onResponseData(): void {}
+
+  onResponseEnd(): void {
+    const status = this.status;
+    const latencyMs = roundMs(performance.now() - this.started);
+    if (status >= 200 && status < 300) this.resolve({ ok: true, status, latencyMs });
+    else this.resolve({ ok: false, status, latencyMs, error: `HTTP ${status}` });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    const e = err as Error & { code?: string };
+    const code = e.code ?? e.name;
+    const error = code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE' ? `RESPONSE_TOO_LARGE: ${e.message}` : `${code}: ${e.message}`;
+    this.resolve({ ok: false, ...(this.status ? { status: this.status } : {}), latencyMs: roundMs(performance.now() - this.started), error, refused: code === 'SSRF_REFUSED' });
+  }
+}
+
 export class WebhookClient {
   private readonly agent: Agent;
-  /** Per URL: why its literal IP host is refused, or null (few URLs, checked on every POST). */
-  private readonly literalChecks = new Map<string, string | null>();
+  /** Per URL, checked and parsed once (few URLs, used on every POST). */
+  private readonly targets = new Map<string, Target>();
 
   constructor(private readonly opts: WebhookClientOptions) {
     this.agent = new Agent({
@@ -61,48 +97,32 @@ export class WebhookClient {
     });
   }
 
-  async post(url: string, body: string, headers: Record<string, string>): Promise<PostResult> {
+  post(url: string, body: string, headers: Record<string, string>): Promise<PostResult> {
     const started = performance.now();
-    const latency = (): number => Math.round((performance.now() - started) * 10) / 10;
-    const problem = this.literalProblem(url);
-    if (problem) return { ok: false, latencyMs: 0, error: `connection to ${new URL(url).hostname} refused: ${problem}`, refused: true };
-    try {
-      const res = await request(url, {
-        method: 'POST',
-        dispatcher: this.agent,
-        headers: { 'content-type': 'application/json', 'user-agent': 'Postline-Webhooks/1', ...headers },
-        body,
-      });
-      // Read (and drop) the body so the connection can be reused; a larger answer fails the attempt.
-      const max = this.opts.maxResponseBytes;
-      const declared = Number(res.headers['content-length'] ?? Number.NaN);
-      if (declared > max) {
-        res.body.destroy();
-        return { ok: false, status: res.statusCode, latencyMs: latency(), error: `RESPONSE_TOO_LARGE: the response body (${declared} bytes) exceeds ${max} bytes` };
-      }
-      if (Number.isFinite(declared)) await res.body.dump({ limit: max + 1 });
-      else if ((await drain(res.body, max)) > max) return { ok: false, status: res.statusCode, latencyMs: latency(), error: `RESPONSE_TOO_LARGE: the response body exceeds ${max} bytes` };
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
-      return { ok, status: res.statusCode, latencyMs: latency(), ...(ok ? {} : { error: `HTTP ${res.statusCode}` }) };
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      return { ok: false, latencyMs: latency(), error: `${e.code ?? e.name}: ${e.message}`, refused: e.code === 'SSRF_REFUSED' };
-    }
+    const target = this.targetOf(url);
+    if (target.problem) return Promise.resolve({ ok: false, latencyMs: 0, error: `connection to ${new URL(url).hostname} refused: ${target.problem}`, refused: true });
+    const list = ['content-type', 'application/json', 'user-agent', 'Postline-Webhooks/1'];
+    for (const name in headers) list.push(name, headers[name]);
+    return new Promise<PostResult>((resolve) => {
+      this.agent.dispatch({ origin: target.origin, path: target.path, method: 'POST', headers: list, body }, new PostHandler(resolve, started));
+    });
   }
 
-  /** A literal IP in the URL is connected to without a lookup: it is checked here. */
-  private literalProblem(url: string): string | null {
-    let problem = this.literalChecks.get(url);
-    if (problem === undefined) {
+  /** A literal IP in the URL is connected to without a lookup: it is checked here, with the scheme. */
+  private targetOf(url: string): Target {
+    let target = this.targets.get(url);
+    if (target === undefined) {
       const parsed = new URL(url);
       const host = parsed.hostname.replace(/^\[|\]$/g, '');
       // The API checked the URL; a record written to email.webhooks by other means is checked here too.
+      let problem: string | null;
       if (!this.opts.guard.schemeAllowed(parsed.protocol)) problem = `${parsed.protocol} URL (not allowed)`;
       else problem = /^[\d.]+$|:/.test(host) ? this.opts.guard.addressProblem(host) : null;
-      if (this.literalChecks.size > 10_000) this.literalChecks.clear();
-      this.literalChecks.set(url, problem);
+      if (this.targets.size > 10_000) this.targets.clear();
+      target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, problem };
+      this.targets.set(url, target);
     }
-    return problem;
+    return target;
   }
 
   close(): Promise<void> {

@@ -3,15 +3,20 @@
  * bare node:http server in its own process), through the webhooks service's delivery path —
  * `deliveriesFor` on decoded records, the Deliverer (per-endpoint lanes and opossum breakers,
  * Standard Webhooks signing, the delivery log batched by the DeliveryLogWriter through a real
- * BatchingProducer) over the WebhookClient (undici, the SSRF guard's connect-time lookup,
- * timeouts, size cap) — beside raw undici `request` POSTs of the same bodies, over an Agent with
- * the same connections per origin (32, pipelining 1 on both) and the same number in flight, in
- * the same run. Both sides are warmed up first. Targets: ≥ 5,000/s and ≥ 0.8×.
+ * BatchingProducer) over the WebhookClient (undici `dispatch` with a small handler, the SSRF
+ * guard's connect-time lookup, timeouts, size cap) — beside two raw undici baselines of the same
+ * bodies, each over its own Agent with the same connections per origin (32, pipelining 1 on all)
+ * and the same number in flight, in the same run: `request()` POSTs (the issue's "raw undici
+ * POSTs", as measured in every session) and `dispatch` POSTs with a minimal handler (the
+ * cheapest POST undici makes, and the way the WebhookClient sends: the Deliverer's cost over
+ * it is everything the delivery path adds). All sides are warmed up first. Targets: ≥ 5,000/s
+ * and ≥ 0.8× the `request()` POSTs.
  *
  * What the delivery path does that the raw POSTs do not, and keeps: an HMAC per delivery and
  * four more headers (webhook-id, -timestamp, -signature, user-agent), a breaker call, the lane's
- * order and in-flight bookkeeping, and the log entry. A second row gives the CPU time of this
- * process per delivery against per raw POST: on a loaded machine it is steadier than the rates.
+ * order and in-flight bookkeeping, and the log entry. The CPU rows give the CPU time of this
+ * process per delivery against per raw POST: on a loaded machine they are steadier than the
+ * rates, and their difference to the raw dispatch is what the delivery path's own work costs.
  * Kafka is not in this loop (the BatchingProducer's kafkajs producer acks at once; records are
  * decoded before the loop): the consume side's throughput is the broker's and the stage
  * consumer's, measured by the broker and send-path suites. `--profile` then profiles one pass of
@@ -24,7 +29,7 @@ import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { KafkaMessage, Producer, ProducerBatch } from 'kafkajs';
 import { loadPostlineConfig } from '../../shared/config.js';
 import { SsrfGuard } from '../../shared/http/ssrf-guard.js';
@@ -98,6 +103,28 @@ async function profiled(dir: string, slug: string, title: string, workload: () =
   }
 }
 
+/** The raw `dispatch` baseline's handler: resolves at the end of the response, dropping the body; counts what failed. */
+class RawPostHandler implements Dispatcher.DispatchHandler {
+  private status = 0;
+  constructor(
+    private readonly done: () => void,
+    private readonly failures: { n: number },
+  ) {}
+  onRequestStart(): void {}
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+  }
+  onResponseData(): void {}
+  onResponseEnd(): void {
+    if (this.status !== 200) this.failures.n++;
+    this.done();
+  }
+  onResponseError(): void {
+    this.failures.n++;
+    this.done();
+  }
+}
+
 interface PoolRun {
   /** Per second of wall time. */
   rate: number;
@@ -141,8 +168,12 @@ export const suite: BenchSuite = {
     let attempts = 0;
     deliverer.on('attempt', (outcome: string) => void (outcome === 'delivered' ? attempts++ : failed++));
     const raw = new Agent({ connections: CONNECTIONS, keepAliveTimeout: 30_000 });
+    const rawD = new Agent({ connections: CONNECTIONS, keepAliveTimeout: 30_000 });
+    const origin = new URL(url).origin;
+    const rawFailures = { n: 0 };
     const measured: PoolRun[] = [];
     const baseline: PoolRun[] = [];
+    const dispatched: PoolRun[] = [];
     const profiles: string[] = [];
     try {
       const rawPosts = (list: RecordPayload[]) => (i: number) =>
@@ -154,25 +185,34 @@ export const suite: BenchSuite = {
           // Counted like the Deliverer's failed attempts (which are not thrown either), not the end of the suite.
           () => void failed++,
         );
+      const rawDispatches = (list: RecordPayload[]) => (i: number) =>
+        new Promise<void>((done) => {
+          rawD.dispatch({ origin, path: '/hook', method: 'POST', headers: ['content-type', 'application/json'], body: list[i].body }, new RawPostHandler(done, rawFailures));
+        });
       const delivered = (list: RecordPayload[]) => (i: number) => deliverer.submit(deliveriesFor(list[i], book.endpointsOf(list[i].tenant), new Date())[0]);
       // Warm-up of both sides: connections open, JIT warm.
       const warm = records(endpoints, 2_000);
       await pool(warm.length, IN_FLIGHT, rawPosts(warm));
+      await pool(warm.length, IN_FLIGHT, rawDispatches(warm));
       await pool(warm.length, IN_FLIGHT, delivered(warm));
       for (let run = 0; run < ctx.runs; run++) {
         const list = records(endpoints, n);
         baseline.push(await pool(n, IN_FLIGHT, rawPosts(list)));
+        dispatched.push(await pool(n, IN_FLIGHT, rawDispatches(list)));
         measured.push(await pool(n, IN_FLIGHT, delivered(list)));
-        const [m, b] = [measured.at(-1)!, baseline.at(-1)!];
-        ctx.progress(`run ${run + 1}: deliverer ${m.rate.toFixed(0)}/s (${m.cpuUs.toFixed(1)} µs CPU each), raw undici ${b.rate.toFixed(0)}/s (${b.cpuUs.toFixed(1)} µs)`);
+        const [m, b, d] = [measured.at(-1)!, baseline.at(-1)!, dispatched.at(-1)!];
+        ctx.progress(
+          `run ${run + 1}: deliverer ${m.rate.toFixed(0)}/s (${m.cpuUs.toFixed(1)} µs CPU each), raw undici request ${b.rate.toFixed(0)}/s (${b.cpuUs.toFixed(1)} µs), raw dispatch ${d.rate.toFixed(0)}/s (${d.cpuUs.toFixed(1)} µs)`,
+        );
         if (ctx.signal.aborted) break;
       }
       if (ctx.profile && !ctx.signal.aborted) {
         const dir = path.join(ctx.outDir, `profiles-webhooks-${new Date().toISOString().replace(/[:.]/g, '-')}`);
         fs.mkdirSync(dir, { recursive: true });
         const list = records(endpoints, n);
-        ctx.progress('profiling: raw undici, then the Deliverer');
-        profiles.push(await profiled(dir, 'raw-undici', `raw undici, ${n} POSTs`, () => pool(n, IN_FLIGHT, rawPosts(list))));
+        ctx.progress('profiling: raw undici request(), raw dispatch, then the Deliverer');
+        profiles.push(await profiled(dir, 'raw-undici', `raw undici request(), ${n} POSTs`, () => pool(n, IN_FLIGHT, rawPosts(list))));
+        profiles.push(await profiled(dir, 'raw-dispatch', `raw undici dispatch, ${n} POSTs`, () => pool(n, IN_FLIGHT, rawDispatches(list))));
         profiles.push(await profiled(dir, 'deliverer', `Deliverer + WebhookClient, ${n} deliveries`, () => pool(n, IN_FLIGHT, delivered(list))));
       }
     } finally {
@@ -180,6 +220,7 @@ export const suite: BenchSuite = {
       await producer.drain();
       await client.close();
       await raw.close();
+      await rawD.close();
       child.kill();
     }
     const row = benchRow({
@@ -199,11 +240,29 @@ export const suite: BenchSuite = {
       value: summarize(measured.map((r) => r.cpuUs)),
       baseline: { name: 'CPU per raw undici POST', unit: 'µs', value: summarize(baseline.map((r) => r.cpuUs)) },
     });
+    const dispatchRow = benchRow({
+      group: row.group,
+      name: 'Deliverer + WebhookClient (signed, logged)',
+      unit: 'deliveries/s',
+      better: 'higher',
+      value: summarize(measured.map((r) => r.rate)),
+      baseline: { name: 'raw undici dispatch, minimal handler', unit: 'POSTs/s', value: summarize(dispatched.map((r) => r.rate)) },
+    });
+    const dispatchCpuRow = benchRow({
+      group: row.group,
+      name: 'CPU per delivery (bench process)',
+      unit: 'µs',
+      better: 'lower',
+      value: summarize(measured.map((r) => r.cpuUs)),
+      baseline: { name: 'CPU per raw undici dispatch', unit: 'µs', value: summarize(dispatched.map((r) => r.cpuUs)) },
+    });
+    failed += rawFailures.n;
     const ratioMet = row.ratio >= 0.8;
     return {
-      rows: [row, cpuRow],
+      rows: [row, cpuRow, dispatchRow, dispatchCpuRow],
       params: { deliveries: n, endpoints: ENDPOINTS, connections: CONNECTIONS, inFlight: IN_FLIGHT },
-      notes: [`ratio to raw undici ${row.ratio.toFixed(2)} (target ≥ 0.8: ${ratioMet ? 'met' : 'MISSED'}); ${failed} failed attempts; ${attempts} attempts logged in ${logged.records} delivery log records`, ...profiles],
+      notes: [
+        `ratio to raw undici request() POSTs ${row.ratio.toFixed(2)} (target ≥ 0.8: ${ratioMet ? 'met' : 'MISSED'}); to raw undici dispatch POSTs ${dispatchRow.ratio.toFixed(2)}; what the delivery path adds costs ${(dispatchCpuRow.value.median - dispatchCpuRow.baseline.value.median).toFixed(1)} µs CPU per delivery over a raw dispatch; ${failed} failed attempts; ${attempts} attempts logged in ${logged.records} delivery log records`, ...profiles],
       ...(failed > 0 ? { failures: [`${failed} deliveries failed`] } : {}),
     };
   },

@@ -43,6 +43,35 @@ test('allowed by its resolved address: delivered', async () => {
   assert.equal(r.status, 200);
 });
 
+test('the path and query of the URL are sent as they are; the signed headers with the client\'s own', async () => {
+  let got: http.IncomingHttpHeaders | undefined;
+  let gotUrl: string | undefined;
+  let gotBody = '';
+  const before = seen.length;
+  const probe = http.createServer((req, res) => {
+    got = req.headers;
+    gotUrl = req.url;
+    req.setEncoding('utf8').on('data', (c: string) => (gotBody += c));
+    req.on('end', () => res.writeHead(204).end());
+  });
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  try {
+    const r = await client.post(`http://127.0.0.1:${(probe.address() as AddressInfo).port}/hooks/a%20b?tenant=acme&x=1#frag`, '{"a":1}', { 'webhook-id': 'msg_1', 'webhook-signature': 'v1,abc' });
+    assert.equal(r.ok, true, r.error);
+    assert.equal(r.status, 204);
+  } finally {
+    probe.closeAllConnections();
+    probe.close();
+  }
+  assert.equal(seen.length, before);
+  assert.equal(gotUrl, '/hooks/a%20b?tenant=acme&x=1');
+  assert.equal(gotBody, '{"a":1}');
+  assert.equal(got?.['webhook-id'], 'msg_1');
+  assert.equal(got?.['webhook-signature'], 'v1,abc');
+  assert.equal(got?.['content-type'], 'application/json');
+  assert.equal(got?.['user-agent'], 'Postline-Webhooks/1');
+});
+
 test('a host resolving to an address outside the allow list is never connected to; nor a literal one', async () => {
   const before = seen.length;
   const r = await client.post(`http://rebound.test:${port}/ok`, '{}', {});

@@ -1,10 +1,16 @@
 /**
  * `npm run bench -- smtp-gateway`: messages accepted per second through the SMTP gateway (STARTTLS,
  * AUTH PLAIN with an API key, every 250 after the broker acknowledged the record and its accepted
- * event; the embedded broker in a child process, as deployed) — beside a bare `smtp-server` with
- * the same TLS certificate, SIZE and AUTH that only counts the messages, in the same run with the
- * same client: nodemailer's pool (a few connections), the same messages, the same concurrency.
- * Runs alternate which side goes first. Target: ≥ 0.8× the bare server (issue 14).
+ * event) — beside a bare `smtp-server` with the same TLS certificate, SIZE and AUTH that only
+ * counts the messages, in the same run with the same client: nodemailer's pool, the same
+ * messages, the same concurrency. Target: ≥ 0.8× the bare server (issue 14).
+ *
+ * Each server runs in its own process with the same node flags (`postline smtp-gateway` as
+ * deployed, against a `postline broker` child; the bare one from smtp-gateway-bare-child.ts), so
+ * the client's load in the bench process weighs on both alike. The measurement is repeated for
+ * each pool size in POSTLINE_BENCH_SMTP_GATEWAY_CONNECTIONS (default 4,8,16,32; quick: 16); runs
+ * alternate which side goes first. Each side's run also reads the CPU the client, the server
+ * and the broker spent per message (/proc), and `--profile` writes the gateway's CPU profile.
  *
  * Each run also times what every 250 must wait for and a counter never does: one message's
  * record and its accepted event produced together with acks=-1 to the same broker (an fsynced

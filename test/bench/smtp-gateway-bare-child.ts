@@ -29,3 +29,5 @@ server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ msg: 'bare ready', port: (server.server.address() as { port: number }).port })}\n`);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// The bench holds stdin open: when it dies (Ctrl-C, a crash), this process goes with it.
+process.stdin.on('end', () => process.exit(0)).resume();

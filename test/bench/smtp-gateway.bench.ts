@@ -107,7 +107,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 /** The bare counter in its own process (smtp-gateway-bare-child.ts), with the node flags the gateway runs with. */
 async function startBare(keyFile: string, certFile: string): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'smtp-gateway-bare-child.ts'), keyFile, certFile, String(MAX_BYTES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'smtp-gateway-bare-child.ts'), keyFile, certFile, String(MAX_BYTES)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).on('line', (l) => {
       try {
@@ -237,7 +237,7 @@ function rowsFor(p: Params, ours: number[], theirs: number[], acks: number[], cp
 export const suite: BenchSuite = {
   name: 'smtp-gateway',
   description: 'SMTP gateway: accepted messages/s (STARTTLS, AUTH, acked by the broker) vs a bare smtp-server that only counts, same client and run, each server in its own process',
-  timeLimitMs: { full: 20 * 60_000, quick: 4 * 60_000 },
+  timeLimitMs: { full: 20 * 60_000, quick: 10 * 60_000 },
   async run(ctx: BenchContext): Promise<SuiteResult> {
     const base = ctx.quick ? QUICK : FULL;
     const counts = connectionCounts(ctx.quick);

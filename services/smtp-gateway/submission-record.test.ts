@@ -27,3 +27,19 @@ test('refusals: sender domain per tenant exactly, bad control headers, a record 
   assert.throws(() => tagsOf('x'.repeat(65)), RawMessageRejected);
   assert.equal(tagsOf(' , '), undefined);
 });
+
+test('the idempotency fingerprint is made only for a message with X-Postline-Idempotency-Key (From and recipients, not the bytes)', () => {
+  assert.equal(submissionRecord(sub('From: a@acme.test\r\n\r\nhi'), policy, 1 << 20).fingerprint, undefined);
+  const keyed = (raw: string, rcptTo = ['a@example.org']) => submissionRecord({ ...sub(raw), rcptTo }, policy, 1 << 20).fingerprint;
+  const first = keyed('From: a@acme.test\r\nX-Postline-Idempotency-Key: k1\r\nDate: Thu, 03 Dec 2026 18:40:00 +0000\r\n\r\nhi');
+  assert.match(first ?? '', /^[0-9a-f]{64}$/);
+  assert.equal(keyed('From: a@acme.test\r\nX-Postline-Idempotency-Key: k1\r\nDate: Thu, 03 Dec 2026 18:41:00 +0000\r\n\r\nhi again'), first);
+  assert.notEqual(keyed('From: a@acme.test\r\nX-Postline-Idempotency-Key: k1\r\n\r\nhi', ['b@example.org']), first);
+});
+
+test('the record is checked against its contract without walking the base64 body: a bad field is still named', () => {
+  // The raw field is ours (Buffer → base64), so only the other fields can break the contract.
+  reject(() => submissionRecord(sub(`From: a@acme.test\r\nX-Postline-Idempotency-Key: ${'k'.repeat(300)}\r\n\r\nhi`), policy, 1 << 20), 'RAW_CONTROL_HEADER', 554);
+  const { value } = submissionRecord(sub(`From: a@acme.test\r\n\r\n${'é'.repeat(3000)}`), policy, 1 << 20);
+  assert.doesNotThrow(() => RawEmailRequestedContract.decode(value));
+});

@@ -29,9 +29,9 @@ export interface SubmissionRecord {
   /**
    * What an X-Postline-Idempotency-Key is compared on: the tenant's From address and envelope
    * recipients. Not the bytes: MIME writers make a new Date, Message-ID and boundaries on every
-   * attempt, so a retried message never has the same bytes.
+   * attempt, so a retried message never has the same bytes. Only made when the message has a key.
    */
-  fingerprint: string;
+  fingerprint?: string;
 }
 
 const MAX_TAGS = 20;
@@ -76,7 +76,9 @@ export function submissionRecord(sub: Submission, senderDomains: SenderDomainPol
     envelope: { from: sub.mailFrom, to: sub.rcptTo },
     ...(prepared.control.idempotencyKey ? { idempotencyKey: prepared.control.idempotencyKey } : {}),
   };
-  const issues = RawEmailRequestedContract.check(record);
+  // `raw` is checked in its place: Buffer#toString('base64') cannot break its pattern, and walking
+  // a message's base64 with the contract's regex cost the gateway ~1.5 % of its CPU.
+  const issues = RawEmailRequestedContract.check({ ...record, raw: 'AAAA' });
   if (issues.length > 0) {
     const named = issues.map((i) => ({ ...i, path: ({ listId: 'X-Postline-List-Id', tags: 'X-Postline-Tags', idempotencyKey: 'X-Postline-Idempotency-Key' } as Record<string, string>)[i.path.split('.')[0]] ?? i.path }));
     throw invalid(named.map((i) => `${i.path}: ${i.message}`).join('; '));
@@ -85,6 +87,7 @@ export function submissionRecord(sub: Submission, senderDomains: SenderDomainPol
   if (value.length > maxRecordBytes) {
     throw new RawMessageRejected('MESSAGE_TOO_LARGE', `the message makes a ${value.length}-byte record; at most ${maxRecordBytes}`, { code: 552, status: '5.3.4' });
   }
+  if (!record.idempotencyKey) return { record, value };
   const fingerprint = createHash('sha256')
     .update(JSON.stringify(['smtp', prepared.from, [...new Set(sub.rcptTo.map((r) => r.toLowerCase()))].sort()]))
     .digest('hex');

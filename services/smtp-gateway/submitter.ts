@@ -77,11 +77,13 @@ export function submitter(deps: SubmitterDeps): (submission: SubmissionRecord) =
     const deadline = Date.now() + deps.timeoutMs;
     const { record } = submission;
     const key = record.idempotencyKey;
-    if (!key || !deps.idempotency) {
+    const { fingerprint } = submission;
+    // A record with a key always has its fingerprint (submission-record.ts).
+    if (!key || !deps.idempotency || fingerprint === undefined) {
       await produce(submission, deadline);
       return { messageId: record.messageId, replayed: false };
     }
-    const got = await within(deps.idempotency.acquire(record.tenant, key, submission.fingerprint, record), deadline);
+    const got = await within(deps.idempotency.acquire(record.tenant, key, fingerprint, record), deadline);
     switch (got.kind) {
       case 'replay':
         return { messageId: got.messageId, replayed: true };

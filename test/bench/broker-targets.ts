@@ -142,7 +142,7 @@ function ioStatsClient(child: ChildProcess): Pick<BrokerTarget, 'resetIoStats' |
 let clockTicks: number | undefined;
 
 /** utime + stime of a process from /proc (Linux); null where that is unavailable. */
-function processCpuSeconds(pid: number): number | null {
+export function processCpuSeconds(pid: number): number | null {
   try {
     clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -69,9 +69,9 @@ export interface RuntimeOptions {
    */
   onConsumerDead?: (problems: Record<string, string>) => void;
   /**
-   * Batching of the stage's producers (main and dedicated); default BatchingProducer's (2 ms
-   * linger, one batch in flight). A stage whose callers wait on each ack (the SMTP gateway's
-   * 250) sets `lingerMs: 0`.
+   * Batching of the stage's producers (main and dedicated); default `kafka.producerLingerMs`
+   * (0: no linger) and one batch in flight. A stage whose callers wait on each ack (the SMTP
+   * gateway's 250) sets `lingerMs: 0` whatever the configuration says.
    */
   producer?: Pick<BatchingProducerOptions, 'lingerMs' | 'maxInFlightBatches'>;
 }

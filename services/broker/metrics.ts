@@ -115,7 +115,7 @@ export function createBrokerMetrics(registry: Registry, logs: () => LogManager, 
     bytesOut: new Counter({ name: 'postline_broker_bytes_out_total', help: 'Response bytes sent', registers }),
     fsyncSeconds: new Histogram({
       name: 'postline_broker_fsync_seconds',
-      help: 'Duration of one group-commit fsync pass',
+      help: 'Duration of one group-commit fsync of a partition log or of the state journal (writes that arrive meanwhile share the next)',
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
       registers,
     }),

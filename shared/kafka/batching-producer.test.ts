@@ -92,6 +92,18 @@ test('BatchingProducer: drain sends what waits behind an in-flight batch and res
   await Promise.all([a, b]);
 });
 
+test('BatchingProducer: by default an idle producer sends a record at the end of the I/O phase, with no linger timer', async () => {
+  const { producer, calls, values } = heldProducer();
+  const bp = new BatchingProducer(producer);
+  // A single message at rest: every hop of it used to wait a 2 ms linger for company that never came.
+  const sent = bp.send('dispatch', { value: 'one' });
+  await settle();
+  assert.equal(calls.length, 1, 'the record waited for a linger timer (mocked: never fires)');
+  assert.deepEqual(values(0), ['one']);
+  calls[0].ack();
+  await sent;
+});
+
 test('BatchingProducer: lingerMs 0 sends at the end of the I/O phase, without a timer, and records sent in one tick go together', async () => {
   const { producer, calls, values } = heldProducer();
   const bp = new BatchingProducer(producer, { lingerMs: 0 });

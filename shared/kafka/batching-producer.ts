@@ -3,7 +3,8 @@
  * within a short window, or until a size bound, go out in one `sendBatch` — one request and,
  * on the broker, one fsync — and each caller's promise resolves when its own record is acked
  * with acks=-1. Under load this turns thousands of single-record sends into a few batches;
- * when idle a record waits at most `lingerMs`.
+ * when idle a record waits at most `lingerMs` (by default 0: it goes out at the end of the
+ * current I/O phase, so records sent in one tick still share a request).
  *
  * Like Kafka's own producer with `max.in.flight.requests.per.connection=1`, records that arrive
  * while a batch is in flight wait for it and go out together as the next batch, the moment it
@@ -47,7 +48,11 @@ export function refusalOf(err: unknown): string | null {
 }
 
 export interface BatchingProducerOptions {
-  /** Longest a record waits for company before its batch is sent (default 2 ms; 0: only records sent in the same I/O phase). */
+  /**
+   * Longest a record waits for company when no batch is in flight (default 0: only records sent
+   * in the same I/O phase). Under load batches form while one is in flight, so a linger buys
+   * little there, and at rest it is pure latency on every hop of a message.
+   */
   lingerMs?: number;
   /** Send as soon as this many records are waiting (default 1000). */
   maxBatchRecords?: number;
@@ -109,7 +114,7 @@ export class BatchingProducer {
     opts: BatchingProducerOptions = {},
   ) {
     this.renew = opts.renew;
-    this.lingerMs = opts.lingerMs ?? 2;
+    this.lingerMs = opts.lingerMs ?? 0;
     this.maxBatch = opts.maxBatchRecords ?? 1000;
     this.maxBytes = opts.maxBatchBytes ?? 768 * 1024;
     this.maxInFlight = Math.max(1, opts.maxInFlightBatches ?? 1);

@@ -51,3 +51,53 @@ test('a request held back by client-side throttling is still sent when the throt
     queue.destroy();
   }
 });
+
+type Pushed = Parameters<InstanceType<typeof Queue>['push']>[0];
+function request(correlationId: number, onSend: () => void): Pushed {
+  return { entry: { correlationId, apiKey: 0, apiName: 'Produce', apiVersion: 3, resolve: () => undefined, reject: () => undefined }, expectResponse: true, sendRequest: onSend };
+}
+
+test('a request waiting for in-flight room arms no timer and is sent the moment the response frees the room', () => {
+  const queue = new Queue({ maxInFlightRequests: 1, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'c', broker: 'b', logger: quiet }) as InstanceType<typeof Queue> & {
+    fulfillRequest(r: { correlationId: number; payload: Buffer; size: number }): void;
+  };
+  try {
+    const sent: number[] = [];
+    queue.push(request(1, () => sent.push(1)));
+    queue.push(request(2, () => sent.push(2)));
+    assert.deepEqual(sent, [1], 'the second request waits: one in flight at most');
+    // kafkajs armed a 10 ms check here; only the response can make room, so no timer is needed.
+    assert.equal(queue.throttleCheckTimeoutId, null, 'a timer was armed for a request that only waits for in-flight room');
+    queue.fulfillRequest({ correlationId: 1, payload: Buffer.alloc(0), size: 0 });
+    assert.deepEqual(sent, [1, 2], 'sent synchronously when the first response arrived');
+  } finally {
+    queue.destroy();
+  }
+});
+
+test('a request whose throttle ended while the queue was being checked is sent at once, not after a 10 ms timer', async () => {
+  const queue = new Queue({ maxInFlightRequests: null, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'c', broker: 'b', logger: quiet });
+  const realNow = Date.now;
+  try {
+    let sent = false;
+    const end = realNow() + 60_000;
+    queue.throttledUntil = end;
+    queue.push(request(1, () => void (sent = true)));
+    assert.equal(sent, false, 'held back while throttled');
+    clearTimeout(queue.throttleCheckTimeoutId ?? undefined);
+    queue.throttleCheckTimeoutId = null;
+    // The check runs one millisecond before the throttle ends; by the time it schedules the
+    // next check, the throttle is over (Date.now() moved on in between).
+    let calls = 0;
+    Date.now = () => (calls++ === 0 ? end - 1 : end);
+    queue.checkPendingRequests();
+    assert.equal(sent, false, 'still throttled when the check looked');
+    await Promise.resolve();
+    await Promise.resolve();
+    Date.now = realNow;
+    assert.equal(sent, true, 'the request waited for a timer although nothing held it back any more');
+  } finally {
+    Date.now = realNow;
+    queue.destroy();
+  }
+});

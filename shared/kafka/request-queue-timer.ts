@@ -8,10 +8,14 @@
  * released; 2.2.4 is the last kafkajs). Every connection of every consumer, producer and admin
  * client does this, which was most of each stage's idle CPU.
  *
- * Importing this module replaces the method with the upstream fix: a check is scheduled while
- * requests are pending (after the throttle, or in 10 ms as before) or while the connection is
- * throttled; with an empty queue and no throttle there is nothing to check, and the next
- * `push` or response schedules it again (kafkajs calls this method from both).
+ * Importing this module replaces the method: a timer is armed only for requests held back by a
+ * client-side throttle, for the moment the throttle ends. A request that waits for in-flight room
+ * is sent by the response (or timeout) that frees it — kafkajs's `fulfillRequest` checks the
+ * queue — so it arms no timer (kafkajs armed a 10 ms one, and its 1 ms loop used to pick such
+ * requests up sooner). If the throttle has ended by the time this runs (the caller saw it active a
+ * moment earlier), the queue is checked again at once, never after a 10 ms fallback. With an empty
+ * queue nothing is armed: an idle connection stays idle, and the next `push` or response
+ * schedules again (kafkajs calls this method from both).
  */
 import { createRequire } from 'node:module';
 
@@ -22,27 +26,27 @@ export interface RequestQueueInternals {
   pending: unknown[];
   throttledUntil: number;
   throttleCheckTimeoutId: NodeJS.Timeout | null;
+  canSendSocketRequestImmediately(): boolean;
   checkPendingRequests(): void;
   scheduleCheckPendingRequests(): void;
 }
-
-/** kafkajs's own interval for re-checking a queue whose requests wait for in-flight room. */
-const CHECK_PENDING_REQUESTS_INTERVAL = 10;
 
 /** kafkajs's `RequestQueue` class (`src/network/requestQueue/index.js`). */
 export const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as { prototype: RequestQueueInternals };
 
 function scheduleCheckPendingRequests(this: RequestQueueInternals): void {
-  if (this.throttleCheckTimeoutId) return;
+  if (this.throttleCheckTimeoutId || this.pending.length === 0) return;
   const untilUnthrottled = this.throttledUntil - Date.now();
-  let delay: number;
-  if (this.pending.length > 0) delay = untilUnthrottled > 0 ? untilUnthrottled : CHECK_PENDING_REQUESTS_INTERVAL;
-  else if (untilUnthrottled > 0) delay = untilUnthrottled;
-  else return; // nothing waits and nothing is throttled: the next push or response schedules again
-  this.throttleCheckTimeoutId = setTimeout(() => {
-    this.throttleCheckTimeoutId = null;
-    this.checkPendingRequests();
-  }, delay);
+  if (untilUnthrottled > 0) {
+    this.throttleCheckTimeoutId = setTimeout(() => {
+      this.throttleCheckTimeoutId = null;
+      this.checkPendingRequests();
+    }, untilUnthrottled);
+  } else if (this.canSendSocketRequestImmediately()) {
+    // The throttle ended between the caller's check and now: send without waiting for a timer.
+    queueMicrotask(() => this.checkPendingRequests());
+  }
+  // else: the requests wait for in-flight room; the response or timeout that frees it sends them.
 }
 
 RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests;

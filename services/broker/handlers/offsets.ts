@@ -99,7 +99,8 @@ export function offsetHandlers(b: BrokerContext): Array<[number, Handler]> {
       const g = b.groups.ensureGroup(req.groupId);
       changes.push([groupKey(req.groupId), { protocolType: g.protocolType || 'consumer', generation: g.generation, at: now }]);
       b.store.set(changes);
-      await b.commit.durable();
+      // Only the journal holds offsets: the commit never waits for partition logs' fsyncs.
+      await b.commit.durableFor([b.store]);
     }
     return { throttleTimeMs: 0, topics };
   };

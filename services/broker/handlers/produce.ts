@@ -5,13 +5,15 @@ import { AppendError } from '../log/partition-log.js';
 import type { BrokerContext } from '../context.js';
 import type { Handler } from '../server.js';
 import type { Message } from '../protocol/schema.js';
+import type { PartitionLog } from '../log/partition-log.js';
 
 const MAGIC_AT = 16;
 
 export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
   const produce: Handler = async (ctx, req) => {
     const acks: number = req.acks;
-    let needsSync = false;
+    // The partitions this request wrote (or whose unsynced write it repeats): the ack waits for their fsyncs only.
+    const toSync = new Set<PartitionLog>();
     const responses = (req.topicData as Message[]).map((t) => ({
       name: t.name,
       partitionResponses: (t.partitionData as Message[]).map((p) => {
@@ -31,11 +33,11 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
           if (!r.duplicate) {
             b.metrics.recordsIn.inc({ topic: b.metrics.topicLabel(t.name) }, countRecords(p.records));
             b.logs.markDirty(log);
-            needsSync = true;
+            toSync.add(log);
           } else if (log.highWatermark <= r.baseOffset) {
             // A retry of a batch whose first attempt is not yet fsynced: acknowledging it now
             // would promise durability the original has not reached.
-            needsSync = true;
+            toSync.add(log);
           }
           return { ...out, baseOffset: r.baseOffset, logStartOffset: log.logStartOffset };
         } catch (err) {
@@ -50,8 +52,9 @@ export function produceHandlers(b: BrokerContext): Array<[number, Handler]> {
     // acks=1 and acks=-1 are answered once the group fsync covering the write has run: only then
     // has the high watermark moved past it, so a client reading its own write right after the
     // ack (ListOffsets latest, a consumer) sees it, as with a one-replica Kafka. Concurrent
-    // produces share that fsync, so this costs latency, not throughput.
-    if (acks !== 0 && needsSync && b.options.durability === 'group') await b.commit.durable();
+    // produces to a partition share its fsync, so this costs latency, not throughput; and only
+    // the written partitions' fsyncs are awaited, not a pass over every dirty file.
+    if (acks !== 0 && toSync.size > 0 && b.options.durability === 'group') await b.commit.durableFor(toSync);
     return { responses, throttleTimeMs: 0 };
   };
   return [[ApiKey.Produce, produce]];

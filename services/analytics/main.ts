@@ -30,6 +30,7 @@ import { kafkaEngineStatements } from './schema/kafka-engine.js';
 import { ClickHouseSink } from './sink/clickhouse-sink.js';
 import { clickHouseEventsWriter, type EventsWriter } from './sink/events-writer.js';
 import { instrumentSink } from './sink/sink-metrics.js';
+import { sinkFetchOptions } from './sink/fetch-options.js';
 import { registerReadApi } from './read-api/read-api.js';
 
 export const ANALYTICS_SERVICE = 'analytics';
@@ -133,7 +134,7 @@ export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps
   if (a.migrateOnStart) await untilDone(() => applyMigrations(client, schemaParams(a), logger), logger, 'schema migration', giveUp.signal, a.insertRetryMaxMs);
 
   const base = clickHouseEventsWriter(client, a.database);
-  const consumer = rt.kafka.consumer({ groupId: a.groupId, sessionTimeout: a.sessionTimeoutMs, maxBytesPerPartition: 2 << 20, maxBytes: 16 << 20, maxWaitTimeInMs: 500 });
+  const consumer = rt.kafka.consumer({ groupId: a.groupId, sessionTimeout: a.sessionTimeoutMs, ...sinkFetchOptions(a.batchMaxWaitMs) });
   rt.watchConsumer('consumer', consumer);
   await consumer.connect();
   let joined = false;

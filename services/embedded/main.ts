@@ -16,7 +16,7 @@ import pino from 'pino';
 import pretty from 'pino-pretty';
 import { Supervisor, SupervisedStartError, type ChildSpec } from './supervisor.js';
 import { launcherApiKeys, DEMO_TENANT } from './launcher-keys.js';
-import { startCaptureServer, type CaptureServer } from '../capture-smtp/capture-server.js';
+import type { CaptureServer } from '../capture-smtp/capture-server.js';
 import { generateApiKey } from '../ingest/api-keys.js';
 import { loadPostlineConfig, type PostlineConfig } from '../../shared/config.js';
 import { ConfigError } from '../../shared/config-loader.js';
@@ -63,11 +63,21 @@ export function processLayout(o: { perStage: boolean; inbound: boolean }): Stage
   ];
 }
 
-/** The supervisor's spec of one process of the layout. */
-function processSpec(p: StageProcess, env: NodeJS.ProcessEnv): ChildSpec {
-  // The large young generation (STAGE_NODE_FLAGS) pays where JavaScript churns through messages:
-  // the renderer and dispatcher. Analytics' work is mostly the native engine's; V8's default there.
-  const nodeFlags = p.stages.includes('renderer') || p.stages.includes('dispatcher') ? STAGE_NODE_FLAGS : [];
+/**
+ * Node flags of one process of the layout, before the user's `--node-flags`. The large young
+ * generation (STAGE_NODE_FLAGS) stays where a process runs the renderer or the dispatcher alone
+ * (`--process-per-stage`, as the image runs a stage per pod). The co-hosted process and the broker
+ * run V8's default: measured on `npm start` (README, Capacity), 64 MB semi-spaces cost the
+ * co-hosted process ~50–90 MB at rest, kept from start-up on, for no CPU per message the bench
+ * could tell apart from noise; analytics' work is mostly the native engine's.
+ */
+export function layoutNodeFlags(p: StageProcess): readonly string[] {
+  return p.stages.length === 1 && (p.stages[0] === 'renderer' || p.stages[0] === 'dispatcher') ? STAGE_NODE_FLAGS : [];
+}
+
+/** The supervisor's spec of one process of the layout; `extraFlags` (the user's `--node-flags`) come after its own. */
+export function processSpec(p: StageProcess, env: NodeJS.ProcessEnv, extraFlags: readonly string[] = []): ChildSpec {
+  const nodeFlags = [...layoutNodeFlags(p), ...extraFlags];
   if (p.stages.length === 1) return { name: p.name, args: [p.stages[0]], env, nodeFlags, ready: (l) => l.msg === 'service ready' || undefined };
   return { name: p.name, args: ['stages', p.stages.join(',')], env, nodeFlags, ready: (l) => l.msg === 'stages ready' || undefined };
 }
@@ -85,6 +95,8 @@ const HELP = `usage: postline start [options]
   --submission-port <n>  SMTP gateway port with STARTTLS (default 2587)
   --submissions-port <n> SMTP gateway port with implicit TLS (default 2465)
   --process-per-stage  run each stage in its own process (as in Kubernetes) instead of sharing one
+  --node-flags <flags> more node flags for every process it starts, after its own, e.g.
+                       "--cpu-prof --cpu-prof-dir=/tmp/prof" (NODE_OPTIONS refuses --cpu-prof)
 
 Environment variables (POSTLINE_*) are passed to every stage; set POSTLINE_DISPATCHER_RELAY_HOST
 (and _PORT) to deliver through a real relay instead of the capture server. API keys you configure
@@ -124,7 +136,7 @@ function demoKey(dataDir: string, name = 'demo-api-key'): string {
   return key;
 }
 
-type Values = { 'process-per-stage': boolean } & Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port' | 'submission-port' | 'submissions-port', string>;
+type Values = { 'process-per-stage': boolean; 'node-flags'?: string } & Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port' | 'submission-port' | 'submissions-port', string>;
 
 /** Child output through the launcher's pretty printer; supervision events as the launcher's own lines. */
 function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty.PrettyStream): void {
@@ -151,10 +163,13 @@ interface Started {
 /** The broker, the capture server (unless a relay is configured) and every stage, each once ready. */
 async function startPipeline(supervisor: Supervisor, layout: StageProcess[], values: Values, dataDir: string, config: PostlineConfig, logger: pino.Logger, onCapture: (c: CaptureServer) => void): Promise<Started> {
   const brokerArgs = ['broker', '--port', values['broker-port'], '--data-dir', path.join(dataDir, 'broker'), '--log-level', 'info'];
+  const extraFlags = (values['node-flags'] ?? '').split(/\s+/).filter(Boolean);
   const bootstrap = await supervisor.start({
     name: 'broker',
     args: brokerArgs,
     env: process.env,
+    // V8's default young generation (see layoutNodeFlags): the broker's churn is small buffers.
+    nodeFlags: extraFlags,
     ready: (l) => {
       if (l.msg !== 'broker ready') return undefined;
       pinPort(brokerArgs, String(l.bootstrap));
@@ -163,7 +178,8 @@ async function startPipeline(supervisor: Supervisor, layout: StageProcess[], val
   });
   const capture = process.env.POSTLINE_DISPATCHER_RELAY_HOST
     ? undefined
-    : await startCaptureServer({
+    : // Loaded only when used (smtp-server, a second Fastify): a launcher behind a relay stays smaller.
+      await (await import('../capture-smtp/capture-server.js')).startCaptureServer({
         dir: path.join(dataDir, 'outbox'),
         smtpHost: '127.0.0.1',
         smtpPort: Number(values['smtp-port']),
@@ -217,7 +233,7 @@ async function startPipeline(supervisor: Supervisor, layout: StageProcess[], val
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
   };
   // Together: each process waits only for the broker, none for another.
-  await Promise.all(layout.map((p) => supervisor.start(processSpec(p, env))));
+  await Promise.all(layout.map((p) => supervisor.start(processSpec(p, env, extraFlags))));
   return { bootstrap, key, adminKey, capture };
 }
 
@@ -290,6 +306,7 @@ export async function main(argv: string[]): Promise<void> {
       'submission-port': { type: 'string', default: '2587' },
       'submissions-port': { type: 'string', default: '2465' },
       'process-per-stage': { type: 'boolean', default: false },
+      'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });

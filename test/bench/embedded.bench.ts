@@ -16,6 +16,7 @@
  * Sizes: 20,000 messages, 20 s idle and latency windows by default; POSTLINE_BENCH_EMBEDDED_FULL=1
  * uses 60 s windows (the issue's); --quick 2,000 messages and 5 s windows.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
@@ -32,6 +33,8 @@ import { startSinkProcess, type SinkProcess } from './send-path-sink.js';
 import { endToEndHttp } from './send-path-stages.js';
 import { FROM, ingestBody, rawRenderer, writeTemplatesDir } from './send-path-workload.js';
 import { descendants, processLabel, pssMb, startLauncher, type Launcher } from './embedded-launcher.js';
+import { hrtimeUs, type ProfileWindow } from './cpu-profile-summary.js';
+import { busyBreakdown } from './send-path-profiles.js';
 
 interface Params {
   messages: number;
@@ -65,6 +68,8 @@ interface RunFigures {
   cpuByLabel: Record<string, number>;
   rawCpuMsPerMessage: { render: number; smtp: number };
   rawLimit: number;
+  /** With --profile: each process's busy time over the throughput window, by component and function. */
+  profiles?: string[];
 }
 
 /** Resolves when the sink reports `rcpt`'s arrival; the time is the sink's (epoch ms). */
@@ -115,14 +120,38 @@ async function sendOne(launcher: Launcher, rcpt: string): Promise<void> {
   if (res.status !== 202) throw new Error(`POST /v1/emails answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
 }
 
+/**
+ * `--profile`: every process `postline start` starts runs under `--cpu-prof` (its `--node-flags`;
+ * the launcher itself does not); each profile is read over the throughput window only (start-up,
+ * idle and latency windows left out).
+ */
+function profileSummaries(dir: string, pids: Map<number, string>, window: ProfileWindow): string[] {
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  const out = [`CPU profiles of every process of postline start (--cpu-prof; thread 0 is the main thread): ${dir}`];
+  for (const [pid, label] of pids) {
+    // Named CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread.
+    const file = files.find((f) => f.includes(`.${pid}.0.`));
+    if (file) out.push(busyBreakdown(`${label} (pid ${pid}), throughput window`, path.join(dir, file), window, 15));
+  }
+  return out;
+}
+
 async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProcess, arrivals: Arrivals, templatesDir: string): Promise<RunFigures> {
   const sampler = new ProcessSampler(500).start();
   sampler.watch('sink', sink.pid);
   const cliMs = await timeCli();
   ctx.progress(`run ${run + 1}: starting postline start`);
-  const launcher = await startLauncher({ relay: sink, env: { POSTLINE_RENDERER_TEMPLATES_DIR: templatesDir }, args: LAUNCHER_ARGS });
+  const profileDir = path.join(ctx.outDir, `profiles-embedded-${new Date().toISOString().replace(/[:.]/g, '-')}-run${run + 1}`);
+  const profileArgs = ctx.profile ? [`--node-flags=--cpu-prof --cpu-prof-dir=${profileDir}`] : [];
+  const launcher = await startLauncher({ relay: sink, env: { POSTLINE_RENDERER_TEMPLATES_DIR: templatesDir }, args: [...LAUNCHER_ARGS, ...profileArgs] });
+  const pids = new Map<number, string>();
+  let loadWindow: ProfileWindow | undefined;
+  let figures: RunFigures;
   try {
-    for (const pid of [launcher.pid, ...descendants(launcher.pid)]) sampler.watch(processLabel(pid), pid);
+    for (const pid of [launcher.pid, ...descendants(launcher.pid)]) {
+      pids.set(pid, processLabel(pid));
+      sampler.watch(processLabel(pid), pid);
+    }
 
     // The first message after start: the fleets are warm, nothing else has run through the stages yet.
     const t0 = epochMs();
@@ -158,19 +187,21 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
       for (const [l, mb] of Object.entries(pssByLabel(launcher))) loadPss[l] = Math.max(loadPss[l] ?? 0, mb);
     }, 1000);
     let e2e;
+    const fromUs = hrtimeUs();
     try {
       e2e = await endToEndHttp(launcher, sink, `emb${run}`, p.messages, 500, 6, 600_000, ctx.signal);
     } finally {
       clearInterval(pssTimer);
     }
     const loadUsage = load.close();
+    loadWindow = { fromUs, toUs: hrtimeUs() };
     const cpuByLabel = Object.fromEntries(Object.entries(loadUsage.byLabel).filter(([l]) => postline(l)).map(([l, u]) => [l, (u.cpuSeconds * 1000) / p.messages]));
 
     ctx.progress(`run ${run + 1}: raw-library baselines`);
     const render = await rawRender({ tag: `raw${run}`, n: p.rawMessages, concurrency: 64, timeLimitMs: 120_000 });
     const smtp = await rawPooledSmtp(sink, { tag: `raw${run}`, n: p.rawMessages, concurrency: 20, maxConnections: 16, timeLimitMs: 120_000, signal: ctx.signal });
     const rawCpu = { render: (render.cpuSeconds * 1000) / render.count, smtp: (smtp.cpuSeconds * 1000) / smtp.count };
-    return {
+    figures = {
       startupMs: launcher.startupMs,
       cliMs,
       firstMessageMs,
@@ -191,6 +222,9 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     sampler.stop();
     await launcher.stop();
   }
+  // Profiles are written as each process exits.
+  if (ctx.profile && loadWindow) figures.profiles = profileSummaries(profileDir, pids, loadWindow);
+  return figures;
 }
 
 /** The same single messages sent straight to the sink by a pooled nodemailer transport. */
@@ -282,7 +316,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   return {
     rows: runs.length > 0 ? rows(p, runs) : [],
     params: { ...p, cores: os.availableParallelism() },
-    notes: runs.length > 0 ? perProcessNotes(runs) : [],
+    notes: runs.length > 0 ? [...perProcessNotes(runs), ...runs.flatMap((r) => r.profiles ?? [])] : [],
     details: { runs },
     failures,
   };
@@ -291,6 +325,6 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
 export const suite: BenchSuite = {
   name: 'embedded',
   description: 'npm start as users run it: start-up, single-message latency, idle CPU, memory and throughput against same-run floors',
-  timeLimitMs: { full: 40 * 60_000, quick: 10 * 60_000 },
+  timeLimitMs: { full: 40 * 60_000, quick: 10 * 60_000, profile: 2 * 60_000 },
   run,
 };

@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { processLayout, processSpec } from './main.js';
+import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+
+const semiSpace = (flags: readonly string[] | undefined): string[] => (flags ?? []).filter((f) => f.startsWith('--max-semi-space-size'));
+
+test('npm start: the co-hosted stages process and analytics run with V8\'s default young generation', () => {
+  for (const p of processLayout({ perStage: false, inbound: true })) {
+    assert.deepEqual(semiSpace(processSpec(p, {}).nodeFlags), [], `${p.name} (${p.stages.join(',')})`);
+  }
+});
+
+test('--process-per-stage: the renderer and the dispatcher keep the stage flags, as one stage per pod does', () => {
+  const specs = processLayout({ perStage: true, inbound: true }).map((p) => processSpec(p, {}));
+  for (const s of specs) {
+    const expected = s.name === 'renderer' || s.name === 'dispatcher' ? [...STAGE_NODE_FLAGS] : [];
+    assert.deepEqual(s.nodeFlags, expected, s.name);
+  }
+});
+
+test('--node-flags come after the layout\'s own flags, on every process', () => {
+  const extra = ['--cpu-prof', '--cpu-prof-dir=/tmp/p'];
+  for (const perStage of [false, true]) {
+    for (const p of processLayout({ perStage, inbound: false })) {
+      const flags = processSpec(p, {}, extra).nodeFlags ?? [];
+      assert.deepEqual(flags.slice(-2), extra, p.name);
+    }
+  }
+});

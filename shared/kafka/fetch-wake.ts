@@ -1,0 +1,146 @@
+/**
+ * Lets a kafkajs consumer stop (and resume) without waiting out its long-polling fetch.
+ *
+ * kafkajs 2.2.4's `consumer.stop()` (and `disconnect()`, which calls it) waits for the fetch in
+ * flight before it leaves the group, so every stop cost up to the fetch wait
+ * (`kafka.fetchMaxWaitMs`): with the long waits an idle install needs, CI's integration tests
+ * spent most of their time there. kafkajs sends fetches on a connection of their own (the
+ * second of each broker's pool), so right after the stop has begun (the fetcher no longer
+ * loops) this sends an empty Fetch with no wait on that connection. Responses go out in request
+ * order, so the Postline broker ends the pending long-poll at once rather than hold the second
+ * answer back (services/broker/handlers/fetch.ts); Kafka itself answers the long-poll at its
+ * wait as before, so this costs nothing there. The nudge repeats while the stop is pending, for
+ * a fetch that was being sent just as the stop began.
+ *
+ * When every partition of a consumer is paused (a stage stopping lets its records in flight
+ * finish with its partitions paused; the scheduler pauses until due times), kafkajs does not
+ * fetch but sleeps the whole fetch wait before it looks again. That sleep here ends early on
+ * `stop`, `disconnect` and `resume`, and `resume` nudges a parked fetch too, so a resumed
+ * partition is fetched at once rather than after the wait.
+ */
+import { createRequire } from 'node:module';
+import type { Consumer, Kafka } from 'kafkajs';
+
+const require = createRequire(import.meta.url);
+
+/** The parts of kafkajs's internal Cluster / Broker / ConnectionPool this relies on. */
+interface BrokerInternals {
+  connectionPool?: { pool?: Array<{ isConnected(): boolean }> };
+  fetch(request: { replicaId: number; isolationLevel: number; maxWaitTime: number; minBytes: number; maxBytes: number; topics: [] }): Promise<unknown>;
+}
+interface ClusterInternals {
+  brokerPool?: { brokers?: Record<string, BrokerInternals> };
+}
+
+/** How often the empty fetch is sent again while a stop is pending. */
+const NUDGE_INTERVAL_MS = 200;
+
+const CREATE_CLUSTER = 'private:Kafka:createCluster';
+
+/** The fetch connection of each broker the consumer's cluster has connected. */
+function fetchingBrokers(cluster: ClusterInternals): BrokerInternals[] {
+  return Object.values(cluster.brokerPool?.brokers ?? {}).filter((b) => b.connectionPool?.pool?.[1]?.isConnected() === true);
+}
+
+/** Ends the all-paused sleeps of the consumer group on this cluster (one consumer per cluster). */
+const sleepers = new WeakMap<object, Set<() => void>>();
+
+function nudge(cluster: ClusterInternals): void {
+  const wake = sleepers.get(cluster);
+  if (wake) for (const fn of [...wake]) fn();
+  for (const broker of fetchingBrokers(cluster)) {
+    // Errors (a connection closing meanwhile) change nothing: the stop goes on either way.
+    broker.fetch({ replicaId: -1, isolationLevel: 1, maxWaitTime: 0, minBytes: 0, maxBytes: 1, topics: [] }).catch(() => undefined);
+  }
+}
+
+/** The consumer group fetching on each cluster (kafkajs makes a new one per `run`). */
+const groups = new WeakMap<object, ConsumerGroupInternals>();
+
+/** Runs `stopping` (a consumer's stop or disconnect) and nudges its fetch until it settles. */
+async function nudged<T>(cluster: ClusterInternals, stopping: () => Promise<T>): Promise<T> {
+  // A fetch being prepared (offsets being resolved) sends no wait, or sleeps none when all its
+  // partitions are paused; the group is dropped after the stop, so nothing else sees this.
+  const group = groups.get(cluster);
+  if (group) group.maxWaitTime = 0;
+  const p = stopping();
+  nudge(cluster);
+  const timer = setInterval(() => nudge(cluster), NUDGE_INTERVAL_MS);
+  try {
+    return await p;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * Wraps `kafka.consumer` so every consumer it creates stops (`stop`, `disconnect`) without
+ * waiting for its fetch in flight. Without kafkajs's internals (another version) consumers are
+ * returned unchanged and stop as before.
+ */
+export function stopWithoutFetchWait(kafka: Kafka): void {
+  const holder = kafka as unknown as Record<symbol, (...args: unknown[]) => ClusterInternals>;
+  const key = Object.getOwnPropertySymbols(kafka).find((s) => s.description === CREATE_CLUSTER);
+  if (!key || typeof holder[key] !== 'function') return;
+  const createCluster = holder[key];
+  let created: ClusterInternals | undefined;
+  holder[key] = (...args: unknown[]) => (created = createCluster(...args));
+  const consumer = kafka.consumer.bind(kafka);
+  kafka.consumer = (config) => {
+    created = undefined;
+    const c: Consumer = consumer(config);
+    const cluster = created as ClusterInternals | undefined;
+    if (!cluster) return c;
+    const { stop, disconnect, resume } = c;
+    c.stop = () => nudged(cluster, stop);
+    c.disconnect = () => nudged(cluster, disconnect);
+    c.resume = (topicPartitions) => {
+      resume(topicPartitions);
+      nudge(cluster);
+    };
+    return c;
+  };
+}
+
+/** The parts of kafkajs's internal ConsumerGroup this relies on. */
+interface ConsumerGroupInternals {
+  cluster: object;
+  maxWaitTime: number;
+  subscriptionState: { assigned(): Array<{ topic: string; partitions: number[] }> };
+  filterPartitionsByNode(nodeId: number, tps: Array<{ topic: string; partitions: number[] }>): Array<{ topic: string; partitions: number[] }>;
+  getActiveTopicPartitions(): Record<string, Set<number> | undefined>;
+  fetch(nodeId: number): Promise<unknown[]>;
+}
+
+/** kafkajs's `ConsumerGroup` class (`src/consumer/consumerGroup.js`). */
+const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as { prototype: ConsumerGroupInternals };
+
+/** True when none of the partitions this node leads for the consumer would be fetched. */
+export function nothingToFetch(group: ConsumerGroupInternals, nodeId: number): boolean {
+  const active = group.getActiveTopicPartitions();
+  const mine = group.filterPartitionsByNode(nodeId, group.subscriptionState.assigned());
+  return !mine.some(({ topic, partitions }) => partitions.some((p) => active[topic]?.has(p) === true));
+}
+
+/** kafkajs's own sleep when there is nothing to fetch, ended early by a nudge. */
+function sleepUnlessNudged(cluster: object, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const set = sleepers.get(cluster) ?? new Set<() => void>();
+    sleepers.set(cluster, set);
+    const done = (): void => {
+      clearTimeout(timer);
+      set.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    set.add(done);
+  });
+}
+
+const fetch = ConsumerGroup.prototype.fetch;
+ConsumerGroup.prototype.fetch = async function (this: ConsumerGroupInternals, nodeId: number): Promise<unknown[]> {
+  groups.set(this.cluster, this);
+  if (!nothingToFetch(this, nodeId)) return fetch.call(this, nodeId);
+  await sleepUnlessNudged(this.cluster, this.maxWaitTime);
+  return [];
+};

@@ -4,6 +4,7 @@ import pino from 'pino';
 import type { Consumer } from 'kafkajs';
 import { createKafka, fetchMaxWait } from './client.js';
 import { StageConsumer } from './stage-consumer.js';
+import { PartitionHolds } from './partition-holds.js';
 import type { PostlineConfig } from '../config.js';
 import { startTestBroker, uniqueName, waitFor } from '../../test/helpers/broker.js';
 
@@ -107,4 +108,45 @@ test('a consumer whose fetch waits 5 s stops and disconnects in well under a sec
   // It left its group cleanly: no member waits for its session to lapse.
   const { groups } = await admin.describeGroups([stageGroup]);
   assert.equal(groups[0].members.length, 0);
+});
+
+// One partition: all paused, kafkajs sleeps instead of fetching. Two: a fetch waits on the other.
+for (const partitions of [1, 2]) test(`a partition held (paused) and resumed while its consumer waits 5 s is fetched again at once, not after the wait (${partitions} partition(s))`, async (t) => {
+  const broker = await startTestBroker();
+  t.after(() => broker.destroy());
+  const kafka = createKafka(kafkaConfig(broker.bootstrap, { fetchMaxWaitMs: 5000 }), 'resume-test', pino({ level: 'silent' }));
+  const admin = kafka.admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+  const producer = kafka.producer();
+  await producer.connect();
+  t.after(() => producer.disconnect());
+  const topic = uniqueName('held');
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+  await producer.send({ topic, messages: [{ partition: 0, value: 'due-later' }] });
+  const consumer = kafka.consumer({ groupId: uniqueName('held-group') });
+  t.after(() => consumer.disconnect());
+  const holds = new PartitionHolds();
+  t.after(() => holds.clear());
+  const seen: number[] = [];
+  let resumedAt = 0;
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, pause }) => {
+      seen.push(performance.now());
+      // The first time, not due yet: held for 300 ms (the scheduler's way), the record unresolved.
+      if (seen.length === 1) holds.hold(batch.topic, batch.partition, 300, () => {
+        const resume = pause();
+        return () => {
+          resumedAt = performance.now();
+          resume();
+        };
+      });
+    },
+  });
+  await waitFor(() => seen.length >= 2, 30_000, 'the held record to come again');
+  const ms = seen[1] - resumedAt;
+  assert.ok(resumedAt > 0 && ms < 1000, `the record came ${Math.round(ms)} ms after its partition was resumed (fetch wait 5000 ms)`);
 });

@@ -91,13 +91,9 @@ export function stopWithoutFetchWait(kafka: Kafka): void {
     const c: Consumer = consumer(config);
     const cluster = created as ClusterInternals | undefined;
     if (!cluster) return c;
-    const { stop, disconnect, resume } = c;
+    const { stop, disconnect } = c;
     c.stop = () => nudged(cluster, stop);
     c.disconnect = () => nudged(cluster, disconnect);
-    c.resume = (topicPartitions) => {
-      resume(topicPartitions);
-      nudge(cluster);
-    };
     return c;
   };
 }
@@ -110,6 +106,7 @@ interface ConsumerGroupInternals {
   filterPartitionsByNode(nodeId: number, tps: Array<{ topic: string; partitions: number[] }>): Array<{ topic: string; partitions: number[] }>;
   getActiveTopicPartitions(): Record<string, Set<number> | undefined>;
   fetch(nodeId: number): Promise<unknown[]>;
+  resume(topicPartitions: Array<{ topic: string; partitions?: number[] }>): void;
 }
 
 /** kafkajs's `ConsumerGroup` class (`src/consumer/consumerGroup.js`). */
@@ -143,4 +140,11 @@ ConsumerGroup.prototype.fetch = async function (this: ConsumerGroupInternals, no
   if (!nothingToFetch(this, nodeId)) return fetch.call(this, nodeId);
   await sleepUnlessNudged(this.cluster, this.maxWaitTime);
   return [];
+};
+
+// `consumer.resume` and the resume function of eachBatch's `pause()` both end here.
+const resume = ConsumerGroup.prototype.resume;
+ConsumerGroup.prototype.resume = function (this: ConsumerGroupInternals, topicPartitions): void {
+  resume.call(this, topicPartitions);
+  nudge(this.cluster);
 };

@@ -15,8 +15,9 @@
  * When every partition of a consumer is paused (a stage stopping lets its records in flight
  * finish with its partitions paused; the scheduler pauses until due times), kafkajs does not
  * fetch but sleeps the whole fetch wait before it looks again. That sleep here ends early on
- * `stop`, `disconnect` and `resume`, and `resume` nudges a parked fetch too, so a resumed
- * partition is fetched at once rather than after the wait.
+ * `stop`, `disconnect`, `resume` and `seek`, which nudge a waiting fetch too, so a resumed or
+ * re-positioned partition is fetched at once rather than after the wait: consumers that hold
+ * partitions until a due time need no short fetch wait.
  */
 import { createRequire } from 'node:module';
 import type { Consumer, Kafka } from 'kafkajs';
@@ -107,6 +108,7 @@ interface ConsumerGroupInternals {
   getActiveTopicPartitions(): Record<string, Set<number> | undefined>;
   fetch(nodeId: number): Promise<unknown[]>;
   resume(topicPartitions: Array<{ topic: string; partitions?: number[] }>): void;
+  seek(target: { topic: string; partition: number; offset: string }): void;
 }
 
 /** kafkajs's `ConsumerGroup` class (`src/consumer/consumerGroup.js`). */
@@ -146,5 +148,13 @@ ConsumerGroup.prototype.fetch = async function (this: ConsumerGroupInternals, no
 const resume = ConsumerGroup.prototype.resume;
 ConsumerGroup.prototype.resume = function (this: ConsumerGroupInternals, topicPartitions): void {
   resume.call(this, topicPartitions);
+  nudge(this.cluster);
+};
+
+// `consumer.seek`: the next fetch reads from there, so the waiting one ends (a re-read, or a stage
+// restarting a partition at a failed record, comes at once rather than after the fetch wait).
+const seek = ConsumerGroup.prototype.seek;
+ConsumerGroup.prototype.seek = function (this: ConsumerGroupInternals, target): void {
+  seek.call(this, target);
   nudge(this.cluster);
 };

@@ -9,7 +9,8 @@ import type { TopicSpec } from '../topics.js';
 import './codecs.js';
 // kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection; this import stops it.
 import './request-queue-timer.js';
-import { stopWithoutFetchWait } from './fetch-wake.js';
+// A consumer's stop, resume or seek ends its waiting fetch instead of waiting it out.
+import './fetch-wake.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -41,8 +42,6 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
       },
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
   });
-  // A consumer's stop does not wait out its long-poll (the broker ends it when nudged).
-  stopWithoutFetchWait(kafka);
   // Every consumer's group session (unless it sets its own): a crashed stage's replacement
   // cannot join its groups until the dead member's session has lapsed.
   const consumer = kafka.consumer.bind(kafka);

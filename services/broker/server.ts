@@ -1,7 +1,7 @@
 /**
  * The TCP side: length-prefixed frames in, responses out in request order per connection (as
  * Kafka guarantees), with each request handled as soon as it arrives so a long-polling Fetch
- * never holds up another connection. A malformed, truncated or oversized frame closes only that
+ * never holds up another connection (and a later request on its own connection ends it). A malformed, truncated or oversized frame closes only that
  * connection. A client that reads slowly is paused at the socket rather than buffered without
  * bound.
  */
@@ -19,6 +19,13 @@ export interface RequestContext {
   clientId: string;
   clientHost: string;
   connectionId: number;
+  /**
+   * Calls `fn` once when a later request arrives on this connection; returns the unsubscriber.
+   * Responses go out in request order, so a long-polling Fetch ahead of that request would hold
+   * its answer back: it ends instead (kafkajs's consumer stops without waiting out its fetch by
+   * sending one, see shared/kafka/fetch-wake.ts).
+   */
+  onLaterRequest(fn: () => void): () => void;
 }
 
 /** Returns the response body, or null for requests that get no response (Produce acks=0). */
@@ -72,6 +79,11 @@ export class KafkaServer extends EventEmitter {
     let buffered = 0;
     let inFlight = 0;
     let closed = false;
+    const laterRequest = new Set<() => void>();
+    const onLaterRequest = (fn: () => void): (() => void) => {
+      laterRequest.add(fn);
+      return () => laterRequest.delete(fn);
+    };
 
     const fail = (reason: string): void => {
       if (closed) return;
@@ -112,10 +124,15 @@ export class KafkaServer extends EventEmitter {
         const rest = head.subarray(4 + size);
         parts = rest.length > 0 ? [rest] : [];
         buffered = rest.length;
+        if (laterRequest.size > 0) {
+          const waiting = [...laterRequest];
+          laterRequest.clear();
+          for (const fn of waiting) fn();
+        }
         const pending: Pending = { done: false, chunks: null };
         queue.push(pending);
         inFlight++;
-        this.handle(frame, id, host).then(
+        this.handle(frame, id, host, onLaterRequest).then(
           (chunks) => {
             pending.done = true;
             pending.chunks = chunks;
@@ -134,7 +151,7 @@ export class KafkaServer extends EventEmitter {
     });
   }
 
-  private async handle(frame: Buffer, connectionId: number, clientHost: string): Promise<Buffer[] | null> {
+  private async handle(frame: Buffer, connectionId: number, clientHost: string, onLaterRequest: RequestContext['onLaterRequest']): Promise<Buffer[] | null> {
     const started = performance.now();
     const r = new Reader(frame);
     const apiKey = r.int16();
@@ -156,7 +173,7 @@ export class KafkaServer extends EventEmitter {
       throw new ProtocolError(`unsupported API ${apiKey} version ${apiVersion}`);
     }
     const body = decode(api.request, apiVersion, r);
-    const ctx: RequestContext = { apiKey, apiVersion, correlationId, clientId, clientHost, connectionId };
+    const ctx: RequestContext = { apiKey, apiVersion, correlationId, clientId, clientHost, connectionId, onLaterRequest };
     const handler = this.handlers.get(apiKey) as Handler;
     const result = await handler(ctx, body);
     this.emit('request', api.name, apiVersion, performance.now() - started, frame.length + 4);

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { LONE_READER } from '../../shared/kafka/client.js';
 import type { Logger } from 'pino';
 import { EmailEventContract } from '../../shared/contracts/email-event.js';
 import { Topics } from '../../shared/topics.js';
@@ -22,7 +23,7 @@ export async function startEventTail(o: { kafka: Kafka; live: LiveEvents; health
   const topic = o.topic ?? Topics.events;
   const groupId = `postline-console-${randomUUID()}`;
   const admin = o.kafka.admin();
-  const consumer = o.kafka.consumer({ groupId });
+  const consumer = o.kafka.consumer({ groupId, ...LONE_READER });
   await admin.connect();
   try {
     const from = await admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - o.historyMinutes * 60_000);

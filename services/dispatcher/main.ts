@@ -56,6 +56,7 @@ import { createSuppressionIndex, type SuppressionIndex } from '../../shared/supp
 import { createSuppressionFeeder, type RunningFeeder } from '../suppressions/feeder.js';
 import { instrumentSuppressions } from '../suppressions/suppression-metrics.js';
 import { applyTailEvent, publishShaperEvents } from './shaping/ops-events.js';
+import { fetchMaxWait } from '../../shared/kafka/client.js';
 
 export const STAGE = 'dispatcher';
 
@@ -237,7 +238,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   // so that a group mixing this release with an older one during a rolling upgrade still forms.
   const processId = `${hostname()}/${process.pid}/${randomUUID()}`;
   const partitionAssigners = [processAlignedAssigner(processId), PartitionAssigners.roundRobin];
-  const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: d.fetchMaxWaitMs, partitionAssigners }));
+  const consumers = PRIORITIES.map((p) => rt.kafka.consumer({ groupId: `${d.groupId}-${p}`, maxWaitTimeInMs: fetchMaxWait({ fetchMaxWaitMs: d.fetchMaxWaitMs, sessionTimeoutMs: config.kafka.sessionTimeoutMs }), partitionAssigners }));
   consumers.forEach((c, i) => rt.watchConsumer(`consumer.${PRIORITIES[i]}`, c));
   const stages = PRIORITIES.map(
     (p, i) =>

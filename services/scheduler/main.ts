@@ -81,7 +81,7 @@ export async function startScheduler(config: PostlineConfig, opts: SchedulerOpti
   instrumentStageConsumer('scheduler', laneEvents as unknown as StageConsumer, rt.registry);
   const joined = new Set<string>();
   for (const lane of lanes) {
-    const consumer = rt.kafka.consumer({ groupId: lane.groupId, maxWaitTimeInMs: 1000 });
+    const consumer = rt.kafka.consumer({ groupId: lane.groupId });
     const own = lane.priority === 'critical' ? critical : rt;
     const scheduler = new Scheduler({
       consumer,
@@ -97,7 +97,7 @@ export async function startScheduler(config: PostlineConfig, opts: SchedulerOpti
     consumers.push(consumer);
     schedulers.push(scheduler);
   }
-  const scheduledConsumer = rt.kafka.consumer({ groupId: config.schedule.groupId, maxWaitTimeInMs: 250 });
+  const scheduledConsumer = rt.kafka.consumer({ groupId: config.schedule.groupId });
   scheduled = new ScheduledLane({ consumer: scheduledConsumer, producer: rt.producer, events: rt.events, logger: rt.logger.child({ lane: 'scheduled' }), horizonMs: config.schedule.horizonMs, cancellations });
   instrumentScheduledLane(scheduled, rt.registry);
   scheduledConsumer.on(scheduledConsumer.events.GROUP_JOIN, () => joined.add(config.schedule.groupId));

@@ -21,8 +21,8 @@ export const KafkaSection = section(
       3000,
     ),
     fetchMaxWaitMs: int(
-      1000,
-      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes. The price of a longer wait: stopping a consumer waits for its fetch in flight (kafkajs), so a stage\'s shutdown takes up to this long per step; kafkajs heartbeats between fetches, so a rebalance reaches the other members up to this much later, and the wait is capped at a third of the session timeout. Consumers that pause partitions until a due time (scheduler, webhook retry tiers, analytics) keep their own shorter waits.',
+      3000,
+      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes. A stop, a resumed partition or a seek ends the wait on the Postline broker (on Kafka, stopping a consumer waits for its fetch in flight). kafkajs heartbeats between fetches, so a rebalance reaches the other members up to this much later, and the wait is capped at a third of the session timeout. Throwaway readers of whole topics (tables, tails) wait 15 s.',
       10,
     ),
     producerLingerMs: int(

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { LONE_READER } from '../kafka/client.js';
 import type { Logger } from 'pino';
 import { DeadLetterContract } from '../contracts/dead-letter.js';
 import { Topics } from '../topics.js';
@@ -33,7 +34,7 @@ export class DeadLetterIndex {
     this.topic = opts.topic ?? Topics.dead;
     this.max = opts.maxPerTenant ?? 1000;
     this.groupId = `postline-dead-letter-index-${randomUUID()}`;
-    this.consumer = opts.kafka.consumer({ groupId: this.groupId });
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId, ...LONE_READER });
     this.admin = opts.kafka.admin();
   }
 

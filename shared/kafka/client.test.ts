@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
+import type { Consumer } from 'kafkajs';
 import { createKafka, fetchMaxWait } from './client.js';
+import { StageConsumer } from './stage-consumer.js';
+import { PartitionHolds } from './partition-holds.js';
 import type { PostlineConfig } from '../config.js';
 import { startTestBroker, uniqueName, waitFor } from '../../test/helpers/broker.js';
 
@@ -57,4 +60,93 @@ test('a consumer from createKafka long-polls for kafka.fetchMaxWaitMs on an idle
   await waitFor(() => fetches.length >= 1, 30_000, 'an empty fetch to come back');
   // The broker held the fetch for the configured wait (kafkajs alone would wait 5 s).
   assert.ok(fetches[0] >= fetchMaxWaitMs - 50 && fetches[0] < fetchMaxWaitMs + 1000, `the empty fetch took ${fetches[0]} ms`);
+});
+
+test('a consumer whose fetch waits 5 s stops and disconnects in well under a second, and a running stage consumer too', async (t) => {
+  const broker = await startTestBroker();
+  t.after(() => broker.destroy());
+  const kafka = createKafka(kafkaConfig(broker.bootstrap, { fetchMaxWaitMs: 5000 }), 'stop-test', pino({ level: 'silent' }));
+  const admin = kafka.admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+  const topic = uniqueName('stop');
+  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
+  const logger = pino({ level: 'silent' });
+
+  async function parkedInFetch(consumer: Consumer, run: () => Promise<void>): Promise<void> {
+    let fetchStarts = 0;
+    consumer.on(consumer.events.FETCH_START, () => fetchStarts++);
+    await consumer.connect();
+    await run();
+    await waitFor(() => fetchStarts >= 1, 30_000, 'a fetch to be sent');
+    // Stop while that fetch is parked on the broker (it waits 5 s on the empty topic).
+    await new Promise((r) => setImmediate(r));
+  }
+
+  // A plain consumer: disconnect (stop + leave + close).
+  const plain = kafka.consumer({ groupId: uniqueName('stop-plain') });
+  await parkedInFetch(plain, async () => {
+    await plain.subscribe({ topic, fromBeginning: true });
+    await plain.run({ eachMessage: async () => undefined });
+  });
+  let started = performance.now();
+  await plain.disconnect();
+  const plainMs = performance.now() - started;
+
+  // A stage's consume loop: StageConsumer.stop, then disconnect.
+  const stageGroup = uniqueName('stop-stage');
+  const consumer = kafka.consumer({ groupId: stageGroup });
+  const stage = new StageConsumer({ consumer, topics: [topic], concurrency: 4, handle: async () => undefined, deadLetters: { deadLetter: async () => undefined }, logger });
+  await parkedInFetch(consumer, () => stage.start());
+  started = performance.now();
+  await stage.stop();
+  await consumer.disconnect();
+  const stageMs = performance.now() - started;
+
+  assert.ok(plainMs < 1000, `the consumer took ${Math.round(plainMs)} ms to disconnect`);
+  assert.ok(stageMs < 1000, `the stage consumer took ${Math.round(stageMs)} ms to stop and disconnect`);
+  // It left its group cleanly: no member waits for its session to lapse.
+  const { groups } = await admin.describeGroups([stageGroup]);
+  assert.equal(groups[0].members.length, 0);
+});
+
+// One partition: all paused, kafkajs sleeps instead of fetching. Two: a fetch waits on the other.
+for (const partitions of [1, 2]) test(`a partition held (paused) and resumed while its consumer waits 5 s is fetched again at once, not after the wait (${partitions} partition(s))`, async (t) => {
+  const broker = await startTestBroker();
+  t.after(() => broker.destroy());
+  const kafka = createKafka(kafkaConfig(broker.bootstrap, { fetchMaxWaitMs: 5000 }), 'resume-test', pino({ level: 'silent' }));
+  const admin = kafka.admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+  const producer = kafka.producer();
+  await producer.connect();
+  t.after(() => producer.disconnect());
+  const topic = uniqueName('held');
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+  await producer.send({ topic, messages: [{ partition: 0, value: 'due-later' }] });
+  const consumer = kafka.consumer({ groupId: uniqueName('held-group') });
+  t.after(() => consumer.disconnect());
+  const holds = new PartitionHolds();
+  t.after(() => holds.clear());
+  const seen: number[] = [];
+  let resumedAt = 0;
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, pause }) => {
+      seen.push(performance.now());
+      // The first time, not due yet: held for 300 ms (the scheduler's way), the record unresolved.
+      if (seen.length === 1) holds.hold(batch.topic, batch.partition, 300, () => {
+        const resume = pause();
+        return () => {
+          resumedAt = performance.now();
+          resume();
+        };
+      });
+    },
+  });
+  await waitFor(() => seen.length >= 2, 30_000, 'the held record to come again');
+  const ms = seen[1] - resumedAt;
+  assert.ok(resumedAt > 0 && ms < 1000, `the record came ${Math.round(ms)} ms after its partition was resumed (fetch wait 5000 ms)`);
 });

@@ -9,6 +9,8 @@ import type { TopicSpec } from '../topics.js';
 import './codecs.js';
 // kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection; this import stops it.
 import './request-queue-timer.js';
+// A consumer's stop, resume or seek ends its waiting fetch instead of waiting it out.
+import './fetch-wake.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -58,6 +60,17 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
 export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWaitMs' | 'sessionTimeoutMs'>, sessionTimeoutMs = config.sessionTimeoutMs): number {
   return Math.max(10, Math.min(config.fetchMaxWaitMs, Math.floor(sessionTimeoutMs / 3)));
 }
+
+/**
+ * Consumer settings for a lone reader: a throwaway group of one member that commits nothing (a
+ * compacted table, a tail of a topic), one per process and topic. No other member ever waits
+ * for its session, so the session can be long, and with it the heartbeats and fetch waits: a
+ * record still arrives at once (the broker answers a waiting fetch when one is appended) and a
+ * stop does not wait for the fetch on the Postline broker (`fetch-wake.ts`; on Kafka it waits up
+ * to `maxWaitTimeInMs`). About twenty such readers in `npm start` each woke the stages process
+ * and the broker once a second with a fetch and every 3 s with a heartbeat.
+ */
+export const LONE_READER = { sessionTimeout: 60_000, heartbeatInterval: 15_000, maxWaitTimeInMs: 15_000 } as const;
 
 /** Creates the topics that are missing; existing topics are left as they are. */
 export async function ensureTopics(admin: Admin, specs: TopicSpec[], replicationFactor: number): Promise<string[]> {

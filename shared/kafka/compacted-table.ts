@@ -14,6 +14,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { BatchingProducer } from './batching-producer.js';
 import { AppliedOffsets } from './applied-offsets.js';
+import { LONE_READER } from './client.js';
 
 export interface CompactedTableOptions<V> {
   kafka: Kafka;
@@ -37,7 +38,7 @@ export class CompactedTable<V> {
 
   constructor(private readonly opts: CompactedTableOptions<V>) {
     this.groupId = `postline-table-${opts.topic}-${randomUUID()}`;
-    this.consumer = opts.kafka.consumer({ groupId: this.groupId });
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId, ...LONE_READER });
     this.admin = opts.kafka.admin();
   }
 

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
+import { LONE_READER } from '../kafka/client.js';
 import type { Logger } from 'pino';
 import { WEBHOOK_DELIVERIES_TOPIC, decodeDeliveryLogRecord, type DeliveryAttempt } from './delivery-job.js';
 
@@ -39,7 +40,7 @@ export async function openDeliveryLog(opts: { kafka: Kafka; logger: Logger; perE
   const log = new DeliveryLog(opts.perEndpoint);
   const topic = opts.topic ?? WEBHOOK_DELIVERIES_TOPIC;
   const groupId = `postline-webhook-log-${randomUUID()}`;
-  const consumer: Consumer = opts.kafka.consumer({ groupId });
+  const consumer: Consumer = opts.kafka.consumer({ groupId, ...LONE_READER });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 import { startBrokerWithClients } from './support/kafkajs-clients.js';
+import { API, WireClient, fetchBody, parseFetchV4, parseApiVersionsV0 } from './support/wire-client.js';
 
 let broker: TestBroker;
 let kafka: Kafka;
@@ -56,5 +57,28 @@ describe('long-poll fetch', () => {
     // deliver each record ~5 s late (or a second fetch later).
     for (const ms of latencies) assert.ok(ms < MAX_WAIT_MS / 5, `record arrived ${ms.toFixed(1)} ms after it was produced (maxWait ${MAX_WAIT_MS} ms): ${latencies.map((l) => l.toFixed(1)).join(', ')}`);
     assert.ok(Math.min(...latencies) < 100, `fastest wake-up ${Math.min(...latencies).toFixed(1)} ms`);
+  });
+
+  test('a later request on the same connection ends a waiting fetch at once (its answer would wait behind it); other connections keep waiting', async () => {
+    const topic = uniqueName('cut-short');
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    const waiter = await WireClient.connect(broker.bootstrap);
+    const bystander = await WireClient.connect(broker.bootstrap);
+    try {
+      const started = performance.now();
+      const parked = waiter.request(API.Fetch, 4, fetchBody(topic, 0, 0, MAX_WAIT_MS), 3 * MAX_WAIT_MS).then((b) => ({ body: b, ms: performance.now() - started }));
+      const other = bystander.request(API.Fetch, 4, fetchBody(topic, 0, 0, MAX_WAIT_MS), 3 * MAX_WAIT_MS).then(() => performance.now() - started);
+      // Frames on one connection are handled in order, so the fetch waits before the next one arrives.
+      const versions = parseApiVersionsV0(await waiter.request(API.ApiVersions, 0, Buffer.alloc(0)));
+      assert.equal(versions.errorCode, 0);
+      const { body, ms } = await parked;
+      assert.equal(parseFetchV4(body).errorCode, 0);
+      assert.ok(ms < 1000, `the parked fetch was answered after ${Math.round(ms)} ms`);
+      // The other connection's fetch was not cut short.
+      assert.ok((await other) >= MAX_WAIT_MS - 50, 'the other connection\'s fetch waited its maxWait');
+    } finally {
+      waiter.close();
+      bystander.close();
+    }
   });
 });

@@ -178,6 +178,20 @@ describe('GroupCoordinator', () => {
     });
   });
 
+  test('an idle group whose member heartbeats wakes the coordinator when a session could lapse (less often than it heartbeats), not every 100 ms', async () => {
+    const { id: a } = await stableSingle();
+    const sweeps = mock.method(gc as unknown as { expireSessions(): void }, 'expireSessions');
+    // A minute of heartbeats every third of the session: nothing lapses.
+    for (let t = 0; t < 60_000; t += SESSION / 3) {
+      mock.timers.tick(SESSION / 3);
+      assert.equal(gc.heartbeat(G, a, 1), 'NONE');
+    }
+    assert.ok(sweeps.mock.callCount() < 60_000 / (SESSION / 3), `${sweeps.mock.callCount()} sweeps in an idle minute`);
+    // Silent, the member still lapses at its session timeout.
+    mock.timers.tick(SESSION + 1);
+    assert.equal(gc.group(G)?.members.size, 0);
+  });
+
   describe('rebalance edge cases', () => {
     test('a member rejoining during CompletingRebalance restarts the join; pending syncs are told to rejoin', async () => {
       const { a, b } = await stablePair();

@@ -118,11 +118,30 @@ const EMPTY = Buffer.alloc(0);
  */
 export class GroupCoordinator extends EventEmitter {
   readonly groups = new Map<string, Group>();
-  private sweeper: NodeJS.Timeout;
+  /**
+   * One timer at the earliest time a session or a pending member id can lapse, not a sweep
+   * every 100 ms: an idle broker with ~35 groups woke 10 times a second to find nothing due.
+   * Heartbeats only move lapses later, so the timer is re-armed when it fires (to the new
+   * earliest) and moved earlier only when a join sets an earlier lapse.
+   */
+  private sweeper?: NodeJS.Timeout;
+  private sweepAt = Infinity;
+  private closed = false;
 
   constructor(private readonly opts: CoordinatorOptions) {
     super();
-    this.sweeper = setInterval(() => this.expireSessions(), 100);
+  }
+
+  /** Makes sure a sweep runs by `at`. */
+  private sweepBy(at: number): void {
+    if (this.closed || at >= this.sweepAt) return;
+    clearTimeout(this.sweeper);
+    this.sweepAt = at;
+    this.sweeper = setTimeout(() => {
+      this.sweeper = undefined;
+      this.sweepAt = Infinity;
+      this.expireSessions();
+    }, Math.max(0, at - Date.now()));
     this.sweeper.unref();
   }
 
@@ -164,6 +183,7 @@ export class GroupCoordinator extends EventEmitter {
     if (!req.memberId && req.requireMemberId) {
       const memberId = `${req.clientId || 'member'}-${randomUUID()}`;
       g.pendingMemberIds.set(memberId, Date.now() + req.sessionTimeoutMs);
+      this.sweepBy(Date.now() + req.sessionTimeoutMs);
       return Promise.resolve({ error: 'MEMBER_ID_REQUIRED', generationId: -1, protocolName: '', leader: '', memberId, members: [] });
     }
     if (!member) {
@@ -187,6 +207,7 @@ export class GroupCoordinator extends EventEmitter {
     member.sessionTimeoutMs = req.sessionTimeoutMs;
     member.rebalanceTimeoutMs = req.rebalanceTimeoutMs > 0 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs;
     member.expiresAt = Date.now() + member.sessionTimeoutMs;
+    this.sweepBy(member.expiresAt);
     // A retried JoinGroup while the first is still parked (the client timed out, or resent on
     // a new connection) waits with it; both get the same answer, so neither a response queue
     // stalls nor the member is told it is unknown and rejoins as a ghost.
@@ -253,6 +274,7 @@ export class GroupCoordinator extends EventEmitter {
       const replies = m.pendingJoins.splice(0);
       m.assignment = EMPTY;
       m.expiresAt = now + m.sessionTimeoutMs;
+      this.sweepBy(m.expiresAt);
       const r: JoinResult = {
         error: 'NONE',
         generationId: g.generation,
@@ -290,6 +312,7 @@ export class GroupCoordinator extends EventEmitter {
     const { g, m, error } = this.check(groupId, memberId, generation);
     if (error !== 'NONE' || !g || !m) return Promise.resolve({ error, assignment: EMPTY });
     m.expiresAt = Date.now() + m.sessionTimeoutMs;
+    this.sweepBy(m.expiresAt);
     if (g.state === 'PreparingRebalance') return Promise.resolve({ error: 'REBALANCE_IN_PROGRESS', assignment: EMPTY });
     if (g.state === 'Stable') return Promise.resolve({ error: 'NONE', assignment: m.assignment });
     const result = new Promise<SyncResult>((resolve) => {
@@ -313,6 +336,7 @@ export class GroupCoordinator extends EventEmitter {
       return error;
     }
     m.expiresAt = Date.now() + m.sessionTimeoutMs;
+    this.sweepBy(m.expiresAt);
     return g.state === 'PreparingRebalance' ? 'REBALANCE_IN_PROGRESS' : 'NONE';
   }
 
@@ -349,6 +373,7 @@ export class GroupCoordinator extends EventEmitter {
     if (error !== 'NONE' || !grp || !m) return error;
     if (grp.state === 'CompletingRebalance') return 'REBALANCE_IN_PROGRESS';
     m.expiresAt = Date.now() + m.sessionTimeoutMs;
+    this.sweepBy(m.expiresAt);
     return 'NONE';
   }
 
@@ -374,19 +399,30 @@ export class GroupCoordinator extends EventEmitter {
   }
 
   private expireSessions(now = Date.now()): void {
+    let next = Infinity;
     for (const g of this.groups.values()) {
-      for (const [id, lapsesAt] of g.pendingMemberIds) if (lapsesAt <= now) g.pendingMemberIds.delete(id);
+      for (const [id, lapsesAt] of g.pendingMemberIds) {
+        if (lapsesAt <= now) g.pendingMemberIds.delete(id);
+        else next = Math.min(next, lapsesAt);
+      }
       for (const m of [...g.members.values()]) {
-        // A member parked in JoinGroup is bounded by the rebalance timeout instead.
-        if (m.pendingJoins.length > 0 || m.expiresAt > now) continue;
+        // A member parked in JoinGroup is bounded by the rebalance timeout instead (its join
+        // completing sets a new lapse, which arms the sweep).
+        if (m.pendingJoins.length > 0) continue;
+        if (m.expiresAt > now) {
+          next = Math.min(next, m.expiresAt);
+          continue;
+        }
         this.emit('memberExpired', g.id, m.memberId);
         this.removeMember(g, m);
       }
     }
+    if (next < Infinity) this.sweepBy(next);
   }
 
   close(): void {
-    clearInterval(this.sweeper);
+    this.closed = true;
+    clearTimeout(this.sweeper);
     for (const g of this.groups.values()) {
       clearTimeout(g.rebalanceTimer);
       for (const m of g.members.values()) {

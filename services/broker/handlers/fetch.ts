@@ -1,12 +1,13 @@
 /**
  * Fetch with long-polling: if less than `minBytes` is available, wait until a partition's high
- * watermark moves, `maxWaitMs` passes or the broker shuts down. Waiting is event-driven (no
+ * watermark moves, `maxWaitMs` passes, a later request arrives on the same connection (its
+ * answer would otherwise wait behind this one) or the broker shuts down. Waiting is event-driven (no
  * polling) and per request, so one consumer's long-poll never delays another connection.
  */
 import { ApiKey } from '../protocol/apis.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { BrokerContext } from '../context.js';
-import type { Handler } from '../server.js';
+import type { Handler, RequestContext } from '../server.js';
 import type { Message } from '../protocol/schema.js';
 import type { PartitionLog } from '../log/partition-log.js';
 
@@ -59,18 +60,21 @@ function collect(wanted: PartitionFetch[], maxBytes: number): { responses: Messa
   return { responses: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })), bytes, errors };
 }
 
-function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal): Promise<void> {
+/** Resolves true when a later request on the same connection ended the wait. */
+function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ctx: RequestContext): Promise<boolean> {
   return new Promise((resolve) => {
     const offs: Array<() => void> = [];
-    const done = (): void => {
+    const done = (cut: boolean): void => {
       clearTimeout(timer);
-      shutdown.removeEventListener('abort', done);
+      shutdown.removeEventListener('abort', wake);
       for (const off of offs) off();
-      resolve();
+      resolve(cut);
     };
-    const timer = setTimeout(done, ms);
-    shutdown.addEventListener('abort', done);
-    for (const log of logs) offs.push(log.onHighWatermark(done));
+    const wake = (): void => done(false);
+    const timer = setTimeout(wake, ms);
+    shutdown.addEventListener('abort', wake);
+    for (const log of logs) offs.push(log.onHighWatermark(wake));
+    offs.push(ctx.onLaterRequest(() => done(true)));
   });
 }
 
@@ -106,7 +110,11 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
       if (satisfied || result.errors || remaining <= 0 || b.shutdown.aborted) {
         return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: result.responses };
       }
-      await waitForData(wanted.map((w) => w.log).filter((l): l is PartitionLog => l !== undefined), remaining, b.shutdown);
+      const cut = await waitForData(wanted.map((w) => w.log).filter((l): l is PartitionLog => l !== undefined), remaining, b.shutdown, ctx);
+      if (cut) {
+        resolve(b, wanted);
+        return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: collect(wanted, req.maxBytes).responses };
+      }
     }
   };
   return [[ApiKey.Fetch, fetch]];

@@ -1,0 +1,142 @@
+/**
+ * Lets a kafkajs consumer stop (and resume, and seek) without waiting out its long-polling fetch.
+ *
+ * kafkajs 2.2.4's `consumer.stop()` (and `disconnect()`, which calls it) waits for the fetch in
+ * flight before it leaves the group, so every stop cost up to the fetch wait
+ * (`kafka.fetchMaxWaitMs`): with the long waits an idle install needs, CI's integration tests
+ * spent much of their time there. kafkajs sends fetches on a connection of their own (the
+ * second of each broker's pool), so right after the stop has begun (the fetcher no longer
+ * loops) this sends an empty Fetch with no wait on that connection. Responses go out in request
+ * order, so the Postline broker ends the pending long-poll at once rather than hold the second
+ * answer back (services/broker/handlers/fetch.ts); Kafka itself answers the long-poll at its
+ * wait as before, so this costs nothing there. The nudge repeats while the stop is pending, for
+ * a fetch that was being prepared just as the stop began.
+ *
+ * When every partition of a consumer is paused (a stage stopping lets its records in flight
+ * finish with its partitions paused; the scheduler pauses until due times), kafkajs does not
+ * fetch but sleeps the whole fetch wait before it looks again. That sleep here ends early on
+ * a stop, `resume` and `seek`, which nudge a waiting fetch too, so a resumed or re-positioned
+ * partition is fetched at once rather than after the wait: consumers that hold partitions until
+ * a due time need no short fetch wait.
+ *
+ * Importing this module patches kafkajs's internal Runner and ConsumerGroup classes (every
+ * consumer of the process, whichever Kafka client made it); shared/kafka/client.ts imports it.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+/** The parts of kafkajs's internal Cluster / Broker / ConnectionPool this relies on. */
+interface BrokerInternals {
+  connectionPool?: { pool?: Array<{ isConnected(): boolean }> };
+  fetch(request: { replicaId: number; isolationLevel: number; maxWaitTime: number; minBytes: number; maxBytes: number; topics: [] }): Promise<unknown>;
+}
+interface ClusterInternals {
+  brokerPool?: { brokers?: Record<string, BrokerInternals> };
+}
+
+/** The parts of kafkajs's internal ConsumerGroup this relies on. */
+interface ConsumerGroupInternals {
+  cluster: ClusterInternals;
+  maxWaitTime: number;
+  subscriptionState: { assigned(): Array<{ topic: string; partitions: number[] }> };
+  filterPartitionsByNode(nodeId: number, tps: Array<{ topic: string; partitions: number[] }>): Array<{ topic: string; partitions: number[] }>;
+  getActiveTopicPartitions(): Record<string, Set<number> | undefined>;
+  fetch(nodeId: number): Promise<unknown[]>;
+  resume(topicPartitions: Array<{ topic: string; partitions?: number[] }>): void;
+  seek(target: { topic: string; partition: number; offset: string }): void;
+}
+
+/** The parts of kafkajs's internal Runner this relies on. */
+interface RunnerInternals {
+  running: boolean;
+  consumerGroup?: ConsumerGroupInternals | null;
+  stop(): Promise<void>;
+}
+
+/** kafkajs's `ConsumerGroup` and `Runner` classes (`src/consumer/consumerGroup.js`, `runner.js`). */
+const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as { prototype: ConsumerGroupInternals };
+const Runner = require('kafkajs/src/consumer/runner.js') as { prototype: RunnerInternals };
+
+/** How often the empty fetch is sent again while a stop is pending. */
+const NUDGE_INTERVAL_MS = 200;
+
+/** Ends the all-paused sleeps of the consumer group on this cluster (one consumer per cluster). */
+const sleepers = new WeakMap<object, Set<() => void>>();
+
+/** The fetch connection of each broker the consumer's cluster has connected. */
+function fetchingBrokers(cluster: ClusterInternals): BrokerInternals[] {
+  return Object.values(cluster.brokerPool?.brokers ?? {}).filter((b) => b.connectionPool?.pool?.[1]?.isConnected() === true);
+}
+
+function nudge(cluster: ClusterInternals): void {
+  const wake = sleepers.get(cluster);
+  if (wake) for (const fn of [...wake]) fn();
+  for (const broker of fetchingBrokers(cluster)) {
+    // Errors (a connection closing meanwhile) change nothing: the stop goes on either way.
+    broker.fetch({ replicaId: -1, isolationLevel: 1, maxWaitTime: 0, minBytes: 0, maxBytes: 1, topics: [] }).catch(() => undefined);
+  }
+}
+
+/** True when none of the partitions this node leads for the consumer would be fetched. */
+function nothingToFetch(group: ConsumerGroupInternals, nodeId: number): boolean {
+  const active = group.getActiveTopicPartitions();
+  const mine = group.filterPartitionsByNode(nodeId, group.subscriptionState.assigned());
+  return !mine.some(({ topic, partitions }) => partitions.some((p) => active[topic]?.has(p) === true));
+}
+
+/** kafkajs's own sleep when there is nothing to fetch, ended early by a nudge. */
+function sleepUnlessNudged(cluster: object, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const set = sleepers.get(cluster) ?? new Set<() => void>();
+    sleepers.set(cluster, set);
+    const done = (): void => {
+      clearTimeout(timer);
+      set.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    set.add(done);
+  });
+}
+
+const fetch = ConsumerGroup.prototype.fetch;
+ConsumerGroup.prototype.fetch = async function (this: ConsumerGroupInternals, nodeId: number): Promise<unknown[]> {
+  if (!nothingToFetch(this, nodeId)) return fetch.call(this, nodeId);
+  await sleepUnlessNudged(this.cluster, this.maxWaitTime);
+  return [];
+};
+
+// `consumer.resume` and the resume function of eachBatch's `pause()` both end here.
+const resume = ConsumerGroup.prototype.resume;
+ConsumerGroup.prototype.resume = function (this: ConsumerGroupInternals, topicPartitions): void {
+  resume.call(this, topicPartitions);
+  nudge(this.cluster);
+};
+
+// `consumer.seek`: the next fetch reads from there, so the waiting one ends (a re-read, or a stage
+// restarting a partition at a failed record, comes at once rather than after the fetch wait).
+const seek = ConsumerGroup.prototype.seek;
+ConsumerGroup.prototype.seek = function (this: ConsumerGroupInternals, target): void {
+  seek.call(this, target);
+  nudge(this.cluster);
+};
+
+// `consumer.stop()` and `disconnect()` stop the runner; kafkajs makes a new one (and a new
+// consumer group object) on the next `run`.
+const stop = Runner.prototype.stop;
+Runner.prototype.stop = async function (this: RunnerInternals): Promise<void> {
+  const group = this.consumerGroup;
+  if (!this.running || !group) return stop.call(this);
+  // A fetch being prepared (offsets being resolved) then asks for no wait, or sleeps none when
+  // all its partitions are paused.
+  group.maxWaitTime = 0;
+  const stopping = stop.call(this);
+  nudge(group.cluster);
+  const timer = setInterval(() => nudge(group.cluster), NUDGE_INTERVAL_MS);
+  try {
+    await stopping;
+  } finally {
+    clearInterval(timer);
+  }
+};

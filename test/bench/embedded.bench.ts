@@ -99,6 +99,22 @@ class Arrivals {
  */
 const LAUNCHER_ARGS = (process.env.POSTLINE_BENCH_EMBEDDED_ARGS ?? '').split(/\s+/).filter(Boolean);
 
+/**
+ * Extra configuration for the pipeline under test, e.g.
+ * POSTLINE_BENCH_EMBEDDED_ENV="POSTLINE_KAFKA_PRODUCER_LINGER_MS=2" for an A/B of one setting (the
+ * launcher otherwise starts from a clean environment, without the bench's own POSTLINE_*).
+ */
+const LAUNCHER_ENV: Record<string, string> = Object.fromEntries(
+  (process.env.POSTLINE_BENCH_EMBEDDED_ENV ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((kv) => {
+      const at = kv.indexOf('=');
+      if (at < 1) throw new Error(`POSTLINE_BENCH_EMBEDDED_ENV: "${kv}" is not NAME=VALUE`);
+      return [kv.slice(0, at), kv.slice(at + 1)];
+    }),
+);
+
 const pssSum = (byLabel: Record<string, number>): number => Object.values(byLabel).reduce((a, b) => a + b, 0);
 
 /** PSS of every process of the launcher's tree, summed per label. */
@@ -143,7 +159,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
   ctx.progress(`run ${run + 1}: starting postline start`);
   const profileDir = path.join(ctx.outDir, `profiles-embedded-${new Date().toISOString().replace(/[:.]/g, '-')}-run${run + 1}`);
   const profileArgs = ctx.profile ? [`--node-flags=--cpu-prof --cpu-prof-dir=${profileDir}`] : [];
-  const launcher = await startLauncher({ relay: sink, env: { POSTLINE_RENDERER_TEMPLATES_DIR: templatesDir }, args: [...LAUNCHER_ARGS, ...profileArgs] });
+  const launcher = await startLauncher({ relay: sink, env: { ...LAUNCHER_ENV, POSTLINE_RENDERER_TEMPLATES_DIR: templatesDir }, args: [...LAUNCHER_ARGS, ...profileArgs] });
   const pids = new Map<number, string>();
   let loadWindow: ProfileWindow | undefined;
   let figures: RunFigures;

@@ -10,6 +10,8 @@
  * batch); dispatch record → 250 at the sink (the broker's append and fsync, the dispatcher's
  * fetch wake-up and its SMTP on a warm connection); 250 → the `sent` event. The first message
  * after start is printed on its own. Timestamps are wall-clock (one machine): figures are ms.
+ * POSTLINE_HOPS_NODE_FLAGS adds node flags to every process (`postline start --node-flags`),
+ * e.g. `--require ./probe.cjs` to time something inside the stages.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { startLauncher } from '../embedded/launcher-process.js';
@@ -24,7 +26,7 @@ const launcher = await startLauncher({
   POSTLINE_DISPATCHER_RELAY_PORT: String(sink.port),
   POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: 'bounces.localhost',
   NODE_OPTIONS: '',
-});
+}, 180_000, process.env.POSTLINE_HOPS_NODE_FLAGS ? [`--node-flags=${process.env.POSTLINE_HOPS_NODE_FLAGS}`] : []);
 try {
   const sent: Array<{ id: string; posted: number; accepted: number; delivered: number }> = [];
   for (let i = 0; i < count; i++) {

@@ -32,7 +32,7 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
-import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
 
@@ -72,7 +72,9 @@ export function processLayout(o: { perStage: boolean; inbound: boolean }): Stage
  * could tell apart from noise; analytics' work is mostly the native engine's.
  */
 export function layoutNodeFlags(p: StageProcess): readonly string[] {
-  return p.stages.length === 1 && (p.stages[0] === 'renderer' || p.stages[0] === 'dispatcher') ? STAGE_NODE_FLAGS : [];
+  if (p.stages.length !== 1) return [];
+  if (p.stages[0] === 'tracker') return TRACKER_NODE_FLAGS;
+  return p.stages[0] === 'renderer' || p.stages[0] === 'dispatcher' ? STAGE_NODE_FLAGS : [];
 }
 
 /** The supervisor's spec of one process of the layout; `extraFlags` (the user's `--node-flags`) come after its own. */

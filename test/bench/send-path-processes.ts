@@ -81,6 +81,8 @@ export interface SpawnServiceOptions {
   ready?: (line: Record<string, unknown>) => boolean;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** The stage's own node flags (default STAGE_NODE_FLAGS, the image's). */
+  stageFlags?: readonly string[];
   timeoutMs?: number;
 }
 
@@ -91,7 +93,7 @@ export async function spawnService(o: SpawnServiceOptions): Promise<ServiceProce
   const inherited = Object.entries(process.env).filter(([k]) => !k.startsWith('POSTLINE_') && k !== 'NODE_OPTIONS');
   const env = { ...Object.fromEntries(inherited), ...o.env };
   const spawnedAt = epochMs();
-  const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, ...(o.nodeArgs ?? []), ENTRY, ...o.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [...(o.stageFlags ?? STAGE_NODE_FLAGS), ...(o.nodeArgs ?? []), ENTRY, ...o.args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   track(child);
   const tail: string[] = [];
   let lineCount = 0;

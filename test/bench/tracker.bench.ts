@@ -19,7 +19,7 @@ import { benchRow, type BenchContext, type BenchSuite, type SuiteResult } from '
 import { latencyPercentiles, summarize, type LatencyPercentiles } from './bench-stats.js';
 import { startBrokerTarget } from './broker-targets.js';
 import { spawnService } from './send-path-processes.js';
-import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
 import { hrtimeUs, type ProfileWindow } from './cpu-profile-summary.js';
 import { busyBreakdown } from './send-path-profiles.js';
 import { freePort } from '../helpers/free-port.js';
@@ -100,7 +100,7 @@ async function load(origin: string, paths: string[], p: Params, signal: AbortSig
 }
 
 async function startBare(): Promise<{ origin: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'tracker-bare-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...TRACKER_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'tracker-bare-child.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const rl = readline.createInterface({ input: child.stdout! });
   const origin = await new Promise<string>((resolve, reject) => {
     rl.on('line', (l) => {
@@ -152,7 +152,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const broker = await startBrokerTarget('child-process', { dataDir: path.join(ctx.tmpDir, 'broker') });
   const port = await freePort();
   const profileDir = path.join(ctx.outDir, `profiles-tracker-${Date.now()}`);
-  // As npm start runs it (the stage node flags); --profile adds --cpu-prof (written when it exits).
+  // As its deployment runs it (TRACKER_NODE_FLAGS; the bare route gets the same); --profile adds --cpu-prof (written when it exits).
   const tracker = await spawnService({
     label: 'tracker',
     args: ['tracker'],
@@ -166,6 +166,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
       POSTLINE_OPS_PORT: '0',
     },
     ready: (l) => l.msg === 'tracker ready',
+    stageFlags: TRACKER_NODE_FLAGS,
     nodeArgs: ctx.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   });
   const bare = await startBare();

@@ -55,7 +55,8 @@ export function schemaFor(command: string): TObject {
 
 /** Environment variable names a command accepts. */
 export function knownEnv(command: string): Set<string> {
-  return new Set([...describeOptions(schemaFor(command)).map((o) => o.env), 'POSTLINE_CONFIG']);
+  // NODE_OPTIONS: the tracker clears the image's (test/deploy/tracker-flags.test.ts).
+  return new Set([...describeOptions(schemaFor(command)).map((o) => o.env), 'POSTLINE_CONFIG', 'NODE_OPTIONS']);
 }
 
 /** Loads the config a command would load from `env`; throws ConfigError listing every problem. */

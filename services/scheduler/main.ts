@@ -57,8 +57,17 @@ export interface SchedulerHandle {
   cancelAddress?: string;
 }
 
+/** Least linger of the scheduler's producers (see startScheduler). */
+export const RELEASE_LINGER_MS = 2;
+
 export async function startScheduler(config: PostlineConfig, opts: SchedulerOptions = {}): Promise<SchedulerHandle> {
-  const rt = await startRuntime('scheduler', config, opts);
+  // Releases come in bursts (a tier's or a schedule's records falling due together): its producer
+  // waits at least 2 ms to fill a request even where kafka.producerLingerMs is 0 (the default, for
+  // single-message latency elsewhere). Measured with `npm run bench -- schedule` (100,000 due
+  // within 3 s, quiet): release lateness p99 3.3 s (1.7–3.9) with 2 ms against 8.3 s (2.8–13.6)
+  // with 0 — a request per few records costs more than their wait; a scheduled message is
+  // judged to the second, not the millisecond.
+  const rt = await startRuntime('scheduler', config, { ...opts, producer: { lingerMs: Math.max(RELEASE_LINGER_MS, config.kafka.producerLingerMs), ...opts.producer } });
   // Every replica reads every cancellation: retries of a cancelled message may sit in any lane.
   let scheduled: ScheduledLane | undefined;
   const cancellations = new CompactedTable<Cancellation>({

@@ -27,7 +27,7 @@ export const KafkaSection = section(
     ),
     producerLingerMs: int(
       0,
-      'Longest a produced record waits for others to share its request (and the broker\'s fsync) when no request is in flight; 0 sends at the end of the current event-loop turn (records produced in one turn, such as a record and its event, still share a request). Records that arrive while a request is in flight always go out together in the next, so under load batches form without it; at rest every hop of a message (ingest, renderer, dispatcher outcome) waits this long once.',
+      'Longest a produced record waits for others to share its request (and the broker\'s fsync) when no request is in flight; 0 sends at the end of the current event-loop turn (records produced in one turn, such as a record and its event, still share a request). Records that arrive while a request is in flight always go out together in the next, so under load batches form without it; at rest every hop of a message (ingest, renderer, dispatcher outcome) waits this long once. The scheduler lingers at least 2 ms (its releases come in bursts); the SMTP gateway never.',
     ),
     createTopics: bool(true, 'Create missing Postline topics at start-up with the partition count below.'),
     partitions: int(6, 'Partitions for email.requested, email.events and the dispatch/retry topics when Postline creates them; caps the replicas per stage.', 1),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import { RequestQueue, type RequestQueueInternals } from './request-queue-timer.js';
+import { RequestQueue, TIMEOUT_SWEEP_MS, watchedQueues, type RequestQueueInternals } from './request-queue-timer.js';
 import { startTestBroker, waitFor } from '../../test/helpers/broker.js';
 
 const Queue = RequestQueue as unknown as new (o: Record<string, unknown>) => RequestQueueInternals & {
@@ -100,4 +100,55 @@ test('a request whose throttle ended while the queue was being checked is sent a
     Date.now = realNow;
     queue.destroy();
   }
+});
+
+test('connections that enforce request timeouts share one sweep instead of a 100 ms interval each', (t) => {
+  const realSetInterval = globalThis.setInterval;
+  let intervals = 0;
+  globalThis.setInterval = ((fn: () => void, ms?: number) => {
+    intervals++;
+    return realSetInterval(fn, ms);
+  }) as typeof setInterval;
+  const queues = Array.from({ length: 40 }, () => new Queue({ maxInFlightRequests: null, requestTimeout: 30_000, enforceRequestTimeout: true, clientId: 'c', broker: 'b', logger: quiet, isConnected: () => true }));
+  t.after(() => {
+    globalThis.setInterval = realSetInterval;
+    for (const q of queues) q.destroy();
+  });
+  const before = watchedQueues();
+  for (const q of queues) q.scheduleRequestTimeoutCheck();
+  assert.ok(intervals <= 1, `${intervals} intervals armed for 40 connections`);
+  assert.equal(watchedQueues(), before + 40);
+  for (const q of queues) q.destroy();
+  assert.equal(watchedQueues(), before, 'destroy leaves the sweep');
+});
+
+test('a request past its timeout is still timed out by the sweep; a queue that does not enforce timeouts is not watched', async () => {
+  const queue = new Queue({ maxInFlightRequests: null, requestTimeout: 50, enforceRequestTimeout: true, clientId: 'c', broker: 'b', logger: quiet, isConnected: () => true });
+  const lax = new Queue({ maxInFlightRequests: null, requestTimeout: 50, enforceRequestTimeout: false, clientId: 'c', broker: 'b', logger: quiet, isConnected: () => true });
+  try {
+    const before = watchedQueues();
+    lax.scheduleRequestTimeoutCheck();
+    assert.equal(watchedQueues(), before, 'a queue without enforceRequestTimeout joined the sweep');
+    queue.scheduleRequestTimeoutCheck();
+    let failed: Error | undefined;
+    const started = Date.now();
+    queue.push({ entry: { correlationId: 7, apiKey: 1, apiName: 'Fetch', apiVersion: 11, resolve: () => undefined, reject: (e: Error) => void (failed = e) }, expectResponse: true, sendRequest: () => undefined });
+    await waitFor(() => failed, 3 * TIMEOUT_SWEEP_MS, 'the request to time out');
+    assert.match(String(failed?.message), /timed out/);
+    assert.ok(Date.now() - started <= TIMEOUT_SWEEP_MS + 500, `timed out after ${Date.now() - started} ms`);
+  } finally {
+    queue.destroy();
+    lax.destroy();
+  }
+});
+
+test('a queue whose connection is gone leaves the sweep', async () => {
+  let connected = true;
+  const queue = new Queue({ maxInFlightRequests: null, requestTimeout: 30_000, enforceRequestTimeout: true, clientId: 'c', broker: 'b', logger: quiet, isConnected: () => connected });
+  const before = watchedQueues();
+  queue.scheduleRequestTimeoutCheck();
+  assert.equal(watchedQueues(), before + 1);
+  connected = false;
+  await waitFor(() => watchedQueues() === before || undefined, 3 * TIMEOUT_SWEEP_MS, 'the queue to leave the sweep');
+  queue.destroy();
 });

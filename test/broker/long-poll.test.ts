@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 import { startBrokerWithClients } from './support/kafkajs-clients.js';
-import { API, WireClient, fetchBody, parseFetchV4, parseApiVersionsV0 } from './support/wire-client.js';
+import { API, WireClient, fetchBody, parseFetchV4, parseApiVersionsV0, produceBody, parseProduceV3 } from './support/wire-client.js';
+import { encodeBatch } from './support/batch-encoder.js';
 
 let broker: TestBroker;
 let kafka: Kafka;
@@ -79,6 +80,65 @@ describe('long-poll fetch', () => {
     } finally {
       waiter.close();
       bystander.close();
+    }
+  });
+
+  test('a produce is acknowledged before the fetches its append wakes are answered (the producer is waiting on its ack)', async () => {
+    const topic = uniqueName('ack-first');
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    const reader = await WireClient.connect(broker.bootstrap);
+    const writer = await WireClient.connect(broker.bootstrap);
+    try {
+      const order: string[] = [];
+      const fetched = reader.request(API.Fetch, 4, fetchBody(topic, 0, 0, MAX_WAIT_MS), 3 * MAX_WAIT_MS).then((b) => {
+        order.push('fetch');
+        return parseFetchV4(b);
+      });
+      // The fetch is parked: an empty topic, nothing to answer yet.
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(order.length, 0, `answered before the produce: ${order.join()}`);
+      const acked = writer.request(API.Produce, 3, produceBody(topic, 0, encodeBatch({ records: [{ value: 'first' }] }))).then((b) => {
+        order.push('produce');
+        return parseProduceV3(b);
+      });
+      const [ack, fetch] = await Promise.all([acked, fetched]);
+      assert.equal(ack[0].errorCode, 0);
+      assert.equal(fetch.errorCode, 0);
+      assert.ok(fetch.records.length > 0, 'the woken fetch carries the record');
+      assert.deepEqual(order, ['produce', 'fetch']);
+    } finally {
+      reader.close();
+      writer.close();
+    }
+  });
+
+  test('a fetch asking for minBytes is not answered by smaller appends before maxWait; it is as soon as enough has arrived', async () => {
+    const topic = uniqueName('min-bytes');
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    const client = await WireClient.connect(broker.bootstrap);
+    try {
+      const waitMs = 1500;
+      let started = performance.now();
+      const small = client.request(API.Fetch, 4, fetchBody(topic, 0, 0, waitMs, 8192), 3 * waitMs).then((b) => ({ fetch: parseFetchV4(b), ms: performance.now() - started }));
+      for (let i = 0; i < 5; i++) {
+        await producer.send({ topic, acks: -1, messages: [{ value: `small ${i}` }] });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const early = await small;
+      assert.ok(early.ms >= waitMs - 50, `answered after ${Math.round(early.ms)} ms with less than minBytes available`);
+      assert.equal(early.fetch.highWatermark, 5);
+      for (let i = 0; i < 5; i++) assert.ok(early.fetch.records.includes(`small ${i}`), `record ${i} is in the answer`);
+
+      started = performance.now();
+      const big = client.request(API.Fetch, 4, fetchBody(topic, 0, 5, MAX_WAIT_MS, 8192), 3 * MAX_WAIT_MS).then((b) => ({ fetch: parseFetchV4(b), ms: performance.now() - started }));
+      await producer.send({ topic, acks: -1, messages: [{ value: 'one small record' }] });
+      await producer.send({ topic, acks: -1, messages: [{ value: 'x'.repeat(10_000) }] });
+      const enough = await big;
+      assert.ok(enough.ms < MAX_WAIT_MS / 2, `answered after ${Math.round(enough.ms)} ms though minBytes had arrived`);
+      assert.equal(enough.fetch.highWatermark, 7);
+      assert.ok(enough.fetch.records.includes('one small record') && enough.fetch.records.length > 10_000);
+    } finally {
+      client.close();
     }
   });
 });

@@ -60,20 +60,39 @@ function collect(wanted: PartitionFetch[], maxBytes: number): { responses: Messa
   return { responses: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })), bytes, errors };
 }
 
-/** Resolves true when a later request on the same connection ended the wait. */
-function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ctx: RequestContext): Promise<boolean> {
+/**
+ * Waits until `enough()` after a high-watermark move, `ms` passed, the broker stops, or a later
+ * request arrives on the same connection (resolves true then).
+ *
+ * A move is looked at in the next check phase, not at once: the high watermark moves when an
+ * fsync completes, and the produce requests that fsync acknowledges are answered in the same
+ * turn. Their acks go out first — they are what a producer (ingest's 202, the gateway's 250) is
+ * waiting for, while a woken fetch only carries the records onwards. Both reach a client that
+ * reads both (`npm start`'s stages process) in the order written, and it handles each in turn.
+ */
+function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ctx: RequestContext, enough: () => boolean): Promise<boolean> {
   return new Promise((resolve) => {
     const offs: Array<() => void> = [];
+    let immediate: NodeJS.Immediate | undefined;
     const done = (cut: boolean): void => {
       clearTimeout(timer);
+      if (immediate) clearImmediate(immediate);
       shutdown.removeEventListener('abort', wake);
       for (const off of offs) off();
       resolve(cut);
     };
     const wake = (): void => done(false);
+    let closed = false;
+    const moved = (logClosed: boolean): void => {
+      closed ||= logClosed;
+      immediate ??= setImmediate(() => {
+        immediate = undefined;
+        if (closed || enough()) wake();
+      });
+    };
     const timer = setTimeout(wake, ms);
     shutdown.addEventListener('abort', wake);
-    for (const log of logs) offs.push(log.onHighWatermark(wake));
+    for (const log of logs) offs.push(log.onHighWatermark(moved));
     offs.push(ctx.onLaterRequest(() => done(true)));
   });
 }
@@ -110,7 +129,13 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
       if (satisfied || result.errors || remaining <= 0 || b.shutdown.aborted) {
         return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: result.responses };
       }
-      const cut = await waitForData(wanted.map((w) => w.log).filter((l): l is PartitionLog => l !== undefined), remaining, b.shutdown, ctx);
+      // Until at least minBytes could be read, a move of a high watermark is not worth a read: a
+      // fetch asking for much (the analytics sink, followers of email.events) waits without
+      // re-reading what it already saw each time one more record is appended.
+      const logs = wanted.map((w) => w.log).filter((l): l is PartitionLog => l !== undefined);
+      const seen = logs.map((l) => l.exposedBytes);
+      const enough = (): boolean => result.bytes + logs.reduce((n, l, i) => n + (l.exposedBytes - seen[i]), 0) >= req.minBytes;
+      const cut = await waitForData(logs, remaining, b.shutdown, ctx, enough);
       if (cut) {
         resolve(b, wanted);
         return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: collect(wanted, req.maxBytes).responses };

@@ -46,7 +46,9 @@ export class PartitionLog {
   lastCleanedAt = 0;
   private producers = new ProducerState();
   private unsynced = new Set<Segment>();
-  private hwListeners = new Set<() => void>();
+  private hwListeners = new Set<(closed: boolean) => void>();
+  private appendedBytes = 0;
+  private exposed = 0;
 
   private constructor(
     readonly topic: string,
@@ -93,8 +95,17 @@ export class PartitionLog {
     this.config = config;
   }
 
-  /** Calls `fn` whenever the high watermark moves (fetch long-polls wait on this). */
-  onHighWatermark(fn: () => void): () => void {
+  /**
+   * Bytes appended since the log was opened that are below the high watermark. It only grows
+   * (compaction and deletion do not lower it), so the difference between two readings is how
+   * much a waiting fetch could newly read, without reading it (fetch's `minBytes`).
+   */
+  get exposedBytes(): number {
+    return this.exposed;
+  }
+
+  /** Calls `fn` whenever the high watermark moves, and with `true` when the log closes (fetch long-polls wait on this). */
+  onHighWatermark(fn: (closed: boolean) => void): () => void {
     this.hwListeners.add(fn);
     return () => this.hwListeners.delete(fn);
   }
@@ -205,9 +216,10 @@ export class PartitionLog {
       next += b.lastOffsetDelta + 1;
     }
     this.active.append(records, batches);
+    this.appendedBytes += records.length;
     for (const b of batches) this.producers.record(b, b.baseOffset, now);
     this.unsynced.add(this.active);
-    if (this.durability === 'none') this.advanceHighWatermark(this.logEndOffset);
+    if (this.durability === 'none') this.advanceHighWatermark(this.logEndOffset, this.appendedBytes);
     return { baseOffset, duplicate: false };
   }
 
@@ -235,20 +247,22 @@ export class PartitionLog {
   async flush(): Promise<void> {
     if (this.unsynced.size === 0) return;
     const end = this.logEndOffset;
+    const bytes = this.appendedBytes;
     const segments = [...this.unsynced];
     this.unsynced.clear();
     await Promise.all(segments.map((s) => s.sync()));
-    this.advanceHighWatermark(end);
+    this.advanceHighWatermark(end, bytes);
   }
 
   get needsFlush(): boolean {
     return this.unsynced.size > 0;
   }
 
-  private advanceHighWatermark(offset: number): void {
+  private advanceHighWatermark(offset: number, appendedBytes: number): void {
     if (offset <= this.highWatermark) return;
     this.highWatermark = offset;
-    for (const fn of [...this.hwListeners]) fn();
+    this.exposed = appendedBytes;
+    for (const fn of [...this.hwListeners]) fn(false);
   }
 
   private segmentFor(offset: number): number {
@@ -384,7 +398,7 @@ export class PartitionLog {
     this.unsynced.clear();
     for (const s of this.segments) s.close();
     // Wake long-polls waiting on this log (a deleted topic): they look it up again and stop.
-    for (const fn of [...this.hwListeners]) fn();
+    for (const fn of [...this.hwListeners]) fn(true);
   }
 
   /** Closes files and removes the partition directory. */

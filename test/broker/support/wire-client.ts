@@ -257,11 +257,11 @@ export function parseListOffsetsV1(body: Buffer): { errorCode: number; timestamp
 }
 
 /** Fetch v4 for one partition (maxWait 0: answer at once). */
-export function fetchBody(topic: string, partition: number, offset: number, maxWaitMs = 0): Buffer {
+export function fetchBody(topic: string, partition: number, offset: number, maxWaitMs = 0, minBytes = 1): Buffer {
   return new Enc()
     .int32(-1)
     .int32(maxWaitMs)
-    .int32(1)
+    .int32(minBytes)
     .int32(1 << 20)
     .int8(0)
     .array([topic], (e) => e.string(topic).array([partition], (p) => p.int32(partition).int64(offset).int32(1 << 20)))

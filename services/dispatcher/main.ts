@@ -229,7 +229,7 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   });
   const feeder: RunningFeeder | undefined =
     suppression && sup.feeder
-      ? createSuppressionFeeder({ kafka: rt.kafka, groupId: sup.feederGroupId, deadLetters: rt.events, index: suppression.index, producer: rt.producer, logger, softBounceDays: sup.softBounceDays, fetchMaxWaitMs: d.fetchMaxWaitMs })
+      ? createSuppressionFeeder({ kafka: rt.kafka, groupId: sup.feederGroupId, deadLetters: rt.events, index: suppression.index, producer: rt.producer, logger, softBounceDays: sup.softBounceDays })
       : undefined;
 
   const seed: { read: Promise<void>; done: boolean } = { read: Promise.resolve(), done: false };

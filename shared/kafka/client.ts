@@ -72,6 +72,17 @@ export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWait
  */
 export const LONE_READER = { sessionTimeout: 60_000, heartbeatInterval: 15_000, maxWaitTimeInMs: 15_000 } as const;
 
+/**
+ * Fetch settings for a reader off the send path: a consumer of `email.events` that no message
+ * waits for (webhooks, the suppression feeder, the console's and the dispatchers' tails). Its
+ * fetch is answered once 64 KiB have gathered or after a second, not at every event. Each message
+ * makes three or more events, and each event woke every such reader for a fetch, a decode and
+ * often an offset commit — in `npm start` all in the stages process's event loop, in front of the
+ * renderer's and the dispatcher's work on the next hop of the same message. The cost: an event
+ * reaches these readers up to a second later, and at rest each one fetches once a second.
+ */
+export const FOLLOWER = { minBytes: 64 << 10, maxWaitTimeInMs: 1000 } as const;
+
 /** Creates the topics that are missing; existing topics are left as they are. */
 export async function ensureTopics(admin: Admin, specs: TopicSpec[], replicationFactor: number): Promise<string[]> {
   const existing = new Set(await admin.listTopics());

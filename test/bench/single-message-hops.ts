@@ -84,6 +84,9 @@ try {
   const q = (a: number[], p: number): number => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
   for (const [k, v] of Object.entries(hops)) console.log(JSON.stringify({ hop: k, p50: q(v, 0.5), p90: q(v, 0.9), p99: q(v, 0.99), n: v.length }));
 } finally {
+  // A stop, not a kill, first: processes under --cpu-prof write their profiles as they exit.
+  launcher.proc.kill('SIGTERM');
+  await Promise.race([launcher.exited, new Promise((r) => setTimeout(r, 20_000))]);
   await launcher.destroy();
   await sink.close();
 }

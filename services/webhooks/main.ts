@@ -61,7 +61,8 @@ export async function startWebhooks(config: PostlineConfig, opts: StartWebhooksO
     instrumentWebhooks(deliverer, rt.registry);
     const d = deliverer;
     const main = rt.kafka.consumer({ groupId: wc.groupId, ...FOLLOWER });
-    const retries = rt.kafka.consumer({ groupId: wc.retryGroupId, maxWaitTimeInMs: 1000 });
+    // Its partitions are held until due times; a resume ends the fetch wait (shared/kafka/fetch-wake.ts).
+    const retries = rt.kafka.consumer({ groupId: wc.retryGroupId });
     state.consumers = [main, retries];
     state.stage = new StageConsumer({
       consumer: main,

@@ -14,6 +14,7 @@ import { REASON_RANK } from './suppression-rules.js';
 import type { SuppressionReason } from '../contracts/suppression.js';
 import { PackedSuppressionMap, type PackedStore } from './suppression-index.js';
 import { AppliedOffsets } from '../kafka/applied-offsets.js';
+import { LONE_READER } from '../kafka/client.js';
 
 const REASON_FIELD = Buffer.from('"reason":"');
 const EXPIRES_FIELD = Buffer.from('"expiresAt":"');
@@ -62,7 +63,7 @@ export class SuppressionTable implements PackedStore {
 
   constructor(private readonly opts: SuppressionTableOptions) {
     this.groupId = `postline-table-${opts.topic}-${randomUUID()}`;
-    this.consumer = opts.kafka.consumer({ groupId: this.groupId });
+    this.consumer = opts.kafka.consumer({ groupId: this.groupId, ...LONE_READER });
     this.admin = opts.kafka.admin();
   }
 

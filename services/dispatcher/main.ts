@@ -176,6 +176,8 @@ export async function startDispatcher(config: PostlineConfig, opts: DispatcherOp
   if (usesRelay && !d.relay.host) throw new ConfigError([`POSTLINE_DISPATCHER_RELAY_HOST (dispatcher.relay.host): a relay host is required${file ? ' (the routing file has a relay route)' : ''}`]);
   const rt = await startRuntime(STAGE, config, opts);
   const { logger, registry, shutdown } = rt;
+  // The first outcome after a start should not pay for kafkajs's metadata fetch of email.events.
+  await rt.producer.warm([Topics.events]);
   const relay: Route | undefined = usesRelay ? relayRoute(d.relay) : undefined;
   const routing: RoutingTable = { relay: relay ?? { name: 'relay', hosts: [] } };
   // The shaper acts on mx routes only: relay targets carry no shaping key, so relay traffic is

@@ -63,6 +63,18 @@ export class Acceptor extends EventEmitter {
     this.now = deps.now ?? (() => new Date());
   }
 
+  /**
+   * Normalizes and encodes a sample message and drops it (nothing is produced or counted): the
+   * first request after a start then finds that code loaded and compiled, as later ones do.
+   */
+  warmUp(): void {
+    normalizeEmail(
+      { from: 'Warm-up Ä <warm-up@example.com>', to: ['warm-up@example.com'], subject: 'Warm-up ä', text: 'warm-up', html: '<p>warm-up</p>' },
+      { tenant: 'warm-up', messageId: this.newId(), acceptedAt: this.now().toISOString() },
+      this.deps.limits,
+    );
+  }
+
   /** Accepts one message; throws RequestRejected (4xx) or Unavailable (503). */
   accept(tenant: string, body: EmailBody, idempotencyKey?: string): Promise<Accepted> {
     return this.counted(() => this.acceptOne(tenant, body, idempotencyKey));

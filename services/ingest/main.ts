@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { FastifyInstance } from 'fastify';
-import type { PostlineConfig } from '../../shared/config.js';
+import { PRIORITIES, type PostlineConfig } from '../../shared/config.js';
+import { Topics } from '../../shared/topics.js';
 import { ConfigError } from '../../shared/config-loader.js';
 import { optionsReference } from '../../shared/config-docs.js';
 import type { Shutdown } from '../../shared/lifecycle.js';
@@ -73,6 +74,8 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
   // Before connecting: bad provider feedback config fails start-up.
   const feedbackSetup = providerFeedbackSetup(config.providerFeedback, feedbackKeys);
   const rt = await startRuntime('ingest', config, opts);
+  // The first message after a start should not pay for kafkajs's metadata fetch of its topics.
+  await rt.producer.warm([...PRIORITIES.map((p) => Topics.requestedFor(p)), Topics.scheduled, Topics.events]);
   const providerFeedback = feedbackSetup && wireProviderFeedback(feedbackSetup, rt.producer, rt.registry);
   // Administered keys, revocations and sender domains (email.admin), read to its end before the first request.
   const { admin, apiKeys } = await openStageApiKeys(rt, bootstrapKeys);
@@ -90,6 +93,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
     logger: rt.logger,
     senderDomains,
   });
+  acceptor.warmUp();
   instrumentIngest(acceptor, observer, rt.registry);
   const templates = await openTemplateRepository({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });
   const suppressions = await openSuppressionBook({ kafka: rt.kafka, producer: rt.producer, logger: rt.logger });

@@ -33,6 +33,7 @@ import type { Logger } from '../../shared/logger.js';
 import { ConfigError } from '../../shared/config-loader.js';
 import { instrumentStageConsumer } from '../../shared/metrics.js';
 import { Topics, recordLimitFor } from '../../shared/topics.js';
+import { warmUpMime } from './mime-message.js';
 import type { StageConsumer } from '../../shared/kafka/stage-consumer.js';
 import { serviceMain, startRuntime, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { loadTemplateDirectory, type DirectoryTemplates } from '../../shared/templates/template-directory.js';
@@ -190,6 +191,9 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
     const dispatchLimits = await dispatchTopicLimits(rt.kafka, config, logger);
     // The critical lane produces through its own producer: never behind bulk's batches.
     const critical = await rt.dedicatedProducer();
+    // The first message after a start should not pay for kafkajs's metadata fetch of its topics.
+    const produced = [...PRIORITIES.map((p) => Topics.dispatch(p)), Topics.events];
+    await Promise.all([rt.producer.warm(produced), critical.producer.warm(produced), warmUpMime()]);
     // Every other lane steps aside while critical requests are rendered (one event loop, one CPU).
     const criticalActivity = new CriticalActivity(rc.yieldToCriticalMs);
     // instrumentRenderer and instrumentStageConsumer register their metrics once per registry: feed them every lane.

@@ -50,6 +50,15 @@ function mailbox(a: Address): { name: string; address: string } {
 }
 
 /**
+ * Composes a sample message and drops it: nodemailer loads and compiles its MIME code on first
+ * use, which the first message after a start would otherwise wait for.
+ */
+export async function warmUpMime(): Promise<void> {
+  const sample = { messageId: 'warm-up', acceptedAt: new Date(0).toISOString(), from: { email: 'warm-up@example.com', name: 'Warm-up Ä' }, to: [{ email: 'warm-up@example.com' }] };
+  await buildMessage(sample as EmailRequested, { subject: 'Warm-up ä', text: 'warm-up', html: '<p>warm-up</p>' }, 'example.com');
+}
+
+/**
  * Composes the message. `fromDomain` is the sender's ASCII domain (for the Message-ID).
  * Throws PermanentError MIME_BUILD_FAILED if MailComposer rejects the input.
  */

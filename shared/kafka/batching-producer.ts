@@ -144,6 +144,16 @@ export class BatchingProducer {
     );
   }
 
+  /**
+   * Loads the partition metadata of `topics` before the first send: kafkajs fetches a topic's
+   * metadata on its first send to it, one more broker round trip (and a lazy module load) on the
+   * first message through each hop after a start. A send of no records does only that. A failure
+   * is ignored: the first real send fetches the metadata as before.
+   */
+  async warm(topics: string[]): Promise<void> {
+    await this.producer.sendBatch({ acks: -1, topicMessages: topics.map((topic) => ({ topic, messages: [] })) }).catch(() => undefined);
+  }
+
   /** Sends many records as one unit; resolves when all are acked. */
   sendMany(records: Array<{ topic: string; message: Message }>): Promise<SendResult[]> {
     return Promise.all(records.map((r) => this.send(r.topic, r.message)));

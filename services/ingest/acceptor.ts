@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { v7 as uuidv7 } from 'uuid';
+import { messageIds } from '../../shared/message-ids.js';
 import { Topics } from '../../shared/topics.js';
 import { EmailRequestedContract, type EmailRequested } from '../../shared/contracts/email-requested.js';
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
@@ -59,7 +59,7 @@ export class Acceptor extends EventEmitter {
 
   constructor(private readonly deps: AcceptorDeps) {
     super();
-    this.newId = deps.newId ?? uuidv7;
+    this.newId = deps.newId ?? messageIds();
     this.now = deps.now ?? (() => new Date());
   }
 

@@ -26,7 +26,7 @@ import { parseEnvelopeAddress } from '../renderer/recipient-domains.js';
 import { RawMessageRejected } from '../renderer/raw-message.js';
 import { submissionRecord, type SubmissionRecord } from './submission-record.js';
 import { SubmitRefused } from './submitter.js';
-import { messageIds } from './message-ids.js';
+import { messageIds } from '../../shared/message-ids.js';
 
 /** More RCPTs than this in one transaction are refused (452), as the API's 50 recipients. */
 const MAX_RECIPIENTS = 50;

@@ -1,8 +1,8 @@
 /**
- * Message ids for the gateway: UUID v7 (time-ordered, as the API's), the random part taken from a
- * pool filled by one `randomFillSync` per `poolIds` ids. uuid's own random source asks the
- * system for 16 bytes on every id (10-17 µs per id here, 2.5 µs pooled); the gateway makes one
- * per message. Given its random bytes, uuid keeps no clock state, so this keeps it as uuid does:
+ * Message ids of accepted messages (the API's and the SMTP gateway's): UUID v7 (time-ordered),
+ * the random part taken from a pool filled by one `randomFillSync` per `poolIds` ids. uuid's own
+ * random source asks the system for 16 bytes on every id (10-17 µs per id here, 2.5 µs pooled);
+ * each accepted message takes one. Given its random bytes, uuid keeps no clock state, so this keeps it as uuid does:
  * within one millisecond the sequence counts up from a random start, so ids stay in order.
  */
 import { randomFillSync } from 'node:crypto';

@@ -11,6 +11,8 @@ import './codecs.js';
 import './request-queue-timer.js';
 // A consumer's stop, resume or seek ends its waiting fetch instead of waiting it out.
 import './fetch-wake.js';
+// The encoders of the first produce and offset commit, loaded now rather than on the first message.
+import './kafkajs-preload.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',

@@ -116,3 +116,17 @@ test('BatchingProducer: lingerMs 0 sends at the end of the I/O phase, without a 
   calls[0].ack();
   await Promise.all(both);
 });
+
+test('BatchingProducer: warm asks for the topics with a send of no records, and waits for it at most its limit', async () => {
+  const { producer, calls } = heldProducer();
+  const bp = new BatchingProducer(producer);
+  let done = false;
+  const warmed = bp.warm(['a', 'b'], 1000).then(() => void (done = true));
+  assert.deepEqual(calls[0].batch.topicMessages, [{ topic: 'a', messages: [] }, { topic: 'b', messages: [] }]);
+  mock.timers.tick(999);
+  await settle();
+  assert.equal(done, false, 'still waiting for the metadata');
+  mock.timers.tick(1);
+  await warmed;
+  assert.equal(done, true, 'a broker that does not answer holds start-up no longer than the limit');
+});

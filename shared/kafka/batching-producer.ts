@@ -148,10 +148,17 @@ export class BatchingProducer {
    * Loads the partition metadata of `topics` before the first send: kafkajs fetches a topic's
    * metadata on its first send to it, one more broker round trip (and a lazy module load) on the
    * first message through each hop after a start. A send of no records does only that. A failure
-   * is ignored: the first real send fetches the metadata as before.
+   * is ignored and the wait bounded (kafkajs retries a topic it finds no metadata for for seconds):
+   * the first real send fetches the metadata as before.
    */
-  async warm(topics: string[]): Promise<void> {
-    await this.producer.sendBatch({ acks: -1, topicMessages: topics.map((topic) => ({ topic, messages: [] })) }).catch(() => undefined);
+  async warm(topics: string[], limitMs = 1000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, limitMs)));
+    const loaded = this.producer.sendBatch({ acks: -1, topicMessages: topics.map((topic) => ({ topic, messages: [] })) }).then(
+      () => undefined,
+      () => undefined,
+    );
+    await Promise.race([loaded, limit]).finally(() => clearTimeout(timer));
   }
 
   /** Sends many records as one unit; resolves when all are acked. */

@@ -2,8 +2,9 @@
  * Message ids of accepted messages (the API's and the SMTP gateway's): UUID v7 (time-ordered),
  * the random part taken from a pool filled by one `randomFillSync` per `poolIds` ids. uuid's own
  * random source asks the system for 16 bytes on every id (10-17 µs per id here, 2.5 µs pooled);
- * each accepted message takes one. Given its random bytes, uuid keeps no clock state, so this keeps it as uuid does:
- * within one millisecond the sequence counts up from a random start, so ids stay in order.
+ * each accepted message takes one. Given its random bytes, uuid keeps no clock state, so this
+ * keeps it as uuid does: within one millisecond the sequence counts up from a random start, so
+ * ids stay in order.
  */
 import { randomFillSync } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';

@@ -4,8 +4,9 @@
  * guard and HTTP client, the deliverer, the events consumer (StageConsumer: commits once each
  * record's deliveries are delivered or durably on a retry tier) and the retry tier consumer.
  * The events consumer is a `FOLLOWER`: an event is posted within about a second of being
- * published. Shuts down in order: stop consuming (in-flight deliveries finish), stop the table, close the
- * HTTP client, then the runtime's producer and ops server. `startWebhooks` runs it in-process.
+ * published. Shuts down in order: stop consuming (in-flight deliveries finish), stop the table,
+ * close the HTTP client, then the runtime's producer and ops server. `startWebhooks` runs it
+ * in-process.
  */
 import { EventEmitter } from 'node:events';
 import type { Consumer } from 'kafkajs';

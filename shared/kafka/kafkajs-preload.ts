@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 /** The modules, under kafkajs/src/protocol/ (their own requires bring in the older versions they extend). */
-export const PRELOADED = [
+const PRELOADED = [
   'requests/produce/v7/request.js',
   'requests/produce/v7/response.js',
   'requests/offsetCommit/v5/request.js',

@@ -33,7 +33,6 @@ export interface RequestQueueInternals {
   pending: unknown[];
   inflight: Map<number, { sentAt: number | null; requestTimeout: number; timeoutRequest(): void }>;
   enforceRequestTimeout: boolean;
-  requestTimeoutIntervalId?: NodeJS.Timeout;
   throttledUntil: number;
   throttleCheckTimeoutId: NodeJS.Timeout | null;
   isConnected(): boolean;

@@ -32,7 +32,7 @@ import { rawPooledSmtp, rawRender } from './send-path-raw-baselines.js';
 import { startSinkProcess, type SinkProcess } from './send-path-sink.js';
 import { endToEndHttp } from './send-path-stages.js';
 import { FROM, ingestBody, rawRenderer, writeTemplatesDir } from './send-path-workload.js';
-import { descendants, processLabel, pssMb, startLauncher, type Launcher } from './embedded-launcher.js';
+import { descendants, processLabel, pssMb, startLauncher, warmHttpClient, type Launcher } from './embedded-launcher.js';
 import { hrtimeUs, type ProfileWindow } from './cpu-profile-summary.js';
 import { busyBreakdown } from './send-path-profiles.js';
 
@@ -169,11 +169,9 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
       sampler.watch(processLabel(pid), pid);
     }
 
-    // The first message after start: the fleets are warm, nothing else has run through the stages yet.
-    // The bench's own HTTP client is warmed first (Node loads and compiles its fetch on first use,
-    // ~40 ms here, a cost of this client rather than of Postline; curl has none): one
-    // unauthenticated request that Postline answers 401 before any send-path code runs.
-    await (await fetch(`${launcher.ingestUrl}/v1/emails`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).arrayBuffer();
+    // The first message after start: the fleets are warm, nothing else has run through the stages
+    // yet; the bench's own HTTP client is warmed first.
+    await warmHttpClient(launcher);
     const t0 = epochMs();
     const firstAt = arrivals.expect(`lat.first.${run}@d0.example`);
     await sendOne(launcher, `lat.first.${run}@d0.example`);

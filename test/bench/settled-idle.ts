@@ -10,9 +10,8 @@
  * winding down; this is the figure a machine left running sees. Linux only (/proc).
  */
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { startLauncher } from '../embedded/launcher-process.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
+import { descendants, processLabel, pssMb, startLauncher } from './embedded-launcher.js';
 
 const settleS = Number(process.argv[2] ?? 30);
 const windowS = Number(process.argv[3] ?? 60);
@@ -33,28 +32,11 @@ function threadTicks(pid: number): Map<string, number> {
   return out;
 }
 
-function pssMb(pid: number): number {
-  const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-function label(pid: number, launcherPid: number): string {
-  if (pid === launcherPid) return 'launcher';
-  const words = execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim().split(/\s+/);
-  const i = words.findIndex((w) => w.endsWith('postline.mjs'));
-  return i >= 0 ? words.slice(i + 1, i + 3).join(' ') : (words.includes('--data-dir') ? 'broker' : words.slice(-2).join(' '));
-}
-
 const sink = await startSmtpSink({ greetingDelay: false });
-const launcher = await startLauncher({
-  POSTLINE_DISPATCHER_RELAY_HOST: sink.host,
-  POSTLINE_DISPATCHER_RELAY_PORT: String(sink.port),
-  POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: 'bounces.localhost',
-  NODE_OPTIONS: '',
-});
+const launcher = await startLauncher({ relay: sink });
 try {
   await new Promise((r) => setTimeout(r, settleS * 1000));
-  const pids = [launcher.proc.pid as number, ...launcher.children()];
+  const pids = [launcher.pid, ...descendants(launcher.pid)];
   const before = pids.map((p) => ({ total: ticks(`/proc/${p}/stat`), threads: threadTicks(p) }));
   await new Promise((r) => setTimeout(r, windowS * 1000));
   let total = 0;
@@ -70,10 +52,10 @@ try {
       .sort((a, b) => b[1] - a[1])
       .slice(0, 5)
       .map(([name, d]) => `${name} ${((d / HZ / windowS) * 100).toFixed(2)} %`);
-    console.log(`${pct.toFixed(2).padStart(6)} % of a core  ${mb.toFixed(0).padStart(4)} MB PSS  ${label(pid, pids[0])}  (threads: ${busiest.join(', ') || 'none'})`);
+    console.log(`${pct.toFixed(2).padStart(6)} % of a core  ${mb.toFixed(0).padStart(4)} MB PSS  ${processLabel(pid)}  (threads: ${busiest.join(', ') || 'none'})`);
   }
   console.log(`${total.toFixed(2).padStart(6)} % of a core  ${pss.toFixed(0).padStart(4)} MB PSS  all processes, ${windowS} s from ${settleS} s after start-up`);
 } finally {
-  await launcher.destroy();
+  await launcher.stop();
   await sink.close();
 }

@@ -14,29 +14,23 @@
  * e.g. `--require ./probe.cjs` to time something inside the stages.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { startLauncher } from '../embedded/launcher-process.js';
+import { startLauncher, warmHttpClient } from './embedded-launcher.js';
 import { startSmtpSink } from '../helpers/smtp-sink.js';
 
 const count = Number(process.argv[2] ?? 60);
 const gapMs = Number(process.argv[3] ?? 100);
 
 const sink = await startSmtpSink({ greetingDelay: false });
-const launcher = await startLauncher({
-  POSTLINE_DISPATCHER_RELAY_HOST: sink.host,
-  POSTLINE_DISPATCHER_RELAY_PORT: String(sink.port),
-  POSTLINE_FEEDBACK_RETURN_PATH_DOMAIN: 'bounces.localhost',
-  NODE_OPTIONS: '',
-}, 180_000, process.env.POSTLINE_HOPS_NODE_FLAGS ? [`--node-flags=${process.env.POSTLINE_HOPS_NODE_FLAGS}`] : []);
+const launcher = await startLauncher({ relay: sink, args: process.env.POSTLINE_HOPS_NODE_FLAGS ? [`--node-flags=${process.env.POSTLINE_HOPS_NODE_FLAGS}`] : [] });
 try {
-  // Node loads and compiles its fetch on first use (~40 ms): warm this client with a request that is answered 401 before any send-path code runs.
-  await (await fetch(`http://127.0.0.1:${launcher.ports.api}/v1/emails`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).arrayBuffer();
+  await warmHttpClient(launcher);
   const sent: Array<{ id: string; posted: number; accepted: number; delivered: number }> = [];
   for (let i = 0; i < count; i++) {
     const before = sink.messages.length;
     const posted = Date.now();
-    const res = await fetch(`http://127.0.0.1:${launcher.ports.api}/v1/emails`, {
+    const res = await fetch(`${launcher.ingestUrl}/v1/emails`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${launcher.key}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${launcher.apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ from: 'Probe <probe@example.com>', to: [`probe${i}@example.org`], subject: `hops ${i}`, text: 'One at a time.' }),
     });
     const accepted = Date.now();
@@ -49,7 +43,7 @@ try {
   // Record timestamps per message id: email.requested and email.events are keyed by it; a
   // dispatch record (keyed by domain) names it in its value.
   const stamps = new Map<string, Record<string, number>>();
-  const kafka = new Kafka({ brokers: [`127.0.0.1:${launcher.ports.broker}`], clientId: 'hops', logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ brokers: [launcher.brokerAddress], clientId: 'hops', logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `hops-${Date.now()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topics: ['email.requested.transactional', 'email.dispatch.transactional', 'email.events'], fromBeginning: true });
@@ -86,9 +80,7 @@ try {
   const q = (a: number[], p: number): number => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(p * a.length))];
   for (const [k, v] of Object.entries(hops)) console.log(JSON.stringify({ hop: k, p50: q(v, 0.5), p90: q(v, 0.9), p99: q(v, 0.99), n: v.length }));
 } finally {
-  // A stop, not a kill, first: processes under --cpu-prof write their profiles as they exit.
-  launcher.proc.kill('SIGTERM');
-  await Promise.race([launcher.exited, new Promise((r) => setTimeout(r, 20_000))]);
-  await launcher.destroy();
+  // A stop, not a kill: processes under --cpu-prof write their profiles as they exit.
+  await launcher.stop();
   await sink.close();
 }

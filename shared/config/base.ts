@@ -22,7 +22,7 @@ export const KafkaSection = section(
     ),
     fetchMaxWaitMs: int(
       3000,
-      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes. A stop, a resumed partition or a seek ends the wait on the Postline broker (on Kafka, stopping a consumer waits for its fetch in flight). kafkajs heartbeats between fetches, so a rebalance reaches the other members up to this much later, and the wait is capped at a third of the session timeout. Throwaway readers of whole topics (tables, tails) wait 15 s; readers of email.events off the send path (webhooks, the suppression feeder, the console\'s and dispatchers\' tails) wait for 64 KiB or 1 s.',
+      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes. A stop, a resumed partition or a seek ends the wait on the Postline broker (on Kafka, stopping a consumer waits for its fetch in flight). kafkajs heartbeats between fetches, so a rebalance reaches the other members up to this much later, and the wait is capped at a third of the session timeout. Throwaway readers of whole topics (tables, tails) wait 15 s; readers of email.events off the send path (webhooks, the suppression feeder, the dispatchers\' tail) wait for 64 KiB or 1 s.',
       10,
     ),
     producerLingerMs: int(

@@ -76,8 +76,9 @@ export const LONE_READER = { sessionTimeout: 60_000, heartbeatInterval: 15_000, 
 
 /**
  * Fetch settings for a reader off the send path: a consumer of `email.events` that no message
- * waits for (webhooks, the suppression feeder, the console's and the dispatchers' tails). Its
- * fetch is answered once 64 KiB have gathered or after a second, not at every event. Each message
+ * waits for (webhooks, the suppression feeder, the dispatchers' tail; not the console's, whose live
+ * overview promises a new message within a second). Its fetch is answered once 64 KiB have
+ * gathered or after a second, not at every event. Each message
  * makes three or more events, and each event woke every such reader for a fetch, a decode and
  * often an offset commit — in `npm start` all in the stages process's event loop, in front of the
  * renderer's and the dispatcher's work on the next hop of the same message. The cost: an event

@@ -31,6 +31,7 @@ import { ClickHouseSink } from './sink/clickhouse-sink.js';
 import { clickHouseEventsWriter, type EventsWriter } from './sink/events-writer.js';
 import { instrumentSink } from './sink/sink-metrics.js';
 import { sinkFetchOptions } from './sink/fetch-options.js';
+import { follower } from '../../shared/kafka/client.js';
 import { registerReadApi } from './read-api/read-api.js';
 
 export const ANALYTICS_SERVICE = 'analytics';
@@ -134,7 +135,8 @@ export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps
   if (a.migrateOnStart) await untilDone(() => applyMigrations(client, schemaParams(a), logger), logger, 'schema migration', giveUp.signal, a.insertRetryMaxMs);
 
   const base = clickHouseEventsWriter(client, a.database);
-  const consumer = rt.kafka.consumer({ groupId: a.groupId, sessionTimeout: a.sessionTimeoutMs, ...sinkFetchOptions(a.batchMaxWaitMs) });
+  const { paceMs, ...fetchOptions } = sinkFetchOptions(a.batchMaxWaitMs);
+  const consumer = rt.kafka.consumer(follower({ groupId: a.groupId, sessionTimeout: a.sessionTimeoutMs, ...fetchOptions }, paceMs));
   rt.watchConsumer('consumer', consumer);
   await consumer.connect();
   let joined = false;

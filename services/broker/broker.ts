@@ -132,6 +132,7 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
 
   groups.on('rebalance', (groupId, generation, members) => logger.info({ group: groupId, generation, members }, 'group rebalanced'));
   groups.on('memberExpired', (groupId, memberId) => logger.info({ group: groupId, memberId }, 'group member session expired'));
+  groups.on('memberDisconnected', (groupId, memberId) => logger.info({ group: groupId, memberId }, 'group member left: its connection closed'));
 
   let server: KafkaServer;
   const handlers = new Map<number, Handler>([
@@ -157,6 +158,8 @@ export async function startBroker(input: StartBrokerOptions = {}): Promise<Broke
   server.on('unsupported', (apiKey: number, apiVersion: number, clientId: string) =>
     logger.debug({ apiKey, apiVersion, clientId }, 'unsupported API or version'),
   );
+  // A closed connection's group members leave at once (group-coordinator.ts).
+  server.on('connectionClosed', (id: number) => groups.connectionClosed(id));
 
   const port = await server.listen(options.port, options.host);
   ctx.advertised.port = port;

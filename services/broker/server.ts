@@ -43,7 +43,8 @@ interface Pending {
 }
 
 /**
- * Emits 'request' (apiName, version, ms, bytesIn), 'bytesOut' (n), 'connectionError' (id, host, reason).
+ * Emits 'request' (apiName, version, ms, bytesIn), 'bytesOut' (n), 'connectionError' (id, host, reason),
+ * 'connectionClosed' (id).
  */
 export class KafkaServer extends EventEmitter {
   private server: net.Server;
@@ -148,6 +149,7 @@ export class KafkaServer extends EventEmitter {
     socket.on('close', () => {
       closed = true;
       this.connections.delete(socket);
+      this.emit('connectionClosed', id);
     });
   }
 

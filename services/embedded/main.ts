@@ -199,10 +199,6 @@ async function startPipeline(supervisor: Supervisor, layout: StageProcess[], val
     ...process.env,
     POSTLINE_KAFKA_BROKERS: bootstrap,
     POSTLINE_KAFKA_PARTITIONS: process.env.POSTLINE_KAFKA_PARTITIONS ?? '2',
-    // A stage killed mid-flight holds its partitions until its group session lapses, and its
-    // replacement waits that long to join: 10 s rather than 30 (heartbeats every 3 s on one
-    // machine leave ample margin). Measured in the README (npm start, supervision).
-    POSTLINE_KAFKA_SESSION_TIMEOUT_MS: process.env.POSTLINE_KAFKA_SESSION_TIMEOUT_MS ?? '10000',
     POSTLINE_OPS_PORT: '0',
     // Below the supervisor's 15 s before SIGKILL, so a stuck drain still ends on its own terms.
     POSTLINE_OPS_SHUTDOWN_GRACE_MS: process.env.POSTLINE_OPS_SHUTDOWN_GRACE_MS ?? '10000',

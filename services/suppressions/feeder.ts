@@ -5,7 +5,7 @@
  * The offset is committed only after the records are acked. An entry already on the list with
  * a stronger reason is left as it is (see `replaces`); the entries this feeder wrote in the
  * last minute are remembered too, so two events close together (a complaint, then an
- * unsubscribe) do not race the index's read of the first write. It reads as a `FOLLOWER`: an
+ * unsubscribe) do not race the index's read of the first write. It reads as a `follower`: an
  * event becomes a suppression within about a second.
  */
 import { EventEmitter } from 'node:events';
@@ -15,7 +15,7 @@ import { EmailEventContract, type EmailEvent } from '../../shared/contracts/emai
 import { SuppressionContract, suppressionKey } from '../../shared/contracts/suppression.js';
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import { StageConsumer, type DeadLetterSink, type StageRecord } from '../../shared/kafka/stage-consumer.js';
-import { FOLLOWER } from '../../shared/kafka/client.js';
+import { follower } from '../../shared/kafka/client.js';
 import { Topics } from '../../shared/topics.js';
 import { replaces, suppressionsFor, type SuppressionStrength } from '../../shared/suppressions/suppression-rules.js';
 import { isRecipientClassBounce } from '../dispatcher/shaping/auto-pause.js';
@@ -121,7 +121,7 @@ export interface RunningFeeder {
 
 export function createSuppressionFeeder(opts: StartFeederOptions): RunningFeeder {
   const feeder = new SuppressionFeeder(opts);
-  const consumer = opts.kafka.consumer({ groupId: opts.groupId, ...FOLLOWER });
+  const consumer = opts.kafka.consumer(follower({ groupId: opts.groupId }));
   const logger = opts.logger.child({ component: 'suppression-feeder' });
   const stage = new StageConsumer({
     consumer,

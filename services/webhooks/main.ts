@@ -3,7 +3,7 @@
  * tenants' webhook endpoints, signed (Standard Webhooks). Wires the endpoint book, the SSRF
  * guard and HTTP client, the deliverer, the events consumer (StageConsumer: commits once each
  * record's deliveries are delivered or durably on a retry tier) and the retry tier consumer.
- * The events consumer is a `FOLLOWER`: an event is posted within about a second of being
+ * The events consumer is a `follower`: an event is posted within about a second of being
  * published. Shuts down in order: stop consuming (in-flight deliveries finish), stop the table,
  * close the HTTP client, then the runtime's producer and ops server. `startWebhooks` runs it
  * in-process.
@@ -17,7 +17,7 @@ import { optionsReference } from '../../shared/config-docs.js';
 import { Topics } from '../../shared/topics.js';
 import { instrumentStageConsumer } from '../../shared/metrics.js';
 import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
-import { FOLLOWER } from '../../shared/kafka/client.js';
+import { follower } from '../../shared/kafka/client.js';
 import { SsrfGuard } from '../../shared/http/ssrf-guard.js';
 import { openEndpointBook } from '../../shared/webhooks/endpoint-book.js';
 import { WEBHOOK_RETRY_TOPICS } from '../../shared/webhooks/delivery-job.js';
@@ -61,7 +61,7 @@ export async function startWebhooks(config: PostlineConfig, opts: StartWebhooksO
     deliverer = state.deliverer = new Deliverer({ book, client, producer: rt.producer, events: rt.events, logger, config: wc });
     instrumentWebhooks(deliverer, rt.registry);
     const d = deliverer;
-    const main = rt.kafka.consumer({ groupId: wc.groupId, ...FOLLOWER });
+    const main = rt.kafka.consumer(follower({ groupId: wc.groupId }));
     // Its partitions are held until due times; a resume ends the fetch wait (shared/kafka/fetch-wake.ts).
     const retries = rt.kafka.consumer({ groupId: wc.retryGroupId });
     state.consumers = [main, retries];

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Consumer } from 'kafkajs';
-import { createKafka, fetchMaxWait } from './client.js';
+import { createKafka, fetchMaxWait, follower } from './client.js';
 import { StageConsumer } from './stage-consumer.js';
 import { PartitionHolds } from './partition-holds.js';
 import type { PostlineConfig } from '../config.js';
@@ -149,4 +149,56 @@ for (const partitions of [1, 2]) test(`a partition held (paused) and resumed whi
   await waitFor(() => seen.length >= 2, 30_000, 'the held record to come again');
   const ms = seen[1] - resumedAt;
   assert.ok(resumedAt > 0 && ms < 1000, `the record came ${Math.round(ms)} ms after its partition was resumed (fetch wait 5000 ms)`);
+});
+
+test('a follower fetches once per pace while events keep coming, waits its full fetch wait at rest, and gets the first event after a quiet spell at once', async (t) => {
+  const broker = await startTestBroker();
+  t.after(() => broker.destroy());
+  const kafka = createKafka(kafkaConfig(broker.bootstrap, { fetchMaxWaitMs: 5000 }), 'pace-test', pino({ level: 'silent' }));
+  const admin = kafka.admin();
+  const producer = kafka.producer();
+  await Promise.all([admin.connect(), producer.connect()]);
+  t.after(() => Promise.all([admin.disconnect(), producer.disconnect()]));
+  const topic = uniqueName('paced');
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+  const PACE_MS = 400;
+  const consumer = kafka.consumer(follower({ groupId: uniqueName('paced-group') }, PACE_MS));
+  t.after(() => consumer.disconnect());
+  let fetches = 0;
+  consumer.on(consumer.events.REQUEST, (e) => {
+    if (e.payload.apiName === 'Fetch') fetches++;
+  });
+  const received: number[] = [];
+  let batches = 0;
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      batches++;
+      for (const _ of batch.messages) received.push(performance.now());
+    },
+  });
+  // At rest: a fetch per fetch wait (5 s), not per pace (400 ms).
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.ok(fetches <= 2, `${fetches} fetches in 3 s at rest`);
+
+  // The first event after a quiet spell: at once, not after a pace or the fetch wait.
+  const sentAt = performance.now();
+  await producer.send({ topic, messages: [{ value: 'first' }] });
+  await waitFor(() => received.length === 1, 5000, 'the first event');
+  assert.ok(received[0] - sentAt < 300, `the first event after a quiet spell came ${(received[0] - sentAt).toFixed(0)} ms after it was sent`);
+
+  // Events one at a time for ~2 s: a batch per pace, not one per event.
+  const before = batches;
+  const t0 = performance.now();
+  let n = 1;
+  while (performance.now() - t0 < 2000) {
+    await producer.send({ topic, messages: [{ value: `e${n++}` }] });
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await waitFor(() => received.length === n, 5000, `${n} events`);
+  const elapsed = performance.now() - t0;
+  const bound = Math.ceil(elapsed / PACE_MS) + 2;
+  assert.ok(batches - before <= bound, `${batches - before} batches for ${n - 1} events over ${elapsed.toFixed(0)} ms (at most ${bound})`);
+  assert.ok(n - 1 > bound * 3, `enough events to tell (${n - 1})`);
 });

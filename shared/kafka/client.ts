@@ -2,7 +2,7 @@
  * The one place that constructs kafkajs clients, so every stage talks to Kafka (or the embedded
  * broker) the same way: same timeouts, logs through pino, topics created the same way.
  */
-import { Kafka, logLevel, type LogEntry, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type LogEntry, type Admin, type KafkaConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PostlineConfig } from '../config.js';
 import type { TopicSpec } from '../topics.js';
@@ -10,7 +10,7 @@ import './codecs.js';
 // kafkajs 2.2.4 re-arms a 1 ms timer on every idle connection; this import stops it.
 import './request-queue-timer.js';
 // A consumer's stop, resume or seek ends its waiting fetch instead of waiting it out.
-import './fetch-wake.js';
+import { paceFetches } from './fetch-wake.js';
 // The encoders of the first produce and offset commit, loaded now rather than on the first message.
 import './kafkajs-preload.js';
 
@@ -25,7 +25,7 @@ const QUIET = ['KafkaJS v2.0.0 switched default partitioner', 'Limiting retries 
 
 export function createKafka(config: PostlineConfig['kafka'], service: string, logger: Logger): Kafka {
   const log = logger.child({ component: 'kafkajs' });
-  const kafka = new Kafka({
+  const options: KafkaConfig = {
     clientId: `${config.clientId}-${service}`,
     brokers: config.brokers,
     connectionTimeout: config.connectionTimeoutMs,
@@ -43,21 +43,31 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
         log[LEVELS[level] ?? 'info'](rest, message);
       },
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
-  });
-  // Every consumer's group session (unless it sets its own): a crashed stage's replacement
-  // cannot join its groups until the dead member's session has lapsed.
-  const consumer = kafka.consumer.bind(kafka);
+  };
+  const kafka = new Kafka(options);
+  // Every consumer's group session (unless it sets its own): a member that stops heartbeating
+  // without closing its connection (a hung process) keeps its partitions until it lapses.
+  // Each consumer has its own client id, `<prefix>-<service>.<group>`: the Postline broker ties
+  // a member's fetches to it by client id, to end them when its group rebalances
+  // (services/broker/groups/group-coordinator.ts), so long fetch waits cost no rebalance time.
   const heartbeatInterval = Math.min(3000, Math.floor(config.sessionTimeoutMs / 3));
-  kafka.consumer = (c) => consumer({ sessionTimeout: config.sessionTimeoutMs, heartbeatInterval, maxWaitTimeInMs: fetchMaxWait(config, c.sessionTimeout), ...c });
+  kafka.consumer = (c) =>
+    new Kafka({ ...options, clientId: `${options.clientId}.${c.groupId}` }).consumer({
+      sessionTimeout: config.sessionTimeoutMs,
+      heartbeatInterval,
+      maxWaitTimeInMs: fetchMaxWait(config, c.sessionTimeout),
+      ...c,
+    });
   return kafka;
 }
 
 /**
  * How long a consumer's fetch may wait for records (`kafka.fetchMaxWaitMs`). The broker answers
  * as soon as a record is appended, so a longer wait only spares idle wake-ups (~30 consumer
- * groups polling every 100-500 ms were much of an idle install's CPU) and costs shutdown time:
- * kafkajs's `stop()` waits for the fetch in flight. kafkajs sends heartbeats between fetches,
- * so the wait stays under a third of the session timeout.
+ * groups polling every 100-500 ms were much of an idle install's CPU). On the Postline broker a
+ * stop (fetch-wake.ts) and a rebalance of the member's group end the wait; on Kafka both wait
+ * for it. kafkajs sends heartbeats between fetches, so the wait stays under a third of the
+ * session timeout.
  */
 export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWaitMs' | 'sessionTimeoutMs'>, sessionTimeoutMs = config.sessionTimeoutMs): number {
   return Math.max(10, Math.min(config.fetchMaxWaitMs, Math.floor(sessionTimeoutMs / 3)));
@@ -75,16 +85,20 @@ export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWait
 export const LONE_READER = { sessionTimeout: 60_000, heartbeatInterval: 15_000, maxWaitTimeInMs: 15_000 } as const;
 
 /**
- * Fetch settings for a reader off the send path: a consumer of `email.events` that no message
- * waits for (webhooks, the suppression feeder, the dispatchers' tail; not the console's, whose live
- * overview promises a new message within a second). Its fetch is answered once 64 KiB have
- * gathered or after a second, not at every event. Each message
+ * A reader off the send path: a consumer of `email.events` that no message waits for (webhooks,
+ * the suppression feeder, the dispatchers' tail; not the console's, whose live overview promises
+ * a new message within a second). Its fetches are paced (fetch-wake.ts): while events keep
+ * coming it fetches once a second, a batch of them each time, not at every event. Each message
  * makes three or more events, and each event woke every such reader for a fetch, a decode and
  * often an offset commit — in `npm start` all in the stages process's event loop, in front of the
  * renderer's and the dispatcher's work on the next hop of the same message. The cost: an event
- * reaches these readers up to a second later, and at rest each one fetches once a second.
+ * reaches these readers up to a second later (the first after a quiet spell at once); at rest
+ * each one fetches at its fetch wait, as any consumer. Returns the consumer config to use.
  */
-export const FOLLOWER = { minBytes: 64 << 10, maxWaitTimeInMs: 1000 } as const;
+export function follower<C extends { groupId: string }>(c: C, everyMs = 1000): C {
+  paceFetches(c.groupId, everyMs);
+  return c;
+}
 
 /** Creates the topics that are missing; existing topics are left as they are. */
 export async function ensureTopics(admin: Admin, specs: TopicSpec[], replicationFactor: number): Promise<string[]> {

@@ -19,6 +19,14 @@
  * partition is fetched at once rather than after the wait: consumers that hold partitions until
  * a due time need no short fetch wait.
  *
+ * A paced consumer (`paceFetches`: the followers of `email.events` and the analytics sink, which
+ * want events in batches, not a fetch per event) fetches at most once per interval while
+ * records keep coming: after a fetch that brought records, the next waits out the rest of the
+ * interval first (a stop, resume or seek ends that pause too). Its fetches ask for any record
+ * and wait the full fetch wait, so at rest it wakes every 10 s rather than every interval, and
+ * the first record after a quiet spell comes at once. Kafka's own way, a fetch asking for many
+ * bytes with a short wait, wakes the reader at every wait's end when nothing comes.
+ *
  * Importing this module patches kafkajs's internal Runner and ConsumerGroup classes (every
  * consumer of the process, whichever Kafka client made it); shared/kafka/client.ts imports it.
  */
@@ -38,6 +46,7 @@ interface ClusterInternals {
 /** The parts of kafkajs's internal ConsumerGroup this relies on. */
 interface ConsumerGroupInternals {
   cluster: ClusterInternals;
+  groupId: string;
   maxWaitTime: number;
   subscriptionState: { assigned(): Array<{ topic: string; partitions: number[] }> };
   filterPartitionsByNode(nodeId: number, tps: Array<{ topic: string; partitions: number[] }>): Array<{ topic: string; partitions: number[] }>;
@@ -100,11 +109,26 @@ function sleepUnlessNudged(cluster: object, ms: number): Promise<void> {
   });
 }
 
+/** Paced consumer groups of this process: the interval, and when a fetch last brought records. */
+const paced = new Map<string, { everyMs: number; lastRecordsAt: number }>();
+
+/** Paces the fetches of this process's consumers of `groupId` (see the module comment). */
+export function paceFetches(groupId: string, everyMs: number): void {
+  paced.set(groupId, { everyMs, lastRecordsAt: 0 });
+}
+
 const fetch = ConsumerGroup.prototype.fetch;
 ConsumerGroup.prototype.fetch = async function (this: ConsumerGroupInternals, nodeId: number): Promise<unknown[]> {
-  if (!nothingToFetch(this, nodeId)) return fetch.call(this, nodeId);
-  await sleepUnlessNudged(this.cluster, this.maxWaitTime);
-  return [];
+  const pace = paced.get(this.groupId);
+  const pause = pace ? pace.lastRecordsAt + pace.everyMs - Date.now() : 0;
+  if (pause > 0) await sleepUnlessNudged(this.cluster, pause);
+  if (nothingToFetch(this, nodeId)) {
+    await sleepUnlessNudged(this.cluster, this.maxWaitTime);
+    return [];
+  }
+  const batches = await fetch.call(this, nodeId);
+  if (pace && (batches as Array<{ isEmpty(): boolean }>).some((b) => !b.isEmpty())) pace.lastRecordsAt = Date.now();
+  return batches;
 };
 
 // `consumer.resume` and the resume function of eachBatch's `pause()` both end here.

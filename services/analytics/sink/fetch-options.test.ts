@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { startTestBroker, uniqueName, waitFor } from '../../../test/helpers/broker.js';
 import { sinkFetchOptions } from './fetch-options.js';
+import { follower } from '../../../shared/kafka/client.js';
 
-test('sinkFetchOptions: a fetch waits at most half the sink\'s batch wait, and 500 ms', () => {
-  assert.equal(sinkFetchOptions(1000).maxWaitTimeInMs, 500);
-  assert.equal(sinkFetchOptions(60_000).maxWaitTimeInMs, 500);
-  assert.equal(sinkFetchOptions(200).maxWaitTimeInMs, 100);
-  assert.equal(sinkFetchOptions(1).maxWaitTimeInMs, 1);
+test('sinkFetchOptions: fetches are paced at half the sink\'s batch wait, at most 500 ms', () => {
+  assert.equal(sinkFetchOptions(1000).paceMs, 500);
+  assert.equal(sinkFetchOptions(60_000).paceMs, 500);
+  assert.equal(sinkFetchOptions(200).paceMs, 100);
+  assert.equal(sinkFetchOptions(1).paceMs, 1);
 });
 
 test('the sink\'s consumer gets events a few fetches at a time, not a fetch per event, and all of them', { timeout: 120_000 }, async (t) => {
@@ -21,8 +22,8 @@ test('the sink\'s consumer gets events a few fetches at a time, not a fetch per 
   await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
   await admin.disconnect();
 
-  const options = sinkFetchOptions(1000);
-  const consumer = kafka.consumer({ groupId: uniqueName('sink'), ...options });
+  const { paceMs, ...options } = sinkFetchOptions(1000);
+  const consumer = kafka.consumer(follower({ groupId: uniqueName('sink'), ...options }, paceMs));
   const producer = kafka.producer();
   t.after(async () => {
     await consumer.disconnect();
@@ -50,9 +51,8 @@ test('the sink\'s consumer gets events a few fetches at a time, not a fetch per 
   const elapsedMs = performance.now() - t0;
 
   assert.equal(events, n);
-  // ~75 KB, below minBytes: every fetch but the last is answered by its wait running out, so at
-  // most one batch per maxWaitTimeInMs (plus the first and the last). A fetch answered as soon as
-  // anything arrived gives about one batch per event sent.
-  const bound = Math.ceil(elapsedMs / options.maxWaitTimeInMs) + 2;
+  // Paced: at most one batch per paceMs (plus the first and the last). A fetch answered as soon
+  // as anything arrived gives about one batch per event sent.
+  const bound = Math.ceil(elapsedMs / paceMs) + 2;
   assert.ok(batches <= bound, `${batches} batches for ${n} events sent over ${producedMs.toFixed(0)} ms (at most ${bound})`);
 });

@@ -375,6 +375,76 @@ describe('GroupCoordinator', () => {
     assert.equal(other.value().error, 'COORDINATOR_NOT_AVAILABLE');
   });
 
+  describe('connections and client ids', () => {
+    test('a member whose connection closes leaves at once; the others must rejoin without it', async () => {
+      const a = await gc.join(joinReq('', { connectionId: 1 }));
+      await gc.sync(G, a.memberId, 1, [{ memberId: a.memberId, assignment: Buffer.from('A') }]);
+      const bJoin = track(gc.join(joinReq('', { connectionId: 2, clientId: 'other' })));
+      await settle();
+      const aRejoin = await gc.join(joinReq(a.memberId, { connectionId: 1 }));
+      const b = await bJoin.promise;
+      assert.equal(aRejoin.generationId, 2);
+      const gone: string[] = [];
+      gc.on('memberDisconnected', (_g: string, id: string) => gone.push(id));
+      gc.connectionClosed(1);
+      assert.deepEqual(gone, [a.memberId]);
+      assert.equal(gc.group(G)?.members.has(a.memberId), false);
+      assert.equal(gc.group(G)?.state, 'PreparingRebalance');
+      assert.equal(gc.heartbeat(G, b.memberId, 2), 'REBALANCE_IN_PROGRESS');
+      const bRejoin = await gc.join(joinReq(b.memberId, { connectionId: 2, clientId: 'other' }));
+      assert.equal(bRejoin.generationId, 3, 'the group went on without the closed member, without waiting for its session');
+      assert.equal(bRejoin.leader, b.memberId);
+      gc.connectionClosed(1);
+      assert.equal(gc.group(G)?.members.size, 1, 'closing a connection twice changes nothing');
+    });
+
+    test('a member goes with the connection it last used, not one it used before', async () => {
+      const j = await gc.join(joinReq('', { connectionId: 1 }));
+      await gc.sync(G, j.memberId, 1, [{ memberId: j.memberId, assignment: Buffer.from('A') }], 1);
+      assert.equal(gc.heartbeat(G, j.memberId, 1, 2), 'NONE');
+      gc.connectionClosed(1);
+      assert.equal(gc.group(G)?.members.has(j.memberId), true, 'its requests come on connection 2 now');
+      gc.connectionClosed(2);
+      assert.equal(gc.group(G)?.members.has(j.memberId), false);
+      assert.equal(gc.group(G)?.state, 'Empty');
+    });
+
+    test('a rebalance names the client ids of the members that must rejoin, who await it until they have', async () => {
+      const a = await gc.join(joinReq('', { clientId: 'acme' }));
+      await gc.sync(G, a.memberId, 1, [{ memberId: a.memberId, assignment: Buffer.from('A') }]);
+      const named: string[] = [];
+      gc.on('rejoinNeeded', (clientId: string) => named.push(clientId));
+      assert.equal(gc.awaitingRejoin('acme'), false);
+      const bJoin = track(gc.join(joinReq('', { clientId: 'acme/eu' })));
+      await settle();
+      assert.deepEqual(named, ['acme'], 'the joining member is not told to rejoin');
+      assert.equal(gc.awaitingRejoin('acme'), true);
+      assert.equal(gc.awaitingRejoin('acme/eu'), false, 'a prefix of another client id is another client');
+      assert.equal(gc.awaitingRejoin('acm'), false);
+      const aRejoin = track(gc.join(joinReq(a.memberId, { clientId: 'acme' })));
+      await settle();
+      assert.equal(gc.awaitingRejoin('acme'), false, 'it has rejoined');
+      await Promise.all([aRejoin.promise, bJoin.promise]);
+      assert.equal(gc.awaitingRejoin('acme'), false);
+    });
+
+    test('a member that leaves, lapses or is dropped at a rebalance timeout is forgotten by client id', async () => {
+      const { id } = await stableSingle();
+      gc.leave(G, [id]);
+      assert.equal(gc.awaitingRejoin('c'), false);
+      const a = await gc.join(joinReq('', { clientId: 'x' }));
+      await gc.sync(G, a.memberId, a.generationId, [{ memberId: a.memberId, assignment: Buffer.from('A') }]);
+      const bJoin = track(gc.join(joinReq('', { clientId: 'y' })));
+      await settle();
+      assert.equal(gc.awaitingRejoin('x'), true);
+      mock.timers.tick(REBALANCE);
+      await settle();
+      assert.equal((await bJoin.promise).error, 'NONE');
+      assert.equal(gc.group(G)?.members.has(a.memberId), false, 'dropped: it did not rejoin in time');
+      assert.equal(gc.awaitingRejoin('x'), false);
+    });
+  });
+
   test('sync results for unknown members and generations', async () => {
     const j = await gc.join(joinReq());
     const r: SyncResult[] = await Promise.all([gc.sync(G, 'ghost', 1, []), gc.sync(G, j.memberId, 7, [])]);

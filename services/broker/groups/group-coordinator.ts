@@ -6,6 +6,21 @@
  * timeout is removed and the group rebalances. Because every commit and heartbeat carries the
  * generation, a member of an old generation cannot commit, so no partition is owned by two
  * members of one generation.
+ *
+ * Two additions to Kafka's rules, for members' connections and fetches:
+ * - A member whose connection closes (the one it last joined, synced or heartbeated on) is
+ *   removed at once, as if it had left: a killed process's sockets close with it, so its group
+ *   goes on without waiting out its session and its replacement joins at once. (A member cut
+ *   off without a close — a hung process, a lost network — still lapses with its session.) A
+ *   live client that lost its connection is told UNKNOWN_MEMBER_ID on its next heartbeat and
+ *   rejoins.
+ * - When a group starts to rebalance, 'rejoinNeeded' names the client ids of the members that
+ *   must rejoin, so the broker can end their long-polled fetches, and until they have rejoined
+ *   `awaitingRejoin` says so (their fetches then wait briefly). kafkajs learns of a rebalance
+ *   only from the heartbeat it sends between fetches, and a fetch may wait 10 s. Fetches carry
+ *   no group and kafkajs sends them on a connection of their own, so the client id is what ties
+ *   them to a member: Postline's consumers each have their own (shared/kafka/client.ts); clients
+ *   that share one across groups only have a fetch ended early now and then.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -34,6 +49,8 @@ export interface JoinRequest {
   groupInstanceId: string | null;
   clientId: string;
   clientHost: string;
+  /** The connection the request came on (see the module comment); unset for callers without one. */
+  connectionId?: number;
   sessionTimeoutMs: number;
   rebalanceTimeoutMs: number;
   protocolType: string;
@@ -61,6 +78,9 @@ export interface SyncResult {
 
 interface Member {
   memberId: string;
+  groupId: string;
+  /** The connection of the member's last JoinGroup, SyncGroup or Heartbeat. */
+  connectionId?: number;
   groupInstanceId: string | null;
   clientId: string;
   clientHost: string;
@@ -113,11 +133,15 @@ export interface CoordinatorOptions {
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Emits 'rebalance' (groupId, generation, memberCount) and 'memberExpired' (groupId, memberId)
- * for logs and metrics.
+ * Emits 'rebalance' (groupId, generation, memberCount), 'memberExpired' (groupId, memberId) and
+ * 'memberDisconnected' (groupId, memberId) for logs and metrics, and 'rejoinNeeded'
+ * (clientId) for the broker to end that client's waiting fetches.
  */
 export class GroupCoordinator extends EventEmitter {
   readonly groups = new Map<string, Group>();
+  /** The members bound to each connection, and the members of each client id (see the module comment). */
+  private readonly byConnection = new Map<number, Set<Member>>();
+  private readonly byClient = new Map<string, Set<Member>>();
   /**
    * One timer at the earliest time a session or a pending member id can lapse, not a sweep
    * every 100 ms: an idle broker with ~35 groups woke 10 times a second to find nothing due.
@@ -189,6 +213,7 @@ export class GroupCoordinator extends EventEmitter {
     if (!member) {
       member = {
         memberId: req.memberId || `${req.clientId || 'member'}-${randomUUID()}`,
+        groupId: g.id,
         groupInstanceId: req.groupInstanceId,
         clientId: req.clientId,
         clientHost: req.clientHost,
@@ -201,8 +226,12 @@ export class GroupCoordinator extends EventEmitter {
         pendingSyncs: [],
       };
       g.members.set(member.memberId, member);
+      let ofClient = this.byClient.get(member.clientId);
+      if (!ofClient) this.byClient.set(member.clientId, (ofClient = new Set()));
+      ofClient.add(member);
     }
     if (wasEmpty) g.protocolType = req.protocolType;
+    this.bind(member, req.connectionId);
     member.protocols = req.protocols;
     member.sessionTimeoutMs = req.sessionTimeoutMs;
     member.rebalanceTimeoutMs = req.rebalanceTimeoutMs > 0 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs;
@@ -231,6 +260,7 @@ export class GroupCoordinator extends EventEmitter {
     // Members waiting for their assignment of the old generation must rejoin.
     for (const m of g.members.values()) {
       for (const reply of m.pendingSyncs.splice(0)) reply({ error: 'REBALANCE_IN_PROGRESS', assignment: EMPTY });
+      if (m.pendingJoins.length === 0) this.emit('rejoinNeeded', m.clientId);
     }
     clearTimeout(g.rebalanceTimer);
     const timeout = delayMs ?? Math.max(...[...g.members.values()].map((m) => m.rebalanceTimeoutMs), 0);
@@ -251,7 +281,13 @@ export class GroupCoordinator extends EventEmitter {
   private completeJoin(g: Group, timedOut: boolean): void {
     if (g.state !== 'PreparingRebalance') return;
     clearTimeout(g.rebalanceTimer);
-    if (timedOut) for (const [id, m] of g.members) if (m.pendingJoins.length === 0) g.members.delete(id);
+    if (timedOut) {
+      for (const [id, m] of g.members) {
+        if (m.pendingJoins.length > 0) continue;
+        g.members.delete(id);
+        this.forget(m);
+      }
+    }
     g.generation++;
     if (g.members.size === 0) {
       g.state = 'Empty';
@@ -308,9 +344,10 @@ export class GroupCoordinator extends EventEmitter {
     return { g, m, error: 'NONE' };
   }
 
-  sync(groupId: string, memberId: string, generation: number, assignments: Array<{ memberId: string; assignment: Buffer }>): Promise<SyncResult> {
+  sync(groupId: string, memberId: string, generation: number, assignments: Array<{ memberId: string; assignment: Buffer }>, connectionId?: number): Promise<SyncResult> {
     const { g, m, error } = this.check(groupId, memberId, generation);
     if (error !== 'NONE' || !g || !m) return Promise.resolve({ error, assignment: EMPTY });
+    this.bind(m, connectionId);
     m.expiresAt = Date.now() + m.sessionTimeoutMs;
     this.sweepBy(m.expiresAt);
     if (g.state === 'PreparingRebalance') return Promise.resolve({ error: 'REBALANCE_IN_PROGRESS', assignment: EMPTY });
@@ -329,12 +366,13 @@ export class GroupCoordinator extends EventEmitter {
     return result;
   }
 
-  heartbeat(groupId: string, memberId: string, generation: number): GroupErrorName {
+  heartbeat(groupId: string, memberId: string, generation: number, connectionId?: number): GroupErrorName {
     const { g, m, error } = this.check(groupId, memberId, generation);
     if (error !== 'NONE' || !g || !m) {
       if (m && error === 'ILLEGAL_GENERATION' && g?.state === 'PreparingRebalance') return 'REBALANCE_IN_PROGRESS';
       return error;
     }
+    this.bind(m, connectionId);
     m.expiresAt = Date.now() + m.sessionTimeoutMs;
     this.sweepBy(m.expiresAt);
     return g.state === 'PreparingRebalance' ? 'REBALANCE_IN_PROGRESS' : 'NONE';
@@ -351,8 +389,63 @@ export class GroupCoordinator extends EventEmitter {
     return out;
   }
 
+  /** Binds `m` to the connection its latest request came on. */
+  private bind(m: Member, connectionId: number | undefined): void {
+    if (connectionId === undefined || m.connectionId === connectionId) return;
+    this.unbind(m);
+    m.connectionId = connectionId;
+    let set = this.byConnection.get(connectionId);
+    if (!set) this.byConnection.set(connectionId, (set = new Set()));
+    set.add(m);
+  }
+
+  /** Drops every index entry of a member leaving its group. */
+  private forget(m: Member): void {
+    this.unbind(m);
+    const ofClient = this.byClient.get(m.clientId);
+    ofClient?.delete(m);
+    if (ofClient?.size === 0) this.byClient.delete(m.clientId);
+  }
+
+  private unbind(m: Member): void {
+    if (m.connectionId === undefined) return;
+    const set = this.byConnection.get(m.connectionId);
+    set?.delete(m);
+    if (set?.size === 0) this.byConnection.delete(m.connectionId);
+    m.connectionId = undefined;
+  }
+
+  /** Removes the members bound to a closed connection (see the module comment). */
+  connectionClosed(connectionId: number): void {
+    const members = this.byConnection.get(connectionId);
+    if (!members) return;
+    for (const m of [...members]) {
+      const g = this.groups.get(m.groupId);
+      if (g?.members.get(m.memberId) !== m) {
+        this.forget(m);
+        continue;
+      }
+      this.emit('memberDisconnected', g.id, m.memberId);
+      this.removeMember(g, m);
+    }
+  }
+
+  /**
+   * Whether a member with this client id has a rebalance to rejoin that it has not yet rejoined:
+   * its client learns of it only from a heartbeat, which kafkajs sends between fetches.
+   */
+  awaitingRejoin(clientId: string): boolean {
+    const members = this.byClient.get(clientId);
+    if (!members) return false;
+    for (const m of members) {
+      if (m.pendingJoins.length === 0 && this.groups.get(m.groupId)?.state === 'PreparingRebalance') return true;
+    }
+    return false;
+  }
+
   private removeMember(g: Group, m: Member): void {
     g.members.delete(m.memberId);
+    this.forget(m);
     for (const reply of m.pendingJoins.splice(0)) reply({ error: 'UNKNOWN_MEMBER_ID', generationId: -1, protocolName: '', leader: '', memberId: m.memberId, members: [] });
     for (const reply of m.pendingSyncs.splice(0)) reply({ error: 'UNKNOWN_MEMBER_ID', assignment: EMPTY });
     if (g.state === 'Stable' || g.state === 'CompletingRebalance') this.prepareRebalance(g);

@@ -1,7 +1,8 @@
 /**
  * Fetch with long-polling: if less than `minBytes` is available, wait until a partition's high
  * watermark moves, `maxWaitMs` passes, a later request arrives on the same connection (its
- * answer would otherwise wait behind this one) or the broker shuts down. Waiting is event-driven (no
+ * answer would otherwise wait behind this one), a group member of the same client id has to
+ * rejoin its group, or the broker shuts down. Waiting is event-driven (no
  * polling) and per request, so one consumer's long-poll never delays another connection.
  */
 import { ApiKey } from '../protocol/apis.js';
@@ -70,7 +71,7 @@ function collect(wanted: PartitionFetch[], maxBytes: number): { responses: Messa
  * waiting for, while a woken fetch only carries the records onwards. Both reach a client that
  * reads both (`npm start`'s stages process) in the order written, and it handles each in turn.
  */
-function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ctx: RequestContext, enough: () => boolean): Promise<boolean> {
+function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ctx: RequestContext, rejoin: Waiters, enough: () => boolean): Promise<boolean> {
   return new Promise((resolve) => {
     const offs: Array<() => void> = [];
     let immediate: NodeJS.Immediate | undefined;
@@ -94,8 +95,37 @@ function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ct
     shutdown.addEventListener('abort', wake);
     for (const log of logs) offs.push(log.onHighWatermark(moved));
     offs.push(ctx.onLaterRequest(() => done(true)));
+    offs.push(rejoin.add(ctx.clientId, () => done(true)));
   });
 }
+
+/** The fetches waiting, by client id, for a rebalance of one of its group members to end. */
+class Waiters {
+  private readonly byClient = new Map<string, Set<() => void>>();
+
+  add(clientId: string, fn: () => void): () => void {
+    let set = this.byClient.get(clientId);
+    if (!set) this.byClient.set(clientId, (set = new Set()));
+    set.add(fn);
+    const s = set;
+    return () => {
+      s.delete(fn);
+      if (s.size === 0 && this.byClient.get(clientId) === s) this.byClient.delete(clientId);
+    };
+  }
+
+  end(clientId: string): void {
+    const set = this.byClient.get(clientId);
+    if (set) for (const fn of [...set]) fn();
+  }
+}
+
+/**
+ * Longest a fetch waits while its connection's group member has a rebalance to rejoin. kafkajs
+ * heartbeats after a fetch only once its heartbeat interval (3 s) has passed since the last, so
+ * a member woken early by a rebalance may fetch a few times before it hears of it.
+ */
+export const REJOIN_FETCH_WAIT_MS = 500;
 
 function unsupported(req: Message): Message {
   return {
@@ -110,6 +140,9 @@ function unsupported(req: Message): Message {
 }
 
 export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
+  // A group member that must rejoin stops waiting (group-coordinator.ts).
+  const rejoin = new Waiters();
+  b.groups.on('rejoinNeeded', (clientId: string) => rejoin.end(clientId));
   const fetch: Handler = async (ctx, req) => {
     // Fetch v0-3 clients read only message sets v0/v1, which would mean converting every batch;
     // Kafka with message.downconversion.enable=false answers them UNSUPPORTED_VERSION, and so do we.
@@ -120,7 +153,10 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
         wanted.push({ topic: t.topic, partition: p.partition, fetchOffset: p.fetchOffset, maxBytes: p.partitionMaxBytes });
       }
     }
-    const deadline = Date.now() + Math.max(0, req.maxWaitMs);
+    // A member with a rebalance to rejoin hears of it only from the heartbeat its client sends
+    // between fetches (group-coordinator.ts): it is not kept waiting long.
+    const maxWaitMs = b.groups.awaitingRejoin(ctx.clientId) ? Math.min(req.maxWaitMs, REJOIN_FETCH_WAIT_MS) : req.maxWaitMs;
+    const deadline = Date.now() + Math.max(0, maxWaitMs);
     for (;;) {
       resolve(b, wanted);
       const result = collect(wanted, req.maxBytes);
@@ -135,7 +171,7 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
       const logs = wanted.map((w) => w.log).filter((l): l is PartitionLog => l !== undefined);
       const seen = logs.map((l) => l.exposedBytes);
       const enough = (): boolean => result.bytes + logs.reduce((n, l, i) => n + (l.exposedBytes - seen[i]), 0) >= req.minBytes;
-      const cut = await waitForData(logs, remaining, b.shutdown, ctx, enough);
+      const cut = await waitForData(logs, remaining, b.shutdown, ctx, rejoin, enough);
       if (cut) {
         resolve(b, wanted);
         return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: collect(wanted, req.maxBytes).responses };

@@ -43,6 +43,7 @@ export function groupHandlers(b: BrokerContext): Array<[number, Handler]> {
       groupInstanceId: req.groupInstanceId ?? null,
       clientId: ctx.clientId,
       clientHost: ctx.clientHost,
+      connectionId: ctx.connectionId,
       sessionTimeoutMs: req.sessionTimeoutMs,
       rebalanceTimeoutMs: req.rebalanceTimeoutMs,
       protocolType: req.protocolType,
@@ -53,12 +54,12 @@ export function groupHandlers(b: BrokerContext): Array<[number, Handler]> {
     return { throttleTimeMs: 0, ...r, errorCode: code(r.error) };
   };
 
-  const sync: Handler = async (_ctx, req) => {
-    const r = await b.groups.sync(req.groupId, req.memberId, req.generationId, req.assignments);
+  const sync: Handler = async (ctx, req) => {
+    const r = await b.groups.sync(req.groupId, req.memberId, req.generationId, req.assignments, ctx.connectionId);
     return { throttleTimeMs: 0, errorCode: code(r.error), assignment: r.assignment };
   };
 
-  const heartbeat: Handler = (_ctx, req) => ({ throttleTimeMs: 0, errorCode: code(b.groups.heartbeat(req.groupId, req.memberId, req.generationId)) });
+  const heartbeat: Handler = (ctx, req) => ({ throttleTimeMs: 0, errorCode: code(b.groups.heartbeat(req.groupId, req.memberId, req.generationId, ctx.connectionId)) });
 
   const leave: Handler = (ctx, req) => {
     if (ctx.apiVersion < 3) return { throttleTimeMs: 0, errorCode: code(b.groups.leave(req.groupId, [req.memberId])[0]) };

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { FOLLOWER, LONE_READER } from '../../../shared/kafka/client.js';
+import { follower, LONE_READER } from '../../../shared/kafka/client.js';
 import type { Logger } from 'pino';
 import { Topics } from '../../../shared/topics.js';
 import { utcDay, type SentCounter } from './warmup.js';
@@ -97,7 +97,7 @@ export async function startSentTail(o: SentTailOptions, timeoutMs = 30_000): Pro
   const timer = setTimeout(() => markCaughtUp(false), timeoutMs);
   timer.unref();
 
-  const consumer = o.kafka.consumer({ groupId, ...LONE_READER, ...FOLLOWER });
+  const consumer = o.kafka.consumer(follower({ groupId, ...LONE_READER }));
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const running = consumer.run({

@@ -80,9 +80,11 @@ export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWait
  * record still arrives at once (the broker answers a waiting fetch when one is appended) and a
  * stop does not wait for the fetch on the Postline broker (`fetch-wake.ts`; on Kafka it waits up
  * to `maxWaitTimeInMs`). About twenty such readers in `npm start` each woke the stages process
- * and the broker once a second with a fetch and every 3 s with a heartbeat.
+ * and the broker once a second with a fetch and every 3 s with a heartbeat; at 15 s waits they
+ * were still 2.5 of the ~6 requests a second an idle install made. A member whose process dies
+ * leaves with its connection (the Postline broker); the session only bounds a hung one.
  */
-export const LONE_READER = { sessionTimeout: 60_000, heartbeatInterval: 15_000, maxWaitTimeInMs: 15_000 } as const;
+export const LONE_READER = { sessionTimeout: 180_000, heartbeatInterval: 60_000, maxWaitTimeInMs: 60_000 } as const;
 
 /**
  * A reader off the send path: a consumer of `email.events` that no message waits for (webhooks,

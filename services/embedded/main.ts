@@ -199,6 +199,12 @@ async function startPipeline(supervisor: Supervisor, layout: StageProcess[], val
     ...process.env,
     POSTLINE_KAFKA_BROKERS: bootstrap,
     POSTLINE_KAFKA_PARTITIONS: process.env.POSTLINE_KAFKA_PARTITIONS ?? '2',
+    // The Postline broker ends a waiting fetch when its consumer stops, resumes, seeks or has to
+    // rejoin a rebalance, and removes a killed process's group members when its connections
+    // close (services/broker/groups/group-coordinator.ts): a long wait costs no shutdown or
+    // rebalance time here, only spares idle wake-ups. (On Kafka the default, 3 s, stays.)
+    POSTLINE_KAFKA_FETCH_MAX_WAIT_MS: process.env.POSTLINE_KAFKA_FETCH_MAX_WAIT_MS ?? '10000',
+    POSTLINE_DISPATCHER_FETCH_MAX_WAIT_MS: process.env.POSTLINE_DISPATCHER_FETCH_MAX_WAIT_MS ?? '10000',
     POSTLINE_OPS_PORT: '0',
     // Below the supervisor's 15 s before SIGKILL, so a stuck drain still ends on its own terms.
     POSTLINE_OPS_SHUTDOWN_GRACE_MS: process.env.POSTLINE_OPS_SHUTDOWN_GRACE_MS ?? '10000',

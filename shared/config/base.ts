@@ -17,12 +17,12 @@ export const KafkaSection = section(
     requestTimeoutMs: int(30000, 'Timeout for one broker request.', 1),
     sessionTimeoutMs: int(
       30000,
-      'Consumer group session timeout: how long a consumer that stopped heartbeating keeps its partitions before its group goes on without it, so also how long its replacement may wait to join. On the Postline broker a member whose connection closes (a killed process) leaves at once; the session covers a hung process or a lost network. Heartbeats go every third of it (at most 3 s); fetch waits are capped at a third of it. Analytics has its own (analytics.sessionTimeoutMs).',
+      'Consumer group session timeout: how long a consumer that stopped heartbeating keeps its partitions before its group goes on without it, so also how long its replacement may wait to join. On the Postline broker (npm start) a member whose connection closes (a killed process) leaves at once; the session covers a hung process or a lost network. Heartbeats go every third of it (at most 3 s); fetch waits are capped at a third of it. Analytics has its own (analytics.sessionTimeoutMs).',
       3000,
     ),
     fetchMaxWaitMs: int(
-      10_000,
-      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes (and heartbeats: kafkajs heartbeats between fetches, so the wait is capped at a third of the session timeout). On the Postline broker a stop, a resumed partition, a seek and a rebalance of the consumer\'s group end the wait; on Kafka, stopping a consumer waits for its fetch in flight and a rebalance reaches the other members up to this much later. Throwaway readers of whole topics (tables, tails) wait 60 s. Readers of email.events off the send path (webhooks, the suppression feeder, the dispatchers\' tail, the console\'s tail, analytics) are paced: while events keep coming they fetch once per second (250 ms for the console, 500 ms for analytics), not at every event.',
+      3000,
+      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes (and heartbeats: kafkajs heartbeats between fetches, so the wait is capped at a third of the session timeout). On Kafka, stopping a consumer waits for its fetch in flight and a rebalance reaches the other members up to this much later; on the Postline broker a stop, a resumed partition, a seek and a rebalance of the consumer\'s group end the wait, and npm start uses 10000. Throwaway readers of whole topics (tables, tails) wait 60 s. Readers of email.events off the send path (webhooks, the suppression feeder, the dispatchers\' tail, the console\'s tail, analytics) are paced: while events keep coming they fetch once per second (250 ms for the console, 500 ms for analytics), not at every event.',
       10,
     ),
     producerLingerMs: int(

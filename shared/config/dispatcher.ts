@@ -96,7 +96,7 @@ export const DispatcherSection = section(
     groupId: str('postline-dispatcher', 'Consumer group prefix; each priority consumes as <groupId>-<priority>.'),
     bulkYieldMs: int(250, 'While critical messages are being sent, a bulk message waits up to this long before it starts (the dispatcher\'s CPU goes to critical mail first); 0 turns it off.'),
     commitIntervalMs: int(100, 'Longest finished records wait for their offset commit while their batch goes on. Short keeps the window in which a crash makes a sent record come back (the delivery ledger then skips it) small.', 10),
-    fetchMaxWaitMs: int(10_000, 'Longest a fetch waits on an idle topic before returning empty (a record arriving answers it at once; on the Postline broker so do a stop and a rebalance); capped at a third of kafka.sessionTimeoutMs. On Kafka, stopping waits for the fetch in flight.', 10),
+    fetchMaxWaitMs: int(3000, 'Longest a fetch waits on an idle topic before returning empty (a record arriving answers it at once; on the Postline broker so do a stop and a rebalance, and npm start uses 10000); capped at a third of kafka.sessionTimeoutMs. On Kafka, stopping waits for the fetch in flight.', 10),
     connectionTimeoutMs: int(10_000, 'Time to open a TCP (and TLS) connection to an SMTP host, DNS included.', 1),
     greetingTimeoutMs: int(10_000, 'Time an SMTP host has to send its greeting once connected.', 1),
     socketTimeoutMs: int(60_000, 'Time an SMTP host may stay silent while a reply is due (a stalled DATA ends here); keep it above the idle timeout of the relay.', 1),

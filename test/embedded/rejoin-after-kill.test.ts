@@ -1,6 +1,6 @@
 /**
- * Group membership as stages live it, on the Postline broker with the default settings (a 30 s
- * session, fetches that wait up to 10 s):
+ * Group membership as stages live it under npm start, on the Postline broker (a 30 s session,
+ * fetches that wait up to 10 s):
  * - A stage killed mid-flight (SIGKILL: no LeaveGroup) would hold its membership until its
  *   session lapsed, and its replacement could not join before; its connections close with it,
  *   and the broker removes it then (services/broker/groups/group-coordinator.ts).
@@ -27,10 +27,10 @@ interface Member {
   joins(): number;
 }
 
-/** Starts a member process with the default Kafka settings (none of this machine's POSTLINE_*). */
+/** Starts a member process with npm start's Kafka settings (none of this machine's POSTLINE_*): a 30 s session, 10 s fetch waits. */
 function member(bootstrap: string, group: string, topic: string): Member {
   const child = spawn(process.execPath, ['--import', 'tsx', MEMBER, group, topic], {
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('POSTLINE_'))), POSTLINE_KAFKA_BROKERS: bootstrap },
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('POSTLINE_'))), POSTLINE_KAFKA_BROKERS: bootstrap, POSTLINE_KAFKA_FETCH_MAX_WAIT_MS: '10000' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -3,9 +3,9 @@
  * process (every replica serving the console sees every event; nothing is committed, the group
  * is deleted at stop), starting `historyMinutes` back so the per-minute counts have a past,
  * then following the topic as it grows: a lone reader and a `follower` paced at 250 ms, so a new
- * message shows on the overview within a second (the first event after a quiet spell at once)
- * while under load the tail fetches four times a second, not at every event. An undecodable
- * record is skipped: it is not the console's to judge.
+ * message shows on the overview within a second (on the Postline broker a follower's fetch is
+ * answered within 500 ms of an event) while under load the tail fetches a few times a second, not
+ * at every event. An undecodable record is skipped: it is not the console's to judge.
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';

@@ -205,6 +205,9 @@ async function startPipeline(supervisor: Supervisor, layout: StageProcess[], val
     // rebalance time here, only spares idle wake-ups. (On Kafka the default, 3 s, stays.)
     POSTLINE_KAFKA_FETCH_MAX_WAIT_MS: process.env.POSTLINE_KAFKA_FETCH_MAX_WAIT_MS ?? '10000',
     POSTLINE_DISPATCHER_FETCH_MAX_WAIT_MS: process.env.POSTLINE_DISPATCHER_FETCH_MAX_WAIT_MS ?? '10000',
+    // Readers of email.events off the send path: the broker answers their fetch within 500 ms of
+    // any event (services/broker/handlers/fetch.ts), so their wait only sets how often they wake idle.
+    POSTLINE_KAFKA_FOLLOWER_MAX_WAIT_MS: process.env.POSTLINE_KAFKA_FOLLOWER_MAX_WAIT_MS ?? '10000',
     POSTLINE_OPS_PORT: '0',
     // Below the supervisor's 15 s before SIGKILL, so a stuck drain still ends on its own terms.
     POSTLINE_OPS_SHUTDOWN_GRACE_MS: process.env.POSTLINE_OPS_SHUTDOWN_GRACE_MS ?? '10000',

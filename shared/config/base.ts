@@ -22,7 +22,12 @@ export const KafkaSection = section(
     ),
     fetchMaxWaitMs: int(
       3000,
-      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes (and heartbeats: kafkajs heartbeats between fetches, so the wait is capped at a third of the session timeout). On Kafka, stopping a consumer waits for its fetch in flight and a rebalance reaches the other members up to this much later; on the Postline broker a stop, a resumed partition, a seek and a rebalance of the consumer\'s group end the wait, and npm start uses 10000. Throwaway readers of whole topics (tables, tails) wait 60 s. Readers of email.events off the send path (webhooks, the suppression feeder, the dispatchers\' tail, the console\'s tail, analytics) are paced: while events keep coming they fetch once per second (250 ms for the console, 500 ms for analytics), not at every event.',
+      'Longest a consumer\'s fetch waits on the broker for new records before returning empty. The broker answers the moment a record arrives, so this costs no latency; it sets how often an idle consumer wakes (and heartbeats: kafkajs heartbeats between fetches, so the wait is capped at a third of the session timeout). On Kafka, stopping a consumer waits for its fetch in flight and a rebalance reaches the other members up to this much later; on the Postline broker a stop, a resumed partition, a seek and a rebalance of the consumer\'s group end the wait, and npm start uses 10000. Throwaway readers of whole topics (tables, tails) wait 60 s; readers of email.events off the send path wait kafka.followerMaxWaitMs.',
+      10,
+    ),
+    followerMaxWaitMs: int(
+      1000,
+      'Readers of email.events off the send path (webhooks, the suppression feeder, the dispatchers\' tail, the console\'s tail, analytics) ask for 64 KiB (analytics 256 KiB) per fetch and wait at most this long for it, so they take events in batches rather than one fetch per event; it is also how late an event may reach them when few come. On the Postline broker a fetch that has any records waits at most 500 ms more, so npm start uses 10000 (an idle reader then wakes every 10 s).',
       10,
     ),
     producerLingerMs: int(

@@ -2,7 +2,7 @@
  * The one place that constructs kafkajs clients, so every stage talks to Kafka (or the embedded
  * broker) the same way: same timeouts, logs through pino, topics created the same way.
  */
-import { Kafka, logLevel, type LogEntry, type Admin, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type LogEntry, type Admin, type ConsumerConfig, type KafkaConfig } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { PostlineConfig } from '../config.js';
 import type { TopicSpec } from '../topics.js';
@@ -51,12 +51,16 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
   // a member's fetches to it by client id, to end them when its group rebalances
   // (services/broker/groups/group-coordinator.ts), so long fetch waits cost no rebalance time.
   const heartbeatInterval = Math.min(3000, Math.floor(config.sessionTimeoutMs / 3));
+  // A follower's fetch asks for a batch and waits kafka.followerMaxWaitMs for it (see follower()).
+  const followerFetch = (c: ConsumerConfig) =>
+    FOLLOWS in c ? { minBytes: c.minBytes ?? FOLLOWER_MIN_BYTES, maxWaitTimeInMs: fetchMaxWait({ fetchMaxWaitMs: config.followerMaxWaitMs, sessionTimeoutMs: config.sessionTimeoutMs }, c.sessionTimeout) } : {};
   kafka.consumer = (c) =>
     new Kafka({ ...options, clientId: `${options.clientId}.${c.groupId}` }).consumer({
       sessionTimeout: config.sessionTimeoutMs,
       heartbeatInterval,
       maxWaitTimeInMs: fetchMaxWait(config, c.sessionTimeout),
       ...c,
+      ...followerFetch(c),
     });
   return kafka;
 }
@@ -86,20 +90,26 @@ export function fetchMaxWait(config: Pick<PostlineConfig['kafka'], 'fetchMaxWait
  */
 export const LONE_READER = { sessionTimeout: 180_000, heartbeatInterval: 60_000, maxWaitTimeInMs: 60_000 } as const;
 
+/** Marks a consumer config as a follower's (read by createKafka's consumer). */
+const FOLLOWS = Symbol('follower');
+const FOLLOWER_MIN_BYTES = 64 << 10;
+
 /**
  * A reader off the send path: a consumer of `email.events` that no message waits for (webhooks,
- * the suppression feeder, the dispatchers' tail; not the console's, whose live overview promises
- * a new message within a second). Its fetches are paced (fetch-wake.ts): while events keep
- * coming it fetches once a second, a batch of them each time, not at every event. Each message
+ * the suppression feeder, the dispatchers' tail, the console's tail, analytics). Each message
  * makes three or more events, and each event woke every such reader for a fetch, a decode and
- * often an offset commit — in `npm start` all in the stages process's event loop, in front of the
- * renderer's and the dispatcher's work on the next hop of the same message. The cost: an event
- * reaches these readers up to a second later (the first after a quiet spell at once); at rest
- * each one fetches at its fetch wait, as any consumer. Returns the consumer config to use.
+ * often an offset commit — in `npm start` all in the stages process's event loop, beside the
+ * renderer's and the dispatcher's work on the next hop of the same message. So a follower's fetch
+ * asks for 64 KiB (unless it sets its own `minBytes`) and waits `kafka.followerMaxWaitMs` for it:
+ * 1 s by default; 10 s under npm start, where the Postline broker answers such a fetch at most
+ * 500 ms after any record arrived (services/broker/handlers/fetch.ts), so an idle reader wakes
+ * every 10 s and an event still reaches it within half a second. While events keep coming its
+ * fetches are also paced (fetch-wake.ts): after one that brought records, the next waits out
+ * `everyMs` first. Returns the consumer config to use.
  */
 export function follower<C extends { groupId: string }>(c: C, everyMs = 1000): C {
   paceFetches(c.groupId, everyMs);
-  return c;
+  return Object.assign(c, { [FOLLOWS]: true });
 }
 
 /** Creates the topics that are missing; existing topics are left as they are. */

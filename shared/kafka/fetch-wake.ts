@@ -20,12 +20,9 @@
  * a due time need no short fetch wait.
  *
  * A paced consumer (`paceFetches`: the followers of `email.events` and the analytics sink, which
- * want events in batches, not a fetch per event) fetches at most once per interval while
- * records keep coming: after a fetch that brought records, the next waits out the rest of the
- * interval first (a stop, resume or seek ends that pause too). Its fetches ask for any record
- * and wait the full fetch wait, so at rest it wakes every 10 s rather than every interval, and
- * the first record after a quiet spell comes at once. Kafka's own way, a fetch asking for many
- * bytes with a short wait, wakes the reader at every wait's end when nothing comes.
+ * want events in batches, not a fetch per event; see `follower()` in client.ts) fetches at most
+ * once per interval while records keep coming: after a fetch that brought records, the next
+ * waits out the rest of the interval first (a stop, resume or seek ends that pause too).
  *
  * Importing this module patches kafkajs's internal Runner and ConsumerGroup classes (every
  * consumer of the process, whichever Kafka client made it); shared/kafka/client.ts imports it.

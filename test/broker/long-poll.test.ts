@@ -10,6 +10,7 @@ import { uniqueName, waitFor, type TestBroker } from '../helpers/broker.js';
 import { startBrokerWithClients } from './support/kafkajs-clients.js';
 import { API, WireClient, fetchBody, parseFetchV4, parseApiVersionsV0, produceBody, parseProduceV3 } from './support/wire-client.js';
 import { encodeBatch } from './support/batch-encoder.js';
+import { FETCH_LINGER_MS } from '../../services/broker/handlers/fetch.js';
 
 let broker: TestBroker;
 let kafka: Kafka;
@@ -112,22 +113,32 @@ describe('long-poll fetch', () => {
     }
   });
 
-  test('a fetch asking for minBytes is not answered by smaller appends before maxWait; it is as soon as enough has arrived', async () => {
+  test('a fetch asking for minBytes is not answered at each smaller append, but within the linger once any arrived; it is as soon as enough has arrived', async () => {
     const topic = uniqueName('min-bytes');
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
     const client = await WireClient.connect(broker.bootstrap);
     try {
-      const waitMs = 1500;
+      const waitMs = 3000;
       let started = performance.now();
+      let firstAt = 0;
       const small = client.request(API.Fetch, 4, fetchBody(topic, 0, 0, waitMs, 8192), 3 * waitMs).then((b) => ({ fetch: parseFetchV4(b), ms: performance.now() - started }));
+      await new Promise((r) => setTimeout(r, 200));
       for (let i = 0; i < 5; i++) {
         await producer.send({ topic, acks: -1, messages: [{ value: `small ${i}` }] });
+        if (i === 0) firstAt = performance.now() - started;
         await new Promise((r) => setTimeout(r, 50));
       }
       const early = await small;
-      assert.ok(early.ms >= waitMs - 50, `answered after ${Math.round(early.ms)} ms with less than minBytes available`);
+      // Kafka would hold it for the whole maxWait; this broker answers FETCH_LINGER_MS after the first record.
+      assert.ok(early.ms >= firstAt + FETCH_LINGER_MS - 100, `answered ${Math.round(early.ms - firstAt)} ms after the first record arrived`);
+      assert.ok(early.ms < firstAt + FETCH_LINGER_MS + 400, `answered ${Math.round(early.ms - firstAt)} ms after the first record arrived (linger ${FETCH_LINGER_MS} ms, wait ${waitMs} ms)`);
       assert.equal(early.fetch.highWatermark, 5);
       for (let i = 0; i < 5; i++) assert.ok(early.fetch.records.includes(`small ${i}`), `record ${i} is in the answer`);
+
+      // Nothing arrives: the whole maxWait.
+      started = performance.now();
+      const idle = await client.request(API.Fetch, 4, fetchBody(topic, 0, 5, 1000, 8192), 3000).then(() => performance.now() - started);
+      assert.ok(idle >= 950, `an empty fetch answered after ${Math.round(idle)} ms of its 1000`);
 
       started = performance.now();
       const big = client.request(API.Fetch, 4, fetchBody(topic, 0, 5, MAX_WAIT_MS, 8192), 3 * MAX_WAIT_MS).then((b) => ({ fetch: parseFetchV4(b), ms: performance.now() - started }));

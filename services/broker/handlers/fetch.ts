@@ -1,10 +1,10 @@
 /**
- * Fetch with long-polling: if less than `minBytes` is available, wait until a partition's high
- * watermark moves, `maxWaitMs` passes, a later request arrives on the same connection (its
- * answer would otherwise wait behind this one), a group member of the same client id has to
- * rejoin its group, or the broker shuts down. Waiting is event-driven (no
- * polling) and per request, so one consumer's long-poll never delays another connection.
- */
+ * Fetch with long-polling: if less than `minBytes` is available, wait until enough has arrived
+ * (or, once anything has, at most FETCH_LINGER_MS more), `maxWaitMs` passes, a later request
+ * arrives on the same connection (its answer would otherwise wait behind this one), a group
+ * member of the same client id has to rejoin its group, or the broker shuts down. Waiting is
+ * event-driven (no polling) and per request, so one consumer's long-poll never delays another
+ * connection. */
 import { ApiKey } from '../protocol/apis.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { BrokerContext } from '../context.js';
@@ -121,6 +121,16 @@ class Waiters {
 }
 
 /**
+ * Longest a fetch asking for more bytes than there are (`minBytes`) waits once some records are
+ * there: Kafka would hold it for its whole `maxWait`. So a reader that wants its records in
+ * batches (the followers of `email.events`, the analytics sink: 64 KiB and more) can wait long
+ * when nothing comes — an idle install wakes it rarely — and still gets a lone record within
+ * half a second. A client sees a partial answer before its wait ran out, as Kafka gives when a
+ * fetch hits its byte limit; every client handles that.
+ */
+export const FETCH_LINGER_MS = 500;
+
+/**
  * Longest a fetch waits while its connection's group member has a rebalance to rejoin. kafkajs
  * heartbeats after a fetch only once its heartbeat interval (3 s) has passed since the last, so
  * a member woken early by a rebalance may fetch a few times before it hears of it.
@@ -156,10 +166,16 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
     // A member with a rebalance to rejoin hears of it only from the heartbeat its client sends
     // between fetches (group-coordinator.ts): it is not kept waiting long.
     const maxWaitMs = b.groups.awaitingRejoin(ctx.clientId) ? Math.min(req.maxWaitMs, REJOIN_FETCH_WAIT_MS) : req.maxWaitMs;
-    const deadline = Date.now() + Math.max(0, maxWaitMs);
+    let deadline = Date.now() + Math.max(0, maxWaitMs);
+    let lingering = false;
     for (;;) {
       resolve(b, wanted);
       const result = collect(wanted, req.maxBytes);
+      if (!lingering && result.bytes > 0) {
+        // Some records, fewer bytes than asked for: at most FETCH_LINGER_MS more.
+        lingering = true;
+        deadline = Math.min(deadline, Date.now() + FETCH_LINGER_MS);
+      }
       const remaining = deadline - Date.now();
       const satisfied = req.minBytes <= 0 || result.bytes >= req.minBytes;
       if (satisfied || result.errors || remaining <= 0 || b.shutdown.aborted) {
@@ -170,7 +186,11 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
       // re-reading what it already saw each time one more record is appended.
       const logs = wanted.map((w) => w.log).filter((l): l is PartitionLog => l !== undefined);
       const seen = logs.map((l) => l.exposedBytes);
-      const enough = (): boolean => result.bytes + logs.reduce((n, l, i) => n + (l.exposedBytes - seen[i]), 0) >= req.minBytes;
+      // The first record to arrive starts the linger (the loop sets the shorter deadline).
+      const enough = (): boolean => {
+        const bytes = result.bytes + logs.reduce((n, l, i) => n + (l.exposedBytes - seen[i]), 0);
+        return bytes >= req.minBytes || (!lingering && bytes > 0);
+      };
       const cut = await waitForData(logs, remaining, b.shutdown, ctx, rejoin, enough);
       if (cut) {
         resolve(b, wanted);

@@ -2,22 +2,18 @@
  * Reads `email.events` into `LiveEvents` (and `OpsHealth`, the pools and sites page) for the console: a consumer group of its own per
  * process (every replica serving the console sees every event; nothing is committed, the group
  * is deleted at stop), starting `historyMinutes` back so the per-minute counts have a past,
- * then following the topic as it grows: a lone reader and a `follower` paced at 250 ms, so a new
- * message shows on the overview within a second (on the Postline broker a follower's fetch is
- * answered within 500 ms of an event) while under load the tail fetches a few times a second, not
- * at every event. An undecodable record is skipped: it is not the console's to judge.
+ * then following the topic as it grows: a lone reader, woken at every event, so a new message
+ * shows on the overview within a second (not a `follower`, whose fetch may wait up to half a
+ * second by itself). An undecodable record is skipped: it is not the console's to judge.
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { follower, LONE_READER } from '../../shared/kafka/client.js';
+import { LONE_READER } from '../../shared/kafka/client.js';
 import type { Logger } from 'pino';
 import { EmailEventContract } from '../../shared/contracts/email-event.js';
 import { Topics } from '../../shared/topics.js';
 import type { LiveEvents } from './live-events.js';
 import type { OpsHealth } from './ops-health.js';
-
-/** At most this long between an event and the tail's fetch of it while events keep coming. */
-const TAIL_PACE_MS = 250;
 
 export interface EventTail {
   stop(): Promise<void>;
@@ -28,7 +24,7 @@ export async function startEventTail(o: { kafka: Kafka; live: LiveEvents; health
   const topic = o.topic ?? Topics.events;
   const groupId = `postline-console-${randomUUID()}`;
   const admin = o.kafka.admin();
-  const consumer = o.kafka.consumer(follower({ groupId, ...LONE_READER }, TAIL_PACE_MS));
+  const consumer = o.kafka.consumer({ groupId, ...LONE_READER });
   await admin.connect();
   try {
     const from = await admin.fetchTopicOffsetsByTimestamp(topic, Date.now() - o.historyMinutes * 60_000);

@@ -27,7 +27,7 @@ export const KafkaSection = section(
     ),
     followerMaxWaitMs: int(
       1000,
-      'Readers of email.events off the send path (webhooks, the suppression feeder, the dispatchers\' tail, the console\'s tail, analytics) ask for 64 KiB (analytics 256 KiB) per fetch and wait at most this long for it, so they take events in batches rather than one fetch per event; it is also how late an event may reach them when few come. On the Postline broker a fetch that has any records waits at most 500 ms more, so npm start uses 10000 (an idle reader then wakes every 10 s).',
+      'Readers of email.events off the send path (webhooks, the suppression feeder, the dispatchers\' tail, analytics) ask for 64 KiB (analytics 256 KiB) per fetch and wait at most this long for it, so they take events in batches rather than one fetch per event; it is also how late an event may reach them when few come. On the Postline broker a fetch that has any records waits at most 500 ms more, so npm start uses 10000 (an idle reader then wakes every 10 s).',
       10,
     ),
     producerLingerMs: int(

@@ -96,7 +96,8 @@ const FOLLOWER_MIN_BYTES = 64 << 10;
 
 /**
  * A reader off the send path: a consumer of `email.events` that no message waits for (webhooks,
- * the suppression feeder, the dispatchers' tail, the console's tail, analytics). Each message
+ * the suppression feeder, the dispatchers' tail, analytics; not the console's tail, whose live
+ * overview promises a new message within a second). Each message
  * makes three or more events, and each event woke every such reader for a fetch, a decode and
  * often an offset commit — in `npm start` all in the stages process's event loop, beside the
  * renderer's and the dispatcher's work on the next hop of the same message. So a follower's fetch

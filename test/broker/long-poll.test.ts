@@ -135,18 +135,26 @@ describe('long-poll fetch', () => {
       assert.equal(early.fetch.highWatermark, 5);
       for (let i = 0; i < 5; i++) assert.ok(early.fetch.records.includes(`small ${i}`), `record ${i} is in the answer`);
 
+      // A record that became readable before the fetch came (its client was busy): the linger counts from the record.
+      await producer.send({ topic, acks: -1, messages: [{ value: 'waited' }] });
+      const producedAt = performance.now();
+      await new Promise((r) => setTimeout(r, 300));
+      const late = await client.request(API.Fetch, 4, fetchBody(topic, 0, 5, waitMs, 8192), 3 * waitMs).then((b) => ({ fetch: parseFetchV4(b), at: performance.now() }));
+      assert.ok(late.fetch.records.includes('waited'));
+      assert.ok(late.at - producedAt < FETCH_LINGER_MS + 250, `answered ${Math.round(late.at - producedAt)} ms after the record became readable`);
+
       // Nothing arrives: the whole maxWait.
       started = performance.now();
-      const idle = await client.request(API.Fetch, 4, fetchBody(topic, 0, 5, 1000, 8192), 3000).then(() => performance.now() - started);
+      const idle = await client.request(API.Fetch, 4, fetchBody(topic, 0, 6, 1000, 8192), 3000).then(() => performance.now() - started);
       assert.ok(idle >= 950, `an empty fetch answered after ${Math.round(idle)} ms of its 1000`);
 
       started = performance.now();
-      const big = client.request(API.Fetch, 4, fetchBody(topic, 0, 5, MAX_WAIT_MS, 8192), 3 * MAX_WAIT_MS).then((b) => ({ fetch: parseFetchV4(b), ms: performance.now() - started }));
+      const big = client.request(API.Fetch, 4, fetchBody(topic, 0, 6, MAX_WAIT_MS, 8192), 3 * MAX_WAIT_MS).then((b) => ({ fetch: parseFetchV4(b), ms: performance.now() - started }));
       await producer.send({ topic, acks: -1, messages: [{ value: 'one small record' }] });
       await producer.send({ topic, acks: -1, messages: [{ value: 'x'.repeat(10_000) }] });
       const enough = await big;
       assert.ok(enough.ms < MAX_WAIT_MS / 2, `answered after ${Math.round(enough.ms)} ms though minBytes had arrived`);
-      assert.equal(enough.fetch.highWatermark, 7);
+      assert.equal(enough.fetch.highWatermark, 8);
       assert.ok(enough.fetch.records.includes('one small record') && enough.fetch.records.length > 10_000);
     } finally {
       client.close();

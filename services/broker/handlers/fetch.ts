@@ -172,9 +172,11 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
       resolve(b, wanted);
       const result = collect(wanted, req.maxBytes);
       if (!lingering && result.bytes > 0) {
-        // Some records, fewer bytes than asked for: at most FETCH_LINGER_MS more.
+        // Some records, fewer bytes than asked for: at most FETCH_LINGER_MS after the first of them
+        // became readable (it may have waited for this fetch: the client was busy or pacing).
         lingering = true;
-        deadline = Math.min(deadline, Date.now() + FETCH_LINGER_MS);
+        const since = Math.min(...wanted.map((w) => w.log?.readableSince(w.fetchOffset) ?? Infinity));
+        deadline = Math.min(deadline, (Number.isFinite(since) || since < 0 ? since : Date.now()) + FETCH_LINGER_MS);
       }
       const remaining = deadline - Date.now();
       const satisfied = req.minBytes <= 0 || result.bytes >= req.minBytes;

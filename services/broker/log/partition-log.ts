@@ -37,6 +37,9 @@ const LOG_FILE = /^(\d{20})\.log$/;
 /** Where DeleteRecords keeps the log start offset it set (survives restarts, like Kafka's checkpoint). */
 const LOG_START_FILE = 'log-start-offset';
 
+/** High-watermark moves remembered per partition (`readableSince`). */
+const ADVANCES_KEPT = 32;
+
 export class PartitionLog {
   segments: Segment[] = [];
   logStartOffset = 0;
@@ -49,6 +52,10 @@ export class PartitionLog {
   private hwListeners = new Set<(closed: boolean) => void>();
   private appendedBytes = 0;
   private exposed = 0;
+  /** The last ADVANCES_KEPT high-watermark moves: the high watermark after each, and when. */
+  private advances: Array<{ hw: number; at: number }> = [];
+  /** The high watermark before the oldest remembered move. */
+  private advancesFrom = 0;
 
   private constructor(
     readonly topic: string,
@@ -102,6 +109,16 @@ export class PartitionLog {
    */
   get exposedBytes(): number {
     return this.exposed;
+  }
+
+  /**
+   * When the record at `offset` became readable, as far as the last ADVANCES_KEPT moves of the
+   * high watermark tell: -Infinity when before them, Infinity when not yet.
+   */
+  readableSince(offset: number): number {
+    if (offset < this.advancesFrom) return -Infinity;
+    for (const a of this.advances) if (a.hw > offset) return a.at;
+    return offset < this.highWatermark ? -Infinity : Infinity;
   }
 
   /** Calls `fn` whenever the high watermark moves, and with `true` when the log closes (fetch long-polls wait on this). */
@@ -260,8 +277,11 @@ export class PartitionLog {
 
   private advanceHighWatermark(offset: number, appendedBytes: number): void {
     if (offset <= this.highWatermark) return;
+    if (this.advances.length === 0) this.advancesFrom = this.highWatermark;
     this.highWatermark = offset;
     this.exposed = appendedBytes;
+    this.advances.push({ hw: offset, at: Date.now() });
+    if (this.advances.length > ADVANCES_KEPT) this.advancesFrom = (this.advances.shift() as { hw: number }).hw;
     for (const fn of [...this.hwListeners]) fn(false);
   }
 

@@ -7,7 +7,8 @@
  * next waits out `paceMs` first. Under load that is a few fetches a second, each carrying hundreds
  * of events, where a fetch answered as soon as any event arrived made one round trip (a request,
  * its socket writes, a decode, a batch through the sink) per few events, in this process and in
- * the broker. Measured on `npm start` (README, Capacity). */
+ * the broker. Measured on `npm start` (README, Capacity).
+ */
 export interface SinkFetchOptions {
   minBytes: number;
   maxBytes: number;

@@ -24,6 +24,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { SetMap } from '../set-map.js';
 
 export type GroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable' | 'Dead';
 
@@ -140,8 +141,8 @@ const EMPTY = Buffer.alloc(0);
 export class GroupCoordinator extends EventEmitter {
   readonly groups = new Map<string, Group>();
   /** The members bound to each connection, and the members of each client id (see the module comment). */
-  private readonly byConnection = new Map<number, Set<Member>>();
-  private readonly byClient = new Map<string, Set<Member>>();
+  private readonly byConnection = new SetMap<number, Member>();
+  private readonly byClient = new SetMap<string, Member>();
   /**
    * One timer at the earliest time a session or a pending member id can lapse, not a sweep
    * every 100 ms: an idle broker with ~35 groups woke 10 times a second to find nothing due.
@@ -226,9 +227,7 @@ export class GroupCoordinator extends EventEmitter {
         pendingSyncs: [],
       };
       g.members.set(member.memberId, member);
-      let ofClient = this.byClient.get(member.clientId);
-      if (!ofClient) this.byClient.set(member.clientId, (ofClient = new Set()));
-      ofClient.add(member);
+      this.byClient.add(member.clientId, member);
     }
     if (wasEmpty) g.protocolType = req.protocolType;
     this.bind(member, req.connectionId);
@@ -394,32 +393,24 @@ export class GroupCoordinator extends EventEmitter {
     if (connectionId === undefined || m.connectionId === connectionId) return;
     this.unbind(m);
     m.connectionId = connectionId;
-    let set = this.byConnection.get(connectionId);
-    if (!set) this.byConnection.set(connectionId, (set = new Set()));
-    set.add(m);
+    this.byConnection.add(connectionId, m);
   }
 
   /** Drops every index entry of a member leaving its group. */
   private forget(m: Member): void {
     this.unbind(m);
-    const ofClient = this.byClient.get(m.clientId);
-    ofClient?.delete(m);
-    if (ofClient?.size === 0) this.byClient.delete(m.clientId);
+    this.byClient.delete(m.clientId, m);
   }
 
   private unbind(m: Member): void {
     if (m.connectionId === undefined) return;
-    const set = this.byConnection.get(m.connectionId);
-    set?.delete(m);
-    if (set?.size === 0) this.byConnection.delete(m.connectionId);
+    this.byConnection.delete(m.connectionId, m);
     m.connectionId = undefined;
   }
 
   /** Removes the members bound to a closed connection (see the module comment). */
   connectionClosed(connectionId: number): void {
-    const members = this.byConnection.get(connectionId);
-    if (!members) return;
-    for (const m of [...members]) {
+    for (const m of this.byConnection.values(connectionId)) {
       const g = this.groups.get(m.groupId);
       if (g?.members.get(m.memberId) !== m) {
         this.forget(m);
@@ -435,12 +426,7 @@ export class GroupCoordinator extends EventEmitter {
    * its client learns of it only from a heartbeat, which kafkajs sends between fetches.
    */
   awaitingRejoin(clientId: string): boolean {
-    const members = this.byClient.get(clientId);
-    if (!members) return false;
-    for (const m of members) {
-      if (m.pendingJoins.length === 0 && this.groups.get(m.groupId)?.state === 'PreparingRebalance') return true;
-    }
-    return false;
+    return this.byClient.values(clientId).some((m) => m.pendingJoins.length === 0 && this.groups.get(m.groupId)?.state === 'PreparingRebalance');
   }
 
   private removeMember(g: Group, m: Member): void {

@@ -4,13 +4,15 @@
  * arrives on the same connection (its answer would otherwise wait behind this one), a group
  * member of the same client id has to rejoin its group, or the broker shuts down. Waiting is
  * event-driven (no polling) and per request, so one consumer's long-poll never delays another
- * connection. */
+ * connection.
+ */
 import { ApiKey } from '../protocol/apis.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { BrokerContext } from '../context.js';
 import type { Handler, RequestContext } from '../server.js';
 import type { Message } from '../protocol/schema.js';
 import type { PartitionLog } from '../log/partition-log.js';
+import { SetMap } from '../set-map.js';
 
 interface PartitionFetch {
   topic: string;
@@ -71,7 +73,7 @@ function collect(wanted: PartitionFetch[], maxBytes: number): { responses: Messa
  * waiting for, while a woken fetch only carries the records onwards. Both reach a client that
  * reads both (`npm start`'s stages process) in the order written, and it handles each in turn.
  */
-function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ctx: RequestContext, rejoin: Waiters, enough: () => boolean): Promise<boolean> {
+function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ctx: RequestContext, rejoin: RejoinWaits, enough: () => boolean): Promise<boolean> {
   return new Promise((resolve) => {
     const offs: Array<() => void> = [];
     let immediate: NodeJS.Immediate | undefined;
@@ -95,30 +97,14 @@ function waitForData(logs: PartitionLog[], ms: number, shutdown: AbortSignal, ct
     shutdown.addEventListener('abort', wake);
     for (const log of logs) offs.push(log.onHighWatermark(moved));
     offs.push(ctx.onLaterRequest(() => done(true)));
-    offs.push(rejoin.add(ctx.clientId, () => done(true)));
+    const rejoined = (): void => done(true);
+    rejoin.add(ctx.clientId, rejoined);
+    offs.push(() => rejoin.delete(ctx.clientId, rejoined));
   });
 }
 
-/** The fetches waiting, by client id, for a rebalance of one of its group members to end. */
-class Waiters {
-  private readonly byClient = new Map<string, Set<() => void>>();
-
-  add(clientId: string, fn: () => void): () => void {
-    let set = this.byClient.get(clientId);
-    if (!set) this.byClient.set(clientId, (set = new Set()));
-    set.add(fn);
-    const s = set;
-    return () => {
-      s.delete(fn);
-      if (s.size === 0 && this.byClient.get(clientId) === s) this.byClient.delete(clientId);
-    };
-  }
-
-  end(clientId: string): void {
-    const set = this.byClient.get(clientId);
-    if (set) for (const fn of [...set]) fn();
-  }
-}
+/** The waiting fetches by client id, ended when a group member of that client has to rejoin. */
+type RejoinWaits = SetMap<string, () => void>;
 
 /**
  * Longest a fetch asking for more bytes than there are (`minBytes`) waits once some records are
@@ -151,8 +137,10 @@ function unsupported(req: Message): Message {
 
 export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
   // A group member that must rejoin stops waiting (group-coordinator.ts).
-  const rejoin = new Waiters();
-  b.groups.on('rejoinNeeded', (clientId: string) => rejoin.end(clientId));
+  const rejoin: RejoinWaits = new SetMap();
+  b.groups.on('rejoinNeeded', (clientId: string) => {
+    for (const end of rejoin.values(clientId)) end();
+  });
   const fetch: Handler = async (ctx, req) => {
     // Fetch v0-3 clients read only message sets v0/v1, which would mean converting every batch;
     // Kafka with message.downconversion.enable=false answers them UNSUPPORTED_VERSION, and so do we.
@@ -176,7 +164,7 @@ export function fetchHandlers(b: BrokerContext): Array<[number, Handler]> {
         // became readable (it may have waited for this fetch: the client was busy or pacing).
         lingering = true;
         const since = Math.min(...wanted.map((w) => w.log?.readableSince(w.fetchOffset) ?? Infinity));
-        deadline = Math.min(deadline, (Number.isFinite(since) || since < 0 ? since : Date.now()) + FETCH_LINGER_MS);
+        deadline = Math.min(deadline, (since === Infinity ? Date.now() : since) + FETCH_LINGER_MS);
       }
       const remaining = deadline - Date.now();
       const satisfied = req.minBytes <= 0 || result.bytes >= req.minBytes;

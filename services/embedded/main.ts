@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import pretty from 'pino-pretty';
 import { Supervisor, SupervisedStartError, type ChildSpec } from './supervisor.js';
+import { SECOND_RENDERER, superviseSecondRenderer } from './render-helper.js';
 import { launcherApiKeys, DEMO_TENANT } from './launcher-keys.js';
 import type { CaptureServer } from '../capture-smtp/capture-server.js';
 import { generateApiKey } from '../ingest/api-keys.js';
@@ -77,11 +78,16 @@ export function layoutNodeFlags(p: StageProcess): readonly string[] {
   return p.stages[0] === 'renderer' || p.stages[0] === 'dispatcher' ? STAGE_NODE_FLAGS : [];
 }
 
-/** The supervisor's spec of one process of the layout; `extraFlags` (the user's `--node-flags`) come after its own. */
-export function processSpec(p: StageProcess, env: NodeJS.ProcessEnv, extraFlags: readonly string[] = []): ChildSpec {
+/**
+ * The supervisor's spec of one process of the layout; `extraFlags` (the user's `--node-flags`)
+ * come after its own. A co-hosted process with the renderer signals its backlog at
+ * `secondRendererAt` records (0: never), for the launcher to start a second renderer.
+ */
+export function processSpec(p: StageProcess, env: NodeJS.ProcessEnv, extraFlags: readonly string[] = [], secondRendererAt = 0): ChildSpec {
   const nodeFlags = [...layoutNodeFlags(p), ...extraFlags];
   if (p.stages.length === 1) return { name: p.name, args: [p.stages[0]], env, nodeFlags, ready: (l) => l.msg === 'service ready' || undefined };
-  return { name: p.name, args: ['stages', p.stages.join(',')], env, nodeFlags, ready: (l) => l.msg === 'stages ready' || undefined };
+  const signal = secondRendererAt > 0 && p.stages.includes('renderer') ? ['--signal-render-backlog', String(secondRendererAt)] : [];
+  return { name: p.name, args: ['stages', p.stages.join(','), ...signal], env, nodeFlags, ready: (l) => l.msg === 'stages ready' || undefined };
 }
 
 const HELP = `usage: postline start [options]
@@ -97,6 +103,9 @@ const HELP = `usage: postline start [options]
   --submission-port <n>  SMTP gateway port with STARTTLS (default 2587)
   --submissions-port <n> SMTP gateway port with implicit TLS (default 2465)
   --process-per-stage  run each stage in its own process (as in Kubernetes) instead of sharing one
+  --second-renderer-at <records>  start a second renderer process while the renderer has this
+                       many records waiting (default 2000; 0: never); it stops itself after
+  --second-renderer-idle <s>      seconds without a backlog (default 60)
   --node-flags <flags> more node flags for every process it starts, after its own, e.g.
                        "--cpu-prof --cpu-prof-dir=/tmp/prof" (NODE_OPTIONS refuses --cpu-prof)
 
@@ -110,7 +119,7 @@ is invalid) stops everything and the command exits non-zero.
 `;
 
 /** Stops the stages' processes (last started first) before the broker: they drain and commit first. */
-const stopOrder = (layout: StageProcess[]): string[] => [...layout.map((p) => p.name).reverse(), 'broker'];
+const stopOrder = (layout: StageProcess[]): string[] => [SECOND_RENDERER, ...layout.map((p) => p.name).reverse(), 'broker'];
 
 /** Validates the user's configuration as the stages will (every bad key listed), before starting anything. */
 function userConfig(): PostlineConfig {
@@ -138,7 +147,7 @@ function demoKey(dataDir: string, name = 'demo-api-key'): string {
   return key;
 }
 
-type Values = { 'process-per-stage': boolean; 'node-flags'?: string } & Record<'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port' | 'submission-port' | 'submissions-port', string>;
+type Values = { 'process-per-stage': boolean; 'node-flags'?: string } & Record<'second-renderer-at' | 'second-renderer-idle' | 'data-dir' | 'api-port' | 'broker-port' | 'smtp-port' | 'outbox-port' | 'analytics-port' | 'inbound-port' | 'tracker-port' | 'submission-port' | 'submissions-port', string>;
 
 /** Child output through the launcher's pretty printer; supervision events as the launcher's own lines. */
 function logSupervision(supervisor: Supervisor, logger: pino.Logger, out: pretty.PrettyStream): void {
@@ -239,8 +248,13 @@ async function startPipeline(supervisor: Supervisor, layout: StageProcess[], val
     ...launcherGatewayEnv(config, values, dataDir),
     ...(capture ? { POSTLINE_DISPATCHER_RELAY_HOST: '127.0.0.1', POSTLINE_DISPATCHER_RELAY_PORT: String(capture.smtpPort) } : {}),
   };
+  const secondRendererAt = Number(values['second-renderer-at']);
+  const cohosting = layout.find((p) => p.stages.length > 1 && p.stages.includes('renderer'));
+  if (cohosting && secondRendererAt > 0) {
+    superviseSecondRenderer(supervisor, { from: cohosting.name, env, nodeFlags: extraFlags, idleMs: Number(values['second-renderer-idle']) * 1000, logger });
+  }
   // Together: each process waits only for the broker, none for another.
-  await Promise.all(layout.map((p) => supervisor.start(processSpec(p, env, extraFlags))));
+  await Promise.all(layout.map((p) => supervisor.start(processSpec(p, env, extraFlags, secondRendererAt))));
   return { bootstrap, key, adminKey, capture };
 }
 
@@ -314,12 +328,20 @@ export async function main(argv: string[]): Promise<void> {
       'submissions-port': { type: 'string', default: '2465' },
       'process-per-stage': { type: 'boolean', default: false },
       'node-flags': { type: 'string' },
+      'second-renderer-at': { type: 'string', default: '2000' },
+      'second-renderer-idle': { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return;
+  }
+  for (const [flag, least] of [['second-renderer-at', 0], ['second-renderer-idle', 1]] as const) {
+    if (!/^\d+$/.test(values[flag]) || Number(values[flag]) < least) {
+      process.stderr.write(`postline start: --${flag} must be a whole number of at least ${least} (got "${values[flag]}")\n`);
+      process.exit(2);
+    }
   }
   const config = userConfig();
   const dataDir = path.resolve(values['data-dir']);
@@ -349,7 +371,11 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
-  supervisor.on('give-up', (_name: string, reason: string) => void stop(1, `${reason}. Its log lines above say why.`));
+  supervisor.on('give-up', (name: string, reason: string) => {
+    // The co-hosted renderer goes on alone.
+    if (name === SECOND_RENDERER) logger.error(`${reason}. Its log lines above say why; the renderer goes on alone.`);
+    else void stop(1, `${reason}. Its log lines above say why.`);
+  });
   // Last resort: whatever else throws in the launcher stops the pipeline loudly, never half of it.
   process.on('uncaughtException', (err) => void stop(1, `the launcher failed: ${err.stack ?? err.message}`));
   process.on('unhandledRejection', (err) => void stop(1, `the launcher failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));

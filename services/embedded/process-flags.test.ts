@@ -29,3 +29,14 @@ test('--node-flags come after the layout\'s own flags, on every process', () => 
     }
   }
 });
+
+test('the co-hosted process with the renderer signals its backlog for a second renderer; other processes and --process-per-stage do not', () => {
+  for (const perStage of [false, true]) {
+    for (const p of processLayout({ perStage, inbound: true })) {
+      const args = processSpec(p, {}, [], 2000).args;
+      const cohostsRenderer = !perStage && p.stages.length > 1 && p.stages.includes('renderer');
+      assert.equal(args.join(' ').includes('--signal-render-backlog 2000'), cohostsRenderer, `${p.name}: ${args.join(' ')}`);
+      assert.ok(!processSpec(p, {}, [], 0).args.includes('--signal-render-backlog'), `${p.name} with the second renderer off`);
+    }
+  }
+});

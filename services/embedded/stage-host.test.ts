@@ -4,7 +4,7 @@ import pino from 'pino';
 import { loadPostlineConfig } from '../../shared/config.js';
 import { Shutdown } from '../../shared/lifecycle.js';
 import type { RuntimeOptions } from '../../shared/service-runtime.js';
-import { HOSTABLE_STAGES, StageListError, hostStages, parseStageList } from './stage-host.js';
+import { HOSTABLE_STAGES, StageListError, hostStages, parseStageList, parseStagesArgs } from './stage-host.js';
 import { STAGES, processLayout } from './main.js';
 
 const logger = pino({ level: 'silent' });
@@ -16,6 +16,19 @@ test('parseStageList: names in the order given; unknown, repeated or no names ar
   assert.throws(() => parseStageList('renderer,renderer'), (e: Error) => e instanceof StageListError && /renderer named twice/.test(e.message));
   assert.throws(() => parseStageList(''), StageListError);
   assert.throws(() => parseStageList(undefined), StageListError);
+});
+
+test('parseStagesArgs: the stage list, and the second renderer\'s options, each only with the renderer hosted', () => {
+  assert.deepEqual(parseStagesArgs(['renderer,dispatcher']), { names: ['renderer', 'dispatcher'], signalRenderBacklog: undefined, exitWhenIdleMs: undefined, preferredRenderer: false });
+  assert.deepEqual(parseStagesArgs(['renderer,ingest', '--signal-render-backlog', '2000']).signalRenderBacklog, 2000);
+  assert.deepEqual(parseStagesArgs(['renderer', '--exit-when-idle', '60000', '--preferred-renderer']), { names: ['renderer'], signalRenderBacklog: undefined, exitWhenIdleMs: 60_000, preferredRenderer: true });
+  const refused = (argv: string[], re: RegExp) => assert.throws(() => parseStagesArgs(argv), (e: Error) => e instanceof StageListError && re.test(e.message), argv.join(' '));
+  refused(['dispatcher', '--exit-when-idle', '100'], /--exit-when-idle needs the renderer/);
+  refused(['ingest', '--preferred-renderer'], /--preferred-renderer needs the renderer/);
+  refused(['renderer', '--signal-render-backlog', '0'], /--signal-render-backlog must be a positive whole number \(got "0"\)/);
+  refused(['renderer', '--signal-render-backlog', 'lots'], /positive whole number/);
+  refused(['renderer', '--no-such-flag'], /no-such-flag/);
+  refused(['renderer', 'dispatcher'], /one comma-separated argument/);
 });
 
 test('every stage npm start runs can be hosted', () => {

@@ -12,24 +12,31 @@
  * restarts the process with every stage in it (Kafka commits after the side effect, so what was
  * in flight is redone, nothing accepted is lost).
  */
+import type { EventEmitter } from 'node:events';
+import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
 import type { PostlineConfig } from '../../shared/config.js';
 import { Shutdown } from '../../shared/lifecycle.js';
 import { createLogger } from '../../shared/logger.js';
 import { exitForRestart, loadConfigOrExit, startedOrExit, type RuntimeOptions } from '../../shared/service-runtime.js';
 import { initTracing } from '../../shared/tracing.js';
+import { BacklogWatch, IdleExit, RENDER_BACKLOG_MSG } from './render-helper.js';
 
 /** A running stage: what `postline <stage>` shuts down on SIGTERM. */
 export interface HostedStage {
   shutdown: Shutdown;
+  /** Its stage consumers' events ('processed', 'backlog', 'lag', 'rebalanced'), where the stage shares them (the renderer). */
+  consumerEvents?: EventEmitter;
 }
 
-type StageStart = (config: PostlineConfig, opts: RuntimeOptions) => Promise<HostedStage>;
+/** RuntimeOptions, and what a host asks of one stage in particular. */
+type HostedStageOptions = RuntimeOptions & { preferred?: boolean };
+type StageStart = (config: PostlineConfig, opts: HostedStageOptions) => Promise<HostedStage>;
 
 /** Every stage a host can run; each module is loaded only when its stage is named. */
 export const HOSTABLE_STAGES: Record<string, StageStart> = {
   analytics: async (c, o) => (await import('../analytics/main.js')).startAnalytics(c, { onConsumerDead: o.onConsumerDead }),
-  renderer: async (c, o) => (await import('../renderer/main.js')).startRenderer(c, o),
+  renderer: async (c, o) => (await import('../renderer/main.js')).startRenderer(c, { onConsumerDead: o.onConsumerDead, preferred: o.preferred }),
   dispatcher: async (c, o) => (await import('../dispatcher/main.js')).startDispatcher(c, o),
   scheduler: async (c, o) => (await import('../scheduler/main.js')).startScheduler(c, o),
   ingest: async (c, o) => (await import('../ingest/main.js')).startIngest(c, o),
@@ -63,6 +70,8 @@ export interface StageHost {
   stop(): Promise<boolean>;
   /** The host's ordered shutdown (its first step stops every stage): add process-wide steps after. */
   shutdown: Shutdown;
+  /** The consumer events of the stages that share theirs (HostedStage.consumerEvents), by stage name. */
+  consumerEvents: Map<string, EventEmitter>;
 }
 
 export interface StageHostOptions {
@@ -71,6 +80,8 @@ export interface StageHostOptions {
   logger: Logger;
   /** Stage start functions (default HOSTABLE_STAGES); tests pass their own. */
   stages?: Record<string, StageStart>;
+  /** The hosted renderer takes every partition of its groups while it is a member (preferred-assigner.ts). */
+  preferredRenderer?: boolean;
 }
 
 /**
@@ -84,7 +95,7 @@ export async function hostStages(names: string[], config: PostlineConfig, opts: 
   const settled = await Promise.allSettled(
     names.map((name) => {
       const onConsumerDead = opts.onConsumerDead && ((problems: Record<string, string>) => opts.onConsumerDead!(name, problems));
-      return table[name](config, { onConsumerDead });
+      return table[name](config, { onConsumerDead, ...(name === 'renderer' && opts.preferredRenderer ? { preferred: true } : {}) });
     }),
   );
   const running = names.flatMap((name, i) => {
@@ -104,23 +115,66 @@ export async function hostStages(names: string[], config: PostlineConfig, opts: 
     await shutdown.run();
     throw failed.reason;
   }
-  return { stop: () => shutdown.run(), shutdown };
+  const consumerEvents = new Map(running.flatMap(({ name, stage }) => (stage.consumerEvents ? [[name, stage.consumerEvents] as const] : [])));
+  return { stop: () => shutdown.run(), shutdown, consumerEvents };
+}
+
+const USAGE = `usage: postline stages <stage>[,<stage>...] [--signal-render-backlog <records>] [--exit-when-idle <ms>]
+
+Runs several stages in one process (what \`postline start\` does), started and
+stopped together. Stages: ${Object.keys(HOSTABLE_STAGES).join(', ')}.
+
+  --signal-render-backlog <records>  log "${RENDER_BACKLOG_MSG}" when the hosted renderer has this
+                                     many records waiting (postline start then adds a renderer)
+  --exit-when-idle <ms>              stop and exit 0 once the hosted renderer has had no backlog
+                                     for this long (postline start's second renderer)
+  --preferred-renderer               the hosted renderer takes every partition of its groups
+                                     while it is a member (postline start's second renderer)
+`;
+
+export interface StagesArgs {
+  names: string[];
+  signalRenderBacklog?: number;
+  exitWhenIdleMs?: number;
+  preferredRenderer: boolean;
+}
+
+/** `postline stages` arguments; throws StageListError naming what is wrong. */
+export function parseStagesArgs(argv: string[]): StagesArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { 'signal-render-backlog': { type: 'string' }, 'exit-when-idle': { type: 'string' }, 'preferred-renderer': { type: 'boolean', default: false } } });
+  } catch (err) {
+    throw new StageListError((err as Error).message);
+  }
+  if (parsed.positionals.length !== 1) throw new StageListError('name the stages as one comma-separated argument');
+  const names = parseStageList(parsed.positionals[0]);
+  const count = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^[1-9]\d*$/.test(v)) throw new StageListError(`--${flag} must be a positive whole number (got "${v}")`);
+    if (!names.includes('renderer')) throw new StageListError(`--${flag} needs the renderer among the stages`);
+    return Number(v);
+  };
+  const preferredRenderer = parsed.values['preferred-renderer'] === true;
+  if (preferredRenderer && !names.includes('renderer')) throw new StageListError('--preferred-renderer needs the renderer among the stages');
+  return { names, signalRenderBacklog: count('signal-render-backlog', parsed.values['signal-render-backlog']), exitWhenIdleMs: count('exit-when-idle', parsed.values['exit-when-idle']), preferredRenderer };
 }
 
 /** `postline stages <a,b,...>`: runs until SIGTERM/SIGINT (or the supervisor goes), then stops the stages together. */
 export async function main(argv: string[] = []): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h') || argv.length !== 1) {
-    process.stdout.write(`usage: postline stages <stage>[,<stage>...]\n\nRuns several stages in one process (what \`postline start\` does), started and\nstopped together. Stages: ${Object.keys(HOSTABLE_STAGES).join(', ')}.\n`);
-    process.exit(argv.length === 1 ? 0 : 2);
+  if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
+    process.stdout.write(USAGE);
+    process.exit(argv.length > 0 ? 0 : 2);
   }
-  let names: string[];
+  let args: StagesArgs;
   try {
-    names = parseStageList(argv[0]);
+    args = parseStagesArgs(argv);
   } catch (err) {
     if (!(err instanceof StageListError)) throw err;
     process.stderr.write(`postline stages: ${err.message}\n`);
     process.exit(2);
   }
+  const { names } = args;
   const label = names.join('+');
   const config = loadConfigOrExit('stages');
   // Once per process, before any stage opens a client (OpenTelemetry's API is process-global).
@@ -132,9 +186,24 @@ export async function main(argv: string[] = []): Promise<void> {
   const onConsumerDead = process.env.POSTLINE_SUPERVISED === '1'
     ? (stage: string, problems: Record<string, string>): void => exit(problems, { stage })
     : undefined;
-  host = await startedOrExit('stages', () => hostStages(names, config, { logger, onConsumerDead }));
+  host = await startedOrExit('stages', () => hostStages(names, config, { logger, onConsumerDead, preferredRenderer: args.preferredRenderer }));
   host.shutdown.add('flush traces', () => tracing.shutdown());
   host.shutdown.installSignalHandlers(config.ops.shutdownGraceMs);
+  const rendering = host.consumerEvents.get('renderer');
+  if (rendering && args.signalRenderBacklog) {
+    new BacklogWatch({ threshold: args.signalRenderBacklog, signal: (backlog) => logger.info({ backlog, threshold: args.signalRenderBacklog }, RENDER_BACKLOG_MSG) }).watch(rendering);
+  }
+  if (rendering && args.exitWhenIdleMs) {
+    const running = host;
+    const idle = new IdleExit({
+      idleMs: args.exitWhenIdleMs,
+      exit: () => {
+        logger.info({ idleMs: args.exitWhenIdleMs }, 'no backlog to render for a while; stopping');
+        void running.stop().then((clean) => process.exit(clean ? 0 : 1));
+      },
+    }).watch(rendering);
+    host.shutdown.add('stop the idle watch', () => idle.stop());
+  }
   // A fixed line supervisors (npm start, tests) wait for.
   logger.info({ pid: process.pid, stages: names }, 'stages ready');
 }

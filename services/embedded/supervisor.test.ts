@@ -148,3 +148,18 @@ test('Supervisor: stop during a restart backoff starts nothing again', { timeout
   assert.equal(count(events, 'spawn'), 1);
   assert.equal(supervisor.phase('probe'), 'stopped');
 });
+
+test('Supervisor: an on-demand child that exits 0 on its own is done, not restarted, and can be started again; killed, it is restarted', { timeout: 30_000 }, async (t) => {
+  const { supervisor, events } = setup(t);
+  const spec = { name: 'probe', args: [], env: process.env, ready: readyLine, onDemand: true };
+  await supervisor.start(spec);
+  process.kill(supervisor.pid('probe')!, 'SIGUSR2');
+  await waitFor(() => supervisor.phase('probe') === 'stopped', 10_000, 'the on-demand child done');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(count(events, 'spawn'), 1, 'not restarted');
+  assert.equal(count(events, 'restart'), 0);
+  await supervisor.start(spec);
+  assert.equal(count(events, 'spawn'), 2, 'started again on demand');
+  process.kill(supervisor.pid('probe')!, 'SIGKILL');
+  await waitFor(() => count(events, 'spawn') === 3 && supervisor.phase('probe') === 'ready', 10_000, 'a killed on-demand child restarted');
+});

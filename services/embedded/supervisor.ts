@@ -24,6 +24,11 @@ export interface ChildSpec {
   ready?: (line: Record<string, unknown>) => string | boolean | undefined;
   /** Node flags for the child (default STAGE_NODE_FLAGS). */
   nodeFlags?: readonly string[];
+  /**
+   * Started on demand, and done when it exits 0 on its own (it is not restarted; `start` runs it
+   * again). Any other exit is restarted like any child's.
+   */
+  onDemand?: boolean;
 }
 
 export type Phase = 'backoff' | 'starting' | 'ready' | 'stopping' | 'stopped' | 'given-up';
@@ -165,8 +170,9 @@ export class Supervisor extends EventEmitter {
     if (m.child !== child) return;
     const phase = m.phase;
     this.emit('exit', m.spec.name, code, signal, phase);
-    if (phase === 'stopping' || this.stopped) {
+    if (phase === 'stopping' || this.stopped || (m.spec.onDemand && code === 0)) {
       m.phase = 'stopped';
+      this.settleFirst(m, `${m.spec.name} exited before it was ready`);
       return;
     }
     const readyForMs = m.readyAt === undefined ? undefined : performance.now() - m.readyAt;

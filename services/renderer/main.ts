@@ -66,6 +66,11 @@ export interface RendererOptions extends RuntimeOptions {
   ops?: boolean;
   /** Longest wait for a domain's MX answer when keying by site (default 1000 ms); then the domain is the key. */
   siteKeyWaitMs?: number;
+  /**
+   * Take every partition of the renderer's groups while this renderer is a member (the second
+   * renderer `postline start` adds under a backlog; shared/kafka/preferred-assigner.ts).
+   */
+  preferred?: boolean;
 }
 
 export interface RunningRenderer {
@@ -81,6 +86,8 @@ export interface RunningRenderer {
   dispatchLimits: TopicLimits;
   /** The DKIM keys (undefined without `renderer.dkim.keysDir`). */
   dkimKeys?: DkimKeyStore;
+  /** Every lane's StageConsumer events ('processed', 'lag', 'rebalanced', ...), as its metrics read them. */
+  consumerEvents: EventEmitter;
 }
 
 /** The keys directory, read once; every problem refuses start-up like bad config. */
@@ -238,7 +245,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
         tracking,
         schedule: config.schedule,
       });
-      return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents });
+      return laneStage({ kafka: rt.kafka, lane, renderer, critical: criticalActivity, deadLetters: own.events, concurrency: rc.concurrency, maxInFlightBytes: rc.maxInFlightBytes, logger, rendererEvents, stageEvents, preferred: opts.preferred });
     });
     state.consumers = lanes.map((l) => l.consumer);
     state.stages = lanes.map((l) => l.stage);
@@ -261,7 +268,7 @@ export async function startRenderer(config: PostlineConfig, opts: RendererOption
       },
       'renderer running',
     );
-    return { close: () => rt.shutdown.run(), shutdown: rt.shutdown, opsAddress, templates, reloadTemplates, dispatchLimits, dkimKeys };
+    return { close: () => rt.shutdown.run(), shutdown: rt.shutdown, opsAddress, templates, reloadTemplates, dispatchLimits, dkimKeys, consumerEvents: stageEvents };
   } catch (err) {
     await rt.shutdown.run();
     throw err;

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { PRIORITIES, type Priority } from '../../shared/config.js';
 import { Topics } from '../../shared/topics.js';
 import { StageConsumer, type DeadLetterSink } from '../../shared/kafka/stage-consumer.js';
+import { preferringAssigners } from '../../shared/kafka/preferred-assigner.js';
 import type { CriticalActivity } from '../../shared/critical-activity.js';
 import type { Renderer } from './renderer.js';
 
@@ -50,12 +51,16 @@ export function laneStage(opts: {
   logger: Logger;
   rendererEvents: EventEmitter;
   stageEvents: EventEmitter;
+  /** Takes every partition of the lane's group while it is a member (shared/kafka/preferred-assigner.ts). */
+  preferred?: boolean;
 }): LaneStage {
   const { lane, renderer } = opts;
   for (const e of ['rendered', 'failed']) renderer.on(e, (...a: unknown[]) => opts.rendererEvents.emit(e, ...a));
   // A short long-poll (kafkajs waits 5 s by default) bounds how long stopping waits for the
   // fetch in flight; records still arrive as soon as they are written.
-  const consumer = opts.kafka.consumer({ groupId: lane.groupId });
+  // A 1 s heartbeat under load (at rest kafkajs heartbeats only between fetches anyway): a member
+  // busy with a batch hears of a rebalance (a second renderer joining or leaving) within ~1 s.
+  const consumer = opts.kafka.consumer({ groupId: lane.groupId, partitionAssigners: preferringAssigners(opts.preferred === true), heartbeatInterval: 1000 });
   const stage = new StageConsumer({
     consumer,
     topics: [lane.topic],
@@ -68,7 +73,7 @@ export function laneStage(opts: {
     deadLetters: opts.deadLetters,
     logger: opts.logger.child({ lane: lane.priority ?? 'shared' }),
   });
-  for (const e of ['processed', 'failed', 'deadLettered', 'committed', 'lag', 'rebalanced']) stage.on(e, (...a: unknown[]) => opts.stageEvents.emit(e, ...a));
+  for (const e of ['processed', 'failed', 'deadLettered', 'committed', 'lag', 'backlog', 'rebalanced']) stage.on(e, (...a: unknown[]) => opts.stageEvents.emit(e, ...a));
   return { lane, consumer, stage };
 }
 

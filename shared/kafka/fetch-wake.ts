@@ -19,6 +19,10 @@
  * partition is fetched at once rather than after the wait: consumers that hold partitions until
  * a due time need no short fetch wait.
  *
+ * A consumer with no partition assigned at all (another member of its group is preferred:
+ * preferred-assigner.ts) sleeps at most UNASSIGNED_WAIT_MS, so it hears of the rebalance that
+ * gives partitions back within about a heartbeat interval, not a whole fetch wait.
+ *
  * A paced consumer (`paceFetches`: the followers of `email.events` and the analytics sink, which
  * want events in batches, not a fetch per event; see `follower()` in client.ts) fetches at most
  * once per interval while records keep coming: after a fetch that brought records, the next
@@ -63,6 +67,9 @@ interface RunnerInternals {
 /** kafkajs's `ConsumerGroup` and `Runner` classes (`src/consumer/consumerGroup.js`, `runner.js`). */
 const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as { prototype: ConsumerGroupInternals };
 const Runner = require('kafkajs/src/consumer/runner.js') as { prototype: RunnerInternals };
+
+/** Longest sleep of a consumer that has no partition assigned (kafkajs sleeps its fetch wait). */
+export const UNASSIGNED_WAIT_MS = 1000;
 
 /** How often the empty fetch is sent again while a stop is pending. */
 const NUDGE_INTERVAL_MS = 200;
@@ -120,7 +127,11 @@ ConsumerGroup.prototype.fetch = async function (this: ConsumerGroupInternals, no
   const pause = pace ? pace.lastRecordsAt + pace.everyMs - Date.now() : 0;
   if (pause > 0) await sleepUnlessNudged(this.cluster, pause);
   if (nothingToFetch(this, nodeId)) {
-    await sleepUnlessNudged(this.cluster, this.maxWaitTime);
+    // With no partition at all (a preferred member holds them all: preferred-assigner.ts), the
+    // member must notice soon when they come back: kafkajs hears of a rebalance only from the
+    // heartbeat it sends after this sleep.
+    const unassigned = this.subscriptionState.assigned().every(({ partitions }) => partitions.length === 0);
+    await sleepUnlessNudged(this.cluster, unassigned ? Math.min(this.maxWaitTime, UNASSIGNED_WAIT_MS) : this.maxWaitTime);
     return [];
   }
   const batches = await fetch.call(this, nodeId);

@@ -92,7 +92,8 @@ const MAX_UNCOMMITTED = 10_000;
 
 /**
  * Emits 'processed' (topic, ms), 'failed' (topic, err), 'deadLettered' (topic, code),
- * 'committed' (topic, partition, offset), 'lag' (topic, partition, lag) for metrics.
+ * 'committed' (topic, partition, offset), 'lag' (topic, partition, lag) for metrics; 'backlog'
+ * (topic, partition, records not started) as each batch arrives.
  */
 export class StageConsumer extends EventEmitter {
   private stopping = false;
@@ -192,12 +193,24 @@ export class StageConsumer extends EventEmitter {
     const interval = this.opts.commitIntervalMs ?? 500;
     const maxUncommitted = this.opts.maxUncommitted ?? MAX_UNCOMMITTED;
 
+    const hw = Number(batch.highWatermark);
+    // Every record not started yet, this batch's and those past it, as the batch arrives.
+    this.emit('backlog', topic, partition, Math.max(0, hw - Number(batch.firstOffset() ?? hw)));
     // Slow side effects (a hanging SMTP server) must not cost the group membership: keep
-    // heartbeating while this batch waits for room, not only when a new record starts.
-    const beat = setInterval(() => void heartbeat().catch(() => undefined), 1000);
+    // heartbeating while this batch waits for room, not only when a new record starts. A
+    // heartbeat that hears of a rebalance ends the batch: the records not started are fetched
+    // again by whoever owns the partition next, and the group need not wait for them all.
+    let rebalancing = false;
+    const beat = setInterval(
+      () =>
+        void heartbeat().catch((err: unknown) => {
+          if ((err as { type?: unknown }).type === 'REBALANCE_IN_PROGRESS') rebalancing = true;
+        }),
+      1000,
+    );
     try {
       for (const message of batch.messages) {
-        if (this.stopping || !isRunning() || isStale() || flow.failure) break;
+        if (this.stopping || !isRunning() || isStale() || flow.failure || rebalancing) break;
         const offset = BigInt(message.offset);
         if (flow.next !== undefined && offset < flow.next) {
           resolveOffset(message.offset); // started already (fetched again): move past it
@@ -227,9 +240,7 @@ export class StageConsumer extends EventEmitter {
     } finally {
       clearInterval(beat);
     }
-    const hw = Number(batch.highWatermark);
-    const last = Number(batch.lastOffset());
-    this.emit('lag', topic, partition, Math.max(0, hw - last - 1));
+    this.emit('lag', topic, partition, Math.max(0, hw - Number(batch.lastOffset()) - 1));
   }
 
   /** Runs the handler for one record of `flow`; its slot and bytes are held until it settles. */

@@ -31,6 +31,8 @@ export interface Launcher {
   hostOf(stage: string): { pid: number; name: string } | undefined;
   /** The command of each child (`broker`, `analytics`, `stages renderer,...`), sorted. */
   commands(): string[];
+  /** Its children's whole command lines (node flags, arguments). */
+  commandLines(): string[];
   /** The pids of every child still running. */
   children(): number[];
   /** Kills the launcher and whatever it left behind, removes the data directory. */
@@ -97,6 +99,7 @@ export async function startLauncher(env: NodeJS.ProcessEnv = {}, bannerTimeoutMs
       return undefined;
     },
     commands: () => childCommands(proc.pid!),
+    commandLines: () => childProcesses(proc.pid!).map((c) => c.args),
     children: () => childProcesses(proc.pid!).map((c) => c.pid),
     async destroy() {
       const left = launcher.children();

@@ -12,6 +12,7 @@
  * - throughput and CPU per message: n messages through POST /v1/emails/batch (500 a request, 6
  *   in flight), beside the raw-library limit: Handlebars + MailComposer and nodemailer's pool
  *   run alone on the same messages, their CPU per message added up, over this machine's cores.
+ *   A process `postline start` adds under load (its second renderer) counts from its spawn.
  *
  * Sizes: 20,000 messages, 20 s idle and latency windows by default; POSTLINE_BENCH_EMBEDDED_FULL=1
  * uses 60 s windows (the issue's); --quick 2,000 messages and 5 s windows.
@@ -203,6 +204,12 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     const loadPss: Record<string, number> = {};
     const pssTimer = setInterval(() => {
       for (const [l, mb] of Object.entries(pssByLabel(launcher))) loadPss[l] = Math.max(loadPss[l] ?? 0, mb);
+      // A process started under load (npm start's second renderer): its CPU counts from its spawn.
+      for (const pid of descendants(launcher.pid)) {
+        if (pids.has(pid)) continue;
+        pids.set(pid, processLabel(pid));
+        sampler.watch(processLabel(pid), pid);
+      }
     }, 1000);
     let e2e;
     const fromUs = hrtimeUs();

@@ -119,7 +119,7 @@ export async function hostStages(names: string[], config: PostlineConfig, opts: 
   return { stop: () => shutdown.run(), shutdown, consumerEvents };
 }
 
-const USAGE = `usage: postline stages <stage>[,<stage>...] [--signal-render-backlog <records>] [--exit-when-idle <ms>]
+const USAGE = `usage: postline stages <stage>[,<stage>...] [--signal-render-backlog <records>] [--exit-when-idle <ms>] [--preferred-renderer]
 
 Runs several stages in one process (what \`postline start\` does), started and
 stopped together. Stages: ${Object.keys(HOSTABLE_STAGES).join(', ')}.

@@ -149,15 +149,16 @@ export function parseStagesArgs(argv: string[]): StagesArgs {
   }
   if (parsed.positionals.length !== 1) throw new StageListError('name the stages as one comma-separated argument');
   const names = parseStageList(parsed.positionals[0]);
-  const count = (flag: string, v: string | undefined): number | undefined => {
+  // Every option here is about the hosted renderer.
+  const given = Object.entries(parsed.values).filter(([, v]) => v !== undefined && v !== false).map(([k]) => k);
+  if (given.length > 0 && !names.includes('renderer')) throw new StageListError(`--${given[0]} needs the renderer among the stages`);
+  const count = (flag: 'signal-render-backlog' | 'exit-when-idle'): number | undefined => {
+    const v = parsed.values[flag];
     if (v === undefined) return undefined;
     if (!/^[1-9]\d*$/.test(v)) throw new StageListError(`--${flag} must be a positive whole number (got "${v}")`);
-    if (!names.includes('renderer')) throw new StageListError(`--${flag} needs the renderer among the stages`);
     return Number(v);
   };
-  const preferredRenderer = parsed.values['preferred-renderer'] === true;
-  if (preferredRenderer && !names.includes('renderer')) throw new StageListError('--preferred-renderer needs the renderer among the stages');
-  return { names, signalRenderBacklog: count('signal-render-backlog', parsed.values['signal-render-backlog']), exitWhenIdleMs: count('exit-when-idle', parsed.values['exit-when-idle']), preferredRenderer };
+  return { names, signalRenderBacklog: count('signal-render-backlog'), exitWhenIdleMs: count('exit-when-idle'), preferredRenderer: parsed.values['preferred-renderer'] === true };
 }
 
 /** `postline stages <a,b,...>`: runs until SIGTERM/SIGINT (or the supervisor goes), then stops the stages together. */

@@ -119,9 +119,12 @@ const LAUNCHER_ENV: Record<string, string> = Object.fromEntries(
 const pssSum = (byLabel: Record<string, number>): number => Object.values(byLabel).reduce((a, b) => a + b, 0);
 
 /** PSS of every process of the launcher's tree, summed per label. */
-function pssByLabel(launcher: Launcher): Record<string, number> {
+/** `postline start`'s process tree: the launcher and every process below it. */
+const treeOf = (launcher: Launcher): number[] => [launcher.pid, ...descendants(launcher.pid)];
+
+function pssByLabel(pids: number[]): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const pid of [launcher.pid, ...descendants(launcher.pid)]) {
+  for (const pid of pids) {
     const mb = pssMb(pid);
     if (Number.isFinite(mb)) out[processLabel(pid)] = (out[processLabel(pid)] ?? 0) + mb;
   }
@@ -165,7 +168,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
   let loadWindow: ProfileWindow | undefined;
   let figures: RunFigures;
   try {
-    for (const pid of [launcher.pid, ...descendants(launcher.pid)]) {
+    for (const pid of treeOf(launcher)) {
       pids.set(pid, processLabel(pid));
       sampler.watch(processLabel(pid), pid);
     }
@@ -183,7 +186,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     const idle = sampler.window();
     await sleep(p.idleMs);
     const idleUsage = idle.close();
-    const idlePssMb = pssByLabel(launcher);
+    const idlePssMb = pssByLabel(treeOf(launcher));
     const sinkPssMb = pssMb(sink.pid);
     const postline = (label: string): boolean => label !== 'sink';
     const cores = (u: typeof idleUsage, keep: (l: string) => boolean): number =>
@@ -203,9 +206,10 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     const load = sampler.window();
     const loadPss: Record<string, number> = {};
     const pssTimer = setInterval(() => {
-      for (const [l, mb] of Object.entries(pssByLabel(launcher))) loadPss[l] = Math.max(loadPss[l] ?? 0, mb);
+      const tree = treeOf(launcher);
+      for (const [l, mb] of Object.entries(pssByLabel(tree))) loadPss[l] = Math.max(loadPss[l] ?? 0, mb);
       // A process started under load (npm start's second renderer): its CPU counts from its spawn.
-      for (const pid of descendants(launcher.pid)) {
+      for (const pid of tree) {
         if (pids.has(pid)) continue;
         pids.set(pid, processLabel(pid));
         sampler.watch(processLabel(pid), pid);

@@ -35,7 +35,12 @@ async function freeLoopbackPort(): Promise<number> {
 import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
 import { STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
 
-const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'postline.mjs');
+/**
+ * What the children run: compiled (dist/ or npm start's tree, see compiled-tree.mjs), the same
+ * tree's cli.js; from the TypeScript sources, postline.mjs (tsx).
+ */
+const HERE = fileURLToPath(import.meta.url);
+const ENTRY = path.join(path.dirname(HERE), '..', HERE.endsWith('.js') ? 'cli.js' : 'postline.mjs');
 
 /** Stages started after the broker, in start order; stopped in reverse. */
 export const STAGES = ['analytics', 'renderer', 'dispatcher', 'scheduler', 'ingest', 'inbound', 'tracker', 'smtp-gateway', 'webhooks'] as const;

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startLauncher as startTestLauncher } from '../embedded/launcher-process.js';
 import { epochMs, stopChild } from './send-path-processes.js';
+import { isPostlineEntry } from '../helpers/postline-entry.js';
 
 export interface Launcher {
   pid: number;
@@ -83,7 +84,7 @@ export function descendants(pid: number): number[] {
 export function processLabel(pid: number): string {
   try {
     const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const i = argv.findIndex((a) => a.endsWith('postline.mjs'));
+    const i = argv.findIndex(isPostlineEntry);
     const command = i >= 0 ? argv[i + 1] : undefined;
     if (command === 'stages') return `stages(${(argv[i + 2] ?? '').split(',').join('+')})`;
     return command === 'start' ? 'launcher' : (command ?? path.basename(argv[0] ?? `pid ${pid}`));

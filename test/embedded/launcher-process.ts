@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir, waitFor } from '../helpers/broker.js';
 import { freePort } from '../helpers/free-port.js';
+import { isPostlineEntry } from '../helpers/postline-entry.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'postline.mjs');
 
@@ -59,10 +60,10 @@ export function childCommands(pid: number): string[] {
   return childProcesses(pid).map((c) => command(c.args).join(' ')).sort();
 }
 
-/** The words after `postline.mjs` in a command line: the command and its first argument. */
+/** The words after the postline entry (`postline.mjs`, a compiled `cli.js`) in a command line: the command and its first argument. */
 function command(args: string): string[] {
   const words = args.split(/\s+/);
-  const i = words.findIndex((w) => w.endsWith('postline.mjs'));
+  const i = words.findIndex(isPostlineEntry);
   return i < 0 ? [] : words.slice(i + 1, i + 3).filter((w) => !w.startsWith('--'));
 }
 
@@ -88,7 +89,7 @@ export async function startLauncher(env: NodeJS.ProcessEnv = {}, bannerTimeoutMs
     exited,
     key: '',
     childPid(name) {
-      return childProcesses(proc.pid!).find((c) => c.args.split(/\s+/).some((a, i, all) => a.endsWith('postline.mjs') && all[i + 1] === name))?.pid;
+      return childProcesses(proc.pid!).find((c) => c.args.split(/\s+/).some((a, i, all) => isPostlineEntry(a) && all[i + 1] === name))?.pid;
     },
     hostOf(stage) {
       for (const c of childProcesses(proc.pid!)) {

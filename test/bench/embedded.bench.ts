@@ -16,6 +16,8 @@
  *
  * Sizes: 20,000 messages, 20 s idle and latency windows by default; POSTLINE_BENCH_EMBEDDED_FULL=1
  * uses 60 s windows (the issue's); --quick 2,000 messages and 5 s windows.
+ * POSTLINE_BENCH_EMBEDDED_MESSAGES sets the throughput batch's size (a longer backlog shows what
+ * the second renderer gains once it has joined).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -321,8 +323,16 @@ function perProcessNotes(runs: RunFigures[]): string[] {
   ];
 }
 
+/** `p` with `messages` from POSTLINE_BENCH_EMBEDDED_MESSAGES when set (a positive integer, else an error naming it). */
+function withMessageCount(p: Params, raw: string | undefined): Params {
+  if (raw === undefined || raw === '') return p;
+  const messages = Number(raw);
+  if (!Number.isInteger(messages) || messages < 1) throw new Error(`POSTLINE_BENCH_EMBEDDED_MESSAGES: a positive whole number of messages, not "${raw}"`);
+  return { ...p, messages };
+}
+
 async function run(ctx: BenchContext): Promise<SuiteResult> {
-  const p = ctx.quick ? QUICK : process.env.POSTLINE_BENCH_EMBEDDED_FULL === '1' ? FULL : DEFAULT;
+  const p = withMessageCount(ctx.quick ? QUICK : process.env.POSTLINE_BENCH_EMBEDDED_FULL === '1' ? FULL : DEFAULT, process.env.POSTLINE_BENCH_EMBEDDED_MESSAGES);
   const sink = await startSinkProcess();
   const arrivals = new Arrivals();
   const unwatch = await sink.watch('lat.', arrivals.arrived);

@@ -5,7 +5,9 @@
  *
  *   node --import tsx test/bench/single-message-hops.ts [count] [gapMs]
  *
- * Hops: POST → 202 (ingest's produce and its ack); 202 → the dispatch record's timestamp (the
+ * Hops: POST → 202 (ingest's produce and its ack), split at the request record's timestamp into
+ * ingest's own work (POST → request record) and the broker's append, fsync and ack (request
+ * record → 202); 202 → the dispatch record's timestamp (the
  * renderer's fetch wake-up, render, and its produce: kafkajs stamps a record when it builds the
  * batch); dispatch record → 250 at the sink (the broker's append and fsync, the dispatcher's
  * fetch wake-up and its SMTP on a warm connection); 250 → the `sent` event. The first message
@@ -69,6 +71,8 @@ try {
     const s = stamps.get(m.id) ?? {};
     const row = {
       'POST → 202': m.accepted - m.posted,
+      'POST → request record': s['email.requested.transactional'] - m.posted,
+      'request record → 202': m.accepted - s['email.requested.transactional'],
       '202 → 250': m.delivered - m.accepted,
       '202 → dispatch record': s['email.dispatch.transactional'] - m.accepted,
       'dispatch record → 250': m.delivered - s['email.dispatch.transactional'],

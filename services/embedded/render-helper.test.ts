@@ -46,6 +46,53 @@ test('BacklogWatch: a partition\'s report goes stale after freshMs and is forgot
   assert.deepEqual(signals, [1100, 1500], 'a backlog right after a rebalance is signalled at once, quiet period or not');
 });
 
+/** A BacklogWatch over a renderer's consumer events and a co-hosted ingest's, and the signals it gave. */
+function intakeWatch(threshold: number): { signals: number[]; consumer: EventEmitter; ingest: EventEmitter; watch: BacklogWatch } {
+  const signals: number[] = [];
+  const consumer = new EventEmitter();
+  const ingest = new EventEmitter();
+  const watch = new BacklogWatch({ threshold, signal: (n) => signals.push(n), now: clock().now }).watch(consumer).watchIntake(ingest);
+  return { signals, consumer, ingest, watch };
+}
+
+test('BacklogWatch: messages the co-hosted ingest accepted and the renderer has not rendered count as a backlog, before any batch shows it', () => {
+  const { signals, consumer, ingest, watch } = intakeWatch(100);
+  for (let i = 0; i < 150; i++) ingest.emit('accepted', 'transactional', true);
+  assert.equal(watch.backlog(), 0, 'scheduled messages wait for the scheduler, not the renderer');
+  for (let i = 0; i < 99; i++) {
+    ingest.emit('accepted', 'transactional', false);
+    consumer.emit('processed', 'email.requested.transactional');
+    // A record dead-lettered is also 'processed' (counted once); one that failed comes again.
+    if (i % 3 === 0) consumer.emit(i % 2 === 0 ? 'deadLettered' : 'failed', 'email.requested.transactional');
+  }
+  assert.deepEqual(signals, [], 'a renderer keeping up is no backlog');
+  for (let i = 0; i < 100; i++) ingest.emit('accepted', 'bulk', false);
+  assert.deepEqual(signals, [100], 'signalled as the 100th unrendered message is accepted');
+  assert.equal(watch.backlog(), 100);
+  for (let i = 0; i < 30; i++) consumer.emit('processed', 'email.requested.bulk');
+  assert.equal(watch.backlog(), 70);
+  consumer.emit('backlog', 'email.requested.bulk', 0, 500);
+  assert.equal(watch.backlog(), 500, 'the consumer\'s own count when it is larger');
+});
+
+test('BacklogWatch: while the second renderer holds every partition, what the ingest accepts is not this renderer\'s backlog', () => {
+  const { signals, consumer, ingest, watch } = intakeWatch(10);
+  consumer.emit('rebalanced', 'postline-renderer-transactional', 2);
+  consumer.emit('rebalanced', 'postline-renderer-bulk', 2);
+  for (let i = 0; i < 10; i++) ingest.emit('accepted', 'bulk', false);
+  assert.deepEqual(signals, [10]);
+  // The second renderer joins and takes every partition (PostlinePreferred): counts start over, at zero.
+  consumer.emit('rebalanced', 'postline-renderer-transactional', 0);
+  consumer.emit('rebalanced', 'postline-renderer-bulk', 0);
+  for (let i = 0; i < 50; i++) ingest.emit('accepted', 'bulk', false);
+  assert.equal(watch.backlog(), 0);
+  assert.deepEqual(signals, [10], 'no signal while the other renderer has the work');
+  // It leaves: this renderer holds partitions again, and a new burst is signalled at once.
+  consumer.emit('rebalanced', 'postline-renderer-bulk', 2);
+  for (let i = 0; i < 10; i++) ingest.emit('accepted', 'bulk', false);
+  assert.deepEqual(signals, [10, 10]);
+});
+
 test('IdleExit: exits once no batch arrived with a backlog for idleMs, once; a trickle does not keep it, a backlog starts the wait over', () => {
   const c = clock();
   let exits = 0;

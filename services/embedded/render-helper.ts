@@ -8,7 +8,10 @@
  *
  * - `BacklogWatch` (in the stages process, `postline stages … --signal-render-backlog <records>`)
  *   sums the records its renderer has not started over its partitions, as each batch arrives, and says so
- *   in a log line the launcher acts on (`RENDER_BACKLOG_MSG`).
+ *   in a log line the launcher acts on (`RENDER_BACKLOG_MSG`). With the ingest in the same process
+ *   it also counts the messages accepted there and not yet rendered: a batch posted to the API is a
+ *   backlog the moment it is accepted, while the renderer's next batch (and with it the consumer's
+ *   view of the backlog) comes only after the one it is rendering, on an event loop busy accepting.
  * - `IdleExit` (in the helper, `postline stages renderer --exit-when-idle <ms>`) ends the helper
  *   once it has had no backlog (IDLE_BACKLOG records waiting) for that long — a trickle of
  *   messages does not keep it; it leaves its consumer groups cleanly, so the stages' renderer
@@ -40,6 +43,10 @@ export interface BacklogWatchOptions {
 /** Watches a stage consumer's 'backlog' (topic, partition, records not started) and 'rebalanced' events. */
 export class BacklogWatch {
   private readonly reports = new Map<string, { records: number; at: number }>();
+  /** Partitions this renderer holds, by consumer group (from 'rebalanced'). */
+  private readonly held = new Map<string, number>();
+  /** Messages the co-hosted ingest accepted since the last rebalance, less the records rendered since. */
+  private intake = 0;
   private lastSignal = -Infinity;
   private readonly now: () => number;
 
@@ -52,14 +59,40 @@ export class BacklogWatch {
     events.on('backlog', (topic: string, partition: number, records: number) => this.report(topic, partition, records));
     // Partitions may have moved: only reports made after the rebalance count, and a backlog
     // then is news (the second renderer may just have left): it is signalled at once.
-    events.on('rebalanced', () => {
+    events.on('rebalanced', (group?: string, partitions?: number) => {
       this.reports.clear();
+      this.intake = 0;
       this.lastSignal = -Infinity;
+      if (group !== undefined && partitions !== undefined) this.held.set(group, partitions);
+    });
+    // Every record the renderer finishes is 'processed' once (a dead-lettered one too); one that
+    // 'failed' is fetched again and counted when it is.
+    events.on('processed', () => void (this.intake > 0 && this.intake--));
+    return this;
+  }
+
+  /**
+   * Follows the co-hosted ingest's 'accepted' events (one per message). Counted only while this
+   * renderer holds partitions: while the second renderer has them all, what is accepted is its work.
+   */
+  watchIntake(intake: EventEmitter): this {
+    intake.on('accepted', (_priority: string, scheduled?: boolean) => {
+      // A scheduled message waits for the scheduler, not for the renderer.
+      if (scheduled || !this.holdsPartitions()) return;
+      this.intake++;
+      if (this.intake >= this.o.threshold) this.check();
     });
     return this;
   }
 
-  /** The records waiting, summed over the partitions reported within `freshMs`. */
+  /** True until a group reports its assignment, then while any group gives this renderer a partition. */
+  private holdsPartitions(): boolean {
+    if (this.held.size === 0) return true;
+    for (const n of this.held.values()) if (n > 0) return true;
+    return false;
+  }
+
+  /** The records waiting: the sum over the partitions reported within `freshMs`, or the intake not yet rendered when larger. */
   backlog(): number {
     const since = this.now() - (this.o.freshMs ?? 10_000);
     let sum = 0;
@@ -67,12 +100,16 @@ export class BacklogWatch {
       if (r.at < since) this.reports.delete(key);
       else sum += r.records;
     }
-    return sum;
+    return Math.max(sum, this.intake);
   }
 
   report(topic: string, partition: number, records: number): void {
+    this.reports.set(`${topic}\u0000${partition}`, { records, at: this.now() });
+    this.check();
+  }
+
+  private check(): void {
     const now = this.now();
-    this.reports.set(`${topic}\u0000${partition}`, { records, at: now });
     if (now - this.lastSignal < (this.o.quietMs ?? 10_000)) return;
     const backlog = this.backlog();
     if (backlog < this.o.threshold) return;

@@ -27,6 +27,8 @@ export interface HostedStage {
   shutdown: Shutdown;
   /** Its stage consumers' events ('processed', 'backlog', 'lag', 'rebalanced'), where the stage shares them (the renderer). */
   consumerEvents?: EventEmitter;
+  /** 'accepted' (priority, scheduled) for each message it accepted, where the stage takes messages in (the ingest). */
+  intake?: EventEmitter;
 }
 
 /** RuntimeOptions, and what a host asks of one stage in particular. */
@@ -72,6 +74,8 @@ export interface StageHost {
   shutdown: Shutdown;
   /** The consumer events of the stages that share theirs (HostedStage.consumerEvents), by stage name. */
   consumerEvents: Map<string, EventEmitter>;
+  /** The hosted ingest's accepted messages (HostedStage.intake), when it is hosted here. */
+  intake?: EventEmitter;
 }
 
 export interface StageHostOptions {
@@ -116,7 +120,7 @@ export async function hostStages(names: string[], config: PostlineConfig, opts: 
     throw failed.reason;
   }
   const consumerEvents = new Map(running.flatMap(({ name, stage }) => (stage.consumerEvents ? [[name, stage.consumerEvents] as const] : [])));
-  return { stop: () => shutdown.run(), shutdown, consumerEvents };
+  return { stop: () => shutdown.run(), shutdown, consumerEvents, intake: running.find(({ stage }) => stage.intake)?.stage.intake };
 }
 
 const USAGE = `usage: postline stages <stage>[,<stage>...] [--signal-render-backlog <records>] [--exit-when-idle <ms>] [--preferred-renderer]
@@ -192,7 +196,8 @@ export async function main(argv: string[] = []): Promise<void> {
   host.shutdown.installSignalHandlers(config.ops.shutdownGraceMs);
   const rendering = host.consumerEvents.get('renderer');
   if (rendering && args.signalRenderBacklog) {
-    new BacklogWatch({ threshold: args.signalRenderBacklog, signal: (backlog) => logger.info({ backlog, threshold: args.signalRenderBacklog }, RENDER_BACKLOG_MSG) }).watch(rendering);
+    const watch = new BacklogWatch({ threshold: args.signalRenderBacklog, signal: (backlog) => logger.info({ backlog, threshold: args.signalRenderBacklog }, RENDER_BACKLOG_MSG) }).watch(rendering);
+    if (host.intake) watch.watchIntake(host.intake);
   }
   if (rendering && args.exitWhenIdleMs) {
     const running = host;

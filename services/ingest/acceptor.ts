@@ -6,7 +6,7 @@
  * `email.requested` and its `accepted` event durably on `email.events`. The claim is marked
  * accepted only after that: a mark must never exist for a message that was not produced.
  *
- * Emits 'accepted' (priority), 'replayed' (), 'rejected' (code) and 'late-ack' () for metrics.
+ * Emits 'accepted' (priority, scheduled), 'replayed' (), 'rejected' (code) and 'late-ack' () for metrics.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -177,7 +177,7 @@ export class Acceptor extends EventEmitter {
       );
       throw err instanceof Unavailable ? err : new Unavailable('the message could not be queued; retry', err);
     }
-    this.emit('accepted', record.priority);
+    this.emit('accepted', record.priority, record.sendAt !== undefined);
     logger.debug({ messageId: record.messageId, tenant: record.tenant, priority: record.priority, ...(record.sendAt ? { sendAt: record.sendAt } : {}) }, record.sendAt ? 'accepted, scheduled' : 'accepted');
   }
 

@@ -41,6 +41,8 @@ export interface IngestHandle {
   /** The ops server (`/metrics`, `/healthz`, `/readyz` on `ops.port`) when listening. */
   opsAddress?: string;
   shutdown: Shutdown;
+  /** 'accepted' (priority, scheduled) for each message accepted (the Acceptor's events). */
+  intake: EventEmitter;
   /** Runs the shutdown steps; safe to call twice. */
   close(): Promise<boolean>;
 }
@@ -132,7 +134,7 @@ export async function startIngest(config: PostlineConfig, opts: StartIngestOptio
     throw err;
   }
   rt.logger.info({ address, ops: opsAddress, tenants: apiKeys.size }, 'ingest API ready');
-  return { app, address, opsAddress, shutdown: rt.shutdown, close: () => rt.shutdown.run() };
+  return { app, address, opsAddress, shutdown: rt.shutdown, intake: acceptor, close: () => rt.shutdown.run() };
 }
 
 const help = (): string => `usage: postline ingest

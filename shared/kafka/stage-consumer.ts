@@ -93,7 +93,8 @@ const MAX_UNCOMMITTED = 10_000;
 /**
  * Emits 'processed' (topic, ms), 'failed' (topic, err), 'deadLettered' (topic, code),
  * 'committed' (topic, partition, offset), 'lag' (topic, partition, lag) for metrics; 'backlog'
- * (topic, partition, records not started) as each batch arrives.
+ * (topic, partition, records not started) as each batch arrives; 'rebalanced' (group id,
+ * partitions this member now holds) as it joins a generation of its group.
  */
 export class StageConsumer extends EventEmitter {
   private stopping = false;
@@ -112,12 +113,13 @@ export class StageConsumer extends EventEmitter {
 
   async start(): Promise<void> {
     const { consumer, topics } = this.opts;
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // A new generation fetches from the committed offsets, with flows of its own. Records of
       // the old one still in flight finish and commit: a commit only ever covers records that
       // are done, so it is safe whoever owns the partition now (at worst it repeats work).
       this.generation++;
-      this.emit('rebalanced');
+      const held = Object.values(e.payload.memberAssignment ?? {}).reduce((n, partitions) => n + partitions.length, 0);
+      this.emit('rebalanced', e.payload.groupId, held);
     });
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: this.opts.fromBeginning ?? true });
     await consumer.run({

@@ -16,6 +16,8 @@ import path from 'node:path';
 /** The directories compiled, relative to the repository root. */
 export const SOURCE_DIRS = ['services', 'shared'];
 const KEEP = 3;
+/** Builds under way in this process (esbuild's service is stopped after the last). */
+let building = 0;
 
 /**
  * esbuild's options for a tree that Node runs as is: ESM for this Node, names kept (error and
@@ -74,6 +76,7 @@ export async function compiledTree(root, { cacheDir = path.join(root, 'node_modu
 
   fs.mkdirSync(cacheDir, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(cacheDir, '.build-'));
+  building++;
   try {
     await esbuild.build({
       ...TREE_OPTIONS,
@@ -96,6 +99,8 @@ export async function compiledTree(root, { cacheDir = path.join(root, 'node_modu
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
+    // esbuild's API keeps its service process for later calls; the launcher makes none.
+    if (--building === 0) await esbuild.stop();
   }
   prune(cacheDir, dir);
   return dir;

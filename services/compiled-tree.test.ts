@@ -44,11 +44,20 @@ function runTree(dir: string, arg: string): { text: string; data: string; url: s
   return JSON.parse(execFileSync(process.execPath, [path.join(dir, 'services', 'cli.js'), arg], { encoding: 'utf8' }));
 }
 
-test('the compiled tree runs under plain Node, with its data files, without tests', async (t) => {
+/** This process's children running esbuild (its API's service process). */
+function esbuildChildren(): number {
+  const out = execFileSync('ps', ['--ppid', String(process.pid), '-o', 'comm='], { encoding: 'utf8' });
+  return out.split('\n').filter((c) => c.trim() === 'esbuild').length;
+}
+
+test('the compiled tree runs under plain Node, with its data files, without tests; esbuild does not stay behind', async (t) => {
   const root = checkout();
   const cacheDir = fs.mkdtempSync(path.join(root, 'cache-'));
   t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  const before = esbuildChildren();
   const dir = await compiledTree(root, { cacheDir });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(esbuildChildren() <= before, 'the launcher keeps no esbuild service process for its lifetime');
   assert.equal(path.dirname(dir), cacheDir);
   const out = runTree(dir, 'Ada');
   assert.equal(out.text, 'hello Ada', 'the .ts import and the package (yaml) resolve');

@@ -43,7 +43,7 @@ export interface BacklogWatchOptions {
 /** Watches a stage consumer's 'backlog' (topic, partition, records not started) and 'rebalanced' events. */
 export class BacklogWatch {
   private readonly reports = new Map<string, { records: number; at: number }>();
-  /** Partitions this renderer holds, by consumer group (from 'rebalanced'). */
+  /** Partitions this renderer holds, by consumer group, as each 'rebalanced' event tells. */
   private readonly held = new Map<string, number>();
   /** Messages the co-hosted ingest accepted since the last rebalance, less the records rendered since. */
   private intake = 0;

@@ -41,7 +41,7 @@ export interface Launcher {
 }
 
 /** Children of `pid` with their command lines. */
-function childProcesses(pid: number): Array<{ pid: number; args: string }> {
+export function childProcesses(pid: number): Array<{ pid: number; args: string }> {
   let out = '';
   try {
     out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' });

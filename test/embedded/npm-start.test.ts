@@ -21,7 +21,7 @@ import { simpleParser } from 'mailparser';
 import { FeedbackKeyring } from '../../shared/feedback/feedback-token.js';
 import { Topics } from '../../shared/topics.js';
 import { TopicReader } from '../helpers/topic-reader.js';
-import { childCommands } from './launcher-process.js';
+import { childCommands, childProcesses } from './launcher-process.js';
 
 const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'postline.mjs');
 
@@ -53,6 +53,13 @@ test('postline start runs the pipeline end to end and Ctrl-C stops every process
   assert.ok(key, 'the banner shows a demo API key');
   // Three processes below the launcher: the broker, analytics, and every other stage sharing one.
   assert.deepEqual(childCommands(proc.pid!), ['analytics', 'broker', 'stages renderer,dispatcher,scheduler,ingest,inbound,tracker,smtp-gateway,webhooks']);
+  // Each runs the JavaScript npm start compiled from the sources (services/compiled-tree.mjs), not tsx.
+  for (const c of childProcesses(proc.pid!)) assert.match(c.args, /node_modules\/\.cache\/postline\/[0-9a-f]{16}\/services\/cli\.js /, c.args);
+  // The data files sit beside that code: the console's views and assets are served.
+  const login = await fetch(`http://127.0.0.1:${api}/console/login`);
+  assert.equal(login.status, 200);
+  assert.match(await login.text(), /\/console\/assets\/console\.css/);
+  assert.equal((await fetch(`http://127.0.0.1:${api}/console/assets/console.css`)).status, 200);
   assert.match(output, /curl -sS http:\/\/127\.0\.0\.1:\d+\/v1\/emails/);
   assert.match(output, /Your keys\s+still valid, next to the demo key: 1 from POSTLINE_INGEST_API_KEYS/);
   const byUser = await fetch(`http://127.0.0.1:${api}/v1/emails`, {

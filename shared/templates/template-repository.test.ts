@@ -186,6 +186,46 @@ describe('TemplateRepository.compiled', () => {
   });
 });
 
+describe('TemplateRepository.warm', () => {
+  test('compiles the directory’s templates and every tenant’s own (acme, acme/eu) ahead of use', async () => {
+    const { repo } = setup(directory({ welcome: { subject: 'dir {{n}}', text: 't' }, receipt: { subject: 'r', html: '<b>{{total}}</b>' } }));
+    await repo.put('acme', 'welcome', { subject: 'acme {{n}}', text: 't' });
+    await repo.put('acme/eu', 'welcome', { subject: 'acme/eu {{n}}', text: 't' });
+    const warmed = await repo.warm(10_000);
+    assert.deepEqual({ compiled: warmed.compiled, left: warmed.left }, { compiled: 4, left: 0 });
+    assert.equal(repo.compilations, 4);
+    // Every message now finds its own template compiled; nothing compiles on use.
+    assert.equal((await repo.compiled('acme', 'welcome')).render({ n: 1 }).subject, 'acme 1');
+    assert.equal((await repo.compiled('acme/eu', 'welcome')).render({ n: 1 }).subject, 'acme/eu 1');
+    assert.equal((await repo.compiled('globex', 'welcome')).render({ n: 1 }).subject, 'dir 1');
+    assert.equal((await repo.compiled('acme', 'receipt')).render({ total: '<3' }).html, '<b>&lt;3</b>');
+    assert.equal(repo.compilations, 4);
+    // Again: all current, nothing to do.
+    assert.equal((await repo.warm(10_000)).compiled, 0);
+    // A changed template is compiled by the next warm only.
+    await repo.put('acme', 'welcome', { subject: 'acme v2 {{n}}', text: 't' });
+    assert.equal((await repo.warm(10_000)).compiled, 1);
+    assert.equal((await repo.compiled('acme', 'welcome')).render({ n: 2 }).subject, 'acme v2 2');
+    assert.equal(repo.compilations, 5);
+  });
+
+  test('skips a template that does not compile; stops at its budget and at the cache size', async () => {
+    const { store, repo } = setup(directory({ a: { subject: 'a', text: 'a' } }));
+    // Not through put (which refuses it): a record as a foreign producer might write it.
+    store.map.set('acme\u0000broken', { schemaVersion: 1, name: 'broken', subject: '{{#if}', text: 't', updatedAt: '2026-02-01T00:00:00.000Z', version: 1 });
+    await repo.put('acme', 'b', { subject: 'b', text: 'b' });
+    assert.deepEqual({ ...(await repo.warm(10_000)), ms: 0 }, { compiled: 2, left: 0, ms: 0 });
+    await assert.rejects(repo.compiled('acme', 'broken'), (err: unknown) => err instanceof PermanentError && err.code === 'TEMPLATE_INVALID');
+
+    const none = setup(directory({ a: { subject: 'a', text: 'a' }, b: { subject: 'b', text: 'b' } }));
+    assert.deepEqual({ ...(await none.repo.warm(0)), ms: 0 }, { compiled: 0, left: 2, ms: 0 });
+
+    const store2 = new MemoryStore();
+    const small = new TemplateRepository({ store: store2, cacheSize: 2, directory: directory({ a: { subject: 'a', text: 'a' }, b: { subject: 'b', text: 'b' }, c: { subject: 'c', text: 'c' } }) });
+    assert.deepEqual({ ...(await small.warm(10_000)), ms: 0 }, { compiled: 2, left: 1, ms: 0 });
+  });
+});
+
 describe('TemplateRepository: nested tenant names (acme, acme/eu)', () => {
   const t = { subject: 'Hi', text: 'EU only {{x}}' };
 

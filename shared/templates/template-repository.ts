@@ -199,19 +199,61 @@ export class TemplateRepository {
       this.cache.set(cacheKey, cached);
       return cached;
     }
+    return this.compile(found.template, cacheKey, revision);
+  }
+
+  private compile(template: StoredTemplate, cacheKey: string, revision: string): CompiledTemplate {
     let compiled: CompiledTemplate;
     try {
-      compiled = compileTemplate(found.template, this.directory.partials, revision);
+      compiled = compileTemplate(template, this.directory.partials, revision);
     } catch (err) {
       // Compiling is deterministic: whatever it throws, trying again cannot help.
       if (err instanceof PermanentError) throw err;
-      throw new PermanentError('TEMPLATE_INVALID', `template "${name}" does not compile: ${(err as Error).message}`, { cause: err });
+      throw new PermanentError('TEMPLATE_INVALID', `template "${template.name}" does not compile: ${(err as Error).message}`, { cause: err });
     }
     this.compilations++;
     this.cache.delete(cacheKey);
     this.cache.set(cacheKey, compiled);
     if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
     return compiled;
+  }
+
+  /**
+   * Compiles ahead of use what is not compiled yet, so the first message of a template after a
+   * start (or a directory reload) does not wait for it: the directory's templates first (every
+   * tenant may use them), then tenants' own, most recently updated first. Stops at `budgetMs`
+   * of work or when the cache is full (it never evicts what it compiled itself), yielding to
+   * the event loop between templates. A template that does not compile is skipped: its
+   * messages fail with TEMPLATE_INVALID as before.
+   */
+  async warm(budgetMs: number): Promise<{ compiled: number; left: number; ms: number }> {
+    const started = performance.now();
+    const wanted: Array<{ template: StoredTemplate; cacheKey: string; revision: string }> = [];
+    for (const [name, file] of this.directory.templates) wanted.push({ template: file.template, cacheKey: `d:${name}`, revision: file.revision });
+    const own: Array<{ template: StoredTemplate; cacheKey: string; revision: string }> = [];
+    for (const [key, template] of this.opts.store?.entries() ?? []) {
+      const k = parseTemplateKey(key);
+      // The record under the current key only (a legacy one is compiled on use if still current).
+      if (!k || k.legacy || k.name !== template.name) continue;
+      own.push({ template, cacheKey: `t:${templateKey(k.tenant, k.name)}`, revision: `${template.version}@${template.updatedAt}` });
+    }
+    own.sort((a, b) => b.template.updatedAt.localeCompare(a.template.updatedAt));
+    wanted.push(...own);
+    let compiled = 0;
+    let done = 0;
+    for (const w of wanted) {
+      if (performance.now() - started >= budgetMs || this.cache.size >= this.cacheSize) break;
+      done++;
+      if (this.cache.get(w.cacheKey)?.revision === w.revision) continue;
+      try {
+        this.compile(w.template, w.cacheKey, w.revision);
+        compiled++;
+      } catch {
+        // reported when a message uses it
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return { compiled, left: wanted.length - done, ms: performance.now() - started };
   }
 
   private requireStore(): TemplateStore {

@@ -15,7 +15,7 @@ import { EmailEventContract, type EmailEvent } from '../../shared/contracts/emai
 import { SuppressionContract, suppressionKey } from '../../shared/contracts/suppression.js';
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import { StageConsumer, type DeadLetterSink, type StageRecord } from '../../shared/kafka/stage-consumer.js';
-import { follower } from '../../shared/kafka/client.js';
+import { FOLLOWER_COMMIT_INTERVAL_MS, follower } from '../../shared/kafka/client.js';
 import { Topics } from '../../shared/topics.js';
 import { replaces, suppressionsFor, type SuppressionStrength } from '../../shared/suppressions/suppression-rules.js';
 import { isRecipientClassBounce } from '../dispatcher/shaping/auto-pause.js';
@@ -132,6 +132,9 @@ export function createSuppressionFeeder(opts: StartFeederOptions): RunningFeeder
     logger,
     // A new group reads what happened before it existed: bounces are not lost to a late start.
     fromBeginning: true,
+    // Off the send path: suppressing twice after a crash is harmless.
+    commitIntervalMs: FOLLOWER_COMMIT_INTERVAL_MS,
+    batchEndCommit: 'interval',
   });
   let started = false;
   return {

@@ -17,7 +17,7 @@ import { optionsReference } from '../../shared/config-docs.js';
 import { Topics } from '../../shared/topics.js';
 import { instrumentStageConsumer } from '../../shared/metrics.js';
 import { StageConsumer } from '../../shared/kafka/stage-consumer.js';
-import { follower } from '../../shared/kafka/client.js';
+import { FOLLOWER_COMMIT_INTERVAL_MS, follower } from '../../shared/kafka/client.js';
 import { SsrfGuard } from '../../shared/http/ssrf-guard.js';
 import { openEndpointBook } from '../../shared/webhooks/endpoint-book.js';
 import { WEBHOOK_RETRY_TOPICS } from '../../shared/webhooks/delivery-job.js';
@@ -75,6 +75,9 @@ export async function startWebhooks(config: PostlineConfig, opts: StartWebhooksO
       logger,
       // A new group reads the retained events once; an endpoint only gets events from after its creation.
       fromBeginning: true,
+      // Off the send path, delivered at least once: a crash redoes at most this interval's deliveries.
+      commitIntervalMs: FOLLOWER_COMMIT_INTERVAL_MS,
+      batchEndCommit: 'interval',
       handle: async ({ topic, message }) => {
         const p = payloadOf(topic, message);
         const list = deliveriesFor(p, book.endpointsOf(p.tenant), new Date());

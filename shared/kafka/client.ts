@@ -95,6 +95,14 @@ const FOLLOWS = Symbol('follower');
 const FOLLOWER_MIN_BYTES = 64 << 10;
 
 /**
+ * How often a follower that commits (a StageConsumer with `batchEndCommit: 'interval'`) commits
+ * what it finished, per partition: each of its fetches brings a batch per partition of
+ * `email.events`, and committing each as it ends was an offset commit (a request, a write and an
+ * fsync of the broker's offset journal) per partition per fetch.
+ */
+export const FOLLOWER_COMMIT_INTERVAL_MS = 5000;
+
+/**
  * A reader off the send path: a consumer of `email.events` that no message waits for (webhooks,
  * the suppression feeder, the dispatchers' tail, analytics; not the console's tail, whose live
  * overview promises a new message within a second). Each message

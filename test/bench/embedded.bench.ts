@@ -12,7 +12,10 @@
  * - throughput and CPU per message: n messages through POST /v1/emails/batch (500 a request, 6
  *   in flight), beside the raw-library limit: Handlebars + MailComposer and nodemailer's pool
  *   run alone on the same messages, their CPU per message added up, over this machine's cores.
- *   A process `postline start` adds under load (its second renderer) counts from its spawn.
+ *   A process `postline start` adds under load (its second renderer) counts from its spawn;
+ * - CPU per message at 10/s: every process's CPU over the single-message window (its idle share
+ *   included) per message sent in it, beside the CPU per message under the batch: what a message
+ *   costs when it travels alone (a Kafka request and an fsync per hop for one record).
  *
  * Sizes: 20,000 messages, 20 s idle and latency windows by default; POSTLINE_BENCH_EMBEDDED_FULL=1
  * uses 60 s windows (the issue's); --quick 2,000 messages and 5 s windows.
@@ -68,6 +71,8 @@ interface RunFigures {
   sinkPssMb: number;
   throughput: number;
   cpuMsPerMessage: number;
+  /** CPU of every Postline process over the single-message window, per message sent in it. */
+  singleCpuMsPerMessage: number;
   cpuByLabel: Record<string, number>;
   rawCpuMsPerMessage: { render: number; smtp: number };
   rawLimit: number;
@@ -196,12 +201,14 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
 
     ctx.progress(`run ${run + 1}: single messages at ${p.latencyRate}/s for ${p.latencyMs / 1000} s, then the floor`);
     let i = 0;
+    const single = sampler.window();
     const latency = await openLoop({ rate: p.latencyRate, durationMs: p.latencyMs, maxOutstanding: 50, signal: ctx.signal }, async () => {
       const rcpt = `lat.pl.${run}.${i++}@d${i % 50}.example`;
       const at = arrivals.expect(rcpt);
       await sendOne(launcher, rcpt);
       await at;
     });
+    const singleUsage = single.close();
     const floor = await floorLatency(p, run, sink, arrivals, ctx.signal);
 
     ctx.progress(`run ${run + 1}: ${p.messages.toLocaleString('en')} messages through the batch API`);
@@ -245,6 +252,8 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
       sinkPssMb,
       throughput: e2e.rate,
       cpuMsPerMessage: Object.values(cpuByLabel).reduce((a, b) => a + b, 0),
+      // Everything the processes spent over the window, the idle share included, per message sent in it.
+      singleCpuMsPerMessage: (cores(singleUsage, postline) * singleUsage.wallSeconds * 1000) / Math.max(1, latency.latenciesMs.length),
       cpuByLabel,
       rawCpuMsPerMessage: rawCpu,
       rawLimit: (os.availableParallelism() * 1000) / (rawCpu.render + rawCpu.smtp),
@@ -310,6 +319,7 @@ function rows(p: Params, runs: RunFigures[]): BenchRow[] {
       target: { op: '>=', value: 0.54 * rawLimit.median },
     }),
     benchRow({ group, name: 'CPU per message, every Postline process summed', unit: 'ms', better: 'lower', value: pick((r) => r.cpuMsPerMessage), baseline: { name: 'the raw libraries, CPU per message added up', unit: 'ms', value: pick((r) => r.rawCpuMsPerMessage.render + r.rawCpuMsPerMessage.smtp) } }),
+    benchRow({ group, name: `CPU per message at ${p.latencyRate}/s (the single-message window), every Postline process summed`, unit: 'ms', better: 'lower', value: pick((r) => r.singleCpuMsPerMessage), baseline: { name: `CPU per message under the ${p.messages.toLocaleString('en')}-message batch (same run)`, unit: 'ms', value: pick((r) => r.cpuMsPerMessage) } }),
   ];
 }
 

@@ -147,3 +147,47 @@ test('a slow record that fails after later ones finished: the partition restarts
     await s.close();
   }
 });
+
+test("batchEndCommit 'interval' (the followers of email.events): batches' ends commit at most once per interval; stop commits at once", async () => {
+  const topic = uniqueName('interval');
+  const groupId = uniqueName('interval-group');
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+  const producer = kafka.producer();
+  await producer.connect();
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 50 });
+  await consumer.connect();
+  const handled: string[] = [];
+  const stage = new StageConsumer({
+    consumer,
+    topics: [topic],
+    concurrency: 8,
+    commitIntervalMs: 1500,
+    batchEndCommit: 'interval',
+    logger,
+    deadLetters: { deadLetter: async () => assert.fail('no record should be dead-lettered') },
+    handle: async ({ message }: StageRecord) => void handled.push(message.value!.toString()),
+  });
+  let commits = 0;
+  stage.on('committed', () => commits++);
+  await stage.start();
+  let stopped = false;
+  try {
+    // One batch each: the first commit comes within the interval, not at the batch's end.
+    for (const value of ['a', 'b', 'c']) {
+      await producer.send({ topic, acks: -1, messages: [{ value }] });
+      await waitFor(() => handled.includes(value), 5000, `${value} handled`);
+    }
+    assert.equal(await committed(groupId, topic), '-1', 'nothing committed at the ends of the batches');
+    await waitFor(async () => (await committed(groupId, topic)) === '3', 5000, 'all three committed within the interval');
+    assert.equal(commits, 1, 'one commit for three batches');
+    await producer.send({ topic, acks: -1, messages: [{ value: 'd' }] });
+    await waitFor(() => handled.includes('d'), 5000, 'd handled');
+    await stage.stop();
+    stopped = true;
+    assert.equal(await committed(groupId, topic), '4', 'stop commits what finished without waiting for the interval');
+  } finally {
+    if (!stopped) await stage.stop();
+    await consumer.disconnect();
+    await producer.disconnect();
+  }
+});

@@ -7,6 +7,8 @@ import pino from 'pino';
 import { startBroker, DEFAULT_BROKER_OPTIONS } from './broker.js';
 import { shutdownWhenSupervisorGoes } from '../../shared/lifecycle.js';
 import { defaultDestination } from '../../shared/logger.js';
+import { buildOpsApp } from '../../shared/ops-server.js';
+import type { FastifyInstance } from 'fastify';
 
 const HELP = `usage: postline broker [options]
 
@@ -20,6 +22,9 @@ const HELP = `usage: postline broker [options]
   --offsets-retention-minutes <n>
                            delete a group with no members this long after its last
                            activity, with its offsets (default ${DEFAULT_BROKER_OPTIONS.offsetsRetentionMinutes}, 7 days)
+  --ops-port <n>           serve /metrics (Prometheus), /healthz and /readyz on this port
+                           (0 picks a free one; default: no operations server)
+  --ops-host <addr>        interface of the operations server (default: --host)
   --log-level <level>      pino level (default info)
 `;
 
@@ -35,6 +40,8 @@ export async function main(argv: string[]): Promise<void> {
       'no-auto-create': { type: 'boolean', default: false },
       durability: { type: 'string', default: 'group' },
       'offsets-retention-minutes': { type: 'string', default: String(DEFAULT_BROKER_OPTIONS.offsetsRetentionMinutes) },
+      'ops-port': { type: 'string' },
+      'ops-host': { type: 'string' },
       'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -51,6 +58,8 @@ export async function main(argv: string[]): Promise<void> {
   if (!Number.isInteger(partitions) || partitions < 1) errors.push(`--partitions must be a positive integer (got "${values.partitions}")`);
   const retention = Number(values['offsets-retention-minutes']);
   if (!(retention > 0)) errors.push(`--offsets-retention-minutes must be a positive number (got "${values['offsets-retention-minutes']}")`);
+  const opsPort = values['ops-port'] === undefined ? undefined : Number(values['ops-port']);
+  if (opsPort !== undefined && (!Number.isInteger(opsPort) || opsPort < 0 || opsPort > 65535)) errors.push(`--ops-port must be 0-65535 (got "${values['ops-port']}")`);
   if (values.durability !== 'group' && values.durability !== 'none') errors.push(`--durability must be group or none (got "${values.durability}")`);
   if (errors.length > 0) {
     process.stderr.write(`${errors.join('\n')}\n\n${HELP}`);
@@ -68,6 +77,14 @@ export async function main(argv: string[]): Promise<void> {
     offsetsRetentionMinutes: retention,
     logger,
   });
+  // The broker's metrics (requests and their latency, records in, fsync time, log sizes, groups)
+  // for Prometheus; the broker is ready once it listens, which it does by now.
+  let ops: FastifyInstance | undefined;
+  if (opsPort !== undefined) {
+    ops = buildOpsApp({ registry: broker.registry, readiness: {} });
+    const address = await ops.listen({ host: values['ops-host'] ?? values.host, port: opsPort });
+    logger.info({ ops: address }, 'broker operations server listening');
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -75,7 +92,7 @@ export async function main(argv: string[]): Promise<void> {
     logger.info({ signal }, 'shutting down');
     // A hard deadline: a stuck close must not keep the process alive forever.
     setTimeout(() => process.exit(1), 10_000).unref();
-    void broker.close().then(() => process.exit(0));
+    void Promise.all([broker.close(), ops?.close()]).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

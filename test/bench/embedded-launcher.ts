@@ -78,6 +78,25 @@ export function descendants(pid: number): number[] {
 }
 
 /**
+ * Postline processes running beside the bench that it did not start (a `postline start` left
+ * over by an interrupted run or a probe): they share library pages with the measured processes
+ * (libchdb.so alone is ~180 MB resident), which lowers the PSS measured, and take CPU.
+ */
+export function strayPostlineProcesses(): Array<{ pid: number; label: string }> {
+  const ours = new Set(descendants(process.pid));
+  const out: Array<{ pid: number; label: string }> = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || ours.has(Number(entry)) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').some(isPostlineEntry)) out.push({ pid: Number(entry), label: processLabel(Number(entry)) });
+    } catch {
+      // exited while listing
+    }
+  }
+  return out;
+}
+
+/**
  * "launcher" for `postline start`, the stage name for `postline <stage>`, "stages(a+b+...)" for
  * the process co-hosting stages (`postline stages a,b,...`), else the program's name (esbuild).
  */

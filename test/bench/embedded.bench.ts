@@ -38,7 +38,7 @@ import { rawPooledSmtp, rawRender } from './send-path-raw-baselines.js';
 import { startSinkProcess, type SinkProcess } from './send-path-sink.js';
 import { endToEndHttp } from './send-path-stages.js';
 import { FROM, ingestBody, rawRenderer, writeTemplatesDir } from './send-path-workload.js';
-import { descendants, processLabel, pssMb, startLauncher, warmHttpClient, type Launcher } from './embedded-launcher.js';
+import { descendants, processLabel, pssMb, startLauncher, strayPostlineProcesses, warmHttpClient, type Launcher } from './embedded-launcher.js';
 import { hrtimeUs, type ProfileWindow } from './cpu-profile-summary.js';
 import { busyBreakdown } from './send-path-profiles.js';
 
@@ -349,6 +349,9 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const templatesDir = writeTemplatesDir(ctx.tmpDir);
   const runs: RunFigures[] = [];
   const failures: string[] = [];
+  const strays = strayPostlineProcesses();
+  const strayNote = strays.length > 0 ? [`WARNING: ${strays.length} Postline process(es) not started by this bench were running (${strays.map((x) => `${x.label} ${x.pid}`).join(', ')}): they share library pages with the measured processes (PSS reads low) and take CPU; stop them and measure again`] : [];
+  if (strayNote.length > 0) ctx.progress(strayNote[0]);
   try {
     for (let r = 0; r < ctx.runs && !ctx.signal.aborted; r++) {
       try {
@@ -365,7 +368,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   return {
     rows: runs.length > 0 ? rows(p, runs) : [],
     params: { ...p, cores: os.availableParallelism() },
-    notes: runs.length > 0 ? [...perProcessNotes(runs), ...runs.flatMap((r) => r.profiles ?? [])] : [],
+    notes: [...strayNote, ...(runs.length > 0 ? [...perProcessNotes(runs), ...runs.flatMap((r) => r.profiles ?? [])] : [])],
     details: { runs },
     failures,
   };

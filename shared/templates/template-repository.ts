@@ -76,11 +76,14 @@ export class TemplateRepository {
     this.now = opts.now ?? (() => new Date());
   }
 
-  /** Replaces the directory templates (a reload); drops what their change made stale. */
-  setDirectory(next: DirectoryTemplates): void {
+  /** Replaces the directory templates (a reload); drops what their change made stale. Returns whether anything changed. */
+  setDirectory(next: DirectoryTemplates): boolean {
+    const before = this.directory;
     // Tenant templates may use shared partials too, so a partials change stales everything.
-    if (next.partialsRevision !== this.directory.partialsRevision) this.cache.clear();
+    const partials = next.partialsRevision !== before.partialsRevision;
+    if (partials) this.cache.clear();
     this.directory = next;
+    return partials || next.templates.size !== before.templates.size || [...next.templates].some(([name, t]) => before.templates.get(name)?.revision !== t.revision);
   }
 
   /** Called by the table for every applied change of a key (of either key scheme). */

@@ -54,9 +54,6 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<OpenedCl
   }
   const dir = path.resolve(target.dataDir);
   fs.mkdirSync(dir, { recursive: true });
-  // Read by the engine's allocator when the library loads, so set before it is imported; a value
-  // the user set wins.
-  process.env.JE_MALLOC_CONF ??= EMBEDDED_ALLOCATOR_CONF;
   // Loaded only when used: the engine is a large native library a server deployment never needs.
   const { Session } = await import('chdb');
   const { createChdbConnection } = await import('chdb/connection');
@@ -75,21 +72,16 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<OpenedCl
 }
 
 /**
- * The embedded engine's allocator (jemalloc, inside libchdb): freed pages go back to the system
- * at once instead of after 5 s. Under npm start's 20,000-message batch the analytics process
- * peaked at ~475 MB PSS with the library's default and ~380 MB with this, for no CPU per message
- * the bench could tell apart (README, Capacity): an insert's blocks are allocated and freed in a
- * burst each second, and with a 5 s decay each burst's pages were still held when the next came.
- * Read from the environment when the library loads (JE_MALLOC_CONF, the library's name for
- * MALLOC_CONF).
- */
-export const EMBEDDED_ALLOCATOR_CONF = 'dirty_decay_ms:0,muzzy_decay_ms:0';
-
-/**
  * Server configuration of the embedded engine (written to `postline-engine.xml` in its data
  * directory at each start). The memory worker samples the allocator's statistics to correct the
  * engine's memory tracking, every 100 ms by default: ~0.15–0.2 % of a core in a process that
  * mostly waits, for limits the embedded engine does not set.
+ *
+ * Left at the library's default, measured: its allocator's page decay (jemalloc's
+ * `dirty_decay_ms`, 5 s; JE_MALLOC_CONF). Returning freed pages at once lowered analytics' peak
+ * under npm start's 20,000-message batch by 30–80 MB but cost 16–30 % more of its CPU per message
+ * and ~1–5 ms more CPU per message at 10/s (each insert's buffers faulted in again), with a worse
+ * p99 (`npm run bench -- embedded`, two alternated pairs).
  */
 export const EMBEDDED_SERVER_CONFIG = `<clickhouse>
   <memory_worker_period_ms>5000</memory_worker_period_ms>

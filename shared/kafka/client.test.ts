@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Consumer } from 'kafkajs';
-import { createKafka, fetchMaxWait, follower } from './client.js';
+import { logLevel } from 'kafkajs';
+import { createKafka, fetchMaxWait, follower, kafkajsLogLevel } from './client.js';
 import { StageConsumer } from './stage-consumer.js';
 import { PartitionHolds } from './partition-holds.js';
 import type { PostlineConfig } from '../config.js';
@@ -61,6 +62,49 @@ test('a consumer from createKafka long-polls for kafka.fetchMaxWaitMs on an idle
   await waitFor(() => fetches.length >= 1, 30_000, 'an empty fetch to come back');
   // The broker held the fetch for the configured wait (kafkajs alone would wait 5 s).
   assert.ok(fetches[0] >= fetchMaxWaitMs - 50 && fetches[0] < fetchMaxWaitMs + 1000, `the empty fetch took ${fetches[0]} ms`);
+});
+
+test('kafkajs log levels: a rebalance is information, other error answers stay errors', () => {
+  const rebalancing = 'The group is rebalancing, so a rejoin is needed';
+  assert.equal(kafkajsLogLevel(logLevel.ERROR, 'Response Heartbeat(key: 12, version: 3)', rebalancing), 'debug');
+  assert.equal(kafkajsLogLevel(logLevel.ERROR, 'Response OffsetCommit(key: 8, version: 5)', rebalancing), 'debug');
+  assert.equal(kafkajsLogLevel(logLevel.WARN, 'The group is rebalancing, re-joining'), 'info');
+  assert.equal(kafkajsLogLevel(logLevel.ERROR, 'Response Heartbeat(key: 12, version: 3)', 'The coordinator is not aware of this member'), 'error');
+  assert.equal(kafkajsLogLevel(logLevel.ERROR, 'Crash: KafkaJSNumberOfRetriesExceeded', rebalancing), 'error');
+  assert.equal(kafkajsLogLevel(logLevel.WARN, 'KafkaJS v2.0.0 switched default partitioner. To retain the same partitioning …'), undefined);
+  assert.equal(kafkajsLogLevel(logLevel.WARN, 'Connection timeout'), 'warn');
+});
+
+test('a member whose group rebalances under it (a second member joins) logs no error or warning for it', async (t) => {
+  const broker = await startTestBroker();
+  t.after(() => broker.destroy());
+  const lines: Array<{ level: number; msg: string }> = [];
+  const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+  const kafka = createKafka(kafkaConfig(broker.bootstrap, { fetchMaxWaitMs: 500, sessionTimeoutMs: 6000 }), 'rebalance-log-test', logger);
+  const admin = kafka.admin();
+  await admin.connect();
+  t.after(() => admin.disconnect());
+  const topic = uniqueName('rebalance-log');
+  await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
+  const groupId = uniqueName('rebalance-log-group');
+  const members = [kafka.consumer({ groupId }), kafka.consumer({ groupId })];
+  t.after(() => Promise.all(members.map((m) => m.disconnect())));
+  const joins = [0, 0];
+  members.forEach((m, i) => m.on(m.events.GROUP_JOIN, () => joins[i]++));
+  await members[0].connect();
+  await members[0].subscribe({ topic, fromBeginning: true });
+  await members[0].run({ eachMessage: async () => undefined });
+  await waitFor(() => joins[0] === 1, 30_000, 'the first member to join');
+  await members[1].connect();
+  await members[1].subscribe({ topic, fromBeginning: true });
+  await members[1].run({ eachMessage: async () => undefined });
+  // The first member hears of the rebalance (a heartbeat answered REBALANCE_IN_PROGRESS) and rejoins.
+  await waitFor(() => joins[0] === 2 && joins[1] === 1, 30_000, 'both members in the new generation');
+  const rejoin = lines.find((l) => l.msg === 'The group is rebalancing, re-joining');
+  assert.ok(rejoin, 'the rejoin is logged');
+  assert.equal(rejoin.level, 30, 'at info');
+  assert.deepEqual(lines.filter((l) => l.level >= 40).map((l) => l.msg), [], 'no warning or error');
+  assert.ok(lines.some((l) => l.level === 20 && l.msg.startsWith('Response Heartbeat')), 'the heartbeat answer at debug');
 });
 
 test('a consumer whose fetch waits 5 s stops and disconnects in well under a second, and a running stage consumer too', async (t) => {

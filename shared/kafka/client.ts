@@ -23,6 +23,27 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 
 const QUIET = ['KafkaJS v2.0.0 switched default partitioner', 'Limiting retries for the idempotent producer'];
 
+/** kafkajs's text for REBALANCE_IN_PROGRESS, the answer a member gets while its group rebalances. */
+const REBALANCING = 'The group is rebalancing, so a rejoin is needed';
+
+/**
+ * The level a kafkajs log line is written at, or undefined to drop it. A group rebalancing (a
+ * replica, or npm start's second renderer, joining or leaving) is normal operation, yet kafkajs
+ * logs each member's heartbeat answered REBALANCE_IN_PROGRESS as an error and its rejoin as a
+ * warning — four errors and four warnings from one renderer when the second one starts. The
+ * answer goes to debug and the rejoin to info (the broker logs each rebalance at info too); any
+ * other error answer stays an error.
+ */
+export function kafkajsLogLevel(level: number, message: string, error?: unknown): 'error' | 'warn' | 'info' | 'debug' | undefined {
+  // Known, deliberate choices that kafkajs warns about at every start: the default
+  // partitioner is the one we want, and producer retries are bounded on purpose (ingest
+  // answers 503 instead of hanging; the broker still dedupes retried batches).
+  if (level === logLevel.WARN && QUIET.some((q) => message.startsWith(q))) return undefined;
+  if (level === logLevel.ERROR && message.startsWith('Response ') && error === REBALANCING) return 'debug';
+  if (level === logLevel.WARN && message === 'The group is rebalancing, re-joining') return 'info';
+  return LEVELS[level] ?? 'info';
+}
+
 export function createKafka(config: PostlineConfig['kafka'], service: string, logger: Logger): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   const options: KafkaConfig = {
@@ -36,11 +57,8 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        // Known, deliberate choices that kafkajs warns about at every start: the default
-        // partitioner is the one we want, and producer retries are bounded on purpose (ingest
-        // answers 503 instead of hanging; the broker still dedupes retried batches).
-        if (level === logLevel.WARN && QUIET.some((q) => message.startsWith(q))) return;
-        log[LEVELS[level] ?? 'info'](rest, message);
+        const to = kafkajsLogLevel(level, message, rest.error);
+        if (to) log[to](rest, message);
       },
     retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5000 },
   };

@@ -50,6 +50,12 @@ export interface BatchItemResult {
   error?: ErrorBody['error'];
 }
 
+/**
+ * Batch items normalized in one turn of the event loop (see acceptBatch): ~50 × 0.1 ms, a few ms
+ * of the loop at a time instead of ~50–100 ms for a 500-message batch.
+ */
+export const BATCH_SLICE = 50;
+
 /** Longest Idempotency-Key header; batch items derive `<key>#<index>` within the contract's 255. */
 export const MAX_IDEMPOTENCY_KEY = 200;
 
@@ -80,24 +86,35 @@ export class Acceptor extends EventEmitter {
     return this.counted(() => this.acceptOne(tenant, body, idempotencyKey));
   }
 
-  /** Accepts each item on its own: an invalid item gets its errors, the others their ids. */
+  /**
+   * Accepts each item on its own: an invalid item gets its errors, the others their ids. Items
+   * are normalized BATCH_SLICE at a time, each slice in its own turn of the event loop, so a
+   * large batch never holds the loop for long: where the ingest shares its process with other
+   * stages (npm start), the renderer and the dispatcher keep moving while a campaign is accepted,
+   * and so does a critical message sent meanwhile.
+   */
   async acceptBatch(tenant: string, items: unknown[], batchKey?: string): Promise<BatchItemResult[]> {
-    return Promise.all(
-      items.map(async (item, index): Promise<BatchItemResult> => {
-        try {
-          const { id } = await this.counted(() => {
-            checkBatchItemShape(item);
-            const { idempotencyKey, ...body } = item as EmailBody & { idempotencyKey?: string };
-            if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey, 'idempotencyKey');
-            return this.acceptOne(tenant, body, idempotencyKey ?? (batchKey !== undefined ? `${batchKey}#${index}` : undefined));
-          });
-          return { index, status: 202, id };
-        } catch (err) {
-          const { status, body } = toHttpError(err);
-          return { index, status, error: body.error };
-        }
-      }),
-    );
+    const results: Promise<BatchItemResult>[] = [];
+    for (let start = 0; start < items.length; start += BATCH_SLICE) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (let index = start; index < Math.min(items.length, start + BATCH_SLICE); index++) results.push(this.acceptItem(tenant, items[index], index, batchKey));
+    }
+    return Promise.all(results);
+  }
+
+  private async acceptItem(tenant: string, item: unknown, index: number, batchKey: string | undefined): Promise<BatchItemResult> {
+    try {
+      const { id } = await this.counted(() => {
+        checkBatchItemShape(item);
+        const { idempotencyKey, ...body } = item as EmailBody & { idempotencyKey?: string };
+        if (idempotencyKey !== undefined) checkIdempotencyKey(idempotencyKey, 'idempotencyKey');
+        return this.acceptOne(tenant, body, idempotencyKey ?? (batchKey !== undefined ? `${batchKey}#${index}` : undefined));
+      });
+      return { index, status: 202, id };
+    } catch (err) {
+      const { status, body } = toHttpError(err);
+      return { index, status, error: body.error };
+    }
   }
 
   private async counted(run: () => Promise<Accepted>): Promise<Accepted> {

@@ -8,6 +8,7 @@
  *
  * Emits 'accepted' (priority, scheduled), 'replayed' (), 'rejected' (code) and 'late-ack' () for metrics.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { messageIds } from '../../shared/message-ids.js';
@@ -96,8 +97,8 @@ export class Acceptor extends EventEmitter {
   async acceptBatch(tenant: string, items: unknown[], batchKey?: string): Promise<BatchItemResult[]> {
     const results: Promise<BatchItemResult>[] = [];
     for (let start = 0; start < items.length; start += BATCH_SLICE) {
-      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
-      for (let index = start; index < Math.min(items.length, start + BATCH_SLICE); index++) results.push(this.acceptItem(tenant, items[index], index, batchKey));
+      if (start > 0) await nextTurn();
+      items.slice(start, start + BATCH_SLICE).forEach((item, i) => results.push(this.acceptItem(tenant, item, start + i, batchKey)));
     }
     return Promise.all(results);
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { processLayout, processSpec } from './main.js';
-import { STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
+import { SMTP_GATEWAY_NODE_FLAGS, STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const semiSpace = (flags: readonly string[] | undefined): string[] => (flags ?? []).filter((f) => f.startsWith('--max-semi-space-size'));
 
@@ -11,11 +11,13 @@ test('npm start: the co-hosted stages process and analytics run with V8\'s defau
   }
 });
 
-test('--process-per-stage: the renderer and the dispatcher keep the stage flags, the tracker its own, as one stage per pod does', () => {
+test('--process-per-stage: the renderer and the dispatcher keep the stage flags, the tracker and the SMTP gateway their own, as one stage per pod does', () => {
   const specs = processLayout({ perStage: true, inbound: true }).map((p) => processSpec(p, {}));
   assert.ok(specs.some((s) => s.name === 'tracker'), 'the layout has a tracker process');
+  assert.ok(specs.some((s) => s.name === 'smtp-gateway'), 'the layout has an SMTP gateway process');
+  const own: Record<string, readonly string[]> = { renderer: STAGE_NODE_FLAGS, dispatcher: STAGE_NODE_FLAGS, tracker: TRACKER_NODE_FLAGS, 'smtp-gateway': SMTP_GATEWAY_NODE_FLAGS };
   for (const s of specs) {
-    const expected = s.name === 'renderer' || s.name === 'dispatcher' ? [...STAGE_NODE_FLAGS] : s.name === 'tracker' ? [...TRACKER_NODE_FLAGS] : [];
+    const expected = [...(own[s.name] ?? [])];
     assert.deepEqual(s.nodeFlags, expected, s.name);
   }
 });

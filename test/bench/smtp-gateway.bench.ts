@@ -30,7 +30,7 @@ import { processCpuSeconds, startBrokerTarget } from './broker-targets.js';
 import { spawnService, stopChild, type ServiceProcess } from './send-path-processes.js';
 import { hrtimeUs, type ProfileWindow } from './cpu-profile-summary.js';
 import { busyBreakdown } from './send-path-profiles.js';
-import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { SMTP_GATEWAY_NODE_FLAGS } from '../../shared/node-flags.js';
 import { hashApiKey } from '../../shared/http/api-keys.js';
 import { Topics } from '../../shared/topics.js';
 import { ensureSelfSignedCert } from '../../services/smtp-gateway/self-signed-cert.js';
@@ -107,7 +107,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 /** The bare counter in its own process (smtp-gateway-bare-child.ts), with the node flags the gateway runs with. */
 async function startBare(keyFile: string, certFile: string): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...STAGE_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'smtp-gateway-bare-child.ts'), keyFile, certFile, String(MAX_BYTES)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...SMTP_GATEWAY_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'smtp-gateway-bare-child.ts'), keyFile, certFile, String(MAX_BYTES)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).on('line', (l) => {
       try {
@@ -143,6 +143,8 @@ async function startGateway(bootstrap: string, keyFile: string, certFile: string
       POSTLINE_SMTP_GATEWAY_RATE_LIMIT_MAX: '0',
     },
     ready: (l) => l.msg === 'SMTP gateway ready',
+    // As its deployment runs it (SMTP_GATEWAY_NODE_FLAGS; the bare server gets the same).
+    stageFlags: SMTP_GATEWAY_NODE_FLAGS,
     nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
   });
   const port = Number(String(service.readyLine.submission ?? '').split(':').pop());

@@ -55,7 +55,7 @@ export function schemaFor(command: string): TObject {
 
 /** Environment variable names a command accepts. */
 export function knownEnv(command: string): Set<string> {
-  // NODE_OPTIONS: the tracker clears the image's (test/deploy/tracker-flags.test.ts).
+  // NODE_OPTIONS: the tracker and the SMTP gateway clear the image's (test/deploy/command-line-flags.test.ts).
   return new Set([...describeOptions(schemaFor(command)).map((o) => o.env), 'POSTLINE_CONFIG', 'NODE_OPTIONS']);
 }
 

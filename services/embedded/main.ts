@@ -33,7 +33,7 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
-import { COMMAND_LINE_FLAGS, STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { BROKER_NODE_FLAGS, COMMAND_LINE_FLAGS, STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 /**
  * What the children run: compiled (dist/ or npm start's tree, see compiled-tree.mjs), the same
@@ -83,6 +83,14 @@ export function layoutNodeFlags(p: StageProcess): readonly string[] {
   const own = COMMAND_LINE_FLAGS[p.stages[0]];
   if (own) return own;
   return p.stages[0] === 'renderer' || p.stages[0] === 'dispatcher' ? STAGE_NODE_FLAGS : [];
+}
+
+/**
+ * The broker's node flags, before the user's `--node-flags`: V8's default young generation (its
+ * churn is small buffers) and an initial old generation of 128 MB (BROKER_NODE_FLAGS).
+ */
+export function brokerNodeFlags(extraFlags: readonly string[] = []): string[] {
+  return [...BROKER_NODE_FLAGS, ...extraFlags];
 }
 
 /**
@@ -186,8 +194,7 @@ async function startPipeline(supervisor: Supervisor, layout: StageProcess[], val
     name: 'broker',
     args: brokerArgs,
     env: process.env,
-    // V8's default young generation (see layoutNodeFlags): the broker's churn is small buffers.
-    nodeFlags: extraFlags,
+    nodeFlags: brokerNodeFlags(extraFlags),
     ready: (l) => {
       if (l.msg !== 'broker ready') return undefined;
       pinPort(brokerArgs, String(l.bootstrap));

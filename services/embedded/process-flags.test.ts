@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { processLayout, processSpec } from './main.js';
-import { SMTP_GATEWAY_NODE_FLAGS, STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
+import { brokerNodeFlags, processLayout, processSpec } from './main.js';
+import { BROKER_NODE_FLAGS, SMTP_GATEWAY_NODE_FLAGS, STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const semiSpace = (flags: readonly string[] | undefined): string[] => (flags ?? []).filter((f) => f.startsWith('--max-semi-space-size'));
 
@@ -41,4 +41,11 @@ test('the co-hosted process with the renderer signals its backlog for a second r
       assert.ok(!processSpec(p, {}, [], 0).args.includes('--signal-render-backlog'), `${p.name} with the second renderer off`);
     }
   }
+});
+
+test('the broker runs with BROKER_NODE_FLAGS (an initial old generation, V8\'s default young one), then the user\'s --node-flags', () => {
+  assert.deepEqual(brokerNodeFlags(), [...BROKER_NODE_FLAGS]);
+  assert.deepEqual(semiSpace(brokerNodeFlags()), []);
+  assert.ok(BROKER_NODE_FLAGS.some((f) => f.startsWith('--initial-old-space-size=')));
+  assert.deepEqual(brokerNodeFlags(['--cpu-prof']), [...BROKER_NODE_FLAGS, '--cpu-prof']);
 });

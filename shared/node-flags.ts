@@ -56,9 +56,9 @@ export const SMTP_GATEWAY_NODE_FLAGS: readonly string[] = [...STAGE_NODE_FLAGS, 
  * often than its garbage called for. Measured with `npm run bench -- embedded` (the flag on every
  * process, against none, same hour): the broker's CPU per message under the 20,000-message batch
  * 0.161 → 0.127 ms (a batch probe: 0.17–0.18 → 0.13–0.14), for 7 MB more at load (56 → 63 MB) and
- * none at rest. The co-hosted stages process got nothing measurable from it (CPU per message,
- * idle CPU over 60 s, single-message p99 in three alternated pairs) for ~50 MB more at rest, and
- * analytics nothing either, so they keep V8's defaults.
+ * none at rest. The co-hosted stages process got nothing measurable from it (CPU per message;
+ * idle CPU over 60 s in two alternated probe pairs, single-message latency in three) for ~50 MB
+ * more at rest, and analytics nothing either, so they keep V8's defaults.
  */
 export const BROKER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 

@@ -14,6 +14,9 @@
  * message and a higher render rate, for up to ~130 MB more RSS under load (and at rest, once grown).
  */
 export const STAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+// Not here: --initial-old-space-size (SMTP_GATEWAY_NODE_FLAGS, below). On the renderer, the dispatcher and
+// the ingest (`npm run bench -- send-path`, with and without it, same hour) it changed no stage's CPU per
+// message or rate and cost 30–50 MB more RSS: their heaps are large enough already.
 
 /**
  * The tracker's node flags instead of STAGE_NODE_FLAGS (its Kubernetes deployment, its compose
@@ -55,8 +58,9 @@ export const SMTP_GATEWAY_NODE_FLAGS: readonly string[] = [...STAGE_NODE_FLAGS, 
  * as buffers, so V8, sizing the old generation's limit from the live heap, collected it far more
  * often than its garbage called for. Measured with `npm run bench -- embedded` (the flag on every
  * process, against none, same hour): the broker's CPU per message under the 20,000-message batch
- * 0.161 → 0.127 ms (a batch probe: 0.17–0.18 → 0.13–0.14), for 7 MB more at load (56 → 63 MB) and
- * none at rest. The co-hosted stages process got nothing measurable from it (CPU per message;
+ * 0.161 → 0.127 ms (a batch probe: 0.17–0.18 → 0.13–0.14), for more memory at load (the bench's
+ * median 56 → 63 MB; 54–90 MB in four probe runs, as the heap may now fill to 128 MB) and none at
+ * rest. The co-hosted stages process got nothing measurable from it (CPU per message;
  * idle CPU over 60 s in two alternated probe pairs, single-message latency in three) for ~50 MB
  * more at rest, and analytics nothing either, so they keep V8's defaults.
  */

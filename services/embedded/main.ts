@@ -33,7 +33,7 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
-import { BROKER_NODE_FLAGS, COMMAND_LINE_FLAGS, STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { BROKER_NODE_FLAGS, COMMAND_LINE_FLAGS, EMBEDDED_ANALYTICS_NODE_FLAGS, STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 /**
  * What the children run: compiled (dist/ or npm start's tree, see compiled-tree.mjs), the same
@@ -75,11 +75,13 @@ export function processLayout(o: { perStage: boolean; inbound: boolean }): Stage
  * (`--process-per-stage`, as the image runs a stage per pod). The co-hosted process and the broker
  * run V8's default: measured on `npm start` (README, Capacity), 64 MB semi-spaces cost the
  * co-hosted process ~50–90 MB at rest, kept from start-up on, for no CPU per message the bench
- * could tell apart from noise; analytics' work is mostly the native engine's. The tracker and the
- * SMTP gateway alone run with the flags their deployments put on the command line (COMMAND_LINE_FLAGS).
+ * could tell apart from noise; analytics' work is mostly the native engine's (it runs with one
+ * memory-reducer GC instead of three: EMBEDDED_ANALYTICS_NODE_FLAGS). The tracker and the SMTP
+ * gateway alone run with the flags their deployments put on the command line (COMMAND_LINE_FLAGS).
  */
 export function layoutNodeFlags(p: StageProcess): readonly string[] {
   if (p.stages.length !== 1) return [];
+  if (p.stages[0] === 'analytics') return EMBEDDED_ANALYTICS_NODE_FLAGS;
   const own = COMMAND_LINE_FLAGS[p.stages[0]];
   if (own) return own;
   return p.stages[0] === 'renderer' || p.stages[0] === 'dispatcher' ? STAGE_NODE_FLAGS : [];
@@ -87,7 +89,7 @@ export function layoutNodeFlags(p: StageProcess): readonly string[] {
 
 /**
  * The broker's node flags, before the user's `--node-flags`: V8's default young generation (its
- * churn is small buffers) and an initial old generation of 128 MB (BROKER_NODE_FLAGS).
+ * churn is small buffers), an initial old generation of 128 MB and one memory-reducer GC (BROKER_NODE_FLAGS).
  */
 export function brokerNodeFlags(extraFlags: readonly string[] = []): string[] {
   return [...BROKER_NODE_FLAGS, ...extraFlags];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { brokerNodeFlags, processLayout, processSpec } from './main.js';
-import { BROKER_NODE_FLAGS, SMTP_GATEWAY_NODE_FLAGS, STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
+import { BROKER_NODE_FLAGS, EMBEDDED_ANALYTICS_NODE_FLAGS, SMTP_GATEWAY_NODE_FLAGS, STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const semiSpace = (flags: readonly string[] | undefined): string[] => (flags ?? []).filter((f) => f.startsWith('--max-semi-space-size'));
 
@@ -15,7 +15,7 @@ test('--process-per-stage: the renderer and the dispatcher keep the stage flags,
   const specs = processLayout({ perStage: true, inbound: true }).map((p) => processSpec(p, {}));
   assert.ok(specs.some((s) => s.name === 'tracker'), 'the layout has a tracker process');
   assert.ok(specs.some((s) => s.name === 'smtp-gateway'), 'the layout has an SMTP gateway process');
-  const own: Record<string, readonly string[]> = { renderer: STAGE_NODE_FLAGS, dispatcher: STAGE_NODE_FLAGS, tracker: TRACKER_NODE_FLAGS, 'smtp-gateway': SMTP_GATEWAY_NODE_FLAGS };
+  const own: Record<string, readonly string[]> = { renderer: STAGE_NODE_FLAGS, dispatcher: STAGE_NODE_FLAGS, tracker: TRACKER_NODE_FLAGS, 'smtp-gateway': SMTP_GATEWAY_NODE_FLAGS, analytics: EMBEDDED_ANALYTICS_NODE_FLAGS };
   for (const s of specs) {
     const expected = [...(own[s.name] ?? [])];
     assert.deepEqual(s.nodeFlags, expected, s.name);
@@ -48,4 +48,22 @@ test('the broker runs with BROKER_NODE_FLAGS (an initial old generation, V8\'s d
   assert.deepEqual(semiSpace(brokerNodeFlags()), []);
   assert.ok(BROKER_NODE_FLAGS.some((f) => f.startsWith('--initial-old-space-size=')));
   assert.deepEqual(brokerNodeFlags(['--cpu-prof']), [...BROKER_NODE_FLAGS, '--cpu-prof']);
+});
+
+test('analytics and the broker run one memory-reducer GC, the co-hosted stages process V8\'s three', () => {
+  const single = (flags: readonly string[] | undefined): boolean => (flags ?? []).includes('--memory-reducer-single-gc');
+  assert.ok(single(brokerNodeFlags()));
+  for (const perStage of [false, true]) {
+    for (const p of processLayout({ perStage, inbound: true })) {
+      assert.equal(single(processSpec(p, {}).nodeFlags), p.name === 'analytics', `${p.name} (per stage: ${perStage})`);
+    }
+  }
+});
+
+test('Node accepts every flag npm start gives its processes', async () => {
+  const { spawnSync } = await import('node:child_process');
+  for (const flags of [brokerNodeFlags(), EMBEDDED_ANALYTICS_NODE_FLAGS]) {
+    const r = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${flags.join(' ')}: ${r.stderr}`);
+  }
 });

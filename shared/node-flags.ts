@@ -14,6 +14,15 @@
  * message and a higher render rate, for up to ~130 MB more RSS under load (and at rest, once grown).
  */
 export const STAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+/**
+ * An initial old generation of 128 MB, for processes with a small live heap and a high allocation
+ * rate (the tracker, the SMTP gateway, npm start's broker: see each below). Node refuses it in NODE_OPTIONS.
+ */
+const INITIAL_OLD_SPACE = '--initial-old-space-size=128';
+
+/** One memory-reducer GC instead of three when a process goes quiet (EMBEDDED_ANALYTICS_NODE_FLAGS). */
+const SINGLE_REDUCE_GC = '--memory-reducer-single-gc';
+
 // Not here: --initial-old-space-size (SMTP_GATEWAY_NODE_FLAGS, below). On the renderer, the dispatcher and
 // the ingest (`npm run bench -- send-path`, with and without it, same hour) it changed no stage's CPU per
 // message or rate and cost 30–50 MB more RSS: their heaps are large enough already.
@@ -32,7 +41,7 @@ export const STAGE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
  * ~100 MB more heap under load before V8 collects. Node refuses this flag in NODE_OPTIONS, so it
  * goes on the command line (and NODE_OPTIONS is cleared of the image's STAGE_NODE_FLAGS).
  */
-export const TRACKER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+export const TRACKER_NODE_FLAGS: readonly string[] = [INITIAL_OLD_SPACE];
 
 /**
  * The SMTP gateway's node flags instead of STAGE_NODE_FLAGS (its Kubernetes deployment, its
@@ -50,7 +59,7 @@ export const TRACKER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=
  * 0.41 → 0.12 ms per message). The price is the heap growing to ~128 MB before it is collected.
  * Node refuses the flag in NODE_OPTIONS, so it goes on the command line (as the tracker's).
  */
-export const SMTP_GATEWAY_NODE_FLAGS: readonly string[] = [...STAGE_NODE_FLAGS, '--initial-old-space-size=128'];
+export const SMTP_GATEWAY_NODE_FLAGS: readonly string[] = [...STAGE_NODE_FLAGS, INITIAL_OLD_SPACE];
 
 /**
  * `postline start`'s broker's node flags (and `--memory-reducer-single-gc`: see
@@ -65,7 +74,7 @@ export const SMTP_GATEWAY_NODE_FLAGS: readonly string[] = [...STAGE_NODE_FLAGS, 
  * idle CPU over 60 s in two alternated probe pairs, single-message latency in three) for ~50 MB
  * more at rest, and analytics nothing either, so they keep V8's defaults.
  */
-export const BROKER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128', '--memory-reducer-single-gc'];
+export const BROKER_NODE_FLAGS: readonly string[] = [INITIAL_OLD_SPACE, SINGLE_REDUCE_GC];
 
 /**
  * `postline start`'s analytics process's node flags (it runs alone in every layout there).
@@ -81,7 +90,7 @@ export const BROKER_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=1
  * rest at 610 MB against 562, the stages process 204 against 174 MB, for ~0.35 % of a core in
  * the first minute of quiet).
  */
-export const EMBEDDED_ANALYTICS_NODE_FLAGS: readonly string[] = ['--memory-reducer-single-gc'];
+export const EMBEDDED_ANALYTICS_NODE_FLAGS: readonly string[] = [SINGLE_REDUCE_GC];
 
 /**
  * Stages whose deployments run node with their own flags on the command line (and an empty

@@ -69,6 +69,14 @@ export function processLayout(o: { perStage: boolean; inbound: boolean }): Stage
   ];
 }
 
+/** The flags of a process that runs one stage alone, by stage; a stage not named here runs V8's defaults. */
+const ALONE_NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
+  renderer: STAGE_NODE_FLAGS,
+  dispatcher: STAGE_NODE_FLAGS,
+  analytics: EMBEDDED_ANALYTICS_NODE_FLAGS,
+  ...COMMAND_LINE_FLAGS,
+};
+
 /**
  * Node flags of one process of the layout, before the user's `--node-flags`. The large young
  * generation (STAGE_NODE_FLAGS) stays where a process runs the renderer or the dispatcher alone
@@ -80,11 +88,7 @@ export function processLayout(o: { perStage: boolean; inbound: boolean }): Stage
  * gateway alone run with the flags their deployments put on the command line (COMMAND_LINE_FLAGS).
  */
 export function layoutNodeFlags(p: StageProcess): readonly string[] {
-  if (p.stages.length !== 1) return [];
-  if (p.stages[0] === 'analytics') return EMBEDDED_ANALYTICS_NODE_FLAGS;
-  const own = COMMAND_LINE_FLAGS[p.stages[0]];
-  if (own) return own;
-  return p.stages[0] === 'renderer' || p.stages[0] === 'dispatcher' ? STAGE_NODE_FLAGS : [];
+  return p.stages.length === 1 ? (ALONE_NODE_FLAGS[p.stages[0]] ?? []) : [];
 }
 
 /**

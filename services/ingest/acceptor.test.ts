@@ -46,3 +46,51 @@ test('a batch is accepted a slice at a time: other work gets the event loop betw
   assert.equal(log.indexOf('other'), BATCH_SLICE);
   assert.equal(log.length, n);
 });
+
+/** Runs `work` with a marker logged at every turn of the event loop; returns the records logged between two markers, per turn (the first turn left out). */
+async function recordsPerTurn(log: string[], work: () => Promise<unknown>): Promise<number[]> {
+  let running = true;
+  const tick = (): void => {
+    log.push('tick');
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  await work();
+  running = false;
+  const groups = log.join(',').split('tick').slice(1, -1);
+  return groups.map((g) => g.split(',').filter((x) => x === 'record').length);
+}
+
+test('batches in flight together each take a slice per turn, and take turns between them within GIVE_WAY_MS of a more urgent message', async () => {
+  const batch = (from: number) => Array.from({ length: BATCH_SLICE * 4 }, (_, i) => item(from + i));
+  // No more urgent message: two transactional batches, a slice each per turn.
+  const calm: string[] = [];
+  const a = acceptor(calm);
+  const perTurnCalm = await recordsPerTurn(calm, () => Promise.all([a.acceptBatch('acme', batch(0)), a.acceptBatch('acme', batch(1000))]));
+  assert.equal(Math.max(...perTurnCalm), 2 * BATCH_SLICE);
+
+  // A critical message just came in: the batches' slices go one per turn between them.
+  const urgent: string[] = [];
+  const b = acceptor(urgent);
+  await b.accept('acme', { ...item(9999), priority: 'critical' } as Parameters<Acceptor['accept']>[1]);
+  urgent.length = 0;
+  const results: Awaited<ReturnType<Acceptor['acceptBatch']>>[] = [];
+  const perTurnUrgent = await recordsPerTurn(urgent, async () => results.push(...(await Promise.all([b.acceptBatch('acme', batch(0)), b.acceptBatch('acme', batch(1000))]))));
+  assert.equal(Math.max(...perTurnUrgent), BATCH_SLICE);
+  assert.equal(urgent.filter((x) => x === 'record').length, 2 * 4 * BATCH_SLICE);
+  for (const r of results) assert.deepEqual(r.map((x) => x.status), Array(4 * BATCH_SLICE).fill(202));
+
+  // Critical batches do not give way to a critical message; bulk ones give way to a transactional one.
+  const mixed: string[] = [];
+  const c = acceptor(mixed);
+  await c.accept('acme', { ...item(9999), priority: 'critical' } as Parameters<Acceptor['accept']>[1]);
+  const withCritical = (from: number) => batch(from).map((x) => ({ ...x, priority: 'critical' }));
+  const perTurnMixed = await recordsPerTurn(mixed, () => Promise.all([c.acceptBatch('acme', withCritical(0)), c.acceptBatch('acme', withCritical(1000))]));
+  assert.equal(Math.max(...perTurnMixed), 2 * BATCH_SLICE);
+  const bulky: string[] = [];
+  const d = acceptor(bulky);
+  await d.accept('acme', item(9999));
+  const bulk = (from: number) => batch(from).map((x) => ({ ...x, priority: 'bulk' }));
+  const perTurnBulk = await recordsPerTurn(bulky, () => Promise.all([d.acceptBatch('acme', bulk(0)), d.acceptBatch('acme', bulk(1000))]));
+  assert.equal(Math.max(...perTurnBulk), BATCH_SLICE);
+});

@@ -17,6 +17,7 @@ import { EmailRequestedContract, type EmailRequested } from '../../shared/contra
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { EmailBody } from './email-body-schema.js';
+import type { Priority } from '../../shared/config.js';
 import { checkBatchItemShape, normalizeEmail, type Normalized, type NormalizeLimits } from './normalize-email.js';
 import { requestFingerprint, type IdempotencyClaim } from './idempotency-claims.js';
 import type { IdempotencyStore } from './idempotency-store.js';
@@ -57,12 +58,58 @@ export interface BatchItemResult {
  */
 export const BATCH_SLICE = 50;
 
+/**
+ * How long after a message comes in the batches of a lower priority give way to it (see
+ * acceptBatch): about the time it takes through the rest of a busy process (render, dispatch).
+ */
+export const GIVE_WAY_MS = 3000;
+
+const RANK: Readonly<Record<Priority, number>> = { critical: 0, transactional: 1, bulk: 2 };
+
+/** The most urgent priority among raw batch items (unknown or absent: the default, transactional). */
+function mostUrgent(items: unknown[]): Priority {
+  let best: Priority = 'bulk';
+  for (const item of items) {
+    const p = (item as { priority?: unknown } | null)?.priority;
+    const priority: Priority = p === 'critical' || p === 'bulk' ? p : 'transactional';
+    if (RANK[priority] < RANK[best]) best = priority;
+  }
+  return best;
+}
+
+/** One batch slice per turn of the event loop across every batch that asks, in the order they asked. */
+export class SliceTurns {
+  private readonly waiting: Array<() => void> = [];
+  private scheduled = false;
+
+  /** Resolves in a later turn of the event loop, once the slices that asked before have had theirs. */
+  next(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.turn);
+      }
+    });
+  }
+
+  private readonly turn = (): void => {
+    this.waiting.shift()?.();
+    // Set from a setImmediate callback, the next one runs in the next turn, after the I/O between.
+    if (this.waiting.length > 0) setImmediate(this.turn);
+    else this.scheduled = false;
+  };
+}
+
 /** Longest Idempotency-Key header; batch items derive `<key>#<index>` within the contract's 255. */
 export const MAX_IDEMPOTENCY_KEY = 200;
 
 export class Acceptor extends EventEmitter {
   private readonly newId: () => string;
   private readonly now: () => Date;
+  /** When a message of each priority, to be sent now, last came in (Date.now()). */
+  private readonly lastSeen: Record<Priority, number> = { critical: -Infinity, transactional: -Infinity, bulk: -Infinity };
+  private readonly turns = new SliceTurns();
 
   constructor(private readonly deps: AcceptorDeps) {
     super();
@@ -91,16 +138,28 @@ export class Acceptor extends EventEmitter {
    * Accepts each item on its own: an invalid item gets its errors, the others their ids. Items
    * are normalized BATCH_SLICE at a time, each slice in its own turn of the event loop, so a
    * large batch never holds the loop for long: where the ingest shares its process with other
-   * stages (npm start), the renderer and the dispatcher keep moving while a campaign is accepted,
-   * and so does a critical message sent meanwhile.
+   * stages (npm start), the renderer and the dispatcher keep moving while a campaign is accepted.
+   * Batches in flight together each take a slice per turn; but within GIVE_WAY_MS of a message
+   * more urgent than all of a slice's items (a critical one during a transactional campaign, a
+   * transactional one during a bulk one) they take turns, one slice per turn between them all,
+   * so that message's steps through the process (its 202, render, SMTP) wait for one slice at a
+   * time, not one per batch. Otherwise larger turns are kept: they batch the process's I/O better.
    */
   async acceptBatch(tenant: string, items: unknown[], batchKey?: string): Promise<BatchItemResult[]> {
     const results: Promise<BatchItemResult>[] = [];
     for (let start = 0; start < items.length; start += BATCH_SLICE) {
-      if (start > 0) await nextTurn();
-      items.slice(start, start + BATCH_SLICE).forEach((item, i) => results.push(this.acceptItem(tenant, item, start + i, batchKey)));
+      const slice = items.slice(start, start + BATCH_SLICE);
+      if (start > 0) await (this.moreUrgentRecently(mostUrgent(slice)) ? this.turns.next() : nextTurn());
+      slice.forEach((item, i) => results.push(this.acceptItem(tenant, item, start + i, batchKey)));
     }
     return Promise.all(results);
+  }
+
+  /** Whether a message more urgent than `priority` came in within GIVE_WAY_MS. */
+  private moreUrgentRecently(priority: Priority): boolean {
+    const since = Date.now() - GIVE_WAY_MS;
+    if (priority === 'critical') return false;
+    return this.lastSeen.critical > since || (priority === 'bulk' && this.lastSeen.transactional > since);
   }
 
   private async acceptItem(tenant: string, item: unknown, index: number, batchKey: string | undefined): Promise<BatchItemResult> {
@@ -131,6 +190,7 @@ export class Acceptor extends EventEmitter {
     const deadline = Date.now() + this.deps.produceTimeoutMs;
     const ids = { tenant, messageId: this.newId(), acceptedAt: this.now().toISOString(), idempotencyKey: key };
     const normalized = normalizeEmail(body, ids, this.deps.limits);
+    if (normalized.record.sendAt === undefined) this.lastSeen[normalized.record.priority] = Date.now();
     const senderProblem = senderDomainProblem(this.deps.senderDomains ?? ANY_SENDER_DOMAIN, tenant, normalized.record.from.email);
     if (senderProblem) throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [{ field: 'from', message: senderProblem }]);
     if (key === undefined) {

@@ -66,17 +66,23 @@ test('batches in flight together each take a slice per turn, and take turns betw
   // No more urgent message: two transactional batches, a slice each per turn.
   const calm: string[] = [];
   const a = acceptor(calm);
+  const turns: boolean[] = [];
+  a.on('slice', (gaveWay: boolean) => turns.push(gaveWay));
   const perTurnCalm = await recordsPerTurn(calm, () => Promise.all([a.acceptBatch('acme', batch(0)), a.acceptBatch('acme', batch(1000))]));
   assert.equal(Math.max(...perTurnCalm), 2 * BATCH_SLICE);
+  assert.deepEqual(turns, Array(2 * 3).fill(false));
 
   // A critical message just came in: the batches' slices go one per turn between them.
   const urgent: string[] = [];
   const b = acceptor(urgent);
+  const shared: boolean[] = [];
+  b.on('slice', (gaveWay: boolean) => shared.push(gaveWay));
   await b.accept('acme', { ...item(9999), priority: 'critical' } as Parameters<Acceptor['accept']>[1]);
   urgent.length = 0;
   const results: Awaited<ReturnType<Acceptor['acceptBatch']>>[] = [];
   const perTurnUrgent = await recordsPerTurn(urgent, async () => results.push(...(await Promise.all([b.acceptBatch('acme', batch(0)), b.acceptBatch('acme', batch(1000))]))));
   assert.equal(Math.max(...perTurnUrgent), BATCH_SLICE);
+  assert.deepEqual(shared, Array(2 * 3).fill(true));
   assert.equal(urgent.filter((x) => x === 'record').length, 2 * 4 * BATCH_SLICE);
   for (const r of results) assert.deepEqual(r.map((x) => x.status), Array(4 * BATCH_SLICE).fill(202));
 

@@ -6,7 +6,8 @@
  * `email.requested` and its `accepted` event durably on `email.events`. The claim is marked
  * accepted only after that: a mark must never exist for a message that was not produced.
  *
- * Emits 'accepted' (priority, scheduled), 'replayed' (), 'rejected' (code) and 'late-ack' () for metrics.
+ * Emits 'accepted' (priority, scheduled), 'replayed' (), 'rejected' (code), 'late-ack' () and
+ * 'slice' (gaveWay: a batch slice after the first took a shared turn, see acceptBatch) for metrics.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
@@ -17,7 +18,7 @@ import { EmailRequestedContract, type EmailRequested } from '../../shared/contra
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { EmailBody } from './email-body-schema.js';
-import type { Priority } from '../../shared/config.js';
+import { PRIORITIES, type Priority } from '../../shared/config.js';
 import { checkBatchItemShape, normalizeEmail, type Normalized, type NormalizeLimits } from './normalize-email.js';
 import { requestFingerprint, type IdempotencyClaim } from './idempotency-claims.js';
 import type { IdempotencyStore } from './idempotency-store.js';
@@ -149,7 +150,11 @@ export class Acceptor extends EventEmitter {
     const results: Promise<BatchItemResult>[] = [];
     for (let start = 0; start < items.length; start += BATCH_SLICE) {
       const slice = items.slice(start, start + BATCH_SLICE);
-      if (start > 0) await (this.moreUrgentRecently(mostUrgent(slice)) ? this.turns.next() : nextTurn());
+      if (start > 0) {
+        const giveWay = this.moreUrgentRecently(mostUrgent(slice));
+        this.emit('slice', giveWay);
+        await (giveWay ? this.turns.next() : nextTurn());
+      }
       slice.forEach((item, i) => results.push(this.acceptItem(tenant, item, start + i, batchKey)));
     }
     return Promise.all(results);
@@ -158,8 +163,7 @@ export class Acceptor extends EventEmitter {
   /** Whether a message more urgent than `priority` came in within GIVE_WAY_MS. */
   private moreUrgentRecently(priority: Priority): boolean {
     const since = Date.now() - GIVE_WAY_MS;
-    if (priority === 'critical') return false;
-    return this.lastSeen.critical > since || (priority === 'bulk' && this.lastSeen.transactional > since);
+    return PRIORITIES.some((p) => RANK[p] < RANK[priority] && this.lastSeen[p] > since);
   }
 
   private async acceptItem(tenant: string, item: unknown, index: number, batchKey: string | undefined): Promise<BatchItemResult> {

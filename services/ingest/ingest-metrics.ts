@@ -24,9 +24,16 @@ export function instrumentIngest(acceptor: Acceptor, observer: EventEmitter, reg
     help: 'Messages acknowledged by the broker after their request was answered 503 (a client retry without Idempotency-Key sends them twice)',
     registers,
   });
+  const slices = new Counter({
+    name: 'postline_ingest_batch_slices_total',
+    help: 'Batch slices (50 items) after the first of their request, by turn: own (a slice of every batch in flight per turn of the event loop) or shared (one slice per turn between them all, giving way to a more urgent message that came in within 3 s)',
+    labelNames: ['turn'],
+    registers,
+  });
   observer.on('response', (o: ResponseObservation) => seconds.observe({ route: o.route, method: o.method, status: String(o.status) }, o.seconds));
   acceptor.on('accepted', (priority: string) => accepted.inc({ priority }));
   acceptor.on('replayed', () => replayed.inc());
   acceptor.on('rejected', (code: string) => rejected.inc({ code }));
   acceptor.on('late-ack', () => late.inc());
+  acceptor.on('slice', (gaveWay: boolean) => slices.inc({ turn: gaveWay ? 'shared' : 'own' }));
 }

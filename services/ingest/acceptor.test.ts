@@ -5,6 +5,7 @@ import { Acceptor, BATCH_SLICE } from './acceptor.js';
 import { EventPublisher } from '../../shared/events.js';
 import type { BatchingProducer, SendResult } from '../../shared/kafka/batching-producer.js';
 import type { IdempotencyStore } from './idempotency-store.js';
+import { UrgentMail } from '../../shared/urgent-mail.js';
 
 /** A producer that acknowledges every record at once and remembers when each was sent. */
 function recordingProducer(log: string[]): BatchingProducer {
@@ -25,6 +26,7 @@ function acceptor(log: string[]): Acceptor {
     limits: { maxAttachmentBytes: 1 << 20, maxAttachmentsTotalBytes: 1 << 20, maxMessageBytes: 1 << 20 },
     produceTimeoutMs: 5000,
     logger: pino({ level: 'silent' }),
+    urgent: new UrgentMail(),
   });
 }
 

@@ -18,7 +18,8 @@ import { EmailRequestedContract, type EmailRequested } from '../../shared/contra
 import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { EmailBody } from './email-body-schema.js';
-import { PRIORITIES, type Priority } from '../../shared/config.js';
+import type { Priority } from '../../shared/config.js';
+import { urgentMail, type UrgentMail } from '../../shared/urgent-mail.js';
 import { checkBatchItemShape, normalizeEmail, type Normalized, type NormalizeLimits } from './normalize-email.js';
 import { requestFingerprint, type IdempotencyClaim } from './idempotency-claims.js';
 import type { IdempotencyStore } from './idempotency-store.js';
@@ -38,6 +39,8 @@ export interface AcceptorDeps {
   senderDomains?: SenderDomainPolicy;
   newId?: () => string;
   now?: () => Date;
+  /** Where urgent mail is reported and looked up (default: the process's, shared/urgent-mail.ts). */
+  urgent?: UrgentMail;
 }
 
 export interface Accepted {
@@ -65,15 +68,13 @@ export const BATCH_SLICE = 50;
  */
 export const GIVE_WAY_MS = 3000;
 
-const RANK: Readonly<Record<Priority, number>> = { critical: 0, transactional: 1, bulk: 2 };
-
 /** The most urgent priority among raw batch items (unknown or absent: the default, transactional). */
 function mostUrgent(items: unknown[]): Priority {
   let best: Priority = 'bulk';
   for (const item of items) {
     const p = (item as { priority?: unknown } | null)?.priority;
-    const priority: Priority = p === 'critical' || p === 'bulk' ? p : 'transactional';
-    if (RANK[priority] < RANK[best]) best = priority;
+    if (p === 'critical') return p;
+    if (p !== 'bulk') best = 'transactional';
   }
   return best;
 }
@@ -108,14 +109,14 @@ export const MAX_IDEMPOTENCY_KEY = 200;
 export class Acceptor extends EventEmitter {
   private readonly newId: () => string;
   private readonly now: () => Date;
-  /** When a message of each priority, to be sent now, last came in (Date.now()). */
-  private readonly lastSeen: Record<Priority, number> = { critical: -Infinity, transactional: -Infinity, bulk: -Infinity };
+  private readonly urgent: UrgentMail;
   private readonly turns = new SliceTurns();
 
   constructor(private readonly deps: AcceptorDeps) {
     super();
     this.newId = deps.newId ?? messageIds();
     this.now = deps.now ?? (() => new Date());
+    this.urgent = deps.urgent ?? urgentMail;
   }
 
   /**
@@ -141,8 +142,9 @@ export class Acceptor extends EventEmitter {
    * large batch never holds the loop for long: where the ingest shares its process with other
    * stages (npm start), the renderer and the dispatcher keep moving while a campaign is accepted.
    * Batches in flight together each take a slice per turn; but within GIVE_WAY_MS of a message
-   * more urgent than all of a slice's items (a critical one during a transactional campaign, a
-   * transactional one during a bulk one) they take turns, one slice per turn between them all,
+   * more urgent than all of a slice's items coming in to this process (shared/urgent-mail.ts: a
+   * critical one during a transactional campaign, a transactional one during a bulk one, through
+   * this API or the SMTP gateway) they take turns, one slice per turn between them all,
    * so that message's steps through the process (its 202, render, SMTP) wait for one slice at a
    * time, not one per batch. Otherwise larger turns are kept: they batch the process's I/O better.
    */
@@ -151,19 +153,13 @@ export class Acceptor extends EventEmitter {
     for (let start = 0; start < items.length; start += BATCH_SLICE) {
       const slice = items.slice(start, start + BATCH_SLICE);
       if (start > 0) {
-        const giveWay = this.moreUrgentRecently(mostUrgent(slice));
+        const giveWay = this.urgent.moreUrgentWithin(mostUrgent(slice), GIVE_WAY_MS);
         this.emit('slice', giveWay);
         await (giveWay ? this.turns.next() : nextTurn());
       }
       slice.forEach((item, i) => results.push(this.acceptItem(tenant, item, start + i, batchKey)));
     }
     return Promise.all(results);
-  }
-
-  /** Whether a message more urgent than `priority` came in within GIVE_WAY_MS. */
-  private moreUrgentRecently(priority: Priority): boolean {
-    const since = Date.now() - GIVE_WAY_MS;
-    return PRIORITIES.some((p) => RANK[p] < RANK[priority] && this.lastSeen[p] > since);
   }
 
   private async acceptItem(tenant: string, item: unknown, index: number, batchKey: string | undefined): Promise<BatchItemResult> {
@@ -194,7 +190,7 @@ export class Acceptor extends EventEmitter {
     const deadline = Date.now() + this.deps.produceTimeoutMs;
     const ids = { tenant, messageId: this.newId(), acceptedAt: this.now().toISOString(), idempotencyKey: key };
     const normalized = normalizeEmail(body, ids, this.deps.limits);
-    if (normalized.record.sendAt === undefined) this.lastSeen[normalized.record.priority] = Date.now();
+    if (normalized.record.sendAt === undefined) this.urgent.seen(normalized.record.priority);
     const senderProblem = senderDomainProblem(this.deps.senderDomains ?? ANY_SENDER_DOMAIN, tenant, normalized.record.from.email);
     if (senderProblem) throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [{ field: 'from', message: senderProblem }]);
     if (key === undefined) {

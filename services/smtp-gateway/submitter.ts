@@ -13,6 +13,7 @@ import type { BatchingProducer } from '../../shared/kafka/batching-producer.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { IdempotencyStore } from '../ingest/idempotency-store.js';
 import type { SubmissionRecord } from './submission-record.js';
+import { urgentMail, type UrgentMail } from '../../shared/urgent-mail.js';
 
 export interface SubmitterDeps {
   producer: Pick<BatchingProducer, 'send'>;
@@ -21,6 +22,11 @@ export interface SubmitterDeps {
   idempotency?: Pick<IdempotencyStore, 'acquire' | 'markAccepted'>;
   timeoutMs: number;
   logger: Logger;
+  /**
+   * Where each submission's priority is reported as it comes in (default: the process's,
+   * shared/urgent-mail.ts), so that the send API's batches in this process give way to it.
+   */
+  urgent?: Pick<UrgentMail, 'seen'>;
 }
 
 /** Rejected when the broker did not acknowledge in time. */
@@ -73,9 +79,11 @@ export function submitter(deps: SubmitterDeps): (submission: SubmissionRecord) =
     }
   }
 
+  const urgent = deps.urgent ?? urgentMail;
   return async (submission) => {
     const deadline = Date.now() + deps.timeoutMs;
     const { record } = submission;
+    urgent.seen(record.priority);
     const key = record.idempotencyKey;
     const { fingerprint } = submission;
     // A record with a key always has its fingerprint (submission-record.ts).

@@ -47,3 +47,19 @@ test('maxEntries 0 remembers nothing', () => {
   assert.equal(ledger.size, 0);
   assert.deepEqual(splitRecipients(ledger, 'm1', 1, ['a@x.org']).todo, ['a@x.org']);
 });
+
+test('a recipient the message was delivered to is done for every attempt of it; what this attempt knows comes first', () => {
+  const ledger = new DeliveryLedger<string>(100);
+  // Attempt 1 was sent after a crash lost its `deferred` event; the deferral's retry (attempt 2) comes next.
+  ledger.complete('m1', 1, ['a@x.org']);
+  ledger.delivered('m1', ['a@x.org']);
+  ledger.pending('m1', 3, ['a@x.org'], 'verdict of attempt 3, not recorded yet');
+  const got = (attempt: number, to: string[]) => {
+    const s = splitRecipients(ledger, 'm1', attempt, to);
+    return { done: s.done, pending: [...s.pending], todo: s.todo };
+  };
+  assert.deepEqual(got(2, ['A@x.org', 'b@x.org']), { done: ['A@x.org'], pending: [], todo: ['b@x.org'] });
+  assert.deepEqual(got(3, ['a@x.org']), { done: [], pending: [['verdict of attempt 3, not recorded yet', ['a@x.org']]], todo: [] });
+  // Another message to the same recipient is new work.
+  assert.deepEqual(splitRecipients(ledger, 'm2', 2, ['a@x.org']).todo, ['a@x.org']);
+});

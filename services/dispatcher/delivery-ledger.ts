@@ -13,6 +13,13 @@
  * recording the outcome failed — the broker went away): a repeat then records the remembered
  * verdict instead of sending again.
  *
+ * A recipient a message was *delivered* to (a `sent` outcome, of any attempt) is also remembered
+ * without its attempt: no later or earlier attempt of that message is sent to it again. That is
+ * the crash between a deferral's retry record and its `deferred` event: the redelivered attempt
+ * is sent (nothing said it was handled), and the retry record's next attempt must then not be.
+ * A message id is never meant to reach one recipient twice (a dead letter holds only what was not
+ * sent), so this never holds back wanted mail.
+ *
  * Bounded: the oldest entries are forgotten first (insertion order, refreshed on update).
  */
 
@@ -34,8 +41,14 @@ export class DeliveryLedger<P> {
     return this.entries.size;
   }
 
+  /** What is known of this attempt for this recipient; complete, whatever the attempt, once the message was delivered to it. */
   get(messageId: string, attempt: number, recipient: string): LedgerEntry<P> | undefined {
-    return this.entries.get(keyOf(messageId, attempt, recipient));
+    return this.entries.get(keyOf(messageId, attempt, recipient)) ?? this.entries.get(deliveredKey(messageId, recipient));
+  }
+
+  /** The message was delivered to these recipients (a durable `sent` outcome, any attempt). */
+  delivered(messageId: string, recipients: string[]): void {
+    for (const r of recipients) this.put(deliveredKey(messageId, r), COMPLETE);
   }
 
   /** These recipients' outcome of this attempt is durable. */
@@ -63,6 +76,11 @@ export class DeliveryLedger<P> {
 /** Recipients are compared case-insensitively (the domain part is lower-case already). */
 function keyOf(messageId: string, attempt: number, recipient: string): string {
   return `${messageId}\u0000${attempt}\u0000${recipient.toLowerCase()}`;
+}
+
+/** A delivered recipient, whatever the attempt (attempts are numbers: `*` never is one). */
+function deliveredKey(messageId: string, recipient: string): string {
+  return `${messageId}\u0000*\u0000${recipient.toLowerCase()}`;
 }
 
 /** The recipients of a record split by what the ledger knows about them. */

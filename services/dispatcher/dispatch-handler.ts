@@ -243,6 +243,7 @@ export class DispatchHandler extends EventEmitter {
       work.map(async (p) => {
         const kind = await this.writer.write(record, msg, p);
         this.ledger.complete(msg.messageId, msg.attempt, p.outcome.recipients);
+        if (kind === 'sent') this.ledger.delivered(msg.messageId, p.outcome.recipients);
         if (kind === 'sent') this.emit('verdict', topic, partition, message.offset, p.verdictAt, performance.now());
         return kind;
       }),

@@ -75,5 +75,6 @@ function remember(o: SeedOptions, value: Buffer | null): number {
   }
   if (e.stage !== o.stage || !OUTCOME_TYPES.has(e.type) || e.attempt === undefined || !e.recipients?.length) return 0;
   o.ledger.complete(e.messageId, e.attempt, e.recipients);
+  if (e.type === 'sent') o.ledger.delivered(e.messageId, e.recipients);
   return e.recipients.length;
 }

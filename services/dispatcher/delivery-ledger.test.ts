@@ -51,8 +51,7 @@ test('maxEntries 0 remembers nothing', () => {
 test('a recipient the message was delivered to is done for every attempt of it; what this attempt knows comes first', () => {
   const ledger = new DeliveryLedger<string>(100);
   // Attempt 1 was sent after a crash lost its `deferred` event; the deferral's retry (attempt 2) comes next.
-  ledger.complete('m1', 1, ['a@x.org']);
-  ledger.delivered('m1', ['a@x.org']);
+  ledger.complete('m1', 1, ['a@x.org'], true);
   ledger.pending('m1', 3, ['a@x.org'], 'verdict of attempt 3, not recorded yet');
   const got = (attempt: number, to: string[]) => {
     const s = splitRecipients(ledger, 'm1', attempt, to);

@@ -46,14 +46,12 @@ export class DeliveryLedger<P> {
     return this.entries.get(keyOf(messageId, attempt, recipient)) ?? this.entries.get(deliveredKey(messageId, recipient));
   }
 
-  /** The message was delivered to these recipients (a durable `sent` outcome, any attempt). */
-  delivered(messageId: string, recipients: string[]): void {
-    for (const r of recipients) this.put(deliveredKey(messageId, r), COMPLETE);
-  }
-
-  /** These recipients' outcome of this attempt is durable. */
-  complete(messageId: string, attempt: number, recipients: string[]): void {
-    for (const r of recipients) this.put(keyOf(messageId, attempt, r), COMPLETE);
+  /** These recipients' outcome of this attempt is durable; `delivered` when it was `sent` (then every attempt skips them). */
+  complete(messageId: string, attempt: number, recipients: string[], delivered = false): void {
+    for (const r of recipients) {
+      this.put(keyOf(messageId, attempt, r), COMPLETE);
+      if (delivered) this.put(deliveredKey(messageId, r), COMPLETE);
+    }
   }
 
   /** These recipients have an SMTP verdict that is not (entirely) durable yet. */

@@ -242,8 +242,7 @@ export class DispatchHandler extends EventEmitter {
     const kinds = await Promise.all(
       work.map(async (p) => {
         const kind = await this.writer.write(record, msg, p);
-        this.ledger.complete(msg.messageId, msg.attempt, p.outcome.recipients);
-        if (kind === 'sent') this.ledger.delivered(msg.messageId, p.outcome.recipients);
+        this.ledger.complete(msg.messageId, msg.attempt, p.outcome.recipients, kind === 'sent');
         if (kind === 'sent') this.emit('verdict', topic, partition, message.offset, p.verdictAt, performance.now());
         return kind;
       }),

@@ -74,7 +74,6 @@ function remember(o: SeedOptions, value: Buffer | null): number {
     return 0;
   }
   if (e.stage !== o.stage || !OUTCOME_TYPES.has(e.type) || e.attempt === undefined || !e.recipients?.length) return 0;
-  o.ledger.complete(e.messageId, e.attempt, e.recipients);
-  if (e.type === 'sent') o.ledger.delivered(e.messageId, e.recipients);
+  o.ledger.complete(e.messageId, e.attempt, e.recipients, e.type === 'sent');
   return e.recipients.length;
 }

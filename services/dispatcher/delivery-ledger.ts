@@ -49,8 +49,14 @@ export class DeliveryLedger<P> {
   /** These recipients' outcome of this attempt is durable; `delivered` when it was `sent` (then every attempt skips them). */
   complete(messageId: string, attempt: number, recipients: string[], delivered = false): void {
     for (const r of recipients) {
-      this.put(keyOf(messageId, attempt, r), COMPLETE);
-      if (delivered) this.put(deliveredKey(messageId, r), COMPLETE);
+      if (!delivered) {
+        this.put(keyOf(messageId, attempt, r), COMPLETE);
+        continue;
+      }
+      // One entry per delivered recipient (the bound counts entries): its delivered key answers
+      // for this attempt too, so the attempt's own (a pending verdict, say) is dropped.
+      if (this.enabled) this.entries.delete(keyOf(messageId, attempt, r));
+      this.put(deliveredKey(messageId, r), COMPLETE);
     }
   }
 

@@ -79,6 +79,9 @@ export async function startWebhooks(config: PostlineConfig, opts: StartWebhooksO
       commitIntervalMs: FOLLOWER_COMMIT_INTERVAL_MS,
       batchEndCommit: 'interval',
       handle: async ({ topic, message }) => {
+        // No endpoint at all (an install that has not made one yet): no event to decode. A
+        // malformed event is then not dead-lettered here too; the analytics sink parks those.
+        if (book.size === 0 && topic === Topics.events) return;
         const p = payloadOf(topic, message);
         const list = deliveriesFor(p, book.endpointsOf(p.tenant), new Date());
         if (list.length > 0) await Promise.all(list.map((x) => d.submit(x)));

@@ -18,8 +18,29 @@ export interface RecordPayload {
   messageId: string;
   timestamp: string;
   data: unknown;
-  /** The request body, built once around the record's own JSON (every endpoint gets the same bytes). */
-  body: string;
+  /**
+   * The request body, built around the record's own JSON (every endpoint gets the same bytes)
+   * the first time it is read: a record no endpoint wants never builds one.
+   */
+  readonly body: string;
+}
+
+class Payload implements RecordPayload {
+  private built?: string;
+
+  constructor(
+    readonly tenant: string,
+    readonly type: string,
+    readonly webhookId: string,
+    readonly messageId: string,
+    readonly timestamp: string,
+    readonly data: unknown,
+    private readonly json: string,
+  ) {}
+
+  get body(): string {
+    return (this.built ??= webhookBodyFromJson(this.type, new Date(this.timestamp), this.json));
+  }
 }
 
 /** Decodes a record (throws ValidationError, a PermanentError, when it is not a valid record of its topic). */
@@ -28,12 +49,10 @@ export function payloadOf(topic: string, message: KafkaMessage): RecordPayload {
   const json = message.value === null ? null : message.value.toString('utf8');
   if (topic === Topics.inbound) {
     const mail = InboundMailContract.decode(json);
-    const type = INBOUND_WEBHOOK_TYPE;
-    return { tenant: mail.tenant, type, webhookId: mail.id, messageId: mail.id, timestamp: mail.receivedAt, data: mail, body: webhookBodyFromJson(type, new Date(mail.receivedAt), json!) };
+    return new Payload(mail.tenant, INBOUND_WEBHOOK_TYPE, mail.id, mail.id, mail.receivedAt, mail, json!);
   }
   const event = EmailEventContract.decode(json);
-  const type = webhookTypeOfEvent(event.type);
-  return { tenant: event.tenant, type, webhookId: event.eventId, messageId: event.messageId, timestamp: event.at, data: event, body: webhookBodyFromJson(type, new Date(event.at), json!) };
+  return new Payload(event.tenant, webhookTypeOfEvent(event.type), event.eventId, event.messageId, event.at, event, json!);
 }
 
 export function deliveriesFor(p: RecordPayload, endpoints: Iterable<WebhookEndpoint>, now: Date): Delivery[] {

@@ -30,6 +30,7 @@ export interface EndpointTable {
 
 export class EndpointBook {
   private readonly byTenant = new Map<string, Map<string, WebhookEndpoint>>();
+  private count = 0;
 
   constructor(
     private readonly table: EndpointTable,
@@ -40,11 +41,21 @@ export class EndpointBook {
 
   /** Keeps the tenant index current; the table calls it for every change it reads. */
   apply(id: string, value: WebhookEndpoint | undefined): void {
-    for (const m of this.byTenant.values()) m.delete(id);
+    for (const [tenant, m] of this.byTenant) {
+      if (!m.delete(id)) continue;
+      this.count--;
+      if (m.size === 0) this.byTenant.delete(tenant);
+    }
     if (!value) return;
     let m = this.byTenant.get(value.tenant);
     if (!m) this.byTenant.set(value.tenant, (m = new Map()));
     m.set(id, value);
+    this.count++;
+  }
+
+  /** Endpoints of every tenant, enabled or not. */
+  get size(): number {
+    return this.count;
   }
 
   /** A tenant's endpoints, oldest first. */

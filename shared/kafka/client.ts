@@ -13,6 +13,7 @@ import './request-queue-timer.js';
 import { paceFetches } from './fetch-wake.js';
 // The encoders of the first produce and offset commit, loaded now rather than on the first message.
 import './kafkajs-preload.js';
+import { keyPartitioner } from './key-partitioner.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -72,6 +73,9 @@ export function createKafka(config: PostlineConfig['kafka'], service: string, lo
   // A follower's fetch asks for a batch and waits kafka.followerMaxWaitMs for it (see follower()).
   const followerFetch = (c: ConsumerConfig) =>
     FOLLOWS in c ? { minBytes: c.minBytes ?? FOLLOWER_MIN_BYTES, maxWaitTimeInMs: fetchMaxWait({ fetchMaxWaitMs: config.followerMaxWaitMs, sessionTimeoutMs: config.sessionTimeoutMs }, c.sessionTimeout) } : {};
+  // Every producer partitions as kafkajs's default does, with a cheaper hash (key-partitioner.ts).
+  const producer = kafka.producer.bind(kafka);
+  kafka.producer = (c) => producer({ createPartitioner: keyPartitioner, ...c });
   kafka.consumer = (c) =>
     new Kafka({ ...options, clientId: `${options.clientId}.${c.groupId}` }).consumer({
       sessionTimeout: config.sessionTimeoutMs,

@@ -19,7 +19,6 @@ import { ValidationError } from '../../shared/errors.js';
 import { lazyChild } from '../../shared/logger.js';
 import { Semaphore } from '../../shared/semaphore.js';
 import { CriticalActivity } from '../../shared/critical-activity.js';
-import { urgentMail, type UrgentMail } from '../../shared/urgent-mail.js';
 import type { Priority } from '../../shared/config.js';
 import type { EventPublisher } from '../../shared/events.js';
 import type { RetryPolicy } from '../../shared/retry-policy.js';
@@ -73,11 +72,6 @@ export interface DispatchHandlerDeps {
   sendSlots?: Partial<Record<Priority, number>>;
   /** The suppression list: recipients it holds get a `suppressed` event and no SMTP (absent: not checked). */
   suppressions?: SuppressionCheck;
-  /**
-   * Told when a record's message is through (default: the process's, shared/urgent-mail.ts), so
-   * that batches the API in this process accepts stop giving way to it.
-   */
-  urgent?: Pick<UrgentMail, 'done'>;
   now?: () => Date;
 }
 
@@ -128,14 +122,12 @@ export class DispatchHandler extends EventEmitter {
   readonly ledger: DeliveryLedger<PendingOutcome>;
   private readonly critical: CriticalActivity;
   private readonly sendSlots = new Map<string, Semaphore>();
-  private readonly urgent: Pick<UrgentMail, 'done'>;
 
   constructor(private readonly deps: DispatchHandlerDeps) {
     super();
     this.now = deps.now ?? (() => new Date());
     this.ledger = deps.ledger ?? new DeliveryLedger(0);
     this.critical = new CriticalActivity(deps.bulkYieldMs ?? 0);
-    this.urgent = deps.urgent ?? urgentMail;
     for (const [p, n] of Object.entries(deps.sendSlots ?? {})) if (n !== undefined) this.sendSlots.set(p, new Semaphore(n));
     this.writer = new OutcomeWriter({ events: deps.events, producer: deps.producer, producerFor: deps.producerFor, retryPolicy: deps.retryPolicy, now: this.now });
   }
@@ -179,7 +171,6 @@ export class DispatchHandler extends EventEmitter {
       await p;
     } finally {
       if (this.active.get(key) === p) this.active.delete(key);
-      this.urgent.done(msg.messageId);
     }
   }
 

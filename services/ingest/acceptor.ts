@@ -63,9 +63,8 @@ export interface BatchItemResult {
 export const BATCH_SLICE = 50;
 
 /**
- * How long after a message comes in the batches of a lower priority give way to it at most (see
+ * How long after a message comes in the batches of a lower priority give way to it (see
  * acceptBatch): about the time it takes through the rest of a busy process (render, dispatch).
- * They stop sooner once the dispatcher in this process has handled it (shared/urgent-mail.ts).
  */
 export const GIVE_WAY_MS = 3000;
 
@@ -142,9 +141,8 @@ export class Acceptor extends EventEmitter {
    * are normalized BATCH_SLICE at a time, each slice in its own turn of the event loop, so a
    * large batch never holds the loop for long: where the ingest shares its process with other
    * stages (npm start), the renderer and the dispatcher keep moving while a campaign is accepted.
-   * Batches in flight together each take a slice per turn; but while a message more urgent than
-   * all of a slice's items is on its way through this process (from its arrival until the
-   * dispatcher here handled it, at most GIVE_WAY_MS; shared/urgent-mail.ts: a
+   * Batches in flight together each take a slice per turn; but within GIVE_WAY_MS of a message
+   * more urgent than all of a slice's items coming in to this process (shared/urgent-mail.ts: a
    * critical one during a transactional campaign, a transactional one during a bulk one, through
    * this API or the SMTP gateway) they take turns, one slice per turn between them all,
    * so that message's steps through the process (its 202, render, SMTP) wait for one slice at a
@@ -192,7 +190,7 @@ export class Acceptor extends EventEmitter {
     const deadline = Date.now() + this.deps.produceTimeoutMs;
     const ids = { tenant, messageId: this.newId(), acceptedAt: this.now().toISOString(), idempotencyKey: key };
     const normalized = normalizeEmail(body, ids, this.deps.limits);
-    if (normalized.record.sendAt === undefined) this.urgent.seen(normalized.record.priority, normalized.record.messageId);
+    if (normalized.record.sendAt === undefined) this.urgent.seen(normalized.record.priority);
     const senderProblem = senderDomainProblem(this.deps.senderDomains ?? ANY_SENDER_DOMAIN, tenant, normalized.record.from.email);
     if (senderProblem) throw new RequestRejected('VALIDATION_FAILED', 'the request is invalid', [{ field: 'from', message: senderProblem }]);
     if (key === undefined) {

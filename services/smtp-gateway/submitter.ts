@@ -83,7 +83,7 @@ export function submitter(deps: SubmitterDeps): (submission: SubmissionRecord) =
   return async (submission) => {
     const deadline = Date.now() + deps.timeoutMs;
     const { record } = submission;
-    urgent.seen(record.priority, record.messageId);
+    urgent.seen(record.priority);
     const key = record.idempotencyKey;
     const { fingerprint } = submission;
     // A record with a key always has its fingerprint (submission-record.ts).

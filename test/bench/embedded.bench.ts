@@ -79,6 +79,8 @@ interface RunFigures {
   /** CPU of every Postline process over the single-message window, per message sent in it. */
   singleCpuMsPerMessage: number;
   cpuByLabel: Record<string, number>;
+  /** The single-message window's CPU per message by process (its idle share included). */
+  singleCpuByLabel: Record<string, number>;
   rawCpuMsPerMessage: { render: number; smtp: number };
   rawLimit: number;
   /** With --profile: each process's busy time over the throughput window, by component and function. */
@@ -278,6 +280,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
       // Everything the processes spent over the window, the idle share included, per message sent in it.
       singleCpuMsPerMessage: (cores(singleUsage, postline) * singleUsage.wallSeconds * 1000) / Math.max(1, latency.latenciesMs.length),
       cpuByLabel,
+      singleCpuByLabel: Object.fromEntries(Object.entries(singleUsage.byLabel).filter(([l]) => postline(l)).map(([l, u]) => [l, (u.cpuSeconds * 1000) / Math.max(1, latency.latenciesMs.length)])),
       rawCpuMsPerMessage: rawCpu,
       rawLimit: (os.availableParallelism() * 1000) / (rawCpu.render + rawCpu.smtp),
     };
@@ -354,6 +357,7 @@ function perProcessNotes(runs: RunFigures[]): string[] {
   return [
     `PSS per process, idle / at load (MB, median): ${labels.map((l) => `${l} ${med((r) => r.idlePssMb[l])} / ${med((r) => r.loadPssMb[l])}`).join(' · ')}`,
     `CPU per message by process (ms, median): ${labels.map((l) => `${l} ${median(runs.map((r) => r.cpuByLabel[l] ?? 0)).toFixed(3)}`).join(' · ')}`,
+    `CPU per message by process at the single-message rate, idle share included (ms, median): ${labels.map((l) => `${l} ${median(runs.map((r) => r.singleCpuByLabel[l] ?? 0)).toFixed(2)}`).join(' · ')}`,
     `raw libraries (ms CPU per message, median): render ${median(runs.map((r) => r.rawCpuMsPerMessage.render)).toFixed(3)}, pooled SMTP client ${median(runs.map((r) => r.rawCpuMsPerMessage.smtp)).toFixed(3)}`,
   ];
 }

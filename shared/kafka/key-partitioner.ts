@@ -15,16 +15,16 @@ import murmurhash from 'murmurhash';
 
 const SEED = 0x9747b28c;
 
-/** The partition of `key` among `partitions` (Kafka's default partitioner). */
+/** The partition of `key` among `partitions` (Kafka's default partitioner; a key that is not a Buffer is hashed as its string's UTF-8, as kafkajs does). */
 export function partitionOfKey(key: Buffer | string, partitions: number): number {
-  return (murmurhash.v2(Buffer.isBuffer(key) ? key : Buffer.from(key), SEED) & 0x7fffffff) % partitions;
+  return (murmurhash.v2(Buffer.isBuffer(key) ? key : Buffer.from(String(key)), SEED) & 0x7fffffff) % partitions;
 }
 
 export const keyPartitioner: ICustomPartitioner = () => {
   const counters = new Map<string, number>();
   return ({ topic, partitionMetadata, message }) => {
     if (message.partition !== null && message.partition !== undefined) return message.partition;
-    if (message.key !== null && message.key !== undefined) return partitionOfKey(Buffer.isBuffer(message.key) ? message.key : String(message.key), partitionMetadata.length);
+    if (message.key !== null && message.key !== undefined) return partitionOfKey(message.key, partitionMetadata.length);
     const next = (counters.get(topic) ?? randomInt(2 ** 31)) + 1;
     counters.set(topic, next);
     const available = partitionMetadata.filter((p) => p.leader >= 0);

@@ -206,6 +206,9 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     const idlePssMb = pssByLabel(treeOf(launcher));
     const sinkPssMb = pssMb(sink.pid);
     const postline = (label: string): boolean => label !== 'sink';
+    /** CPU ms per message of each Postline process over a window in which `n` messages were sent. */
+    const perMessageByLabel = (u: typeof idleUsage, n: number): Record<string, number> =>
+      Object.fromEntries(Object.entries(u.byLabel).filter(([l]) => postline(l)).map(([l, x]) => [l, (x.cpuSeconds * 1000) / n]));
     const cores = (u: typeof idleUsage, keep: (l: string) => boolean): number =>
       Object.entries(u.byLabel).reduce((sum, [l, x]) => (keep(l) ? sum + x.cpuSeconds : sum), 0) / u.wallSeconds;
 
@@ -257,7 +260,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     const criticalDuringBatch = latencyPercentiles(await Promise.all(critical));
     const loadUsage = load.close();
     loadWindow = { fromUs, toUs: hrtimeUs() };
-    const cpuByLabel = Object.fromEntries(Object.entries(loadUsage.byLabel).filter(([l]) => postline(l)).map(([l, u]) => [l, (u.cpuSeconds * 1000) / p.messages]));
+    const cpuByLabel = perMessageByLabel(loadUsage, p.messages);
 
     ctx.progress(`run ${run + 1}: raw-library baselines`);
     const render = await rawRender({ tag: `raw${run}`, n: p.rawMessages, concurrency: 64, timeLimitMs: 120_000 });
@@ -280,7 +283,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
       // Everything the processes spent over the window, the idle share included, per message sent in it.
       singleCpuMsPerMessage: (cores(singleUsage, postline) * singleUsage.wallSeconds * 1000) / Math.max(1, latency.latenciesMs.length),
       cpuByLabel,
-      singleCpuByLabel: Object.fromEntries(Object.entries(singleUsage.byLabel).filter(([l]) => postline(l)).map(([l, u]) => [l, (u.cpuSeconds * 1000) / Math.max(1, latency.latenciesMs.length)])),
+      singleCpuByLabel: perMessageByLabel(singleUsage, Math.max(1, latency.latenciesMs.length)),
       rawCpuMsPerMessage: rawCpu,
       rawLimit: (os.availableParallelism() * 1000) / (rawCpu.render + rawCpu.smtp),
     };

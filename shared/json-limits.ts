@@ -17,14 +17,36 @@ export const TEMPLATE_DATA_LIMITS: JsonLimits = { maxDepth: 32, maxValues: 100_0
 
 /** Why `value` is over `limits`, or undefined. Stops at the first excess. */
 export function jsonShapeProblem(value: unknown, limits: JsonLimits): string | undefined {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  let values = 0;
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (++values > limits.maxValues) return `holds more than ${limits.maxValues} values`;
-    if (depth > limits.maxDepth) return `is nested more than ${limits.maxDepth} levels deep`;
-    if (v === null || typeof v !== 'object') continue;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  return new ShapeWalk(limits).problem(value, 1);
+}
+
+/**
+ * Walks a value depth first, counting. It recurses, but never deeper than `maxDepth` (a value
+ * at the limit is not opened), so the stack stays small whatever the input; and it allocates
+ * nothing per value (every record of every topic is walked on decode).
+ */
+class ShapeWalk {
+  private values = 0;
+
+  constructor(private readonly limits: JsonLimits) {}
+
+  problem(v: unknown, depth: number): string | undefined {
+    if (++this.values > this.limits.maxValues) return `holds more than ${this.limits.maxValues} values`;
+    if (depth > this.limits.maxDepth) return `is nested more than ${this.limits.maxDepth} levels deep`;
+    if (v === null || typeof v !== 'object') return undefined;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const p = this.problem(v[i], depth + 1);
+        if (p !== undefined) return p;
+      }
+      return undefined;
+    }
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      if (!Object.hasOwn(o, k)) continue;
+      const p = this.problem(o[k], depth + 1);
+      if (p !== undefined) return p;
+    }
+    return undefined;
   }
-  return undefined;
 }

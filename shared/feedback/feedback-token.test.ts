@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FeedbackKeyring, recipientHash, returnPathOf, tokenOfLocalPart, RETURN_PATH_PREFIX } from './feedback-token.js';
+import { FeedbackKeyring, recipientHash, returnPathOf, tokenOfLocalPart, RETURN_PATH_PREFIX, type RefInput } from './feedback-token.js';
 
 const k1 = { id: 1, secret: 'one-'.repeat(10) };
 const k2 = { id: 2, secret: 'two-'.repeat(10) };
@@ -73,4 +73,20 @@ test('a disabled keyring signs nothing', () => {
   const ring = new FeedbackKeyring([]);
   assert.equal(ring.enabled, false);
   assert.throws(() => ring.sign({ purpose: 'ref', messageId: id, tenant: 'acme', recipient: 'a@b.c' }), /no feedback key/);
+});
+
+test('the token format is fixed: tokens already sent keep verifying, and new ones are byte-equal to the old', () => {
+  const keyring = new FeedbackKeyring([{ id: 3, secret: 'k'.repeat(32) }]);
+  const cases: Array<[RefInput, string | undefined, string]> = [
+    [{ purpose: 'return-path', messageId: '0b8e0f9e-5f43-4a7b-9d0b-2b8e3c1f7a11', tenant: 'acme', recipient: 'Ann@Example.org' }, undefined, 'ip7qxdqptzpugst3tufsxdr4d55bcbdbmnwwkq4mjr5jtskfilfma3cm'],
+    [{ purpose: 'unsubscribe', messageId: 'custom-id-Ä', tenant: 'acme/eu', recipient: 'ann@example.org', fromDomain: 'ex.com', listId: 'news' }, undefined, 'kmggg5ltorxw2lljmqw4hbahmfrw2zjpmv2q6ylonzagk6dbnvygyzjon5zgobtfpaxgg33narxgk53t242rhr47mec2k'],
+    [{ purpose: 'ref', messageId: '0b8e0f9e-5f43-4a7b-9d0b-2b8e3c1f7a11', tenant: 'é', recipient: 'x@y.z', fromDomain: 'ex.com' }, undefined, 'mp7qxdqptzpugst3tufsxdr4d55bcawdvecxqqdzfz5amzlyfzrw63iaz3vpeozodoalu'],
+    [{ purpose: 'track', messageId: '0b8e0f9e-5f43-4a7b-9d0b-2b8e3c1f7a11', tenant: 'acme', recipient: 'x@y.z', track: { kind: 'click', linkIndex: 7, issuedAt: 1765000000 } }, 'https://a.example/x', 'op7qxdqptzpugst3tufsxdr4d55bcbdbmnwwkblyib4s46qbaadwsm6didrqbf7teztry5a'],
+  ];
+  for (const [ref, bound, token] of cases) {
+    assert.equal(keyring.sign(ref, bound), token, ref.purpose);
+    const back = keyring.verify(token, ref.purpose, bound);
+    assert.equal(back?.tenant, ref.tenant);
+    assert.equal(back?.messageId, ref.messageId);
+  }
 });

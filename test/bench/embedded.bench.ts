@@ -81,10 +81,25 @@ interface RunFigures {
   cpuByLabel: Record<string, number>;
   /** The single-message window's CPU per message by process (its idle share included). */
   singleCpuByLabel: Record<string, number>;
-  rawCpuMsPerMessage: { render: number; smtp: number };
+  /** The raw libraries' CPU per message: the mean of their runs just before and just after the batch. */
+  rawCpuMsPerMessage: RawCpu;
+  /** The same, measured before and after the batch (how far the host's speed moved across it). */
+  rawBracket: { before: RawCpu; after: RawCpu };
   rawLimit: number;
   /** With --profile: each process's busy time over the throughput window, by component and function. */
   profiles?: string[];
+}
+
+interface RawCpu {
+  render: number;
+  smtp: number;
+}
+
+/** The raw libraries' CPU per message (Handlebars + MailComposer; nodemailer's pool into the sink). */
+async function rawCpuPerMessage(p: Params, tag: string, sink: SinkProcess, signal: AbortSignal): Promise<RawCpu> {
+  const render = await rawRender({ tag, n: p.rawMessages, concurrency: 64, timeLimitMs: 120_000 });
+  const smtp = await rawPooledSmtp(sink, { tag, n: p.rawMessages, concurrency: 20, maxConnections: 16, timeLimitMs: 120_000, signal });
+  return { render: (render.cpuSeconds * 1000) / render.count, smtp: (smtp.cpuSeconds * 1000) / smtp.count };
 }
 
 /** Resolves when the sink reports `rcpt`'s arrival; the time is the sink's (epoch ms). */
@@ -223,6 +238,11 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     });
     const singleUsage = single.close();
     const floor = await floorLatency(p, run, sink, arrivals, ctx.signal);
+    // The raw libraries are measured on both sides of the batch and their mean is its baseline:
+    // this VM's speed drifts by tens of percent within minutes, and one measurement after the
+    // batch moved the ratio by as much as the changes it was meant to judge.
+    ctx.progress(`run ${run + 1}: raw-library baselines, before the batch`);
+    const rawBefore = await rawCpuPerMessage(p, `raw${run}a`, sink, ctx.signal);
 
     ctx.progress(`run ${run + 1}: ${p.messages.toLocaleString('en')} messages through the batch API`);
     const load = sampler.window();
@@ -262,10 +282,9 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     loadWindow = { fromUs, toUs: hrtimeUs() };
     const cpuByLabel = perMessageByLabel(loadUsage, p.messages);
 
-    ctx.progress(`run ${run + 1}: raw-library baselines`);
-    const render = await rawRender({ tag: `raw${run}`, n: p.rawMessages, concurrency: 64, timeLimitMs: 120_000 });
-    const smtp = await rawPooledSmtp(sink, { tag: `raw${run}`, n: p.rawMessages, concurrency: 20, maxConnections: 16, timeLimitMs: 120_000, signal: ctx.signal });
-    const rawCpu = { render: (render.cpuSeconds * 1000) / render.count, smtp: (smtp.cpuSeconds * 1000) / smtp.count };
+    ctx.progress(`run ${run + 1}: raw-library baselines, after the batch`);
+    const rawAfter = await rawCpuPerMessage(p, `raw${run}b`, sink, ctx.signal);
+    const rawCpu = { render: (rawBefore.render + rawAfter.render) / 2, smtp: (rawBefore.smtp + rawAfter.smtp) / 2 };
     figures = {
       startupMs: launcher.startupMs,
       criticalDuringBatch,
@@ -285,6 +304,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
       cpuByLabel,
       singleCpuByLabel: perMessageByLabel(singleUsage, Math.max(1, latency.latenciesMs.length)),
       rawCpuMsPerMessage: rawCpu,
+      rawBracket: { before: rawBefore, after: rawAfter },
       rawLimit: (os.availableParallelism() * 1000) / (rawCpu.render + rawCpu.smtp),
     };
   } finally {
@@ -361,7 +381,8 @@ function perProcessNotes(runs: RunFigures[]): string[] {
     `PSS per process, idle / at load (MB, median): ${labels.map((l) => `${l} ${med((r) => r.idlePssMb[l])} / ${med((r) => r.loadPssMb[l])}`).join(' · ')}`,
     `CPU per message by process (ms, median): ${labels.map((l) => `${l} ${median(runs.map((r) => r.cpuByLabel[l] ?? 0)).toFixed(3)}`).join(' · ')}`,
     `CPU per message by process at the single-message rate, idle share included (ms, median): ${labels.map((l) => `${l} ${median(runs.map((r) => r.singleCpuByLabel[l] ?? 0)).toFixed(2)}`).join(' · ')}`,
-    `raw libraries (ms CPU per message, median): render ${median(runs.map((r) => r.rawCpuMsPerMessage.render)).toFixed(3)}, pooled SMTP client ${median(runs.map((r) => r.rawCpuMsPerMessage.smtp)).toFixed(3)}`,
+    `raw libraries (ms CPU per message, median of each run's mean of before and after the batch): render ${median(runs.map((r) => r.rawCpuMsPerMessage.render)).toFixed(3)}, pooled SMTP client ${median(runs.map((r) => r.rawCpuMsPerMessage.smtp)).toFixed(3)}`,
+    `raw libraries by run, render + SMTP client before → after the batch (ms): ${runs.map((r) => `${(r.rawBracket.before.render + r.rawBracket.before.smtp).toFixed(3)} → ${(r.rawBracket.after.render + r.rawBracket.after.smtp).toFixed(3)}`).join(' · ')}`,
   ];
 }
 

@@ -93,6 +93,20 @@ export const BROKER_NODE_FLAGS: readonly string[] = [INITIAL_OLD_SPACE, SINGLE_R
 export const EMBEDDED_ANALYTICS_NODE_FLAGS: readonly string[] = [SINGLE_REDUCE_GC];
 
 /**
+ * `postline start`'s co-hosted stages process (every stage but analytics in one process):
+ * `--no-lazy`, V8 compiles every function of a module when the module loads instead of at its
+ * first call. The first message after a start otherwise compiles, on its way, the code of each
+ * step it takes for the first time (the route, the produce and fetch paths, render, SMTP), in
+ * four hops. Measured with `node --import tsx test/bench/single-message-hops.ts 3 200`
+ * (accepted → 250 of the first message, alternating, four starts each): 55–76 ms without,
+ * 37–52 ms with; `npm run bench -- embedded` (three starts): 33.2 ms (23.9–45.4) against 51.8 ms
+ * (37.4–69.6) earlier the same day. The price: ~45 MB more at rest in that process (the bytecode
+ * of functions never called: 152 against 108 MB PSS), start-up not measurably longer. Not on
+ * the second renderer, which starts under load and should start rendering soon, nor on analytics.
+ */
+export const COHOSTED_NODE_FLAGS: readonly string[] = ['--no-lazy'];
+
+/**
  * Stages whose deployments run node with their own flags on the command line (and an empty
  * NODE_OPTIONS, so the image's STAGE_NODE_FLAGS do not apply): test/deploy/command-line-flags.test.ts.
  */

@@ -33,7 +33,7 @@ async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 import { ensureSelfSignedCert } from '../smtp-gateway/self-signed-cert.js';
-import { BROKER_NODE_FLAGS, COMMAND_LINE_FLAGS, EMBEDDED_ANALYTICS_NODE_FLAGS, STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { BROKER_NODE_FLAGS, COHOSTED_NODE_FLAGS, COMMAND_LINE_FLAGS, EMBEDDED_ANALYTICS_NODE_FLAGS, STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 /**
  * What the children run: compiled (dist/ or npm start's tree, see compiled-tree.mjs), the same
@@ -86,9 +86,11 @@ const ALONE_NODE_FLAGS: Readonly<Record<string, readonly string[]>> = {
  * could tell apart from noise; analytics' work is mostly the native engine's (it runs with one
  * memory-reducer GC instead of three: EMBEDDED_ANALYTICS_NODE_FLAGS). The tracker and the SMTP
  * gateway alone run with the flags their deployments put on the command line (COMMAND_LINE_FLAGS).
+ * The co-hosted process compiles its code as it loads (COHOSTED_NODE_FLAGS: the first message
+ * after a start then runs compiled code).
  */
 export function layoutNodeFlags(p: StageProcess): readonly string[] {
-  return p.stages.length === 1 ? (ALONE_NODE_FLAGS[p.stages[0]] ?? []) : [];
+  return p.stages.length === 1 ? (ALONE_NODE_FLAGS[p.stages[0]] ?? []) : COHOSTED_NODE_FLAGS;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { brokerNodeFlags, processLayout, processSpec } from './main.js';
-import { BROKER_NODE_FLAGS, EMBEDDED_ANALYTICS_NODE_FLAGS, SMTP_GATEWAY_NODE_FLAGS, STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
+import { BROKER_NODE_FLAGS, COHOSTED_NODE_FLAGS, EMBEDDED_ANALYTICS_NODE_FLAGS, SMTP_GATEWAY_NODE_FLAGS, STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const semiSpace = (flags: readonly string[] | undefined): string[] => (flags ?? []).filter((f) => f.startsWith('--max-semi-space-size'));
 
@@ -9,6 +9,15 @@ test('npm start: the co-hosted stages process and analytics run with V8\'s defau
   for (const p of processLayout({ perStage: false, inbound: true })) {
     assert.deepEqual(semiSpace(processSpec(p, {}).nodeFlags), [], `${p.name} (${p.stages.join(',')})`);
   }
+});
+
+test('npm start: the co-hosted stages process compiles its code as it loads (--no-lazy); analytics does not', () => {
+  const specs = processLayout({ perStage: false, inbound: true }).map((p) => ({ p, spec: processSpec(p, {}) }));
+  const cohosted = specs.filter(({ p }) => p.stages.length > 1);
+  assert.equal(cohosted.length, 1);
+  assert.deepEqual(cohosted[0].spec.nodeFlags, [...COHOSTED_NODE_FLAGS]);
+  assert.ok(COHOSTED_NODE_FLAGS.includes('--no-lazy'));
+  for (const { p, spec } of specs) if (p.stages.length === 1) assert.ok(!(spec.nodeFlags ?? []).includes('--no-lazy'), p.name);
 });
 
 test('--process-per-stage: the renderer and the dispatcher keep the stage flags, the tracker and the SMTP gateway their own, as one stage per pod does', () => {

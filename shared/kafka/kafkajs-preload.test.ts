@@ -57,3 +57,46 @@ test('the first produce and offset commit of a process load no kafkajs module (t
   }
   assert.deepEqual(resolved, []);
 });
+
+test('produce requests are byte-equal to kafkajs\'s own: the native CRC-32C and the unfilled encoder buffers change no byte', async () => {
+  const { nativeRecordCrc } = await import('./kafkajs-preload.js');
+  assert.equal(nativeRecordCrc, true, 'no record batch was built before the preload');
+  // kafkajs's JavaScript CRC-32C, straight from its file (the module the batches use now returns the native one).
+  const jsCrc = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
+  const batchCrc = require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number;
+  assert.notEqual(batchCrc, jsCrc);
+  for (const size of [0, 1, 7, 64, 1000, 5600, 70_000]) {
+    const b = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 131 + size) & 0xff;
+    assert.equal(batchCrc(b), jsCrc(b) >>> 0, `${size} bytes`);
+  }
+  // A whole Produce v7 request: its record batch CRC checks against the JS CRC of the batch body,
+  // and no byte is left unwritten (a buffer prefilled with garbage encodes the same).
+  const produce = (require('kafkajs/src/protocol/requests/produce') as { protocol(o: { version: number }): (a: unknown) => { request: { encode(): Promise<{ buffer: Buffer }> } } }).protocol({ version: 7 });
+  const messages = Array.from({ length: 20 }, (_, i) => ({ key: Buffer.from(`key-${i}`), value: Buffer.alloc(100 + i * 300, 0x41 + (i % 26)), timestamp: 1_700_000_000_000 + i, headers: { h: `v${i}` } }));
+  const request = { acks: -1, timeout: 30_000, transactionalId: null, producerId: 7, producerEpoch: 0, compression: 0, topicData: [{ topic: 'email.events', partitions: [{ partition: 3, firstSequence: 11, messages }] }] };
+  const first = (await produce(request).request.encode()).buffer;
+  // The same request with every grown buffer full of garbage: a byte an encoder skipped would show.
+  type Grow = { prototype: { ensureAvailable(this: { buf: Buffer; offset: number }, n: number): void } };
+  const Encoder = require('kafkajs/src/protocol/encoder') as Grow;
+  const grow = Encoder.prototype.ensureAvailable;
+  Encoder.prototype.ensureAvailable = function (n) {
+    const before = this.buf;
+    grow.call(this, n);
+    if (this.buf !== before) this.buf.fill(0xee, this.offset);
+  };
+  let second: Buffer;
+  try {
+    second = (await produce(request).request.encode()).buffer;
+  } finally {
+    Encoder.prototype.ensureAvailable = grow;
+  }
+  assert.ok(first.equals(second));
+  // The record batch: baseOffset (8), length (4), leaderEpoch (4), magic 2 (1), CRC (4), then the CRC'd body to its end.
+  const batchAt = second.indexOf(Buffer.from([0x02]));
+  assert.ok(batchAt > 0);
+  const length = second.readInt32BE(batchAt - 8);
+  const crc = second.readUInt32BE(batchAt + 1);
+  const body = second.subarray(batchAt + 5, batchAt - 4 + length);
+  assert.equal(crc, jsCrc(body) >>> 0);
+});

@@ -21,9 +21,9 @@ export function jsonShapeProblem(value: unknown, limits: JsonLimits): string | u
 }
 
 /**
- * Walks a value depth first, counting. It recurses, but never deeper than `maxDepth` (a value
- * at the limit is not opened), so the stack stays small whatever the input; and it allocates
- * nothing per value (every record of every topic is walked on decode).
+ * Walks a value depth first, counting. It recurses, but at most one level past `maxDepth` (a
+ * value beyond it is reported, never opened), so the stack stays small whatever the input; and
+ * it allocates nothing per value (every record of every topic is walked on decode).
  */
 class ShapeWalk {
   private values = 0;

@@ -119,7 +119,12 @@ export class FeedbackKeyring {
 
 /** First 4 bytes of SHA-256 of the lower-cased address, hex: how a return path names its recipient. */
 export function recipientHash(address: string): string {
-  return sha256(address.toLowerCase()).subarray(0, RECIPIENT_HASH_BYTES).toString('hex');
+  return recipientHashBytes(address).toString('hex');
+}
+
+/** The bytes `recipientHash` writes in hex: what a return-path token carries. */
+function recipientHashBytes(address: string): Buffer {
+  return sha256(address.toLowerCase()).subarray(0, RECIPIENT_HASH_BYTES);
 }
 
 /** RFC 4648 base32 in lower case: what tokens are written in (parsing folds case anyway). */
@@ -170,7 +175,7 @@ function encodeBody(ref: RefInput, keyId: number, room: number): Buffer {
     w.hex(ref.messageId.replaceAll('-', ''));
   } else w.str(ref.messageId, 'messageId', 254);
   w.str(ref.tenant, 'tenant');
-  if (ref.purpose === 'return-path') w.bytes(sha256(ref.recipient.toLowerCase()).subarray(0, RECIPIENT_HASH_BYTES));
+  if (ref.purpose === 'return-path') w.bytes(recipientHashBytes(ref.recipient));
   else if (ref.purpose === 'track') {
     w.str(ref.recipient.toLowerCase(), 'recipient');
     w.track(ref.track);

@@ -4,9 +4,11 @@
  * Each run starts a fresh `postline start` and measures, beside a baseline from the same run:
  *
  * - start-up: spawn → "Postline is running", beside `postline --help` (loading the CLI alone);
- * - first message after start, and single-message latency (one at a time, 10/s), accepted →
- *   arrival at the sink, beside the same message sent straight to the sink by a pooled
- *   nodemailer transport (the floor);
+ * - first message after start (POST → 250 at the sink), and single-message latency (one at a
+ *   time, 10/s) timed twice per message: accepted → 250 (from the API's 202 to the sink's 250,
+ *   the pipeline's own queueing: the issue's targets) and POST → 250 (what the client waits in
+ *   all, the API's durable acceptance included), beside the same message sent straight to the
+ *   sink by a pooled nodemailer transport (the floor);
  * - idle CPU of every Postline process summed, nothing sent, beside the idle sink process;
  * - memory: PSS summed over every process, idle and at full load, beside the sink process;
  * - throughput and CPU per message: n messages through POST /v1/emails/batch (500 a request, 6
@@ -14,7 +16,7 @@
  *   run alone on the same messages, their CPU per message added up, over this machine's cores.
  *   A process `postline start` adds under load (its second renderer) counts from its spawn;
  * - critical messages during the batch: 20 sent one by one (one per 200 ms from the batch's
- *   start) while the batch is accepted and delivered, accepted → sink, p50 and the slowest,
+ *   start) while the batch is accepted and delivered, POST → 250 at the sink, p50 and the slowest,
  *   beside the single messages sent with no batch (a password reset during a campaign);
  * - CPU per message at 10/s: every process's CPU over the single-message window (its idle share
  *   included) per message sent in it, beside the CPU per message under the batch: what a message
@@ -63,11 +65,14 @@ const QUICK: Params = { messages: 2_000, idleMs: 5_000, latencyMs: 5_000, latenc
 
 interface RunFigures {
   startupMs: number;
-  /** Critical messages sent one by one while the batch is accepted and delivered, accepted → sink. */
+  /** Critical messages sent one by one while the batch is accepted and delivered, POST → 250 at the sink. */
   criticalDuringBatch: LatencyPercentiles;
   cliMs: number;
   firstMessageMs: number;
+  /** Single messages, POST sent → 250 at the sink. */
   latency: LatencyPercentiles;
+  /** The same messages, 202 received → 250 at the sink. */
+  acceptedLatency: LatencyPercentiles;
   floor: LatencyPercentiles;
   idleCores: number;
   sinkIdleCores: number;
@@ -230,11 +235,15 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     ctx.progress(`run ${run + 1}: single messages at ${p.latencyRate}/s for ${p.latencyMs / 1000} s, then the floor`);
     let i = 0;
     const single = sampler.window();
+    // Each message is timed twice: from its POST (what the client waits, the API's durable
+    // acceptance included) and from its 202 (accepted → 250, the pipeline's own queueing).
+    const fromAccepted: number[] = [];
     const latency = await openLoop({ rate: p.latencyRate, durationMs: p.latencyMs, maxOutstanding: 50, signal: ctx.signal }, async () => {
       const rcpt = `lat.pl.${run}.${i++}@d${i % 50}.example`;
       const at = arrivals.expect(rcpt);
       await sendOne(launcher, rcpt);
-      await at;
+      const accepted = epochMs();
+      fromAccepted.push((await at) - accepted);
     });
     const singleUsage = single.close();
     const floor = await floorLatency(p, run, sink, arrivals, ctx.signal);
@@ -291,6 +300,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
       cliMs,
       firstMessageMs,
       latency: latencyPercentiles(latency.latenciesMs),
+      acceptedLatency: latencyPercentiles(fromAccepted),
       floor,
       idleCores: cores(idleUsage, postline),
       sinkIdleCores: cores(idleUsage, (l) => l === 'sink'),
@@ -351,9 +361,13 @@ function rows(p: Params, runs: RunFigures[]): BenchRow[] {
   const rawLimit = pick((r) => r.rawLimit);
   return [
     benchRow({ group, name: 'start-up: spawn → "Postline is running"', unit: 'ms', better: 'lower', value: pick((r) => r.startupMs), baseline: { name: 'postline --help (the CLI alone)', unit: 'ms', value: pick((r) => r.cliMs) }, target: { op: '<', value: 6000 } }),
-    benchRow({ group, name: 'first message after start, accepted → sink', unit: 'ms', better: 'lower', value: pick((r) => r.firstMessageMs), baseline: { name: 'pooled nodemailer straight to the sink (p50)', unit: 'ms', value: floorP50 }, target: { op: '<', value: 50 } }),
-    benchRow({ group, name: `single messages, ${p.latencyRate}/s for ${p.latencyMs / 1000} s: p50`, unit: 'ms', better: 'lower', value: pick((r) => r.latency.p50), baseline: { name: 'pooled nodemailer straight to the sink (p50)', unit: 'ms', value: floorP50 }, target: { op: '<', value: 8 } }),
-    benchRow({ group, name: `single messages, ${p.latencyRate}/s for ${p.latencyMs / 1000} s: p99`, unit: 'ms', better: 'lower', value: pick((r) => r.latency.p99), baseline: { name: 'pooled nodemailer straight to the sink (p99)', unit: 'ms', value: pick((r) => r.floor.p99) }, target: { op: '<', value: 25 } }),
+    benchRow({ group, name: 'first message after start, POST → 250 at the sink', unit: 'ms', better: 'lower', value: pick((r) => r.firstMessageMs), baseline: { name: 'pooled nodemailer straight to the sink (p50)', unit: 'ms', value: floorP50 }, target: { op: '<', value: 50 } }),
+    // The issue's latency targets are accepted → 250: from the API's 202 to the sink's 250.
+    benchRow({ group, name: `single messages, ${p.latencyRate}/s for ${p.latencyMs / 1000} s, accepted (202) → 250: p50`, unit: 'ms', better: 'lower', value: pick((r) => r.acceptedLatency.p50), baseline: { name: 'pooled nodemailer straight to the sink (p50)', unit: 'ms', value: floorP50 }, target: { op: '<', value: 8 } }),
+    benchRow({ group, name: `single messages, ${p.latencyRate}/s for ${p.latencyMs / 1000} s, accepted (202) → 250: p99`, unit: 'ms', better: 'lower', value: pick((r) => r.acceptedLatency.p99), baseline: { name: 'pooled nodemailer straight to the sink (p99)', unit: 'ms', value: pick((r) => r.floor.p99) }, target: { op: '<', value: 25 } }),
+    // What the client waits in all: the same messages from their POST (the durable acceptance included).
+    benchRow({ group, name: `single messages, ${p.latencyRate}/s for ${p.latencyMs / 1000} s, POST → 250: p50`, unit: 'ms', better: 'lower', value: pick((r) => r.latency.p50), baseline: { name: 'pooled nodemailer straight to the sink (p50)', unit: 'ms', value: floorP50 } }),
+    benchRow({ group, name: `single messages, ${p.latencyRate}/s for ${p.latencyMs / 1000} s, POST → 250: p99`, unit: 'ms', better: 'lower', value: pick((r) => r.latency.p99), baseline: { name: 'pooled nodemailer straight to the sink (p99)', unit: 'ms', value: pick((r) => r.floor.p99) } }),
     benchRow({ group, name: `idle CPU, every process summed, over ${p.idleMs / 1000} s`, unit: '% of a core', better: 'lower', value: pick((r) => r.idleCores * 100), baseline: { name: 'the idle SMTP sink process (a Node server at rest)', unit: '% of a core', value: pick((r) => r.sinkIdleCores * 100) }, target: { op: '<', value: 2 } }),
     benchRow({ group, name: 'memory idle: PSS summed over every process', unit: 'MB', better: 'lower', value: pick((r) => pssSum(r.idlePssMb)), baseline: { name: 'the SMTP sink process (one Node process)', unit: 'MB', value: pick((r) => r.sinkPssMb) }, target: { op: '<', value: 600 } }),
     benchRow({ group, name: 'memory at full load: peak PSS per process, summed', unit: 'MB', better: 'lower', value: pick((r) => pssSum(r.loadPssMb)), baseline: { name: 'the SMTP sink process (one Node process)', unit: 'MB', value: pick((r) => r.sinkPssMb) }, target: { op: '<', value: 900 } }),
@@ -367,8 +381,8 @@ function rows(p: Params, runs: RunFigures[]): BenchRow[] {
       // The issue's two targets chained: ≥ 0.9× the rig's end to end, which is ≥ 0.6× this limit.
       target: { op: '>=', value: 0.54 * rawLimit.median },
     }),
-    benchRow({ group, name: `critical messages sent one by one during the batch (${CRITICAL_DURING_BATCH}, one per 200 ms from its start): p50`, unit: 'ms', better: 'lower', value: pick((r) => r.criticalDuringBatch.p50), baseline: { name: `single messages, ${p.latencyRate}/s, no batch (p50, same run)`, unit: 'ms', value: pick((r) => r.latency.p50) } }),
-    benchRow({ group, name: 'critical messages sent one by one during the batch: the slowest', unit: 'ms', better: 'lower', value: pick((r) => r.criticalDuringBatch.max), baseline: { name: `single messages, ${p.latencyRate}/s, no batch (the slowest, same run)`, unit: 'ms', value: pick((r) => r.latency.max) } }),
+    benchRow({ group, name: `critical messages sent one by one during the batch (${CRITICAL_DURING_BATCH}, one per 200 ms from its start): p50`, unit: 'ms', better: 'lower', value: pick((r) => r.criticalDuringBatch.p50), baseline: { name: `single messages, ${p.latencyRate}/s, no batch (POST → 250 p50, same run)`, unit: 'ms', value: pick((r) => r.latency.p50) } }),
+    benchRow({ group, name: 'critical messages sent one by one during the batch: the slowest', unit: 'ms', better: 'lower', value: pick((r) => r.criticalDuringBatch.max), baseline: { name: `single messages, ${p.latencyRate}/s, no batch (POST → 250, the slowest, same run)`, unit: 'ms', value: pick((r) => r.latency.max) } }),
     benchRow({ group, name: 'CPU per message, every Postline process summed', unit: 'ms', better: 'lower', value: pick((r) => r.cpuMsPerMessage), baseline: { name: 'the raw libraries, CPU per message added up', unit: 'ms', value: pick((r) => r.rawCpuMsPerMessage.render + r.rawCpuMsPerMessage.smtp) } }),
     benchRow({ group, name: `CPU per message at ${p.latencyRate}/s (the single-message window), every Postline process summed`, unit: 'ms', better: 'lower', value: pick((r) => r.singleCpuMsPerMessage), baseline: { name: `CPU per message under the ${p.messages.toLocaleString('en')}-message batch (same run)`, unit: 'ms', value: pick((r) => r.cpuMsPerMessage) } }),
   ];

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { simpleParser, type AddressObject } from 'mailparser';
-import { buildMessage, messageIdHeader } from './mime-message.js';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import { buildMessage, collect, messageIdHeader } from './mime-message.js';
 import { emailRequest } from '../../test/renderer/email-requests.js';
 
 const addresses = (a: AddressObject | AddressObject[] | undefined) => (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => ({ name: v.name, address: v.address })));
@@ -87,6 +88,37 @@ describe('buildMessage', () => {
     const mail = await simpleParser(raw);
     assert.equal(mail.bcc, undefined);
     assert.doesNotMatch(raw.toString(), /^Bcc:/im);
+  });
+});
+
+describe('collect', () => {
+  // MimeNode#build() is the reference: collect() must give its bytes for every shape of message.
+  const date = new Date('2026-03-01T12:00:00Z');
+  const common = { from: 'Shop <shop@example.com>', to: 'a@example.org', messageId: '<m@example.com>', date, baseBoundary: 'b0b0b0', disableFileAccess: true, disableUrlAccess: true };
+  const shapes: Array<[string, ConstructorParameters<typeof MailComposer>[0]]> = [
+    ['text only', { ...common, subject: 's', text: 'plain\r\nlines' }],
+    ['html only, non-ASCII and a long line', { ...common, subject: 'Grüße 🎉', html: `<p>${'é'.repeat(300)}</p>` }],
+    ['text + html', { ...common, subject: 's', text: 't', html: '<p>h</p>' }],
+    ['attachments and inline images', { ...common, subject: 's', text: 't', html: '<img src="cid:x">', attachments: [{ filename: 'a.bin', content: Buffer.alloc(5000, 7) }, { filename: 'x.png', content: 'iVBORw0K', encoding: 'base64', cid: 'x' }] }],
+    // 7bit bodies are written as they are: build() adds LF after a final CR, CRLF after anything else but LF.
+    ['a 7bit body ending in a lone CR', { ...common, subject: 's', text: 'ends with CR\r' }],
+    ['a 7bit body ending without a line break', { ...common, subject: 's', text: 'no break' }],
+    ['a 7bit body ending in a bare LF', { ...common, subject: 's', text: 'ends with LF\n' }],
+    ['no body at all', { ...common, subject: 's' }],
+    ['custom headers, cc, reply-to', { ...common, subject: 's', text: 't', cc: 'c@example.org', replyTo: 'r@example.org', headers: { 'X-A': 'ü', 'List-Id': '<l.example>' } }],
+  ];
+  for (const [name, mail] of shapes) {
+    test(`${name}: the same bytes as build()`, async () => {
+      const expected = await new MailComposer(mail).compile().build();
+      const got = await collect(new MailComposer(mail).compile());
+      assert.equal(got.toString('latin1'), expected.toString('latin1'));
+    });
+  }
+
+  test('a node that cannot be written rejects', async () => {
+    // disableFileAccess: a path as content is refused inside stream().
+    const node = new MailComposer({ ...common, attachments: [{ path: '/etc/hostname' }] }).compile();
+    await assert.rejects(collect(node), /File access rejected/);
   });
 });
 

@@ -12,6 +12,12 @@
  * alternate which side goes first. Each side's run also reads the CPU the client, the server
  * and the broker spent per message (/proc), and `--profile` writes the gateway's CPU profile.
  *
+ * A third side in the same runs, the durable counter, is the same bare server producing each
+ * message's bytes as one record with plain kafkajs (acks=-1) to the same broker before its 250:
+ * what any gateway that never loses an accepted message pays, built of the same two libraries
+ * with nothing else. The gateway's rate over it is what its own work costs (parsing the message,
+ * the contract, the record's encoding, the accepted event, logging).
+ *
  * Each run also times what every 250 must wait for and a counter never does: one message's
  * record and its accepted event produced together with acks=-1 to the same broker (an fsynced
  * round trip), one at a time. A connection's cycle on the bare server (connections / its
@@ -105,9 +111,13 @@ async function ackRoundTrip(bootstrap: string, count: number, signal: AbortSigna
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-/** The bare counter in its own process (smtp-gateway-bare-child.ts), with the node flags the gateway runs with. */
-async function startBare(keyFile: string, certFile: string): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...SMTP_GATEWAY_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'smtp-gateway-bare-child.ts'), keyFile, certFile, String(MAX_BYTES)], { stdio: ['pipe', 'pipe', 'inherit'] });
+/**
+ * A bare counter in its own process (smtp-gateway-bare-child.ts), with the node flags the gateway
+ * runs with; with `durable`, it produces each message to that broker and topic (acks=-1) before
+ * its 250.
+ */
+async function startBare(keyFile: string, certFile: string, durable?: { bootstrap: string; topic: string }): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, [...SMTP_GATEWAY_NODE_FLAGS, '--import', 'tsx', path.join(HERE, 'smtp-gateway-bare-child.ts'), keyFile, certFile, String(MAX_BYTES), ...(durable ? [durable.bootstrap, durable.topic] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).on('line', (l) => {
       try {
@@ -188,7 +198,7 @@ function connectionCounts(quick: boolean): number[] {
 }
 
 /** The rows of one connection count: the accept rate beside the bare counter, and the ceiling the ack alone sets. */
-function rowsFor(p: Params, ours: number[], theirs: number[], acks: number[], cpu: { gateway: CpuPerMessage[]; bare: CpuPerMessage[] }): BenchRow[] {
+function rowsFor(p: Params, ours: number[], theirs: number[], durable: number[], acks: number[], cpu: { gateway: CpuPerMessage[]; bare: CpuPerMessage[]; durable: CpuPerMessage[] }): BenchRow[] {
   const rows: BenchRow[] = [];
   if (ours.length === 0 || theirs.length === 0) return rows;
   const group = `SMTP submission, nodemailer pool of ${p.connections} STARTTLS connections, ${p.inFlight} messages in flight, ~${(p.bodyBytes / 1000).toFixed(0)} kB each`;
@@ -218,6 +228,38 @@ function rowsFor(p: Params, ours: number[], theirs: number[], acks: number[], cp
       target: { op: '>=', value: 0.8 },
     }),
   );
+  if (durable.length === ours.length && durable.length > 0) {
+    rows.push(
+      benchRow({
+        group,
+        name: 'durable counter: smtp-server + kafkajs, 250 after an acks=-1 produce of the message',
+        unit: 'messages/s',
+        better: 'higher',
+        value: summarize(durable),
+        also: [
+          { label: 'its CPU', unit: 'ms', value: ms(cpu.durable, 'server') },
+          { label: 'broker', unit: 'ms', value: ms(cpu.durable, 'broker') },
+        ],
+        baseline,
+      }),
+      benchRow({
+        group,
+        name: 'durable counter relative to the bare server (same run): the most these two libraries leave a durable gateway',
+        unit: '×',
+        better: 'higher',
+        value: summarize(durable.map((d, i) => d / theirs[i])),
+        baseline: { name: 'bare smtp-server', unit: '×', value: summarize(theirs.map(() => 1)) },
+      }),
+      benchRow({
+        group,
+        name: 'gateway relative to the durable counter (same run): what parsing, the contract and the event cost',
+        unit: '×',
+        better: 'higher',
+        value: summarize(ours.map((o, i) => o / durable[i])),
+        baseline: { name: 'durable counter', unit: '×', value: summarize(durable.map(() => 1)) },
+      }),
+    );
+  }
   if (acks.length > 0 && theirs.length === acks.length) {
     // A bare connection's cycle is connections / rate; the gateway's is at least that plus the ack.
     const cycles = theirs.map((t) => (p.connections / t) * 1000);
@@ -247,28 +289,34 @@ export const suite: BenchSuite = {
     const broker = await startBrokerTarget('child-process', { dataDir: path.join(ctx.tmpDir, 'broker') });
     const profileDir = ctx.profile ? path.join(ctx.outDir, `profiles-smtp-gateway-${Date.now()}`) : undefined;
     const rows: BenchRow[] = [];
-    const notes = ['broker: postline broker in a child process; the gateway (postline smtp-gateway) and the bare smtp-server each in their own process (same node flags); the client (nodemailer) in the bench process'];
+    const notes = ['broker: postline broker in a child process; the gateway (postline smtp-gateway), the bare smtp-server and the durable counter each in their own process (same node flags); the client (nodemailer) in the bench process'];
     const failures: string[] = [];
     const window: ProfileWindow = { fromUs: 0, toUs: 0 };
     let gateway: { service: ServiceProcess; port: number } | undefined;
     let bare: { port: number; child: ChildProcess } | undefined;
+    let durableBare: { port: number; child: ChildProcess } | undefined;
     try {
       gateway = await startGateway(broker.bootstrap, cert.keyFile, cert.certFile, profileDir);
       bare = await startBare(cert.keyFile, cert.certFile);
+      // After the gateway, which created the topics: it writes where the gateway writes.
+      durableBare = await startBare(cert.keyFile, cert.certFile, { bootstrap: broker.bootstrap, topic: Topics.requestedFor('transactional') });
       for (const connections of counts) {
         if (ctx.signal.aborted) break;
         const p = { ...base, connections, inFlight: Math.max(base.inFlight, connections * 4) };
         const ours: number[] = [];
         const theirs: number[] = [];
+        const durables: number[] = [];
         const acks: number[] = [];
-        const cpu = { gateway: [] as CpuPerMessage[], bare: [] as CpuPerMessage[] };
-        // Warm both sides (JIT, TLS session setup, topic leaders) before measuring.
+        const cpu = { gateway: [] as CpuPerMessage[], bare: [] as CpuPerMessage[], durable: [] as CpuPerMessage[] };
+        // Warm every side (JIT, TLS session setup, topic leaders) before measuring.
         await sendAll(gateway.port, { ...p, messages: 200 }, 'warm-up', ctx.signal);
         await sendAll(bare.port, { ...p, messages: 200 }, 'warm-up', ctx.signal);
+        await sendAll(durableBare.port, { ...p, messages: 200 }, 'warm-up', ctx.signal);
         if (window.fromUs === 0) window.fromUs = hrtimeUs();
         for (let run = 0; run < ctx.runs && !ctx.signal.aborted; run++) {
           let gw = 0;
           let counter = 0;
+          let durable = 0;
           const side = (port: number, pid: number, label: string, set: (rate: number) => void) => () =>
             measuredCpu(pid, () => broker.cpuSeconds(), async () => {
               const r = await sendAll(port, p, label, ctx.signal);
@@ -277,30 +325,29 @@ export const suite: BenchSuite = {
             });
           const a = async () => void cpu.gateway.push(await side(gateway!.port, gateway!.service.pid, `gateway run ${run}`, (r) => (gw = r))());
           const b = async () => void cpu.bare.push(await side(bare!.port, bare!.child.pid!, `bare run ${run}`, (r) => (counter = r))());
-          if (run % 2 === 0) {
-            await a();
-            await b();
-          } else {
-            await b();
-            await a();
-          }
+          const c = async () => void cpu.durable.push(await side(durableBare!.port, durableBare!.child.pid!, `durable run ${run}`, (r) => (durable = r))());
+          // Each run starts with another side (gateway, bare, durable; bare, durable, gateway; …).
+          const order = [a, b, c];
+          for (let k = 0; k < order.length; k++) await order[(k + run) % order.length]();
           const ack = await ackRoundTrip(broker.bootstrap, ctx.quick ? 100 : 300, ctx.signal);
           // A run cut short by the time limit is not a sample (a side may have sent nothing).
           if (ctx.signal.aborted) break;
           ours.push(gw);
           theirs.push(counter);
+          durables.push(durable);
           acks.push(ack);
-          ctx.progress(`${connections} connections, run ${run + 1}: gateway ${gw.toFixed(0)}/s, bare smtp-server ${counter.toFixed(0)}/s (${(gw / counter).toFixed(2)}×), broker ack ${ack.toFixed(2)} ms`);
+          ctx.progress(`${connections} connections, run ${run + 1}: gateway ${gw.toFixed(0)}/s, bare smtp-server ${counter.toFixed(0)}/s (${(gw / counter).toFixed(2)}×), durable counter ${durable.toFixed(0)}/s (${(durable / counter).toFixed(2)}×), broker ack ${ack.toFixed(2)} ms`);
         }
-        rows.push(...rowsFor(p, ours, theirs, acks, cpu));
+        rows.push(...rowsFor(p, ours, theirs, durables, acks, cpu));
         const c = (xs: CpuPerMessage[], k: keyof CpuPerMessage) => summarize(xs.map((x) => x[k]).filter(Number.isFinite)).median.toFixed(3);
-        notes.push(`${connections} connections, CPU ms per message (median): gateway side: gateway ${c(cpu.gateway, 'server')}, broker ${c(cpu.gateway, 'broker')}, client ${c(cpu.gateway, 'client')}; bare side: server ${c(cpu.bare, 'server')}, broker ${c(cpu.bare, 'broker')}, client ${c(cpu.bare, 'client')}`);
+        notes.push(`${connections} connections, CPU ms per message (median): gateway side: gateway ${c(cpu.gateway, 'server')}, broker ${c(cpu.gateway, 'broker')}, client ${c(cpu.gateway, 'client')}; bare side: server ${c(cpu.bare, 'server')}, broker ${c(cpu.bare, 'broker')}, client ${c(cpu.bare, 'client')}; durable counter side: server ${c(cpu.durable, 'server')}, broker ${c(cpu.durable, 'broker')}, client ${c(cpu.durable, 'client')}`);
       }
       window.toUs = hrtimeUs();
     } catch (err) {
       failures.push((err as Error).message);
     } finally {
       if (bare) await stopChild(bare.child);
+      if (durableBare) await stopChild(durableBare.child);
       if (gateway) await gateway.service.stop('SIGTERM');
       await broker.close();
       if (profileDir && gateway) notes.push(...gatewayProfileNotes(profileDir, gateway.service.pid, window));

@@ -197,13 +197,16 @@ function connectionCounts(quick: boolean): number[] {
   return counts;
 }
 
-/** The rows of one connection count: the accept rate beside the bare counter, and the ceiling the ack alone sets. */
+/** The rows of one connection count: the accept rates beside the bare counter, and the ceiling the ack alone sets. */
 function rowsFor(p: Params, ours: number[], theirs: number[], durable: number[], acks: number[], cpu: { gateway: CpuPerMessage[]; bare: CpuPerMessage[]; durable: CpuPerMessage[] }): BenchRow[] {
   const rows: BenchRow[] = [];
   if (ours.length === 0 || theirs.length === 0) return rows;
   const group = `SMTP submission, nodemailer pool of ${p.connections} STARTTLS connections, ${p.inFlight} messages in flight, ~${(p.bodyBytes / 1000).toFixed(0)} kB each`;
   const baseline = { name: 'bare smtp-server (TLS, AUTH, counts only)', unit: 'messages/s', value: summarize(theirs) };
   const ms = (xs: CpuPerMessage[], k: keyof CpuPerMessage) => summarize(xs.map((x) => x[k]).filter(Number.isFinite));
+  /** `top` over `bottom`, run by run (the same run's figures divided). */
+  const ratio = (name: string, top: number[], bottom: number[], bottomName: string, target?: number): BenchRow =>
+    benchRow({ group, name, unit: '×', better: 'higher', value: summarize(top.map((t, i) => t / bottom[i])), baseline: { name: bottomName, unit: '×', value: summarize(bottom.map(() => 1)) }, ...(target === undefined ? {} : { target: { op: '>=' as const, value: target } }) });
   rows.push(
     benchRow({ group, name: 'gateway: accepted (250 after the broker ack)', unit: 'messages/s', better: 'higher', value: summarize(ours), baseline }),
     benchRow({
@@ -218,15 +221,7 @@ function rowsFor(p: Params, ours: number[], theirs: number[], durable: number[],
       ],
       baseline: { name: 'the bare smtp-server process (its client: see notes)', unit: 'ms', value: ms(cpu.bare, 'server') },
     }),
-    benchRow({
-      group,
-      name: 'gateway relative to the bare server (same run)',
-      unit: '×',
-      better: 'higher',
-      value: summarize(ours.map((o, i) => o / theirs[i])),
-      baseline: { name: 'bare smtp-server', unit: '×', value: summarize(theirs.map(() => 1)) },
-      target: { op: '>=', value: 0.8 },
-    }),
+    ratio('gateway relative to the bare server (same run)', ours, theirs, 'bare smtp-server', 0.8),
   );
   if (durable.length === ours.length && durable.length > 0) {
     rows.push(
@@ -242,22 +237,8 @@ function rowsFor(p: Params, ours: number[], theirs: number[], durable: number[],
         ],
         baseline,
       }),
-      benchRow({
-        group,
-        name: 'durable counter relative to the bare server (same run): the most these two libraries leave a durable gateway',
-        unit: '×',
-        better: 'higher',
-        value: summarize(durable.map((d, i) => d / theirs[i])),
-        baseline: { name: 'bare smtp-server', unit: '×', value: summarize(theirs.map(() => 1)) },
-      }),
-      benchRow({
-        group,
-        name: 'gateway relative to the durable counter (same run): what parsing, the contract and the event cost',
-        unit: '×',
-        better: 'higher',
-        value: summarize(ours.map((o, i) => o / durable[i])),
-        baseline: { name: 'durable counter', unit: '×', value: summarize(durable.map(() => 1)) },
-      }),
+      ratio('durable counter relative to the bare server (same run): the most these two libraries leave a durable gateway', durable, theirs, 'bare smtp-server'),
+      ratio('gateway relative to the durable counter (same run): what parsing, the contract and the event cost', ours, durable, 'durable counter'),
     );
   }
   if (acks.length > 0 && theirs.length === acks.length) {
@@ -265,14 +246,7 @@ function rowsFor(p: Params, ours: number[], theirs: number[], durable: number[],
     const cycles = theirs.map((t) => (p.connections / t) * 1000);
     rows.push(
       benchRow({ group, name: 'broker ack: record + accepted event, acks=-1 (fsync), one at a time', unit: 'ms', better: 'lower', value: summarize(acks), baseline: { name: 'bare smtp-server: one connection’s message cycle', unit: 'ms', value: summarize(cycles) } }),
-      benchRow({
-        group,
-        name: 'ceiling of the ratio from the ack alone: cycle / (cycle + ack)',
-        unit: '×',
-        better: 'higher',
-        value: summarize(cycles.map((c, i) => c / (c + acks[i]))),
-        baseline: { name: 'bare smtp-server', unit: '×', value: summarize(theirs.map(() => 1)) },
-      }),
+      ratio('ceiling of the ratio from the ack alone: cycle / (cycle + ack)', cycles.map((c, i) => c / (c + acks[i])), cycles.map(() => 1), 'bare smtp-server'),
     );
   }
   return rows;

@@ -106,6 +106,7 @@ describe('collect', () => {
     ['a 7bit body ending in a bare LF', { ...common, subject: 's', text: 'ends with LF\n' }],
     ['no body at all', { ...common, subject: 's' }],
     ['custom headers, cc, reply-to', { ...common, subject: 's', text: 't', cc: 'c@example.org', replyTo: 'r@example.org', headers: { 'X-A': 'ü', 'List-Id': '<l.example>' } }],
+    ['a newline option (left to build())', { ...common, subject: 's', text: 'a\r\nb', newline: '\n' }],
   ];
   for (const [name, mail] of shapes) {
     test(`${name}: the same bytes as build()`, async () => {

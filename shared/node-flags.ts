@@ -93,8 +93,23 @@ export const BROKER_NODE_FLAGS: readonly string[] = [INITIAL_OLD_SPACE, SINGLE_R
 export const EMBEDDED_ANALYTICS_NODE_FLAGS: readonly string[] = [SINGLE_REDUCE_GC];
 
 /**
+ * A heap that grows at most 2× past what the last mark-compact left live (V8 otherwise picks up
+ * to 4× when it judges collecting costly). For npm start's co-hosted stages process and its
+ * second renderer: under a large batch the API's requests and the stages' records live long
+ * enough to be promoted, and the stages process's old generation grew to ~3× its ~75 MB live
+ * heap before V8 collected it. Runs of npm start under the 20,000-message batch (a probe like
+ * the embedded bench: peak PSS per process, CPU per message from /proc), the flag on the stages process against
+ * none, five alternated pairs: its peak 364–377 → 260–268 MB, its CPU per message 1.03 → 1.02 ms
+ * (medians; pair by pair 0.86–1.19×), the install's peak 1,149 → 1,059 MB; on the second renderer
+ * too, three pairs: its peak 279–306 → 243–244 MB, CPU per message 0.77 → 0.79 ms. At 50 % the
+ * stages process came to ~220 MB but its CPU rose in one of two pairs (+23 %); 100 % it is.
+ * Analytics, whose heap is small beside its engine's memory, showed nothing clear (two pairs).
+ */
+const HEAP_GROWS_2X = '--heap-growing-percent=100';
+
+/**
  * `postline start`'s co-hosted stages process (every stage but analytics in one process):
- * `--no-lazy`, V8 compiles every function of a module when the module loads instead of at its
+ * a heap that grows at most 2× (HEAP_GROWS_2X), and `--no-lazy`: V8 compiles every function of a module when the module loads instead of at its
  * first call. The first message after a start otherwise compiles, on its way, the code of each
  * step it takes for the first time (the route, the produce and fetch paths, render, SMTP), in
  * four hops. Measured with `node --import tsx test/bench/single-message-hops.ts 3 200`
@@ -104,7 +119,14 @@ export const EMBEDDED_ANALYTICS_NODE_FLAGS: readonly string[] = [SINGLE_REDUCE_G
  * of functions never called: 152 against 108 MB PSS), start-up not measurably longer. Not on
  * the second renderer, which starts under load and should start rendering soon, nor on analytics.
  */
-export const COHOSTED_NODE_FLAGS: readonly string[] = ['--no-lazy'];
+export const COHOSTED_NODE_FLAGS: readonly string[] = ['--no-lazy', HEAP_GROWS_2X];
+
+/**
+ * `postline start`'s second renderer (started under a backlog): the renderer's own young
+ * generation (STAGE_NODE_FLAGS) and a heap that grows at most 2× (HEAP_GROWS_2X). A renderer
+ * deployed alone (`--process-per-stage`, the image) keeps STAGE_NODE_FLAGS only: not measured there.
+ */
+export const SECOND_RENDERER_NODE_FLAGS: readonly string[] = [...STAGE_NODE_FLAGS, HEAP_GROWS_2X];
 
 /**
  * Stages whose deployments run node with their own flags on the command line (and an empty

@@ -11,13 +11,18 @@ test('npm start: the co-hosted stages process and analytics run with V8\'s defau
   }
 });
 
-test('npm start: the co-hosted stages process compiles its code as it loads (--no-lazy); analytics does not', () => {
+test('npm start: the co-hosted stages process compiles its code as it loads (--no-lazy) and grows its heap at most 2×; analytics does neither', () => {
   const specs = processLayout({ perStage: false, inbound: true }).map((p) => ({ p, spec: processSpec(p, {}) }));
   const cohosted = specs.filter(({ p }) => p.stages.length > 1);
   assert.equal(cohosted.length, 1);
   assert.deepEqual(cohosted[0].spec.nodeFlags, [...COHOSTED_NODE_FLAGS]);
   assert.ok(COHOSTED_NODE_FLAGS.includes('--no-lazy'));
-  for (const { p, spec } of specs) if (p.stages.length === 1) assert.ok(!(spec.nodeFlags ?? []).includes('--no-lazy'), p.name);
+  assert.ok(COHOSTED_NODE_FLAGS.includes('--heap-growing-percent=100'), 'a heap that grows at most 2×');
+  for (const { p, spec } of specs) {
+    if (p.stages.length > 1) continue;
+    assert.ok(!(spec.nodeFlags ?? []).includes('--no-lazy'), p.name);
+    assert.ok(!(spec.nodeFlags ?? []).some((f) => f.startsWith('--heap-growing-percent')), p.name);
+  }
 });
 
 test('--process-per-stage: the renderer and the dispatcher keep the stage flags, the tracker and the SMTP gateway their own, as one stage per pod does', () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { BacklogWatch, IdleExit, secondRendererSpec, SECOND_RENDERER } from './render-helper.js';
-import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { SECOND_RENDERER_NODE_FLAGS, STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
 
 function clock(): { now: () => number; advance(ms: number): void } {
   let t = 1_000_000;
@@ -116,11 +116,13 @@ test('IdleExit: exits once no batch arrived with a backlog for idleMs, once; a t
   }
 });
 
-test('the second renderer: `postline stages renderer`, preferred, exits when idle, with a renderer\'s young generation and the user\'s flags after', () => {
+test('the second renderer: `postline stages renderer`, preferred, exits when idle, with a renderer\'s young generation, a heap that grows at most 2× and the user\'s flags after', () => {
   const spec = secondRendererSpec({ env: { A: '1' }, nodeFlags: ['--cpu-prof'], idleMs: 60_000 });
   assert.equal(spec.name, SECOND_RENDERER);
   assert.deepEqual(spec.args, ['stages', 'renderer', '--exit-when-idle', '60000', '--preferred-renderer']);
-  assert.deepEqual(spec.nodeFlags, [...STAGE_NODE_FLAGS, '--cpu-prof']);
+  assert.deepEqual(spec.nodeFlags, [...SECOND_RENDERER_NODE_FLAGS, '--cpu-prof']);
+  assert.ok(STAGE_NODE_FLAGS.every((f) => SECOND_RENDERER_NODE_FLAGS.includes(f)), 'the renderer\'s own flags are kept');
+  assert.ok(SECOND_RENDERER_NODE_FLAGS.includes('--heap-growing-percent=100'));
   assert.equal(spec.onDemand, true);
   assert.equal(spec.ready?.({ msg: 'stages ready' }), true);
 });

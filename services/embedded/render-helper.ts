@@ -22,7 +22,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { STAGE_NODE_FLAGS } from '../../shared/node-flags.js';
+import { SECOND_RENDERER_NODE_FLAGS } from '../../shared/node-flags.js';
 import type { ChildSpec, Phase, Supervisor } from './supervisor.js';
 
 /** The stages process's log line that asks the launcher for a helper renderer. */
@@ -176,7 +176,7 @@ export interface SecondRendererOptions {
   /** The supervised process whose renderer signals its backlog (the co-hosted stages). */
   from: string;
   env: NodeJS.ProcessEnv;
-  /** The user's `--node-flags` (after the renderer's own, STAGE_NODE_FLAGS). */
+  /** The user's `--node-flags` (after the second renderer's own, SECOND_RENDERER_NODE_FLAGS). */
   nodeFlags: readonly string[];
   idleMs: number;
   logger: Logger;
@@ -190,7 +190,7 @@ export function secondRendererSpec(o: Pick<SecondRendererOptions, 'env' | 'nodeF
     env: o.env,
     // A renderer's own young generation, as when it runs alone (shared/node-flags.ts): it lives
     // only while there is a backlog, so its memory is spent only then.
-    nodeFlags: [...STAGE_NODE_FLAGS, ...o.nodeFlags],
+    nodeFlags: [...SECOND_RENDERER_NODE_FLAGS, ...o.nodeFlags],
     ready: (l) => l.msg === 'stages ready' || undefined,
     onDemand: true,
   };

@@ -98,8 +98,8 @@ export const EMBEDDED_ANALYTICS_NODE_FLAGS: readonly string[] = [SINGLE_REDUCE_G
  * second renderer: under a large batch the API's requests and the stages' records live long
  * enough to be promoted, and the stages process's old generation grew to ~3× its ~75 MB live
  * heap before V8 collected it. Runs of npm start under the 20,000-message batch (a probe like
- * the embedded bench: peak PSS per process, CPU per message from /proc), the flag on the stages process against
- * none, five alternated pairs: its peak 364–377 → 260–268 MB, its CPU per message 1.03 → 1.02 ms
+ * the embedded bench: peak PSS per process, CPU per message from /proc), the flag on the stages
+ * process against none, five alternated pairs: its peak 364–377 → 260–268 MB, its CPU per message 1.03 → 1.02 ms
  * (medians; pair by pair 0.86–1.19×), the install's peak 1,149 → 1,059 MB; on the second renderer
  * too, three pairs: its peak 279–306 → 243–244 MB, CPU per message 0.77 → 0.79 ms. At 50 % the
  * stages process came to ~220 MB but its CPU rose in one of two pairs (+23 %); 100 % it is.

@@ -99,25 +99,27 @@ export const EMBEDDED_ANALYTICS_NODE_FLAGS: readonly string[] = [SINGLE_REDUCE_G
  * enough to be promoted, and the stages process's old generation grew to ~3× its ~75 MB live
  * heap before V8 collected it. Runs of npm start under the 20,000-message batch (a probe like
  * the embedded bench: peak PSS per process, CPU per message from /proc), the flag on the stages
- * process against none, five alternated pairs: its peak 364–377 → 260–268 MB, its CPU per message 1.03 → 1.02 ms
- * (medians; pair by pair 0.86–1.19×), the install's peak 1,149 → 1,059 MB; on the second renderer
- * too, three pairs: its peak 279–306 → 243–244 MB, CPU per message 0.77 → 0.79 ms. At 50 % the
+ * process against none, five alternated pairs: its peak 364–377 → 260–268 MB, its CPU per
+ * message 1.03 → 1.02 ms (medians; pair by pair 0.86–1.19×; two later pairs 1.20× and 1.03×, the
+ * median of all seven 0.99×), the install's peak 1,149 → 1,059 MB; on the second renderer too,
+ * three pairs: its peak 279–306 → 243–244 MB, CPU per message 0.77 → 0.79 ms. At 50 % the
  * stages process came to ~220 MB but its CPU rose in one of two pairs (+23 %); 100 % it is.
  * Analytics, whose heap is small beside its engine's memory, showed nothing clear (two pairs).
  */
 const HEAP_GROWS_2X = '--heap-growing-percent=100';
 
 /**
- * `postline start`'s co-hosted stages process (every stage but analytics in one process):
- * a heap that grows at most 2× (HEAP_GROWS_2X), and `--no-lazy`: V8 compiles every function of a module when the module loads instead of at its
- * first call. The first message after a start otherwise compiles, on its way, the code of each
- * step it takes for the first time (the route, the produce and fetch paths, render, SMTP), in
- * four hops. Measured with `node --import tsx test/bench/single-message-hops.ts 3 200`
+ * `postline start`'s co-hosted stages process (every stage but analytics in one process): a heap
+ * that grows at most 2× (HEAP_GROWS_2X), and `--no-lazy`: V8 compiles every function of a module
+ * when the module loads instead of at its first call. The first message after a start otherwise
+ * compiles, on its way, the code of each step it takes for the first time (the route, the
+ * produce and fetch paths, render, SMTP), in four hops. Measured with `node --import tsx test/bench/single-message-hops.ts 3 200`
  * (accepted → 250 of the first message, alternating, four starts each): 55–76 ms without,
  * 37–52 ms with; `npm run bench -- embedded` (three starts): 33.2 ms (23.9–45.4) against 51.8 ms
  * (37.4–69.6) earlier the same day. The price: ~45 MB more at rest in that process (the bytecode
- * of functions never called: 152 against 108 MB PSS), start-up not measurably longer. Not on
- * the second renderer, which starts under load and should start rendering soon, nor on analytics.
+ * of functions never called: 152 against 108 MB PSS), start-up not measurably longer. `--no-lazy`
+ * is not on the second renderer, which starts under load and should start rendering soon, nor on
+ * analytics.
  */
 export const COHOSTED_NODE_FLAGS: readonly string[] = ['--no-lazy', HEAP_GROWS_2X];
 

@@ -188,8 +188,9 @@ export function secondRendererSpec(o: Pick<SecondRendererOptions, 'env' | 'nodeF
     name: SECOND_RENDERER,
     args: ['stages', 'renderer', '--exit-when-idle', String(o.idleMs), '--preferred-renderer'],
     env: o.env,
-    // A renderer's own young generation, as when it runs alone (shared/node-flags.ts): it lives
-    // only while there is a backlog, so its memory is spent only then.
+    // A renderer's own young generation, as when it runs alone, and a heap that grows at most 2×
+    // (SECOND_RENDERER_NODE_FLAGS): it lives only while there is a backlog, so its memory is spent
+    // only then.
     nodeFlags: [...SECOND_RENDERER_NODE_FLAGS, ...o.nodeFlags],
     ready: (l) => l.msg === 'stages ready' || undefined,
     onDemand: true,

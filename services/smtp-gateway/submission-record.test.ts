@@ -43,3 +43,16 @@ test('the record is checked against its contract without walking the base64 body
   const { value } = submissionRecord(sub(`From: a@acme.test\r\n\r\n${'é'.repeat(3000)}`), policy, 1 << 20);
   assert.doesNotThrow(() => RawEmailRequestedContract.decode(value));
 });
+
+test('the record value is JSON.stringify(record) byte for byte (the base64 copied in last), non-ASCII and escaped fields included', () => {
+  const cases = [
+    submissionRecord(sub('From: a@acme.test\r\n\r\nhi'), policy, 1 << 20),
+    submissionRecord({ ...sub('From: a@acme.test\r\nX-Postline-Tags: "q", back\\slash, ünï\r\nX-Postline-Idempotency-Key: k\u00e9\r\n\r\nbody'), mailFrom: 'b@acme.test', rcptTo: ['jörg@example.org', 'a@b.example'] }, policy, 1 << 20),
+    submissionRecord(sub(`From: a@acme.test\r\n\r\n${'é'.repeat(3000)}`), policy, 1 << 20),
+  ];
+  for (const { record, value } of cases) {
+    assert.equal(value.toString('utf8'), JSON.stringify(record));
+    assert.ok(value.equals(Buffer.from(JSON.stringify(record))));
+    assert.deepEqual(RawEmailRequestedContract.decode(value), record);
+  }
+});

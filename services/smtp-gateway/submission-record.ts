@@ -61,6 +61,26 @@ function fields(control: ControlHeaders): Pick<RawEmailRequested, 'priority' | '
   return { priority: priorityOf(control.priority), ...(tags ? { tags } : {}), ...(control.listId ? { listId: control.listId } : {}) };
 }
 
+/**
+ * The record's JSON, byte for byte `JSON.stringify(record)` (whose `raw` is its last field), with
+ * the base64 copied in rather than walked by JSON.stringify: base64 holds nothing JSON escapes and
+ * is ASCII, so it is written as it is. For a ~4 kB message a third of the time (5–9 µs instead
+ * of 17–28; a probe in one process, 1,000 records × 20 alternated blocks, two runs), ~2–3 % of
+ * the gateway's CPU per message.
+ */
+function recordValue(record: RawEmailRequested): Buffer {
+  const { raw, ...rest } = record;
+  const head = JSON.stringify(rest);
+  const headBytes = Buffer.byteLength(head);
+  // `rest` is a non-empty object: its closing brace makes way for the raw field.
+  const value = Buffer.allocUnsafe(headBytes - 1 + ',"raw":"'.length + raw.length + '"}'.length);
+  let at = value.write(head, 0, headBytes - 1, 'utf8');
+  at += value.write(',"raw":"', at, 'latin1');
+  at += value.write(raw, at, 'latin1');
+  value.write('"}', at, 'latin1');
+  return value;
+}
+
 /** Builds the record; throws RawMessageRejected (554, 550 for a foreign From domain, 552 when too large). */
 export function submissionRecord(sub: Submission, senderDomains: SenderDomainPolicy, maxRecordBytes: number): SubmissionRecord {
   const prepared = prepareRawMessage(sub.raw, sub);
@@ -72,9 +92,10 @@ export function submissionRecord(sub: Submission, senderDomains: SenderDomainPol
     tenant: sub.tenant,
     acceptedAt: sub.acceptedAt,
     ...fields(prepared.control),
-    raw: prepared.message.toString('base64'),
     envelope: { from: sub.mailFrom, to: sub.rcptTo },
     ...(prepared.control.idempotencyKey ? { idempotencyKey: prepared.control.idempotencyKey } : {}),
+    // Last, for recordValue.
+    raw: prepared.message.toString('base64'),
   };
   // `raw` is checked in its place: Buffer#toString('base64') cannot break its pattern, and walking
   // a message's base64 with the contract's regex cost the gateway ~1.5 % of its CPU.
@@ -83,7 +104,7 @@ export function submissionRecord(sub: Submission, senderDomains: SenderDomainPol
     const named = issues.map((i) => ({ ...i, path: ({ listId: 'X-Postline-List-Id', tags: 'X-Postline-Tags', idempotencyKey: 'X-Postline-Idempotency-Key' } as Record<string, string>)[i.path.split('.')[0]] ?? i.path }));
     throw invalid(named.map((i) => `${i.path}: ${i.message}`).join('; '));
   }
-  const value = RawEmailRequestedContract.encode(record);
+  const value = recordValue(record);
   if (value.length > maxRecordBytes) {
     throw new RawMessageRejected('MESSAGE_TOO_LARGE', `the message makes a ${value.length}-byte record; at most ${maxRecordBytes}`, { code: 552, status: '5.3.4' });
   }

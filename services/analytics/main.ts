@@ -149,6 +149,8 @@ export async function startAnalytics(config: PostlineConfig, deps: AnalyticsDeps
     logger: logger.child({ component: 'sink' }),
     batchMaxRows: a.batchMaxRows,
     batchMaxWaitMs: a.batchMaxWaitMs,
+    batchBusyRowsPerSecond: a.batchBusyRowsPerSecond,
+    batchBusyWaitMs: a.batchBusyWaitMs,
     maxBufferedRows: a.maxBufferedRows,
     retryMaxMs: a.insertRetryMaxMs,
   });

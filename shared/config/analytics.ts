@@ -24,6 +24,16 @@ export const AnalyticsSection = section(
     sessionTimeoutMs: int(30_000, 'Consumer session timeout: how long the partitions of a sink that died stay with it before the group hands them on.', 6000),
     batchMaxRows: int(10_000, 'Rows per ClickHouse insert: a batch is inserted when it reaches this size…', 1),
     batchMaxWaitMs: int(1000, '…or when its oldest row has waited this long.', 1),
+    batchBusyRowsPerSecond: int(
+      1000,
+      'A batch filling at this many rows a second or more (over its age so far) is not inserted at batchMaxWaitMs but waits while it keeps up that rate, up to batchBusyWaitMs.',
+      1,
+    ),
+    batchBusyWaitMs: int(
+      1000,
+      'Longest wait of a batch filling fast: fewer, larger inserts under load (each writes a part to the events table and to every rollup) for more memory, the timeline trailing by up to this long. At or below batchMaxWaitMs (the default) batches wait batchMaxWaitMs whatever the rate.',
+      1,
+    ),
     maxBufferedRows: int(50_000, 'Rows held in memory (buffered plus being inserted) before consumption pauses; the back-pressure bound.', 1),
     insertTimeoutMs: int(30_000, 'Timeout of one ClickHouse request; a timed-out insert is retried with the same deduplication token.', 1),
     insertRetryMaxMs: int(30_000, 'Longest pause between insert retries while ClickHouse is unavailable (exponential from 200 ms).', 1),

@@ -224,3 +224,30 @@ test('the service on its port: the read API takes the send API’s keys, and /me
   assert.match(metrics, new RegExp(`postline_stage_records_processed_total\\{stage="analytics",topic="${topic}",service="analytics"\\} ${batch.length}`));
   assert.match(metrics, new RegExp(`postline_consumer_lag\\{stage="analytics",topic="${topic}",partition="0",service="analytics"\\} 0`));
 });
+
+test('under load batches wait longer (fewer, larger inserts); a trickle still goes at batchMaxWaitMs', async () => {
+  const topic = uniqueName('events');
+  await createTopic(admin, topic, 2);
+  const database = await engine.freshDatabase('busy');
+  const { r } = await start(topic, database, { 'analytics.batchMaxWaitMs': 200, 'analytics.batchBusyRowsPerSecond': 300, 'analytics.batchBusyWaitMs': 4000 });
+  const ages: number[] = [];
+  const inserts: number[] = [];
+  r.sink.on('batchAge', (ms: number) => ages.push(ms));
+  r.sink.on('inserted', (rows: number) => inserts.push(rows));
+  // ~2,000 events in one go: far above 300 a second, so the batch keeps filling past 200 ms.
+  const burst = events(500, 11);
+  await produce(kafka, topic, burst);
+  await waitFor(async () => (await count(database)) === burst.length, 20_000, 'the burst stored');
+  assert.ok(ages.some((ms) => ms >= 1000), `a batch of the burst waited past batchMaxWaitMs (ages ${ages.map(Math.round).join(', ')} ms)`);
+  assert.ok(inserts.length <= 2, `the burst went in at most two inserts: ${inserts.join(', ')}`);
+  // Then single events, one at a time: each batch is a trickle, inserted at ~200 ms.
+  ages.length = 0;
+  const single = events(3, 12).filter((e) => e.type === 'accepted');
+  for (const [i, e] of single.entries()) {
+    const sent = performance.now();
+    await produce(kafka, topic, [e]);
+    await waitFor(async () => (await count(database)) === burst.length + i + 1, 10_000, `single event ${i} stored`);
+    assert.ok(performance.now() - sent < 3000, `a single event is stored well within batchBusyWaitMs (${Math.round(performance.now() - sent)} ms)`);
+  }
+  assert.ok(ages.length >= single.length && ages.every((ms) => ms < 1000), `trickle batches go at ~200 ms: ${ages.map(Math.round).join(', ')}`);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchBuffer } from './batch-buffer.js';
+import { BatchBuffer, batchDue } from './batch-buffer.js';
 import { toEventRow } from './event-row.js';
 import type { EmailEvent } from '../../../shared/contracts/email-event.js';
 
@@ -60,4 +60,25 @@ test('clear drops buffered rows and their commits', () => {
   b.add(toEventRow(event, at(0, 1)), at(0, 1));
   assert.equal(b.clear(), 1);
   assert.ok(b.isEmpty);
+});
+
+test('batchDue: full at batchMaxRows; a trickle goes at batchMaxWaitMs; a batch filling fast waits while it keeps the rate, at most batchBusyWaitMs', () => {
+  const t = { batchMaxRows: 10_000, batchMaxWaitMs: 1000, batchBusyRowsPerSecond: 1000, batchBusyWaitMs: 5000 };
+  assert.deepEqual(batchDue(10_000, 10, t), { due: true, inMs: 0 });
+  assert.deepEqual(batchDue(1, 400, t), { due: false, inMs: 600 });
+  // A trickle: 30 rows in a second is under 1,000 a second.
+  assert.deepEqual(batchDue(30, 1000, t), { due: true, inMs: 0 });
+  // 2,700 rows in its first second: it may wait until its average rate falls to 1,000 a second (2.7 s) ...
+  assert.deepEqual(batchDue(2700, 1000, t), { due: false, inMs: 1700 });
+  assert.deepEqual(batchDue(2700, 2700, t), { due: true, inMs: 0 });
+  // ... and while rows keep coming, up to batchBusyWaitMs.
+  assert.deepEqual(batchDue(9000, 3000, t), { due: false, inMs: 2000 });
+  assert.deepEqual(batchDue(9999, 5000, t), { due: true, inMs: 0 });
+  // batchBusyWaitMs equal to (or below) batchMaxWaitMs: the plain rule, whatever the rate.
+  for (const busyWait of [1000, 200]) {
+    assert.deepEqual(batchDue(5000, 1000, { ...t, batchBusyWaitMs: busyWait }), { due: true, inMs: 0 });
+    assert.deepEqual(batchDue(5000, 999, { ...t, batchBusyWaitMs: busyWait }), { due: false, inMs: 1 });
+  }
+  // No threshold (the sink's default when unset): never busy.
+  assert.deepEqual(batchDue(9999, 1000, { ...t, batchBusyRowsPerSecond: Infinity }), { due: true, inMs: 0 });
 });

@@ -1,6 +1,7 @@
 /**
- * The analytics sink: `email.events` → ClickHouse, in batches bounded by size and age, with
- * offsets committed only after the insert that holds their rows returned.
+ * The analytics sink: `email.events` → ClickHouse, in batches bounded by size and age (longer
+ * while events come in fast: batchDue), with offsets committed only after the insert that holds
+ * their rows returned.
  *
  * Fetching and inserting are decoupled: `eachBatch` decodes records into a shared buffer and
  * moves the fetch position on (resolveOffset) without committing; the flusher inserts one
@@ -20,7 +21,7 @@ import type { Logger } from 'pino';
 import { EmailEventContract } from '../../../shared/contracts/email-event.js';
 import { backoffDelayMs } from '../../../shared/backoff.js';
 import type { StageRecord } from '../../../shared/kafka/stage-consumer.js';
-import { BatchBuffer, type Batch } from './batch-buffer.js';
+import { BatchBuffer, batchDue, type Batch, type BatchTiming } from './batch-buffer.js';
 import { toEventRow } from './event-row.js';
 import type { EventsWriter } from './events-writer.js';
 import { PartitionProgress } from './partition-progress.js';
@@ -37,6 +38,9 @@ export interface SinkOptions {
   logger: Logger;
   batchMaxRows: number;
   batchMaxWaitMs: number;
+  /** A batch filling this fast (rows a second) may wait up to `batchBusyWaitMs` (batchDue); default: never. */
+  batchBusyRowsPerSecond?: number;
+  batchBusyWaitMs?: number;
   maxBufferedRows: number;
   /** Longest pause between retries of a failing insert. */
   retryMaxMs: number;
@@ -49,8 +53,9 @@ const RETRY_INITIAL_MS = 200;
 /**
  * Emits 'inserted' (rows, ms), 'insertFailed' (err, attempt), 'processed' (topic, records
  * committed), 'committed' (topic, partition, offset), 'lag' (topic, partition, lag),
- * 'rebalanced', 'deadLettered' (code), 'skipped' (fate, n), 'paused' / 'resumed' (reason) and
- * 'buffered' (rows) for metrics and tests.
+ * 'rebalanced', 'deadLettered' (code), 'skipped' (fate, n), 'paused' / 'resumed' (reason),
+ * 'buffered' (rows) and 'batchAge' (ms: how long the batch taken for an insert waited) for
+ * metrics and tests.
  */
 export class ClickHouseSink extends EventEmitter {
   private readonly buffer = new BatchBuffer();
@@ -66,10 +71,17 @@ export class ClickHouseSink extends EventEmitter {
   private readonly abort = new AbortController();
   private activeBatches = new Set<Promise<void>>();
   private lastInsertError: Error | null = null;
+  private readonly timing: BatchTiming;
 
   constructor(private readonly opts: SinkOptions) {
     super();
     this.gate = new ConsumptionGate(opts.consumer, opts.topic);
+    this.timing = {
+      batchMaxRows: opts.batchMaxRows,
+      batchMaxWaitMs: opts.batchMaxWaitMs,
+      batchBusyRowsPerSecond: opts.batchBusyRowsPerSecond ?? Infinity,
+      batchBusyWaitMs: opts.batchBusyWaitMs ?? opts.batchMaxWaitMs,
+    };
   }
 
   async start(): Promise<void> {
@@ -207,18 +219,21 @@ export class ClickHouseSink extends EventEmitter {
 
   private maybeFlush(): void {
     if (this.inFlight || this.buffer.isEmpty || this.abort.signal.aborted) return;
-    const due = this.buffer.size >= this.opts.batchMaxRows || this.buffer.ageMs >= this.opts.batchMaxWaitMs || this.stopping;
+    const ageMs = this.buffer.ageMs;
+    const { due, inMs } = this.stopping ? { due: true, inMs: 0 } : batchDue(this.buffer.size, ageMs, this.timing);
     if (due) {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
       const batch = this.buffer.take();
+      this.emit('batchAge', ageMs);
       this.inFlight = { batch, done: this.insertAndCommit(batch) };
       return;
     }
+    // A timer set earlier may fire too soon (more rows came since): it checks again and re-arms.
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
       this.maybeFlush();
-    }, Math.max(1, this.opts.batchMaxWaitMs - this.buffer.ageMs));
+    }, Math.max(1, inMs));
   }
 
   private async insertAndCommit(batch: Batch): Promise<void> {

@@ -30,6 +30,12 @@ export function instrumentSink(sink: ClickHouseSink, registry: Registry): void {
     buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000],
     registers,
   });
+  const batchAge = new Histogram({
+    name: 'postline_analytics_batch_age_seconds',
+    help: 'How long a batch had been filling when it was taken for its insert (longer while busy: analytics.batchBusyWaitMs)',
+    buckets: [0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30],
+    registers,
+  });
   const rowsInserted = new Counter({ name: 'postline_analytics_rows_inserted_total', help: 'Rows inserted into the events table', registers });
   const insertFailures = new Counter({ name: 'postline_analytics_insert_failures_total', help: 'Failed ClickHouse insert attempts (each is retried)', registers });
   const skipped = new Counter({
@@ -49,6 +55,7 @@ export function instrumentSink(sink: ClickHouseSink, registry: Registry): void {
     batchRows.observe(rows);
     rowsInserted.inc(rows);
   });
+  sink.on('batchAge', (ms: number) => batchAge.observe(ms / 1000));
   sink.on('insertFailed', () => insertFailures.inc());
   sink.on('skipped', (reason: string, n: number) => skipped.inc({ reason }, n));
   sink.on('buffered', (n: number) => buffered.set(n));

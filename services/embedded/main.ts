@@ -334,9 +334,22 @@ Ctrl-C stops everything.
 `;
 }
 
+/**
+ * `--node-flags "--cpu-prof …"` as two arguments, as the help shows it: parseArgs refuses an
+ * option value that starts with a dash unless it is joined (`--node-flags=--cpu-prof …`).
+ */
+export function joinNodeFlagsValue(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--node-flags' && i + 1 < argv.length) out.push(`--node-flags=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
-    args: argv,
+    args: joinNodeFlagsValue(argv),
     options: {
       'data-dir': { type: 'string', default: './data' },
       'api-port': { type: 'string', default: '8080' },

@@ -1,17 +1,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { brokerNodeFlags, processLayout, processSpec } from './main.js';
+import { brokerNodeFlags, joinNodeFlagsValue, processLayout, processSpec } from './main.js';
 import { BROKER_NODE_FLAGS, COHOSTED_NODE_FLAGS, EMBEDDED_ANALYTICS_NODE_FLAGS, SMTP_GATEWAY_NODE_FLAGS, STAGE_NODE_FLAGS, TRACKER_NODE_FLAGS } from '../../shared/node-flags.js';
 
 const semiSpace = (flags: readonly string[] | undefined): string[] => (flags ?? []).filter((f) => f.startsWith('--max-semi-space-size'));
 
-test('npm start: the co-hosted stages process and analytics run with V8\'s default young generation', () => {
+test('npm start: the co-hosted stages process runs with V8\'s default young generation, analytics with a small one', () => {
   for (const p of processLayout({ perStage: false, inbound: true })) {
-    assert.deepEqual(semiSpace(processSpec(p, {}).nodeFlags), [], `${p.name} (${p.stages.join(',')})`);
+    assert.deepEqual(semiSpace(processSpec(p, {}).nodeFlags), p.name === 'analytics' ? ['--max-semi-space-size=4'] : [], `${p.name} (${p.stages.join(',')})`);
   }
 });
 
-test('npm start: the co-hosted stages process compiles its code as it loads (--no-lazy) and grows its heap at most 2×; analytics does neither', () => {
+test('npm start: analytics\' heap is collected early (a 32 MB first old-generation limit, growth of at most 1.5×)', () => {
+  const analytics = processLayout({ perStage: false, inbound: true }).find((p) => p.name === 'analytics');
+  assert.ok(analytics);
+  const flags = processSpec(analytics, {}).nodeFlags ?? [];
+  assert.deepEqual(flags, [...EMBEDDED_ANALYTICS_NODE_FLAGS]);
+  for (const f of ['--initial-old-space-size=32', '--heap-growing-percent=50']) assert.ok(flags.includes(f), f);
+});
+
+test('npm start: the co-hosted stages process compiles its code as it loads (--no-lazy) and grows its heap at most 2×; single-stage processes do neither', () => {
   const specs = processLayout({ perStage: false, inbound: true }).map((p) => ({ p, spec: processSpec(p, {}) }));
   const cohosted = specs.filter(({ p }) => p.stages.length > 1);
   assert.equal(cohosted.length, 1);
@@ -21,7 +29,8 @@ test('npm start: the co-hosted stages process compiles its code as it loads (--n
   for (const { p, spec } of specs) {
     if (p.stages.length > 1) continue;
     assert.ok(!(spec.nodeFlags ?? []).includes('--no-lazy'), p.name);
-    assert.ok(!(spec.nodeFlags ?? []).some((f) => f.startsWith('--heap-growing-percent')), p.name);
+    // Analytics' own, smaller growth limit: the test above.
+    if (p.name !== 'analytics') assert.ok(!(spec.nodeFlags ?? []).some((f) => f.startsWith('--heap-growing-percent')), p.name);
   }
 });
 
@@ -80,4 +89,10 @@ test('Node accepts every flag npm start gives its processes', async () => {
     const r = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
     assert.equal(r.status, 0, `${flags.join(' ')}: ${r.stderr}`);
   }
+});
+
+test('--node-flags takes its value as the next argument too, though it starts with a dash', () => {
+  assert.deepEqual(joinNodeFlagsValue(['--node-flags', '--cpu-prof --cpu-prof-dir=/tmp/p', '--api-port', '1']), ['--node-flags=--cpu-prof --cpu-prof-dir=/tmp/p', '--api-port', '1']);
+  assert.deepEqual(joinNodeFlagsValue(['--node-flags=--trace-gc']), ['--node-flags=--trace-gc']);
+  assert.deepEqual(joinNodeFlagsValue(['--node-flags']), ['--node-flags'], 'no value: parseArgs says so');
 });

@@ -54,7 +54,7 @@ const RETRY_INITIAL_MS = 200;
  * Emits 'inserted' (rows, ms), 'insertFailed' (err, attempt), 'processed' (topic, records
  * committed), 'committed' (topic, partition, offset), 'lag' (topic, partition, lag),
  * 'rebalanced', 'deadLettered' (code), 'skipped' (fate, n), 'paused' / 'resumed' (reason),
- * 'buffered' (rows) and 'batchAge' (ms: how long the batch taken for an insert waited) for
+ * 'buffered' (rows) and 'batchAge' (ms: how long a batch with rows waited for its insert) for
  * metrics and tests.
  */
 export class ClickHouseSink extends EventEmitter {
@@ -225,7 +225,7 @@ export class ClickHouseSink extends EventEmitter {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
       const batch = this.buffer.take();
-      this.emit('batchAge', ageMs);
+      if (batch.rows.length > 0) this.emit('batchAge', ageMs);
       this.inFlight = { batch, done: this.insertAndCommit(batch) };
       return;
     }

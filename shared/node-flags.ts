@@ -77,22 +77,6 @@ export const SMTP_GATEWAY_NODE_FLAGS: readonly string[] = [...STAGE_NODE_FLAGS, 
 export const BROKER_NODE_FLAGS: readonly string[] = [INITIAL_OLD_SPACE, SINGLE_REDUCE_GC];
 
 /**
- * `postline start`'s analytics process's node flags (it runs alone in every layout there): a small
- * heap that is collected early (ANALYTICS_SMALL_HEAP, below) and one memory-reducer GC.
- *
- * `--memory-reducer-single-gc`, for analytics and the broker (BROKER_NODE_FLAGS): when a process
- * goes quiet (after start-up, after a burst), V8's memory reducer runs up to three mark-compacts
- * to shrink its heap. With `--trace-gc` at rest after start the first took analytics from 32.9 to
- * 21.6 MB (broker 16.1 → 10.6) and the second and third found nothing (21.6 → 21.5 → 21.5;
- * 10.6 → 10.6 → 10.6) while costing as much. One GC: over 60 s from 5 s after start (a probe,
- * two alternated pairs), analytics 0.47 / 0.40 → 0.30 / 0.28 % of a core and the broker 0.27 /
- * 0.22 → 0.20 / 0.18 %; the flag on analytics and the broker alone, one pair: the whole install
- * 1.63 → 1.37 %, PSS at rest the same (426 → 433 MB). The co-hosted stages process keeps three:
- * there the second one still shrinks (after a 20,000-message batch, one GC left the install at
- * rest at 610 MB against 562, the stages process 204 against 174 MB, for ~0.35 % of a core in
- * the first minute of quiet).
- */
-/**
  * Analytics' JavaScript keeps little alive: a heap snapshot in the middle of npm start's
  * 20,000-message batch found 26 MB live (the module graph, the rows waiting for their insert);
  * its work is decoding events into rows, and the rows live a second. Yet V8 let its heap grow to
@@ -114,6 +98,22 @@ export const BROKER_NODE_FLAGS: readonly string[] = [INITIAL_OLD_SPACE, SINGLE_R
  */
 const ANALYTICS_SMALL_HEAP = ['--max-semi-space-size=4', '--initial-old-space-size=32', '--heap-growing-percent=50'];
 
+/**
+ * `postline start`'s analytics process's node flags (it runs alone in every layout there): a small
+ * heap that is collected early (ANALYTICS_SMALL_HEAP, below) and one memory-reducer GC.
+ *
+ * `--memory-reducer-single-gc`, for analytics and the broker (BROKER_NODE_FLAGS): when a process
+ * goes quiet (after start-up, after a burst), V8's memory reducer runs up to three mark-compacts
+ * to shrink its heap. With `--trace-gc` at rest after start the first took analytics from 32.9 to
+ * 21.6 MB (broker 16.1 → 10.6) and the second and third found nothing (21.6 → 21.5 → 21.5;
+ * 10.6 → 10.6 → 10.6) while costing as much. One GC: over 60 s from 5 s after start (a probe,
+ * two alternated pairs), analytics 0.47 / 0.40 → 0.30 / 0.28 % of a core and the broker 0.27 /
+ * 0.22 → 0.20 / 0.18 %; the flag on analytics and the broker alone, one pair: the whole install
+ * 1.63 → 1.37 %, PSS at rest the same (426 → 433 MB). The co-hosted stages process keeps three:
+ * there the second one still shrinks (after a 20,000-message batch, one GC left the install at
+ * rest at 610 MB against 562, the stages process 204 against 174 MB, for ~0.35 % of a core in
+ * the first minute of quiet).
+ */
 export const EMBEDDED_ANALYTICS_NODE_FLAGS: readonly string[] = [...ANALYTICS_SMALL_HEAP, SINGLE_REDUCE_GC];
 
 /**
@@ -137,8 +137,9 @@ const HEAP_GROWS_2X = '--heap-growing-percent=100';
  * that grows at most 2× (HEAP_GROWS_2X), and `--no-lazy`: V8 compiles every function of a module
  * when the module loads instead of at its first call. The first message after a start otherwise
  * compiles, on its way, the code of each step it takes for the first time (the route, the
- * produce and fetch paths, render, SMTP), in four hops. Measured with `node --import tsx test/bench/single-message-hops.ts 3 200`
- * (accepted → 250 of the first message, alternating, four starts each): 55–76 ms without,
+ * produce and fetch paths, render, SMTP), in four hops. Measured with `node --import tsx
+ * test/bench/single-message-hops.ts 3 200` (accepted → 250 of the first message, alternating,
+ * four starts each): 55–76 ms without,
  * 37–52 ms with; `npm run bench -- embedded` (three starts): 33.2 ms (23.9–45.4) against 51.8 ms
  * (37.4–69.6) earlier the same day. The price: ~45 MB more at rest in that process (the bytecode
  * of functions never called: 152 against 108 MB PSS), start-up not measurably longer. `--no-lazy`

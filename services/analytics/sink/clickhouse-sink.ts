@@ -29,18 +29,13 @@ import { ConsumptionGate } from './consumption-gate.js';
 import { PermanentError } from '../../../shared/errors.js';
 import { undecodableOf } from '../../../shared/kafka/undecodable-batches.js';
 
-export interface SinkOptions {
+export interface SinkOptions extends BatchTiming {
   consumer: Consumer;
   topic: string;
   writer: EventsWriter;
   /** Parks a malformed record on `email.dead`; resolves once that is durable. */
   deadLetter(record: StageRecord, code: string, reason: string): Promise<void>;
   logger: Logger;
-  batchMaxRows: number;
-  batchMaxWaitMs: number;
-  /** A batch filling this fast (rows a second) may wait up to `batchBusyWaitMs` (batchDue); default: never. */
-  batchBusyRowsPerSecond?: number;
-  batchBusyWaitMs?: number;
   maxBufferedRows: number;
   /** Longest pause between retries of a failing insert. */
   retryMaxMs: number;
@@ -71,17 +66,10 @@ export class ClickHouseSink extends EventEmitter {
   private readonly abort = new AbortController();
   private activeBatches = new Set<Promise<void>>();
   private lastInsertError: Error | null = null;
-  private readonly timing: BatchTiming;
 
   constructor(private readonly opts: SinkOptions) {
     super();
     this.gate = new ConsumptionGate(opts.consumer, opts.topic);
-    this.timing = {
-      batchMaxRows: opts.batchMaxRows,
-      batchMaxWaitMs: opts.batchMaxWaitMs,
-      batchBusyRowsPerSecond: opts.batchBusyRowsPerSecond ?? Infinity,
-      batchBusyWaitMs: opts.batchBusyWaitMs ?? opts.batchMaxWaitMs,
-    };
   }
 
   async start(): Promise<void> {
@@ -220,7 +208,7 @@ export class ClickHouseSink extends EventEmitter {
   private maybeFlush(): void {
     if (this.inFlight || this.buffer.isEmpty || this.abort.signal.aborted) return;
     const ageMs = this.buffer.ageMs;
-    const { due, inMs } = this.stopping ? { due: true, inMs: 0 } : batchDue(this.buffer.size, ageMs, this.timing);
+    const { due, inMs } = this.stopping ? { due: true, inMs: 0 } : batchDue(this.buffer.size, ageMs, this.opts);
     if (due) {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;

@@ -2,7 +2,9 @@
  * The three groups of rows of the send-path benchmark, each measurement interleaved run by run
  * with the baseline it is read against:
  *
- * - stage isolation (tuned dispatcher): render stage vs raw Handlebars + MailComposer; dispatch
+ * - stage isolation (tuned dispatcher): render stage vs raw Handlebars + MailComposer, and the
+ *   a plain kafkajs renderer (the same rendering between a plain kafkajs consumer and producer)
+ *   vs both; dispatch
  *   stage vs raw nodemailer pooled sending; the same dispatch runs vs a new nodemailer connection
  *   per message (connection reuse);
  * - the dispatcher at its default settings vs raw pooled sending with its connection count;
@@ -15,8 +17,8 @@ import { benchRow, type BenchContext, type BenchRow } from './bench-suite.js';
 import { median, summarize } from './bench-stats.js';
 import { cpuSnapshot, foreignCores, interferenceWarnings } from './machine-load.js';
 import type { ProcessSampler, UsageReport } from './send-path-process-sampler.js';
-import { rawNewConnectionSmtp, rawPooledSmtp, rawRender, type RawResult } from './send-path-raw-baselines.js';
-import type { Rig } from './send-path-rig.js';
+import { plainKafkaDispatch, rawNewConnectionSmtp, rawPooledSmtp, rawRender, plainKafkaRender, type PlainKafkaTopics, type RawResult } from './send-path-raw-baselines.js';
+import { PARTITIONS, type Rig } from './send-path-rig.js';
 import type { SinkProcess } from './send-path-sink.js';
 import { dispatchStage, endToEndHttp, endToEndKafka, preloadDispatch, renderStage, type EndToEndRun, type StageRun } from './send-path-stages.js';
 import { rawRenderer } from './send-path-workload.js';
@@ -115,27 +117,72 @@ function truncation(label: string, rs: RawResult[]): string[] {
 
 interface IsolationRuns {
   rawRender: RawResult[];
+  plainRender: RawResult[];
   render: StageRun[];
   rawSmtp: RawResult[];
+  plainDispatch: RawResult[];
   dispatch: StageRun[];
   newConn: RawResult[];
 }
 
-/** Per run: raw render, render stage, raw pooled SMTP, dispatch stage, new connection per message. */
+/** The plain kafkajs stages' own topics: their events, the renderer's dispatch records, and an input topic per run (a fresh group reads only that run's). */
+const PLAIN_EVENTS = 'bench.plain-kafka.events';
+const PLAIN_DISPATCH = 'bench.plain-kafka.dispatch';
+
+/** A plain kafkajs stage's input topic for run `tag`, created; the caller pre-loads it. */
+async function plainKafkaTopics(rig: Rig, tag: string): Promise<PlainKafkaTopics> {
+  const inTopic = `bench.plain-kafka.in.${tag}`;
+  await rig.createTopics([inTopic, PLAIN_EVENTS, PLAIN_DISPATCH]);
+  return { bootstrap: rig.bootstrap, inTopic, eventsTopic: PLAIN_EVENTS, partitions: PARTITIONS };
+}
+
+/** Per run: raw render, plain kafkajs renderer, render stage, raw pooled SMTP, plain kafkajs dispatcher, dispatch stage, new connection per message. */
 async function measureIsolation(g: GroupContext, n: number): Promise<{ r: IsolationRuns; foreign: Array<number | null> }> {
   const { p, rig, sink, ctx } = g;
-  const r: IsolationRuns = { rawRender: [], render: [], rawSmtp: [], dispatch: [], newConn: [] };
+  const r: IsolationRuns = { rawRender: [], plainRender: [], render: [], rawSmtp: [], plainDispatch: [], dispatch: [], newConn: [] };
+  // The MIME the plain kafkajs dispatcher sends (the dispatch stage sends what the render stage wrote).
+  const render = rawRenderer();
+  const raws = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await render('plain', i)).toString()));
   const foreign = await repeat(g, async (run) => {
     const tag = `iso${run}`;
     r.rawRender.push(await step(g, 'raw render', n, (_, w) => rawRender({ tag: `${tag}-raw`, n, concurrency: RENDERER_CONCURRENCY, timeLimitMs: p.runTimeoutMs }, w('raw render'))));
+    const renderIn = await plainKafkaTopics(rig, `${tag}-render`);
+    await rig.preloadRequested(`${tag}-plain-render`, n, 500, renderIn.inTopic);
+    const rf = { tag, n, concurrency: RENDERER_CONCURRENCY, timeLimitMs: p.runTimeoutMs, ...renderIn, outTopic: PLAIN_DISPATCH };
+    r.plainRender.push(await step(g, 'kafkajs renderer', n, (_, w) => plainKafkaRender(rf, w('kafkajs renderer'))));
     r.render.push(await step(g, 'render stage', n, (ready) => renderStage(rig, tag, n, p.runTimeoutMs, ctx.signal, ready), true));
     const smtp = { n, concurrency: TUNED.concurrency, maxConnections: TUNED_CONNECTIONS, timeLimitMs: p.runTimeoutMs, signal: ctx.signal };
     r.rawSmtp.push(await step(g, 'raw pooled SMTP', n, (_, w) => rawPooledSmtp(sink, { tag: `${tag}-smtp`, ...smtp }, w('raw smtp'))));
+    const dispatchIn = await plainKafkaTopics(rig, `${tag}-dispatch`);
+    await preloadDispatch(rig, `${tag}-plain-dispatch`, n, raws, dispatchIn.inTopic);
+    r.plainDispatch.push(await step(g, 'kafkajs dispatcher', n, (_, w) => plainKafkaDispatch(sink, { tag: `${tag}-plain-dispatch`, ...smtp, ...dispatchIn }, w('kafkajs dispatcher'))));
     r.dispatch.push(await step(g, 'dispatch stage', n, (ready) => dispatchStage(rig, sink, n, TUNED_ENV, p.runTimeoutMs, ctx.signal, ready), true));
     const nc = { tag: `${tag}-new`, n: p.newConnMessages, concurrency: TUNED_CONNECTIONS, timeLimitMs: p.newConnMs };
     r.newConn.push(await step(g, 'new connection per message', p.newConnMessages, (_, w) => rawNewConnectionSmtp(sink, nc, w('raw smtp new-conn'))));
   });
   return { r, foreign };
+}
+
+/** The plain kafkajs dispatcher against the pool alone, and the dispatch stage against it. */
+function plainDispatchRows(group: string, dispatch: StageRun[], plain: RawResult[], poolName: string, pool: ReturnType<typeof summarize>): BenchRow[] {
+  return [
+    benchRow({
+      group,
+      name: 'plain kafkajs dispatcher: the same pool, records in, a sent event out (acks=-1)',
+      unit: 'msgs/s',
+      better: 'higher',
+      value: summarize(rates(plain)),
+      baseline: { name: poolName, unit: 'msgs/s', value: pool },
+    }),
+    benchRow({
+      group,
+      name: 'dispatch stage relative to the plain kafkajs dispatcher',
+      unit: 'msgs/s',
+      better: 'higher',
+      value: summarize(steady(dispatch)),
+      baseline: { name: 'plain kafkajs dispatcher', unit: 'msgs/s', value: summarize(rates(plain)) },
+    }),
+  ];
 }
 
 /** Render stage, dispatch stage and connection reuse, each stage in its own process. */
@@ -147,6 +194,12 @@ export async function isolationRows(g: GroupContext): Promise<BenchRow[]> {
   g.notes.push(
     `stage start-up, spawn → "service ready" (median): renderer ${ms(r.render.map((x) => x.startupMs))}, dispatcher ${ms(r.dispatch.map((x) => x.startupMs))} ` +
       '(the dispatcher first reads the last 2 minutes of email.events into its delivery ledger); stage rates count from the first output to the last, start-up excluded',
+  );
+  g.notes.push(
+    'plain kafkajs stages (send-path-raw-child.ts), each in a process like the raw baselines\': the same libraries between a kafkajs consumer and producer, written plainly — the renderer ' +
+      'renders 64 of a fetched batch at once and produces their dispatch records and rendered events, the dispatcher sends its share of the in-flight count through the pool and ' +
+      'produces a sent event each; acks=-1, offsets committed by kafkajs, no validation, contracts, metrics or logs. Plain / raw is what reading from and writing to Kafka leaves of ' +
+      'the raw rate for such an implementation; stage / plain is how Postline\'s stage, with all it does besides, compares with it',
   );
   const warnings = interferenceWarnings(foreign);
   const group = `stage isolation: each stage its own process, ${n.toLocaleString('en')} messages pre-loaded on its input topic`;
@@ -166,6 +219,23 @@ export async function isolationRows(g: GroupContext): Promise<BenchRow[]> {
     }),
     benchRow({
       group,
+      name: 'plain kafkajs renderer: the same rendering, requests in, records out (acks=-1)',
+      unit: 'msgs/s',
+      better: 'higher',
+      value: summarize(rates(r.plainRender)),
+      baseline: { name: `Handlebars + MailComposer, ${RENDERER_CONCURRENCY} at once`, unit: 'msgs/s', value: summarize(rates(r.rawRender)) },
+      warnings: truncation('kafkajs renderer', r.plainRender),
+    }),
+    benchRow({
+      group,
+      name: 'render stage relative to the plain kafkajs renderer',
+      unit: 'msgs/s',
+      better: 'higher',
+      value: summarize(steady(r.render)),
+      baseline: { name: 'kafkajs renderer', unit: 'msgs/s', value: summarize(rates(r.plainRender)) },
+    }),
+    benchRow({
+      group,
       name: `dispatch stage: dispatch records → 250 (${TUNED.concurrency} in flight, ≤ ${TUNED_CONNECTIONS} connections)`,
       unit: 'msgs/s',
       better: 'higher',
@@ -174,6 +244,7 @@ export async function isolationRows(g: GroupContext): Promise<BenchRow[]> {
       target: { op: '>=', value: 0.8 * rawSmtpValue.median },
       warnings,
     }),
+    ...plainDispatchRows(group, r.dispatch, r.plainDispatch, `nodemailer pool, ${TUNED_CONNECTIONS} connections, ${TUNED.concurrency} in flight`, rawSmtpValue),
     benchRow({
       group,
       name: `connection reuse: the dispatcher's fleet (same runs as above)`,
@@ -194,27 +265,33 @@ export async function defaultsRows(g: GroupContext): Promise<BenchRow[]> {
   const n = p.defaultsMessages;
   const render = rawRenderer();
   const raws = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await render('defaults', i)).toString()));
-  const r = { rawSmtp: [] as RawResult[], dispatch: [] as StageRun[] };
+  const r = { rawSmtp: [] as RawResult[], plainDispatch: [] as RawResult[], dispatch: [] as StageRun[] };
   const foreign = await repeat(g, async (run) => {
     const tag = `def${run}`;
     const smtp = { tag: `${tag}-smtp`, n, concurrency: DEFAULTS.concurrency, maxConnections: DEFAULTS.connections, timeLimitMs: p.runTimeoutMs, signal: ctx.signal };
     r.rawSmtp.push(await step(g, 'raw pooled SMTP (default sizes)', n, (_, w) => rawPooledSmtp(sink, smtp, w('raw smtp'))));
+    const dispatchIn = await plainKafkaTopics(rig, `${tag}-dispatch`);
+    await preloadDispatch(rig, `${tag}-plain-dispatch`, n, raws, dispatchIn.inTopic);
+    r.plainDispatch.push(await step(g, 'kafkajs dispatcher (default sizes)', n, (_, w) => plainKafkaDispatch(sink, { ...smtp, tag: `${tag}-plain-dispatch`, ...dispatchIn }, w('kafkajs dispatcher'))));
     await preloadDispatch(rig, tag, n, raws);
     r.dispatch.push(await step(g, 'dispatch stage (defaults)', n, (ready) => dispatchStage(rig, sink, n, {}, p.runTimeoutMs, ctx.signal, ready), true));
   });
   g.details.defaults = r;
   const baseline = summarize(rates(r.rawSmtp));
+  const group = `dispatcher at its defaults (concurrency ${DEFAULTS.concurrency}, fleet of 20 with 4 reserved for critical), ${n.toLocaleString('en')} records`;
+  const poolName = `nodemailer pool, ${DEFAULTS.connections} connections, ${DEFAULTS.concurrency} in flight`;
   return [
     benchRow({
-      group: `dispatcher at its defaults (concurrency ${DEFAULTS.concurrency}, fleet of 20 with 4 reserved for critical), ${n.toLocaleString('en')} records`,
+      group,
       name: 'dispatch stage: dispatch records → 250',
       unit: 'msgs/s',
       better: 'higher',
       value: summarize(steady(r.dispatch)),
-      baseline: { name: `nodemailer pool, ${DEFAULTS.connections} connections, ${DEFAULTS.concurrency} in flight`, unit: 'msgs/s', value: baseline },
+      baseline: { name: poolName, unit: 'msgs/s', value: baseline },
       target: { op: '>=', value: 0.8 * baseline.median },
       warnings: interferenceWarnings(foreign),
     }),
+    ...plainDispatchRows(group, r.dispatch, r.plainDispatch, poolName, baseline),
   ];
 }
 

@@ -22,6 +22,8 @@ interface ChildReply {
   startAt: number;
   /** When the first operation finished (epoch ms). */
   firstAt?: number;
+  /** Operations counted before `firstAt` and left out of the rate (default 1; render-kafka: 0, its clock starts at its first fetch). */
+  firstCount?: number;
   endAt: number;
   count: number;
   errors: number;
@@ -58,6 +60,22 @@ export async function rawRender(o: RawRenderOptions, onChild: (pid: number) => v
   return { rate: (r.count - 1) / seconds, count: r.count, seconds, cpuSeconds: r.cpuSeconds, truncated: r.count < o.n };
 }
 
+export interface PlainRenderOptions extends RawRenderOptions, PlainKafkaTopics {
+  /** Where the dispatch records go. */
+  outTopic: string;
+}
+
+/**
+ * A plain kafkajs renderer (send-path-raw-child.ts, `render-kafka`): the same rendering between a
+ * kafkajs consumer and producer. Rate from its first fetched batch (the group's join left
+ * out) to the ack of its last record, every message counted.
+ */
+export async function plainKafkaRender(o: PlainRenderOptions, onChild: (pid: number) => void = () => undefined): Promise<RawResult> {
+  const r = await runJob({ mode: 'render-kafka', ...o }, o.timeLimitMs + 30_000, onChild);
+  const seconds = (r.endAt - (r.firstAt ?? r.startAt)) / 1000;
+  return { rate: (r.count - (r.firstCount ?? 1)) / seconds, count: r.count, seconds, cpuSeconds: r.cpuSeconds, truncated: r.count < o.n };
+}
+
 export interface RawSmtpOptions {
   tag: string;
   n: number;
@@ -67,6 +85,27 @@ export interface RawSmtpOptions {
   maxConnections: number;
   timeLimitMs: number;
   signal?: AbortSignal;
+}
+
+/** The plain kafkajs stages' broker and topics: the n records pre-loaded on `inTopic`; what they produce goes to the others. */
+export interface PlainKafkaTopics {
+  bootstrap: string;
+  inTopic: string;
+  eventsTopic: string;
+  partitions: number;
+}
+
+/**
+ * A plain kafkajs dispatcher (send-path-raw-child.ts, `smtp-kafka`): the same nodemailer pool
+ * between a kafkajs consumer and producer. Timed at the sink, as the pool alone.
+ */
+export async function plainKafkaDispatch(sink: SinkProcess, o: RawSmtpOptions & PlainKafkaTopics, onChild: (pid: number) => void = () => undefined): Promise<RawResult> {
+  const { signal, ...job } = o;
+  const { done } = await sink.expect(o.n, o.timeLimitMs, signal);
+  const r = await runJob({ mode: 'smtp-kafka', host: sink.host, port: sink.port, ...job }, o.timeLimitMs + 30_000, onChild);
+  const w = await done;
+  const seconds = (w.lastAt - w.firstAt) / 1000;
+  return { rate: (o.n - 1) / seconds, count: r.count, seconds, cpuSeconds: r.cpuSeconds, truncated: false };
 }
 
 /** nodemailer pooled sending of n messages: rate from the sink's first 250 to its n-th (as for the dispatcher). */

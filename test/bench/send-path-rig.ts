@@ -114,8 +114,15 @@ export class Rig {
     if (proc) this.lastLines.set(stage, proc.tail());
   }
 
-  /** Produces `n` EmailRequested records (tag `tag`) to email.requested, acks=-1; returns when all are acked. */
-  async preloadRequested(tag: string, n: number, chunk = 500): Promise<{ startAt: number; endAt: number }> {
+  /** Creates topics of the bench's own (PARTITIONS each) that do not exist yet. */
+  async createTopics(names: string[]): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const topics = names.filter((t) => !existing.has(t)).map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 }));
+    if (topics.length > 0) await this.admin.createTopics({ waitForLeaders: true, topics });
+  }
+
+  /** Produces `n` EmailRequested records (tag `tag`) to `topic` (email.requested), acks=-1; returns when all are acked. */
+  async preloadRequested(tag: string, n: number, chunk = 500, topic: string = Topics.requested): Promise<{ startAt: number; endAt: number }> {
     const startAt = epochMs();
     const acceptedAt = new Date().toISOString();
     for (let i = 0; i < n; i += chunk) {
@@ -124,7 +131,7 @@ export class Rig {
         const req = emailRequested(tag, k, acceptedAt);
         messages.push({ key: req.messageId, value: EmailRequestedContract.encode(req) });
       }
-      await this.producer.send({ topic: Topics.requested, acks: -1, messages });
+      await this.producer.send({ topic, acks: -1, messages });
     }
     return { startAt, endAt: epochMs() };
   }

@@ -72,11 +72,11 @@ export async function dispatchStage(rig: Rig, sink: SinkProcess, n: number, env:
   }
 }
 
-/** n dispatch records produced straight to email.dispatch.transactional, the MIME cycled from `raws`. */
-export async function preloadDispatch(rig: Rig, tag: string, n: number, raws: string[]): Promise<void> {
+/** n dispatch records produced straight to `topic` (email.dispatch.transactional), the MIME cycled from `raws`. */
+export async function preloadDispatch(rig: Rig, tag: string, n: number, raws: string[], topic: string = DISPATCH_TOPIC): Promise<void> {
   const acceptedAt = new Date().toISOString();
   await rig.produce(
-    DISPATCH_TOPIC,
+    topic,
     Array.from({ length: n }, (_, i) => {
       const domain = `d${i % RECIPIENT_DOMAINS}.example`;
       const value = EmailReadyForDispatchContract.encode({

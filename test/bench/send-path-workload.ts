@@ -124,26 +124,36 @@ export function writeTemplatesDir(root: string): string {
   return dir;
 }
 
+/** What the raw renderers take from a request: its id, its recipient and its template data. */
+export type RawRenderInput = Pick<EmailRequested, 'messageId' | 'to'> & { template: { data?: Record<string, unknown> } };
+
 /**
  * Handlebars + MailComposer as a developer would use them directly: templates compiled once,
- * then per message render the three parts and build the MIME. No Postline code.
+ * then per message render the three parts and build the MIME. No Postline code. Renders from a
+ * request's fields (the plain kafkajs renderer renders what it consumed).
  */
-export function rawRenderer(): (tag: string, i: number) => Promise<Buffer> {
+export function rawRequestRenderer(): (req: RawRenderInput) => Promise<Buffer> {
   const subject = Handlebars.compile(SUBJECT_SOURCE, { noEscape: true });
   const html = Handlebars.compile(HTML_SOURCE);
   const text = Handlebars.compile(TEXT_SOURCE, { noEscape: true });
   const date = new Date();
-  return (tag, i) => {
-    const data = templateData(i);
+  return (req) => {
+    const data = req.template.data ?? {};
     const composer = new MailComposer({
       from: FROM,
-      to: recipient(tag, i),
+      to: req.to[0].email,
       subject: subject(data),
       html: html(data),
       text: text(data),
-      messageId: `<bench-${tag}-${i}@shop.example>`,
+      messageId: `<${req.messageId}@shop.example>`,
       date,
     });
     return composer.compile().build();
   };
+}
+
+/** The raw renderer for message `i` of a run tagged `tag` (the data of `emailRequested(tag, i)`). */
+export function rawRenderer(): (tag: string, i: number) => Promise<Buffer> {
+  const render = rawRequestRenderer();
+  return (tag, i) => render({ messageId: `bench-${tag}-${i}`, to: [{ email: recipient(tag, i) }], template: { data: templateData(i) } });
 }

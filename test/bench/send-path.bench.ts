@@ -65,7 +65,7 @@ const FULL: SendPathParams = { ...DEFAULT, stageMessages: 20_000, e2eMessages: 5
 const QUICK: SendPathParams = { ...DEFAULT, stageMessages: 2_000, defaultsMessages: 1_000, e2eMessages: 2_000, newConnMessages: 500, newConnMs: 2_000, runTimeoutMs: 60_000 };
 
 /** Process labels in the order the notes list them. */
-const LABELS = ['bench', 'broker', 'ingest', 'renderer', 'dispatcher', 'sink', 'raw render', 'raw smtp', 'raw smtp new-conn'];
+const LABELS = ['bench', 'broker', 'ingest', 'renderer', 'dispatcher', 'sink', 'raw render', 'kafkajs renderer', 'raw smtp', 'kafkajs dispatcher', 'raw smtp new-conn'];
 
 /** "render stage (10,000 msgs): renderer 0.98 cores, 0.92 ms/msg, 281 MB · …" from the median of each figure over the runs. */
 function usageNotes(g: GroupContext): string[] {

@@ -60,6 +60,14 @@ export async function rawRender(o: RawRenderOptions, onChild: (pid: number) => v
   return { rate: (r.count - 1) / seconds, count: r.count, seconds, cpuSeconds: r.cpuSeconds, truncated: r.count < o.n };
 }
 
+/** The plain kafkajs stages' broker and topics: the n records pre-loaded on `inTopic`; what they produce goes to the others. */
+export interface PlainKafkaTopics {
+  bootstrap: string;
+  inTopic: string;
+  eventsTopic: string;
+  partitions: number;
+}
+
 export interface PlainRenderOptions extends RawRenderOptions, PlainKafkaTopics {
   /** Where the dispatch records go. */
   outTopic: string;
@@ -85,14 +93,6 @@ export interface RawSmtpOptions {
   maxConnections: number;
   timeLimitMs: number;
   signal?: AbortSignal;
-}
-
-/** The plain kafkajs stages' broker and topics: the n records pre-loaded on `inTopic`; what they produce goes to the others. */
-export interface PlainKafkaTopics {
-  bootstrap: string;
-  inTopic: string;
-  eventsTopic: string;
-  partitions: number;
 }
 
 /**

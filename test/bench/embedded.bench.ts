@@ -77,7 +77,10 @@ interface RunFigures {
   idleCores: number;
   sinkIdleCores: number;
   idlePssMb: Record<string, number>;
+  /** Each process's peak PSS over the batch (their moments differ). */
   loadPssMb: Record<string, number>;
+  /** The peak over the batch of every process's PSS summed, all sampled in the same second. */
+  loadPssPeakSumMb: number;
   sinkPssMb: number;
   throughput: number;
   cpuMsPerMessage: number;
@@ -256,9 +259,12 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
     ctx.progress(`run ${run + 1}: ${p.messages.toLocaleString('en')} messages through the batch API`);
     const load = sampler.window();
     const loadPss: Record<string, number> = {};
+    let loadPssPeakSum = 0;
     const pssTimer = setInterval(() => {
       const tree = treeOf(launcher);
-      for (const [l, mb] of Object.entries(pssByLabel(tree))) loadPss[l] = Math.max(loadPss[l] ?? 0, mb);
+      const now = pssByLabel(tree);
+      for (const [l, mb] of Object.entries(now)) loadPss[l] = Math.max(loadPss[l] ?? 0, mb);
+      loadPssPeakSum = Math.max(loadPssPeakSum, pssSum(now));
       // A process started under load (npm start's second renderer): its CPU counts from its spawn.
       for (const pid of tree) {
         if (pids.has(pid)) continue;
@@ -306,6 +312,7 @@ async function oneRun(ctx: BenchContext, p: Params, run: number, sink: SinkProce
       sinkIdleCores: cores(idleUsage, (l) => l === 'sink'),
       idlePssMb,
       loadPssMb: loadPss,
+      loadPssPeakSumMb: loadPssPeakSum,
       sinkPssMb,
       throughput: e2e.rate,
       cpuMsPerMessage: Object.values(cpuByLabel).reduce((a, b) => a + b, 0),
@@ -370,7 +377,19 @@ function rows(p: Params, runs: RunFigures[]): BenchRow[] {
     benchRow({ group, name: `single messages, ${p.latencyRate}/s for ${p.latencyMs / 1000} s, POST → 250: p99`, unit: 'ms', better: 'lower', value: pick((r) => r.latency.p99), baseline: { name: 'pooled nodemailer straight to the sink (p99)', unit: 'ms', value: pick((r) => r.floor.p99) } }),
     benchRow({ group, name: `idle CPU, every process summed, over ${p.idleMs / 1000} s`, unit: '% of a core', better: 'lower', value: pick((r) => r.idleCores * 100), baseline: { name: 'the idle SMTP sink process (a Node server at rest)', unit: '% of a core', value: pick((r) => r.sinkIdleCores * 100) }, target: { op: '<', value: 2 } }),
     benchRow({ group, name: 'memory idle: PSS summed over every process', unit: 'MB', better: 'lower', value: pick((r) => pssSum(r.idlePssMb)), baseline: { name: 'the SMTP sink process (one Node process)', unit: 'MB', value: pick((r) => r.sinkPssMb) }, target: { op: '<', value: 600 } }),
-    benchRow({ group, name: 'memory at full load: peak PSS per process, summed', unit: 'MB', better: 'lower', value: pick((r) => pssSum(r.loadPssMb)), baseline: { name: 'the SMTP sink process (one Node process)', unit: 'MB', value: pick((r) => r.sinkPssMb) }, target: { op: '<', value: 900 } }),
+    // The issue's measure: every process's PSS summed, at its peak over the batch. Each process's own
+    // peak comes at another moment (the accept burst, the second renderer's start, analytics'
+    // inserts), so the sum of those peaks, kept beside it, is an upper bound of it.
+    benchRow({
+      group,
+      name: 'memory at full load: PSS summed over every process, its peak (each second, all sampled together)',
+      unit: 'MB',
+      better: 'lower',
+      value: pick((r) => r.loadPssPeakSumMb),
+      also: [{ label: 'each process\'s peak, summed', unit: 'MB', value: pick((r) => pssSum(r.loadPssMb)) }],
+      baseline: { name: 'the SMTP sink process (one Node process)', unit: 'MB', value: pick((r) => r.sinkPssMb) },
+      target: { op: '<', value: 900 },
+    }),
     benchRow({
       group,
       name: `throughput: ${p.messages.toLocaleString('en')} via POST /v1/emails/batch, accepted → 250`,

@@ -149,11 +149,21 @@ const HEAP_GROWS_2X = '--heap-growing-percent=100';
 export const COHOSTED_NODE_FLAGS: readonly string[] = ['--no-lazy', HEAP_GROWS_2X];
 
 /**
- * `postline start`'s second renderer (started under a backlog): the renderer's own young
- * generation (STAGE_NODE_FLAGS) and a heap that grows at most 2× (HEAP_GROWS_2X). A renderer
- * deployed alone (`--process-per-stage`, the image) keeps STAGE_NODE_FLAGS only: not measured there.
+ * `postline start`'s second renderer (started under a backlog): V8's default young generation (at
+ * most 16 MB semi-spaces, not the 64 MB of STAGE_NODE_FLAGS) and a heap that grows at most 2×
+ * (HEAP_GROWS_2X). Its memory at load was mostly its young generation; npm start's memory target
+ * (≤ 900 MB PSS summed at full load) is met only without it. `npm run bench -- embedded`, two
+ * alternated pairs (16 MB / 64 MB semi-spaces): the install's peak of the summed PSS 878 / 955 and
+ * 853 / 968 MB, the second renderer's peak 154 / 240 and 158 / 242 MB; throughput 0.48 / 0.49× and
+ * 0.45 / 0.62× of the raw libraries' limit — in the second pair every process spent 40–70 % more
+ * CPU per message in the 16 MB run (analytics 0.468 against 0.275 ms: the VM's speed, not the
+ * flag). Its CPU per message against the co-hosted process's in the same run: 1.20 and 1.12×
+ * with 16 MB, 1.05 and 1.05× with 64 MB — rendering costs it ~10 % more (+9–20 % with 32 MB
+ * ones, session 18), ~4 % of the install's CPU per message. A renderer deployed alone
+ * (`--process-per-stage`, the image) keeps STAGE_NODE_FLAGS: there CPU, not a shared memory
+ * budget, is what it is sized by.
  */
-export const SECOND_RENDERER_NODE_FLAGS: readonly string[] = [...STAGE_NODE_FLAGS, HEAP_GROWS_2X];
+export const SECOND_RENDERER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16', HEAP_GROWS_2X];
 
 /**
  * Stages whose deployments run node with their own flags on the command line (and an empty

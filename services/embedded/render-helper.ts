@@ -188,9 +188,8 @@ export function secondRendererSpec(o: Pick<SecondRendererOptions, 'env' | 'nodeF
     name: SECOND_RENDERER,
     args: ['stages', 'renderer', '--exit-when-idle', String(o.idleMs), '--preferred-renderer'],
     env: o.env,
-    // A renderer's own young generation, as when it runs alone, and a heap that grows at most 2×
-    // (SECOND_RENDERER_NODE_FLAGS): it lives only while there is a backlog, so its memory is spent
-    // only then.
+    // V8's default young generation and a heap that grows at most 2× (SECOND_RENDERER_NODE_FLAGS):
+    // it runs inside npm start's memory budget, and only while there is a backlog.
     nodeFlags: [...SECOND_RENDERER_NODE_FLAGS, ...o.nodeFlags],
     ready: (l) => l.msg === 'stages ready' || undefined,
     onDemand: true,

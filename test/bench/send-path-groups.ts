@@ -17,7 +17,7 @@ import { benchRow, type BenchContext, type BenchRow } from './bench-suite.js';
 import { median, summarize } from './bench-stats.js';
 import { cpuSnapshot, foreignCores, interferenceWarnings } from './machine-load.js';
 import type { ProcessSampler, UsageReport } from './send-path-process-sampler.js';
-import { plainKafkaDispatch, plainKafkaRender, rawNewConnectionSmtp, rawPooledSmtp, rawRender, type PlainKafkaTopics, type RawResult } from './send-path-raw-baselines.js';
+import { plainKafkaDispatch, plainKafkaRender, rawNewConnectionSmtp, rawPooledSmtp, rawRender, type PlainKafkaTopics, type RawResult, type RawSmtpOptions } from './send-path-raw-baselines.js';
 import { PARTITIONS, type Rig } from './send-path-rig.js';
 import type { SinkProcess } from './send-path-sink.js';
 import { dispatchStage, endToEndHttp, endToEndKafka, preloadDispatch, renderStage, type EndToEndRun, type StageRun } from './send-path-stages.js';
@@ -136,13 +136,25 @@ async function plainKafkaTopics(rig: Rig, tag: string): Promise<PlainKafkaTopics
   return { bootstrap: rig.bootstrap, inTopic, eventsTopic: PLAIN_EVENTS, partitions: PARTITIONS };
 }
 
+/** 200 distinct messages rendered by the raw libraries, as dispatch records carry them. */
+async function sampleRaws(tag: string): Promise<string[]> {
+  const render = rawRenderer();
+  return Promise.all(Array.from({ length: 200 }, async (_, i) => (await render(tag, i)).toString()));
+}
+
+/** One run of the plain kafkajs dispatcher: n dispatch records of `raws` pre-loaded on its own topic, sent with `smtp`'s sizes. */
+async function plainDispatchStep(g: GroupContext, name: string, tag: string, raws: string[], smtp: RawSmtpOptions): Promise<RawResult> {
+  const topics = await plainKafkaTopics(g.rig, `${tag}-dispatch`);
+  await preloadDispatch(g.rig, `${tag}-plain-dispatch`, smtp.n, raws, topics.inTopic);
+  return step(g, name, smtp.n, (_, w) => plainKafkaDispatch(g.sink, { ...smtp, tag: `${tag}-plain-dispatch`, ...topics }, w('kafkajs dispatcher')));
+}
+
 /** Per run: raw render, plain kafkajs renderer, render stage, raw pooled SMTP, plain kafkajs dispatcher, dispatch stage, new connection per message. */
 async function measureIsolation(g: GroupContext, n: number): Promise<{ r: IsolationRuns; foreign: Array<number | null> }> {
   const { p, rig, sink, ctx } = g;
   const r: IsolationRuns = { rawRender: [], plainRender: [], render: [], rawSmtp: [], plainDispatch: [], dispatch: [], newConn: [] };
   // The MIME the plain kafkajs dispatcher sends (the dispatch stage sends what the render stage wrote).
-  const render = rawRenderer();
-  const raws = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await render('plain', i)).toString()));
+  const raws = await sampleRaws('plain');
   const foreign = await repeat(g, async (run) => {
     const tag = `iso${run}`;
     r.rawRender.push(await step(g, 'raw render', n, (_, w) => rawRender({ tag: `${tag}-raw`, n, concurrency: RENDERER_CONCURRENCY, timeLimitMs: p.runTimeoutMs }, w('raw render'))));
@@ -153,9 +165,7 @@ async function measureIsolation(g: GroupContext, n: number): Promise<{ r: Isolat
     r.render.push(await step(g, 'render stage', n, (ready) => renderStage(rig, tag, n, p.runTimeoutMs, ctx.signal, ready), true));
     const smtp = { n, concurrency: TUNED.concurrency, maxConnections: TUNED_CONNECTIONS, timeLimitMs: p.runTimeoutMs, signal: ctx.signal };
     r.rawSmtp.push(await step(g, 'raw pooled SMTP', n, (_, w) => rawPooledSmtp(sink, { tag: `${tag}-smtp`, ...smtp }, w('raw smtp'))));
-    const dispatchIn = await plainKafkaTopics(rig, `${tag}-dispatch`);
-    await preloadDispatch(rig, `${tag}-plain-dispatch`, n, raws, dispatchIn.inTopic);
-    r.plainDispatch.push(await step(g, 'kafkajs dispatcher', n, (_, w) => plainKafkaDispatch(sink, { tag: `${tag}-plain-dispatch`, ...smtp, ...dispatchIn }, w('kafkajs dispatcher'))));
+    r.plainDispatch.push(await plainDispatchStep(g, 'kafkajs dispatcher', tag, raws, { tag, ...smtp }));
     r.dispatch.push(await step(g, 'dispatch stage', n, (ready) => dispatchStage(rig, sink, n, TUNED_ENV, p.runTimeoutMs, ctx.signal, ready), true));
     const nc = { tag: `${tag}-new`, n: p.newConnMessages, concurrency: TUNED_CONNECTIONS, timeLimitMs: p.newConnMs };
     r.newConn.push(await step(g, 'new connection per message', p.newConnMessages, (_, w) => rawNewConnectionSmtp(sink, nc, w('raw smtp new-conn'))));
@@ -263,16 +273,13 @@ export async function isolationRows(g: GroupContext): Promise<BenchRow[]> {
 export async function defaultsRows(g: GroupContext): Promise<BenchRow[]> {
   const { p, rig, sink, ctx } = g;
   const n = p.defaultsMessages;
-  const render = rawRenderer();
-  const raws = await Promise.all(Array.from({ length: 200 }, async (_, i) => (await render('defaults', i)).toString()));
+  const raws = await sampleRaws('defaults');
   const r = { rawSmtp: [] as RawResult[], plainDispatch: [] as RawResult[], dispatch: [] as StageRun[] };
   const foreign = await repeat(g, async (run) => {
     const tag = `def${run}`;
     const smtp = { tag: `${tag}-smtp`, n, concurrency: DEFAULTS.concurrency, maxConnections: DEFAULTS.connections, timeLimitMs: p.runTimeoutMs, signal: ctx.signal };
     r.rawSmtp.push(await step(g, 'raw pooled SMTP (default sizes)', n, (_, w) => rawPooledSmtp(sink, smtp, w('raw smtp'))));
-    const dispatchIn = await plainKafkaTopics(rig, `${tag}-dispatch`);
-    await preloadDispatch(rig, `${tag}-plain-dispatch`, n, raws, dispatchIn.inTopic);
-    r.plainDispatch.push(await step(g, 'kafkajs dispatcher (default sizes)', n, (_, w) => plainKafkaDispatch(sink, { ...smtp, tag: `${tag}-plain-dispatch`, ...dispatchIn }, w('kafkajs dispatcher'))));
+    r.plainDispatch.push(await plainDispatchStep(g, 'kafkajs dispatcher (default sizes)', tag, raws, smtp));
     await preloadDispatch(rig, tag, n, raws);
     r.dispatch.push(await step(g, 'dispatch stage (defaults)', n, (ready) => dispatchStage(rig, sink, n, {}, p.runTimeoutMs, ctx.signal, ready), true));
   });

@@ -22,8 +22,6 @@ interface ChildReply {
   startAt: number;
   /** When the first operation finished (epoch ms). */
   firstAt?: number;
-  /** Operations counted before `firstAt` and left out of the rate (default 1; render-kafka: 0, its clock starts at its first fetch). */
-  firstCount?: number;
   endAt: number;
   count: number;
   errors: number;
@@ -81,7 +79,7 @@ export interface PlainRenderOptions extends RawRenderOptions, PlainKafkaTopics {
 export async function plainKafkaRender(o: PlainRenderOptions, onChild: (pid: number) => void = () => undefined): Promise<RawResult> {
   const r = await runJob({ mode: 'render-kafka', ...o }, o.timeLimitMs + 30_000, onChild);
   const seconds = (r.endAt - (r.firstAt ?? r.startAt)) / 1000;
-  return { rate: (r.count - (r.firstCount ?? 1)) / seconds, count: r.count, seconds, cpuSeconds: r.cpuSeconds, truncated: r.count < o.n };
+  return { rate: r.count / seconds, count: r.count, seconds, cpuSeconds: r.cpuSeconds, truncated: r.count < o.n };
 }
 
 export interface RawSmtpOptions {

@@ -126,7 +126,7 @@ async function consumeInChunks<T>(job: Job, name: string, width: number, decode:
   const cpuSeconds = cpuSince(cpu0);
   await consumer.disconnect();
   await producer.disconnect();
-  return { count, errors: 0, startAt, firstAt, firstCount: 0, endAt, cpuSeconds };
+  return { count, errors: 0, startAt, firstAt, endAt, cpuSeconds };
 }
 
 interface DispatchInput {
